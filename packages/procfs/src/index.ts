@@ -1,0 +1,1 @@
+export type { MapsEntry, SmapsEntry } from './model.ts';
