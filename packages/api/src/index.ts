@@ -1,1 +1,28 @@
-export {};
+export { type AppRouter, appRouter } from './app-router.ts';
+export {
+  type ApiContext,
+  type ApiDeps,
+  type ApiHooks,
+  createApiContext,
+  parseAuthorization,
+} from './context.ts';
+export {
+  API_ERRORS,
+  ApiError,
+  type ApiErrorCode,
+  isDatabaseUnavailable,
+  toApiError,
+} from './errors.ts';
+export { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
+export type { HostSummaryOutput } from './routers/host.ts';
+export {
+  type ApiServices,
+  type CreatedToken,
+  type HostSummary,
+  type Identity,
+  type IngestOutcome,
+  ROLES,
+  type Role,
+  type TokenInfo,
+} from './services.ts';
+export { describeError, type ErrorDescription, errorShape } from './trpc.ts';

@@ -1,0 +1,30 @@
+import { pushResultSchema, snapshotSchemaAt } from '@fleetpmap/protocol';
+import { agentProcedure, assertMayWriteHost, router } from '../trpc.ts';
+
+export const snapshotRouter = router({
+  /**
+   * The agent contract (protocol v1): idempotent on `snapshotId`; answers only after the
+   * snapshot is committed. The future-time check uses the server's clock at parse time.
+   */
+  push: agentProcedure
+    .input(snapshotSchemaAt())
+    .output(pushResultSchema)
+    .mutation(async ({ ctx, input }) => {
+      assertMayWriteHost(ctx.identity, input.host.name);
+      const outcome = await ctx.services.ingestSnapshot(input);
+      ctx.hooks.onIngest?.({
+        hostName: input.host.name,
+        duplicate: outcome.duplicate,
+        processCount: outcome.processCount,
+        mappingCount: outcome.mappingCount,
+      });
+      return {
+        snapshotId: input.snapshotId,
+        accepted: true as const,
+        duplicate: outcome.duplicate,
+        processCount: outcome.duplicate ? 0 : outcome.processCount,
+        mappingCount: outcome.duplicate ? 0 : outcome.mappingCount,
+        serverTimeMs: ctx.nowMs(),
+      };
+    }),
+});

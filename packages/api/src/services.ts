@@ -1,0 +1,63 @@
+import type { Snapshot } from '@fleetpmap/protocol';
+
+export const ROLES = ['admin', 'reader', 'agent'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling: resolved from a bearer token. */
+export type Identity = {
+  tokenId: string;
+  role: Role;
+  /** the one host an agent token may write; null for admin and reader tokens */
+  hostName: string | null;
+};
+
+export type IngestOutcome = {
+  duplicate: boolean;
+  processCount: number;
+  mappingCount: number;
+  /** mappings actually written (a stable full map repeats few or none) */
+  mappingsStored?: number;
+};
+
+export type HostSummary = {
+  name: string;
+  labels: Record<string, string>;
+  agentVersion: string | null;
+  kernel: string | null;
+  lastSeenMs: number | null;
+  processCount: number;
+};
+
+export type TokenInfo = {
+  id: string;
+  role: Role;
+  hostName: string | null;
+  label: string | null;
+  createdAtMs: number;
+  lastUsedAtMs: number | null;
+  revokedAtMs: number | null;
+};
+
+export type CreatedToken = TokenInfo & {
+  /** the secret, shown once; only its hash is stored */
+  token: string;
+};
+
+/**
+ * What the procedures need from storage. Procedures stay thin: every rule about rows lives
+ * behind these functions (see `db-services.ts` for the Postgres/PGlite implementation).
+ */
+export type ApiServices = {
+  /** null for an unknown or revoked token */
+  authenticate(secret: string): Promise<Identity | null>;
+  ingestSnapshot(snapshot: Snapshot): Promise<IngestOutcome>;
+  listHosts(): Promise<HostSummary[]>;
+  createToken(opts: {
+    role: Role;
+    hostName: string | null;
+    label: string | null;
+  }): Promise<CreatedToken>;
+  listTokens(): Promise<TokenInfo[]>;
+  /** false when no such token exists */
+  revokeToken(id: string): Promise<TokenInfo | null>;
+};
