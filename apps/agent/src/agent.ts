@@ -1,0 +1,149 @@
+import { writeFile } from 'node:fs/promises';
+import type { Host, Snapshot } from '@fleetpmap/protocol';
+import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
+import { Collector, type CycleResult, type TierConfig } from './collector.ts';
+import type { ProcSource } from './proc-source.ts';
+import type { Sender } from './sender.ts';
+import { type AgentCost, buildSnapshots } from './snapshot.ts';
+
+export interface AgentOptions {
+  source: ProcSource;
+  clock: Clock;
+  log: Logger;
+  tiers: TierConfig;
+  hostName: string;
+  labels: Record<string, string>;
+  version: string;
+  cheapIntervalMs: number;
+  /** Where snapshots go: the sender (push + spool), or a sink such as a file for `--output`. */
+  sender?: Sender;
+  sink?: (snapshots: Snapshot[]) => Promise<void>;
+  maxBodyBytes?: number;
+  /** Print one line of the agent's own cost per cycle to stderr. */
+  stats?: boolean;
+  /** Force the full tier on the first cycle (`--full`). */
+  fullFirst?: boolean;
+}
+
+/** One cycle's outcome, for logs, `--stats` and tests. */
+export interface CycleReport {
+  result: CycleResult;
+  snapshots: Snapshot[];
+  cost: AgentCost;
+}
+
+/**
+ * Runs collection cycles on the cheap interval and hands each cycle's snapshots over. Collection
+ * never waits for the server: the sender delivers (or spools) in its own loop.
+ */
+export class Agent {
+  readonly #o: AgentOptions;
+  readonly #collector: Collector;
+  #host: Host | undefined;
+  #cycles = 0;
+
+  constructor(opts: AgentOptions) {
+    this.#o = opts;
+    this.#collector = new Collector(opts.source, opts.clock, opts.tiers);
+  }
+
+  async #hostFacts(): Promise<Host> {
+    // Boot id and kernel only change with a reboot, which also restarts the agent.
+    if (!this.#host) {
+      const facts = await this.#o.source.readHost();
+      this.#host = {
+        name: this.#o.hostName,
+        ...facts,
+        ...(Object.keys(this.#o.labels).length > 0 ? { labels: this.#o.labels } : {}),
+      };
+    }
+    return this.#host;
+  }
+
+  async runCycle(opts: { forceFull?: boolean } = {}): Promise<CycleReport> {
+    const { clock, log } = this.#o;
+    const takenAtMs = clock.nowMs();
+    const cpu0 = process.cpuUsage();
+    const host = await this.#hostFacts();
+    const forceFull = opts.forceFull ?? (this.#cycles === 0 && this.#o.fullFirst === true);
+    const result = await this.#collector.cycle({ forceFull });
+    this.#cycles++;
+    const cpu = process.cpuUsage(cpu0);
+    const sender = this.#o.sender;
+    const cost: AgentCost = {
+      tiers: result.tiers,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      rssKb: Math.round(process.memoryUsage.rss() / 1024),
+      wireBytes: sender?.stats.wireBytes ?? 0,
+      acknowledged: sender?.stats.acknowledged ?? 0,
+      rejected: sender?.stats.rejected ?? 0,
+      spool: {
+        count: sender?.spool.count ?? 0,
+        bytes: sender?.spool.totalBytes ?? 0,
+        dropped: sender?.spool.droppedCount ?? 0,
+      },
+    };
+    const snapshots = buildSnapshots({
+      takenAtMs,
+      host,
+      version: this.#o.version,
+      collectMs: result.collectMs,
+      records: result.records,
+      skipped: result.skipped,
+      cost,
+      ...(this.#o.maxBodyBytes !== undefined ? { maxBodyBytes: this.#o.maxBodyBytes } : {}),
+    });
+    const line = {
+      processes: result.records.length,
+      skipped: result.skipped.length,
+      parts: snapshots.length,
+      collectMs: Math.round(result.collectMs),
+      cheap: result.tiers.cheap,
+      rollup: result.tiers.rollup,
+      full: result.tiers.full,
+      cpuMs: cost.cpuMs,
+      rssKb: cost.rssKb,
+      wireBytes: cost.wireBytes,
+      spooled: cost.spool.count,
+      spoolDropped: cost.spool.dropped,
+    };
+    log.info({ ...line, snapshotIds: snapshots.map((s) => s.snapshotId) }, 'cycle');
+    if (this.#o.stats) {
+      process.stderr.write(`fleetpmap-agent stats ${JSON.stringify(line)}\n`);
+    }
+    if (this.#o.sink) await this.#o.sink(snapshots);
+    if (sender) for (const s of snapshots) await sender.submit(s);
+    return { result, snapshots, cost };
+  }
+
+  /** Cycles every `cheapIntervalMs` (measured start to start) until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { clock, log } = this.#o;
+    while (!signal.aborted) {
+      const start = clock.monoMs();
+      try {
+        await this.runCycle();
+      } catch (err) {
+        // A cycle that failed as a whole (e.g. the proc root vanished) must not end the agent.
+        log.error({ err: (err as Error).message }, 'cycle failed');
+      }
+      const wait = this.#o.cheapIntervalMs - (clock.monoMs() - start);
+      await clock.sleep(Math.max(0, wait), signal);
+    }
+  }
+}
+
+/** `--output FILE|-`: one JSON document per snapshot part, one per line. */
+export function fileSink(path: string): (snapshots: Snapshot[]) => Promise<void> {
+  return async (snapshots) => {
+    const text = snapshots.map((s) => JSON.stringify(s)).join('\n');
+    if (path === '-') {
+      await new Promise<void>((resolve, reject) =>
+        process.stdout.write(`${text}\n`, (err) => (err ? reject(err) : resolve())),
+      );
+    } else {
+      await writeFile(path, `${text}\n`, { flag: 'a', mode: 0o600 });
+    }
+  };
+}

@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { Agent, fileSink } from './agent.ts';
+import { systemClock } from './clock.ts';
+import { type AgentConfig, ConfigError, type FlagValues, resolveConfig } from './config.ts';
+import { procfsSource } from './proc-source.ts';
+import { createTrpcPushClient } from './push.ts';
+import { Sender } from './sender.ts';
+import { DiskSpool, MemorySpool, type Spool } from './spool.ts';
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function agentProgram(): Command {
+  return new Command('fleetpmap-agent')
+    .description('Collects per-process memory from /proc and pushes snapshots to fleetpmap-server')
+    .version(version, '-V, --version')
+    .option('--config <file>', 'JSON config file (FLEETPMAP_AGENT_CONFIG)')
+    .option('--server <url>', 'server base URL (FLEETPMAP_SERVER)')
+    .option(
+      '--token-file <file>',
+      'file holding the agent token (FLEETPMAP_TOKEN_FILE; or FLEETPMAP_TOKEN)',
+    )
+    .option('--once', 'collect one cycle, deliver it, and exit')
+    .option(
+      '--output <file>',
+      "write snapshots as JSON lines to FILE ('-' = stdout) instead of pushing",
+    )
+    .option('--full', 'read the full smaps of every process on the first cycle')
+    .option('--stats', 'print one line of the agent’s own cost per cycle on stderr')
+    .option('--proc-root <dir>', 'proc file system to read (default /proc)')
+    .option('--host-name <name>', 'host name in the fleet (default: os.hostname())')
+    .option('--label <k=v>', 'host label, repeatable', collect)
+    .option('--cheap-interval <duration>', 'stat+status of every process (default 30s)')
+    .option('--rollup-interval <duration>', 'smaps_rollup of every process (default 5m)')
+    .option('--full-interval <duration>', 'full smaps of every process (default 15m)')
+    .option('--growth-trigger-kb <kb>', 'anon growth that triggers a rollup at once (default 1024)')
+    .option('--read-budget <duration>', 'slower expensive reads back a process off (default 200ms)')
+    .option('--cycle-budget <duration>', 'expensive reads stop after this per cycle (default 5s)')
+    .option('--max-rss-kb <kb>', 'bigger processes are read less often')
+    .option('--max-mappings <n>', 'processes with more mappings are read less often')
+    .option('--spool-dir <dir>', 'where undelivered snapshots wait (FLEETPMAP_SPOOL_DIR)')
+    .option('--spool-max-bytes <size>', 'spool size cap, e.g. 256M (default 256M)')
+    .option('--max-body-bytes <size>', 'split snapshots above this JSON size')
+    .addOption(
+      new Option('--log-level <level>', 'pino log level').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    );
+}
+
+async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
+  if (cfg.spoolDir) {
+    try {
+      const spool = await DiskSpool.open(cfg.spoolDir, cfg.spoolMaxBytes);
+      if (spool.count > 0) {
+        log.info(
+          { dir: cfg.spoolDir, count: spool.count, bytes: spool.totalBytes },
+          'replaying spool',
+        );
+      }
+      return spool;
+    } catch (err) {
+      log.warn(
+        { dir: cfg.spoolDir, err: (err as Error).message },
+        'spool directory unusable; keeping undelivered snapshots in memory only',
+      );
+    }
+  }
+  return new MemorySpool(cfg.spoolMaxBytes);
+}
+
+/** Runs the agent; resolves to the process exit code. The only caller of process.exit is the bin. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = agentProgram();
+  program.exitOverride();
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    const code = (err as { exitCode?: number }).exitCode;
+    return typeof code === 'number' ? code : 2;
+  }
+  let cfg: AgentConfig;
+  try {
+    cfg = resolveConfig(program.opts<FlagValues>());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fleetpmap-agent: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = pino(
+    { name: 'fleetpmap-agent', level: cfg.logLevel, base: { host: cfg.hostName } },
+    pino.destination({ fd: 2, sync: true }),
+  );
+  const clock = systemClock;
+  const source = procfsSource({ procRoot: cfg.procRoot });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let sender: Sender | undefined;
+  if (cfg.output === undefined && cfg.server !== undefined) {
+    const client = createTrpcPushClient({
+      server: cfg.server,
+      ...(cfg.token !== undefined ? { token: cfg.token } : {}),
+      userAgent: `fleetpmap-agent/${version}`,
+    });
+    sender = new Sender({
+      client,
+      spool: await openSpool(cfg, log),
+      clock,
+      log,
+      onAcknowledged: (snapshotId, duplicate) =>
+        log.info({ snapshotId, duplicate }, 'acknowledged'),
+    });
+  }
+  const agent = new Agent({
+    source,
+    clock,
+    log,
+    tiers: cfg,
+    hostName: cfg.hostName,
+    labels: cfg.labels,
+    version,
+    cheapIntervalMs: cfg.cheapIntervalMs,
+    ...(sender ? { sender } : {}),
+    ...(cfg.output !== undefined ? { sink: fileSink(cfg.output) } : {}),
+    ...(cfg.maxBodyBytes !== undefined ? { maxBodyBytes: cfg.maxBodyBytes } : {}),
+    stats: cfg.stats,
+    fullFirst: cfg.full,
+  });
+
+  if (cfg.once) {
+    await agent.runCycle({ forceFull: cfg.full });
+    if (!sender) return 0;
+    // Deliver what waits (older spool first); whatever cannot go now stays in the spool.
+    const delivered = await sender.drain(clock.monoMs() + 60_000, stop.signal);
+    if (!delivered) {
+      log.warn({ left: sender.backlog, err: sender.lastFailure }, 'not all snapshots delivered');
+      return 1;
+    }
+    return sender.stats.rejected > 0 ? 1 : 0;
+  }
+
+  log.info(
+    { server: cfg.server, output: cfg.output, procRoot: cfg.procRoot, version },
+    'fleetpmap-agent started',
+  );
+  const delivery = sender?.run(stop.signal);
+  await agent.run(stop.signal);
+  await delivery;
+  // Snapshots still in memory must outlive the process.
+  await sender?.persistPending();
+  log.info({ ...sender?.stats }, 'fleetpmap-agent stopped');
+  return 0;
+}
