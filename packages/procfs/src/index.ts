@@ -1,5 +1,32 @@
+export { type CgroupLine, type ProcCgroup, parseCgroup, readCgroup } from './cgroup.ts';
+export {
+  byteStringToUtf8,
+  type Cmdline,
+  DEFAULT_MAX_CMDLINE_BYTES,
+  parseCmdline,
+  parseComm,
+  readCmdline,
+  readComm,
+} from './cmdline.ts';
 export { ProcfsLimitError, ProcfsParseError } from './errors.ts';
+export {
+  AT_CLKTCK,
+  AT_PAGESZ,
+  type HostFacts,
+  parseAuxv,
+  parseMeminfo,
+  readHostFacts,
+} from './host.ts';
 export { parseMapLine, parseMaps } from './maps.ts';
 export type { MapsEntry, SmapsEntry } from './model.ts';
 export { DEFAULT_MAX_BYTES, type ReadProcTextOptions, readProcText } from './read.ts';
+export {
+  parseSmapsRollup,
+  type Rollup,
+  readSmapsRollup,
+  rollupFromKb,
+  type SmapsRollup,
+} from './rollup.ts';
 export { parseSmaps, SmapsParser } from './smaps.ts';
+export { type ProcStat, parseStat, readStat } from './stat.ts';
+export { type ProcStatus, parseStatus, readStatus } from './status.ts';
