@@ -1,0 +1,47 @@
+import Table from 'cli-table3';
+
+/** Plain tables: no colours, so output is the same on a TTY, in a pipe and with NO_COLOR. */
+export function table(head: string[], rows: string[][]): string {
+  const t = new Table({
+    head,
+    style: { head: [], border: [], compact: true },
+    chars: {
+      top: '',
+      'top-mid': '',
+      'top-left': '',
+      'top-right': '',
+      bottom: '',
+      'bottom-mid': '',
+      'bottom-left': '',
+      'bottom-right': '',
+      left: '',
+      'left-mid': '',
+      mid: '',
+      'mid-mid': '',
+      right: '',
+      'right-mid': '',
+      middle: '  ',
+    },
+  });
+  t.push(...rows);
+  // cli-table3 pads every cell with one space on each side; trim the line ends.
+  return `${t
+    .toString()
+    .split('\n')
+    .map((line) => line.slice(1).trimEnd())
+    .join('\n')}\n`;
+}
+
+/** "3s ago", "5m ago", "2h ago", "4d ago" relative to `nowMs`. */
+export function ago(atMs: number | null, nowMs: number): string {
+  if (atMs === null) return '-';
+  const s = Math.max(0, Math.round((nowMs - atMs) / 1000));
+  if (s < 90) return `${s}s ago`;
+  if (s < 90 * 60) return `${Math.round(s / 60)}m ago`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+export function isoTime(atMs: number | null): string {
+  return atMs === null ? '-' : new Date(atMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

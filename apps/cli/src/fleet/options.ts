@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { type ConnectionFlags, resolveConnection } from './connection.ts';
+import { FleetCommandError } from './errors.ts';
+
+/** The flags every fleet command shares. */
+export function withConnectionOptions(command: Command): Command {
+  return command
+    .option('--server <url>', 'server URL (env FLEETPMAP_SERVER; default http://127.0.0.1:4680)')
+    .option('--token <token>', 'bearer token (env FLEETPMAP_TOKEN)')
+    .option('--token-file <path>', 'read the token from a file (env FLEETPMAP_TOKEN_FILE)')
+    .option('--config <path>', 'config file (default ~/.config/fleetpmap/config.json)')
+    .option('--json', 'print the result as one JSON document');
+}
+
+const connectionOptionsSchema = z.object({
+  server: z.string().optional(),
+  token: z.string().optional(),
+  tokenFile: z.string().optional(),
+  config: z.string().optional(),
+  json: z.boolean().optional(),
+});
+
+export function parseConnectionOptions(raw: unknown) {
+  const parsed = connectionOptionsSchema.safeParse(raw);
+  if (!parsed.success) throw new FleetCommandError('invalid options');
+  const flags: ConnectionFlags = parsed.data;
+  return { connection: resolveConnection(flags), json: parsed.data.json === true };
+}
+
+/** Writes either exactly the data as JSON, or the human rendering. */
+export function output(json: boolean, data: unknown, render: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : render());
+}
