@@ -1,5 +1,19 @@
 export { type CgroupLine, type ProcCgroup, parseCgroup, readCgroup } from './cgroup.ts';
 export {
+  classifyMappings,
+  classifyProcess,
+  compareHex,
+  emptyRegions,
+  type MappingClass,
+  type ProcessRegions,
+  REGION_CLASSES,
+  type RegionClass,
+  type RegionSubclass,
+  type Regions,
+  type RegionTotals,
+  rangeKb,
+} from './classify.ts';
+export {
   byteStringToUtf8,
   type Cmdline,
   DEFAULT_MAX_CMDLINE_BYTES,

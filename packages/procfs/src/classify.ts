@@ -1,0 +1,197 @@
+import type { MapsEntry, SmapsEntry } from './model.ts';
+
+/** The protocol's region classes (design/protocol-v1.md, `regions`). */
+export type RegionClass = 'heap' | 'stack' | 'anon' | 'file' | 'shmem' | 'special';
+
+export const REGION_CLASSES: readonly RegionClass[] = [
+  'heap',
+  'stack',
+  'anon',
+  'file',
+  'shmem',
+  'special',
+];
+
+/**
+ * Finer kinds inside a class: `threadStack` and `guard` are anon mappings recognised as a thread's
+ * stack and the PROT_NONE page below it; `named` is `[anon:name]`; `arenaReserve` is a PROT_NONE
+ * anonymous reservation that is not a stack guard (malloc arenas, JIT reservations).
+ */
+export type RegionSubclass = 'threadStack' | 'guard' | 'named' | 'arenaReserve' | null;
+
+export interface MappingClass {
+  cls: RegionClass;
+  subclass: RegionSubclass;
+}
+
+export interface RegionTotals {
+  count: number;
+  sizeKb: number;
+  rssKb: number;
+  pssKb: number;
+  privateDirtyKb: number;
+  swapKb: number;
+}
+
+export type Regions = Record<RegionClass, RegionTotals>;
+
+export interface ProcessRegions {
+  /** One entry per mapping, same order as the input. */
+  mappings: MappingClass[];
+  /** The protocol's `regions` object. */
+  regions: Regions;
+  threadStacks: number;
+  guards: number;
+}
+
+// A glibc/musl thread stack is a PROT_NONE guard (one page by default, the guardsize attribute
+// otherwise) directly below a rw anonymous mapping. Bounds keep malloc's 64 MiB PROT_NONE arena
+// reservations, which sit *above* their rw part, from being mistaken for guards.
+const MAX_GUARD_KB = 1024;
+const MIN_THREAD_STACK_KB = 16;
+
+/** Compares two kernel hex strings exactly, whatever their length (no float rounding). */
+export function compareHex(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length - 1 && a.charCodeAt(i) === 48) i++;
+  while (j < b.length - 1 && b.charCodeAt(j) === 48) j++;
+  const la = a.length - i;
+  const lb = b.length - j;
+  if (la !== lb) return la < lb ? -1 : 1;
+  for (; i < a.length; i++, j++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(j);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Size in KiB of [start, end). Exact: 13 hex digits (52 bits) fit a double, beyond that (5-level
+ * paging, [vsyscall] at 0xffffffffff600000) BigInt is used. 0 when end <= start.
+ */
+export function rangeKb(start: string, end: string): number {
+  if (start.length <= 13 && end.length <= 13) {
+    const d = Number.parseInt(end, 16) - Number.parseInt(start, 16);
+    return d > 0 ? Math.floor(d / 1024) : 0;
+  }
+  const d = BigInt(`0x${end}`) - BigInt(`0x${start}`);
+  return d > 0n ? Number(d / 1024n) : 0;
+}
+
+function isSharedMemoryPath(path: string): boolean {
+  return (
+    path.startsWith('/SYSV') ||
+    path.startsWith('/memfd:') ||
+    path.startsWith('/dev/shm/') ||
+    path.startsWith('/dev/zero') ||
+    path.startsWith('[anon_shmem:')
+  );
+}
+
+function baseClass(m: MapsEntry, startStackHex: string | null): MappingClass {
+  const path = m.path;
+  if (path === '[heap]') return { cls: 'heap', subclass: null };
+  if (path === '[stack]') return { cls: 'stack', subclass: null };
+  // The pmap rule: the main stack is the mapping with start <= startstack <= end (both inclusive).
+  if (
+    startStackHex !== null &&
+    !path.includes('/') &&
+    !path.startsWith('[') &&
+    compareHex(m.start, startStackHex) <= 0 &&
+    compareHex(startStackHex, m.end) <= 0
+  ) {
+    return { cls: 'stack', subclass: null };
+  }
+  if (m.perms.charCodeAt(3) === 115 || isSharedMemoryPath(path)) {
+    return { cls: 'shmem', subclass: null };
+  }
+  if (path.startsWith('[anon:')) return { cls: 'anon', subclass: 'named' };
+  // Kernels before 4.5 labelled thread stacks `[stack:TID]`.
+  if (path.startsWith('[stack:')) return { cls: 'anon', subclass: 'threadStack' };
+  if (path.startsWith('[')) return { cls: 'special', subclass: null };
+  if (path.startsWith('/anon_hugepage')) return { cls: 'anon', subclass: null };
+  if (path.startsWith('/')) return { cls: 'file', subclass: null };
+  if (path === '') return { cls: 'anon', subclass: null };
+  // anon_inode:[…] and other non-path names: kernel objects, not memory a process allocated.
+  return { cls: 'special', subclass: null };
+}
+
+/**
+ * Classifies every mapping of one process. `mappings` must be in the kernel's (address) order;
+ * `startStack` is field 28 of /proc/PID/stat (null or 0 when unknown: then only `[stack]` counts).
+ */
+export function classifyMappings(
+  mappings: readonly MapsEntry[],
+  startStack: bigint | null,
+): MappingClass[] {
+  const ssHex = startStack !== null && startStack > 0n ? startStack.toString(16) : null;
+  const out = mappings.map((m) => baseClass(m, ssHex));
+  for (let i = 0; i < mappings.length; i++) {
+    const m = mappings[i];
+    const c = out[i];
+    if (m === undefined || c === undefined || c.cls !== 'anon' || m.path !== '') continue;
+    if (m.perms !== '---p') continue;
+    const next = mappings[i + 1];
+    const nc = out[i + 1];
+    if (
+      next !== undefined &&
+      nc !== undefined &&
+      nc.cls === 'anon' &&
+      nc.subclass === null &&
+      next.path === '' &&
+      next.perms === 'rw-p' &&
+      next.start === m.end &&
+      rangeKb(m.start, m.end) <= MAX_GUARD_KB &&
+      rangeKb(next.start, next.end) >= MIN_THREAD_STACK_KB
+    ) {
+      c.subclass = 'guard';
+      nc.subclass = 'threadStack';
+    } else {
+      c.subclass = 'arenaReserve';
+    }
+  }
+  return out;
+}
+
+function emptyTotals(): RegionTotals {
+  return { count: 0, sizeKb: 0, rssKb: 0, pssKb: 0, privateDirtyKb: 0, swapKb: 0 };
+}
+
+export function emptyRegions(): Regions {
+  return {
+    heap: emptyTotals(),
+    stack: emptyTotals(),
+    anon: emptyTotals(),
+    file: emptyTotals(),
+    shmem: emptyTotals(),
+    special: emptyTotals(),
+  };
+}
+
+/** Classifies a process's smaps entries and sums them per class. */
+export function classifyProcess(
+  entries: readonly SmapsEntry[],
+  startStack: bigint | null,
+): ProcessRegions {
+  const mappings = classifyMappings(entries, startStack);
+  const regions = emptyRegions();
+  let threadStacks = 0;
+  let guards = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    const c = mappings[i];
+    if (e === undefined || c === undefined) continue;
+    const t = regions[c.cls];
+    const kb = e.kb;
+    t.count++;
+    t.sizeKb += kb.Size ?? rangeKb(e.start, e.end);
+    t.rssKb += kb.Rss ?? 0;
+    t.pssKb += kb.Pss ?? 0;
+    t.privateDirtyKb += kb.Private_Dirty ?? 0;
+    t.swapKb += kb.Swap ?? 0;
+    if (c.subclass === 'threadStack') threadStacks++;
+    else if (c.subclass === 'guard') guards++;
+  }
+  return { mappings, regions, threadStacks, guards };
+}
