@@ -1,0 +1,136 @@
+// A throwaway OpenSSH server on a free loopback port: its own host key, an authorized user key, a
+// client HOME with ~/.ssh/known_hosts, all under one temp directory removed by dispose.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const SSHD = '/usr/sbin/sshd';
+
+/** Why the SSH suite cannot run here, or null. Under CI nothing may be missing. */
+export function sshdUnavailable(): string | null {
+  if (!existsSync(SSHD)) return `${SSHD} is not installed (apt-get install openssh-server)`;
+  if (process.getuid?.() !== 0) return 'sshd needs root to switch users';
+  for (const tool of ['ssh', 'ssh-keygen', 'ssh-agent', 'ssh-add', 'pmap']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is not installed`;
+    }
+  }
+  return null;
+}
+
+export interface TestSshd {
+  dir: string;
+  port: number;
+  /** Client HOME: .ssh/known_hosts knows this server, .ssh/id_ed25519 is authorized. */
+  home: string;
+  userKey: string;
+  hostKeyPub: string;
+  knownHostsLine: string;
+  /** Options for OpenSSH's `ssh` that reach this server the same way. */
+  sshArgs(user?: string): string[];
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startSshd(): Promise<TestSshd> {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetpmap-sshd-'));
+  const home = join(dir, 'home');
+  mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  const hostKey = join(dir, 'host_ed25519');
+  const userKey = join(home, '.ssh', 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', userKey]);
+  const authorized = join(dir, 'authorized_keys');
+  writeFileSync(authorized, readFileSync(`${userKey}.pub`));
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const port = await freePort();
+  const config = join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `AuthorizedKeysFile ${authorized}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      'StrictModes no',
+      'UsePAM no',
+      'PermitRootLogin yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'MaxStartups 100:30:200',
+      'MaxSessions 100',
+      '',
+    ].join('\n'),
+  );
+  const hostKeyPub = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const knownHostsLine = `[127.0.0.1]:${port} ${hostKeyPub}`;
+  writeFileSync(join(home, '.ssh', 'known_hosts'), `${knownHostsLine}\n`);
+
+  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sshd did not start:\n${log}`)), 10_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes('Server listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sshd exited with ${code}:\n${log}`));
+    });
+  });
+  child.stderr?.resume();
+
+  return {
+    dir,
+    port,
+    home,
+    userKey,
+    hostKeyPub,
+    knownHostsLine,
+    sshArgs: (user = 'root') => [
+      '-F',
+      '/dev/null',
+      '-p',
+      String(port),
+      '-i',
+      userKey,
+      '-o',
+      `UserKnownHostsFile=${join(home, '.ssh', 'known_hosts')}`,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      `${user}@127.0.0.1`,
+    ],
+    async [Symbol.asyncDispose]() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,236 @@
+// The SSH transport of `HOST:PID` against a real OpenSSH server: the bytes read over one exec are
+// the bytes the kernel gives to OpenSSH's own `ssh … cat`, and host keys, agent and key files
+// behave the way OpenSSH users expect.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HostError } from '../../apps/cli/src/remote/connect.ts';
+import { type HostOutcome, readHost } from '../../apps/cli/src/remote/remote-pmap.ts';
+import type { ReadMode } from '../../apps/cli/src/remote/remote-read.ts';
+import { type SshOptions, SshSettingsResolver } from '../../apps/cli/src/remote/ssh-settings.ts';
+import { parseRemoteTarget } from '../../apps/cli/src/remote/target.ts';
+import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
+
+const missing = sshdUnavailable();
+if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
+if (missing !== null) console.log(`skipping SSH transport tests: ${missing}`);
+
+describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
+  let sshd: TestSshd;
+  let sleeper: ChildProcess;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    sleeper = spawn('bash', ['-c', 'exec -a "two words" sleep 600'], { stdio: 'ignore' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+  afterAll(async () => {
+    sleeper?.kill();
+    await sshd?.[Symbol.asyncDispose]();
+  });
+
+  const options = (over: Partial<SshOptions> = {}): SshOptions => ({
+    configFile: '/dev/null',
+    user: 'root',
+    port: sshd.port,
+    identityFiles: [],
+    acceptNewHostKeys: false,
+    connectTimeoutMs: 5_000,
+    ...over,
+  });
+
+  async function read(
+    targets: string[],
+    ssh: SshOptions,
+    env: NodeJS.ProcessEnv = { HOME: sshd.home, USER: 'root' },
+    mode: ReadMode = 'maps',
+  ): Promise<{ outcome: HostOutcome; warnings: string[] }> {
+    const parsed = targets.map(parseRemoteTarget);
+    const warnings: string[] = [];
+    const first = parsed[0];
+    if (first === undefined) throw new Error('no target');
+    const outcome = await readHost(
+      { key: first.host, host: first.host, user: first.user, targets: parsed },
+      { ssh, parallel: 1, sudo: false, readTimeoutMs: 10_000, mode },
+      {
+        resolver: new SshSettingsResolver(ssh, env),
+        prompter: null,
+        warn: (message) => warnings.push(message),
+      },
+    );
+    return { outcome, warnings };
+  }
+
+  function openssh(command: string[]): Buffer {
+    return execFileSync('ssh', [...sshd.sshArgs(), ...command], { maxBuffer: 1 << 28 });
+  }
+
+  function file(outcome: HostOutcome, path: string): Buffer {
+    if (!outcome.ok) throw outcome.error;
+    const entry = outcome.snapshot.files.get(path);
+    if (entry === undefined || !entry.ok) throw new Error(`${path}: ${JSON.stringify(entry)}`);
+    return entry.data;
+  }
+
+  it('reads the same bytes OpenSSH reads, NUL-separated cmdline included', async () => {
+    const pid = sleeper.pid as number;
+    const { outcome } = await read([`127.0.0.1:${pid}`], options());
+    expect(file(outcome, `/proc/${pid}/maps`)).toEqual(openssh(['cat', `/proc/${pid}/maps`]));
+    expect(file(outcome, `/proc/${pid}/cmdline`)).toEqual(Buffer.from('two words\x00600\x00'));
+    expect(file(outcome, `/proc/${pid}/stat`)).toEqual(openssh(['cat', `/proc/${pid}/stat`]));
+    expect(file(outcome, '/proc/sysvipc/shm')).toEqual(openssh(['cat', '/proc/sysvipc/shm']));
+    if (!outcome.ok) return;
+    expect(outcome.snapshot.exists.get(pid)).toBe(true);
+  });
+
+  it('reads smaps for smaps-based modes, and reports a missing process as missing', async () => {
+    const pid = sleeper.pid as number;
+    const { outcome } = await read(
+      [`127.0.0.1:${pid}`, '127.0.0.1:2147483647'],
+      options(),
+      undefined,
+      'smaps',
+    );
+    const smaps = file(outcome, `/proc/${pid}/smaps`).toString('latin1');
+    expect(smaps).toContain('VmFlags:');
+    expect(smaps.split('\n').filter((l) => /^[0-9a-f]+-/.test(l))).toEqual(
+      openssh(['cat', `/proc/${pid}/maps`])
+        .toString('latin1')
+        .trimEnd()
+        .split('\n'),
+    );
+    if (!outcome.ok) return;
+    expect(outcome.snapshot.exists.get(2147483647)).toBe(false);
+  });
+
+  it('finds processes by command name, as the kernel spells comm', async () => {
+    const { outcome } = await read(
+      ['127.0.0.1:comm=sleep', '127.0.0.1:comm=no-such-comm'],
+      options(),
+    );
+    if (!outcome.ok) throw outcome.error;
+    const [bySleep, byNothing] = [...outcome.pids.values()];
+    expect(bySleep).toContain(sleeper.pid);
+    expect(byNothing).toEqual([]);
+  });
+
+  it('refuses an unknown host key with OpenSSH wording and records nothing', async () => {
+    writeFileSync(join(sshd.home, '.ssh', 'known_hosts'), '');
+    const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], options());
+    writeFileSync(join(sshd.home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.error.code).toBe('host-key');
+    expect(outcome.error.message).toContain(
+      `No ED25519 host key is known for [127.0.0.1]:${sshd.port} and you have requested strict checking.`,
+    );
+    expect(outcome.error.message).toContain('Host key verification failed.');
+  });
+
+  it('accepts and records a new key with accept-new, hashed when HashKnownHosts asks', async () => {
+    const knownHosts = join(sshd.home, '.ssh', 'known_hosts');
+    const config = join(sshd.dir, 'hash_config');
+    writeFileSync(config, 'Host *\n  HashKnownHosts yes\n');
+    writeFileSync(knownHosts, '');
+    const first = await read(
+      [`127.0.0.1:${sleeper.pid}`],
+      options({ acceptNewHostKeys: true, configFile: config }),
+    );
+    expect(first.outcome.ok).toBe(true);
+    expect(first.warnings).toEqual([
+      `Warning: Permanently added '[127.0.0.1]:${sshd.port}' (ED25519) to the list of known hosts.`,
+    ]);
+    const recorded = readFileSync(knownHosts, 'utf8');
+    expect(recorded).toMatch(/^\|1\|[A-Za-z0-9+/=]+\|[A-Za-z0-9+/=]+ ssh-ed25519 /);
+    // OpenSSH itself accepts the hashed entry we wrote, and so do we, strictly.
+    expect(openssh(['echo', 'ok']).toString()).toBe('ok\n');
+    const again = await read([`127.0.0.1:${sleeper.pid}`], options());
+    expect(again.outcome.ok).toBe(true);
+    expect(again.warnings).toEqual([]);
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
+  });
+
+  it('refuses a changed host key even with accept-new, naming the offending line', async () => {
+    const knownHosts = join(sshd.home, '.ssh', 'known_hosts');
+    const other = execFileSync('sh', [
+      '-c',
+      `ssh-keygen -q -t ed25519 -N '' -f ${sshd.dir}/other && cat ${sshd.dir}/other.pub`,
+    ])
+      .toString()
+      .trim()
+      .split(' ')
+      .slice(0, 2)
+      .join(' ');
+    writeFileSync(knownHosts, `# comment\n[127.0.0.1]:${sshd.port} ${other}\n`);
+    const { outcome } = await read(
+      [`127.0.0.1:${sleeper.pid}`],
+      options({ acceptNewHostKeys: true }),
+    );
+    const after = readFileSync(knownHosts, 'utf8');
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
+    expect(after).toBe(`# comment\n[127.0.0.1]:${sshd.port} ${other}\n`);
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.error.code).toBe('host-key');
+    expect(outcome.error.message).toContain('WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!');
+    expect(outcome.error.message).toContain(`Offending ED25519 key in ${knownHosts}:2`);
+  });
+
+  it('authenticates with a key file given by -i when no default key exists', async () => {
+    const bare = join(sshd.dir, 'bare-home');
+    execFileSync('mkdir', ['-p', join(bare, '.ssh')]);
+    writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    const env = { HOME: bare, USER: 'root' };
+    const without = await read([`127.0.0.1:${sleeper.pid}`], options(), env);
+    expect(without.outcome.ok).toBe(false);
+    if (!without.outcome.ok) {
+      expect(without.outcome.error.code).toBe('auth');
+      expect(without.outcome.error.message).toContain('Permission denied (publickey)');
+    }
+    const withKey = await read(
+      [`127.0.0.1:${sleeper.pid}`],
+      options({ identityFiles: [sshd.userKey] }),
+      env,
+    );
+    expect(withKey.outcome.ok).toBe(true);
+  });
+
+  it('authenticates through ssh-agent (SSH_AUTH_SOCK) with no key file at all', async () => {
+    const bare = join(sshd.dir, 'agent-home');
+    execFileSync('mkdir', ['-p', join(bare, '.ssh')]);
+    writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    const socket = join(sshd.dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50; i++) {
+        try {
+          execFileSync('ssh-add', [sshd.userKey], {
+            env: { ...process.env, SSH_AUTH_SOCK: socket },
+            stdio: 'ignore',
+          });
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], options(), {
+        HOME: bare,
+        USER: 'root',
+        SSH_AUTH_SOCK: socket,
+      });
+      expect(outcome.ok).toBe(true);
+    } finally {
+      agent.kill();
+    }
+  });
+
+  it('names a refused connection the way ssh does', async () => {
+    const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], options({ port: 1 }));
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.error).toBeInstanceOf(HostError);
+    expect(outcome.error.message).toBe('connect to host 127.0.0.1 port 1: Connection refused');
+  });
+});
