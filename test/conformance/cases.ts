@@ -1,0 +1,460 @@
+// The conformance cases of the pmap reference's §17: which processes to start, which /proc files
+// to freeze, and which command lines to run against both the real pmap and fleetpmap.
+
+import type { ProcSnapshot } from './freeze.ts';
+import {
+  missingKeyShapes,
+  oddShapes,
+  protectionKeyShapes,
+  renderMaps,
+  renderSmaps,
+  type SyntheticMapping,
+  stackStart,
+  strayLineShapes,
+  withStartStack,
+} from './synthetic.ts';
+
+export interface ProcessSpec {
+  /** `scenario`/`scenario-nopie` take `args` (`@DIR@` is the case's scratch directory). */
+  kind: 'scenario' | 'scenario-nopie' | 'sleep' | 'python';
+  args?: string[];
+}
+
+/**
+ * How the expected output is obtained.
+ * - `pmap`: the real pmap, same arguments, same frozen files.
+ * - `per-pid`: the real pmap once per PID argument, outputs concatenated and exit codes OR-ed.
+ *   Used for multi-PID -X/-XX, where fleetpmap deliberately starts totals and widths afresh for
+ *   each PID (reference §18.1) while 4.0.2 accumulates them.
+ * - `whole-lines`: the real pmap on a copy of the frozen files whose >1023-byte path is shortened,
+ *   with the path put back into its output: what pmap prints when it reads lines whole, which
+ *   fleetpmap deliberately does (reference §18.2) instead of 4.0.2's 1023-byte chunks.
+ */
+export type Expectation = 'pmap' | 'per-pid' | 'whole-lines';
+
+export interface RunSpec {
+  /** Unique within its case, stable across runs (file names of goldens). */
+  id: string;
+  flags: string[];
+  targets: string[];
+  locale?: 'C' | 'C.UTF-8';
+  expect?: Expectation;
+  stdoutToDevFull?: boolean;
+  /** Run as nobody without frozen files (the EACCES paths); never stored as golden. */
+  asNobody?: boolean;
+  /** Run without HOME in the environment. */
+  noHome?: boolean;
+  /** Files created in the run's directory before it starts (rc files); HOME is `@RUN@/home`. */
+  setup?: Record<string, string>;
+  /** Files of the run's directory whose content after the run is compared too. */
+  collect?: string[];
+}
+
+export interface CaseContext {
+  /** Per started process: its PID, then the PIDs it reported (TIDs, zombie children). */
+  procs: number[][];
+  /** A kworker rescuer thread (persistent, unlike pool workers). */
+  kworker: number;
+  dir: string;
+}
+
+export interface CaseSpec {
+  name: string;
+  processes: ProcessSpec[];
+  /** Freeze pid 2 and a kworker too. */
+  kernelThreads?: boolean;
+  sysv?: boolean;
+  /** Stored as golden files (false for the very large cases). */
+  golden?: boolean;
+  runs(ctx: CaseContext): RunSpec[];
+  /** Replaces frozen files with synthetic ones (reference §14/§17.17). */
+  synthesize?(ctx: CaseContext, snapshot: ProcSnapshot): void;
+  /** For `whole-lines`: the long path fragment and a short stand-in for it. */
+  shorten?(ctx: CaseContext): { long: string; short: string };
+}
+
+export const missingPid = '999999';
+
+function pidOf(ctx: CaseContext, process = 0, index = 0): string {
+  const pid = ctx.procs[process]?.[index];
+  if (pid === undefined) throw new Error(`no pid ${process}/${index}`);
+  return String(pid);
+}
+
+function idOf(flags: string[]): string {
+  if (flags.length === 0) return 'default';
+  return flags.map((f) => f.replace(/^-+/, '').replace(/[^A-Za-z0-9]+/g, '_')).join('_');
+}
+
+/** Default, -x, -d, -X, -XX and their -q/-p combinations (reference §17.1–2). */
+const everyMode: string[][] = [
+  [],
+  ['-x'],
+  ['-d'],
+  ['-X'],
+  ['-XX'],
+  ['-q'],
+  ['-p'],
+  ['-q', '-x'],
+  ['-q', '-d'],
+  ['-q', '-X'],
+  ['-q', '-XX'],
+  ['-p', '-x'],
+  ['-p', '-d'],
+  ['-p', '-X'],
+];
+
+function modeRuns(
+  modes: string[][],
+  targets: string[],
+  extra: Partial<RunSpec> & { idSuffix?: string } = {},
+): RunSpec[] {
+  const { idSuffix = '', ...rest } = extra;
+  return modes.map((flags) => ({ id: `${idOf(flags)}${idSuffix}`, flags, targets, ...rest }));
+}
+
+function synthetic(name: string, shapes: () => SyntheticMapping[], modes: string[][]): CaseSpec {
+  return {
+    name,
+    processes: [{ kind: 'sleep' }],
+    synthesize(ctx, snapshot) {
+      const pid = pidOf(ctx);
+      const mappings = shapes();
+      snapshot.set(`${pid}/maps`, renderMaps(mappings));
+      snapshot.set(`${pid}/smaps`, renderSmaps(mappings));
+      const stat = snapshot.get(`${pid}/stat`);
+      if (stat === undefined) throw new Error('stat not frozen');
+      snapshot.set(`${pid}/stat`, withStartStack(stat, stackStart));
+      // The frozen status is the dummy's own, so its Tgid already names the dummy (§14).
+    },
+    runs: (ctx) => modeRuns(modes, [pidOf(ctx)]),
+  };
+}
+
+const rcSomeFields = '[Fields Display]\nPerm\nRss\nPss\nMapping\n\n[Mapping]\n';
+const rcShowPath = '[Fields Display]\nSize\nRss\nMapping\n[Mapping]\nShowPath\n';
+const rcNoMapping = '[Fields Display]\nPerm\nSize\nRss\nVmFlags\n';
+const rcAllCommented = '[Fields Display]\n#Perm\n#Rss\n#Mapping\n\n[Mapping]\n#ShowPath\n';
+const rcWarnings =
+  '  [Fields Display]\n  Rss   # resident\nSwap\n[Bogus]\nfoo\n[Fields Display]\nPss extra\nMapping\n';
+
+export const cases: CaseSpec[] = [
+  {
+    name: 'sleep',
+    processes: [{ kind: 'sleep' }],
+    runs: (ctx) => [
+      ...modeRuns(
+        [
+          ...everyMode,
+          ['-X', '-X'],
+          ['-XXX'],
+          ['--extended'],
+          ['--device'],
+          ['--quiet', '--show-path'],
+          ['-xq'],
+          ['-qd'],
+          ['-qp'],
+        ],
+        [pidOf(ctx)],
+      ),
+      ...modeRuns([[], ['-X']], [pidOf(ctx)], { locale: 'C', idSuffix: '_lc_c' }),
+    ],
+  },
+  {
+    name: 'python',
+    processes: [{ kind: 'python' }],
+    runs: (ctx) => modeRuns(everyMode, [pidOf(ctx)]),
+  },
+  {
+    name: 'non-pie',
+    processes: [{ kind: 'scenario-nopie', args: ['plain'] }],
+    runs: (ctx) => modeRuns(everyMode, [pidOf(ctx)]),
+  },
+  {
+    name: 'files',
+    processes: [{ kind: 'scenario', args: ['files', '@DIR@'] }],
+    runs: (ctx) => modeRuns([...everyMode, ['-XX', '-p']], [pidOf(ctx)]),
+  },
+  {
+    name: 'sysv',
+    processes: [{ kind: 'scenario', args: ['sysv'] }],
+    sysv: true,
+    runs: (ctx) => modeRuns(everyMode, [pidOf(ctx)]),
+  },
+  {
+    name: 'big',
+    processes: [{ kind: 'scenario', args: ['big'] }],
+    runs: (ctx) => modeRuns(everyMode, [pidOf(ctx)]),
+  },
+  {
+    name: 'threads',
+    processes: [{ kind: 'scenario', args: ['threads', '8'] }],
+    runs: (ctx) => [
+      ...modeRuns(everyMode, [pidOf(ctx)]),
+      ...modeRuns([[], ['-x'], ['-X']], [pidOf(ctx, 0, 3)], { idSuffix: '_tid' }),
+      ...modeRuns([[]], [pidOf(ctx), pidOf(ctx, 0, 1)], { idSuffix: '_pid_tid' }),
+    ],
+  },
+  {
+    name: 'names',
+    processes: [{ kind: 'scenario', args: ['names', '@DIR@'] }],
+    runs: (ctx) => [
+      ...modeRuns([...everyMode, ['-XX', '-p']], [pidOf(ctx)]),
+      ...modeRuns([[], ['-X']], [pidOf(ctx)], { locale: 'C', idSuffix: '_lc_c' }),
+    ],
+  },
+  {
+    name: 'long-paths',
+    processes: [{ kind: 'scenario', args: ['longpaths', '@DIR@'] }],
+    shorten: () => ({ long: `/${'b'.repeat(200)}`.repeat(5), short: '/bbbbb' }),
+    runs: (ctx) => [
+      ...modeRuns(
+        [[], ['-p'], ['-d'], ['-p', '-d'], ['-x'], ['-p', '-x'], ['-q'], ['-q', '-p', '-x']],
+        [pidOf(ctx)],
+        { expect: 'whole-lines' },
+      ),
+      ...modeRuns([['-X'], ['-XX'], ['-p', '-X'], ['-q', '-X']], [pidOf(ctx)]),
+    ],
+  },
+  {
+    name: 'fixed',
+    processes: [{ kind: 'scenario', args: ['fixed'] }],
+    runs: (ctx) => {
+      const t = [pidOf(ctx)];
+      const range = (id: string, ...flags: string[]): RunSpec => ({ id, flags, targets: t });
+      return [
+        range('A_all', '-A', '10000000,10023000'),
+        range('A_edge_low', '-A', '10003fff,10010000'),
+        range('A_gap', '-A', '10004000,1000ffff'),
+        range('A_single', '-A', '10011000'),
+        range('A_low_only', '-A', '10011000,'),
+        range('A_high_only', '-A', ',10011000'),
+        range('A_0x', '-A', '0x10010000,0x10020000'),
+        range('A_reversed', '-A', '20000000,10000000'),
+        range('A_space', '-A', ' 10010000'),
+        range('A_repeated', '-A', '10010000,', '-A', ',10011000'),
+        range('A_long', '--range=10010000,10020000'),
+        range('A_empty', '-A', ''),
+        range('x_A', '-x', '-A', '10010000,10020000'),
+        range('d_A', '-d', '-A', '10000000,10023000'),
+        range('q_A', '-q', '-A', '10000000,10023000'),
+        range('p_A', '-p', '-A', '10010000,10020000'),
+        range('X_A', '-X', '-A', '10010000,10020000'),
+        range('XX_A', '-XX', '-A', '10010000,10020000'),
+        range('A_zz', '-A', 'zz'),
+        range('A_three', '-A', '1,2,3'),
+      ];
+    },
+  },
+  ...(['odd', 'invalid', 'truncated', 'zeroed', 'overwritten'] as const).map(
+    (kind): CaseSpec => ({
+      name: `cmdline-${kind}`,
+      processes: [{ kind: 'scenario', args: ['cmdline', kind] }],
+      runs: (ctx) => [
+        ...modeRuns([['-q'], ['-X']], [pidOf(ctx)]),
+        ...modeRuns([['-q'], ['-X']], [pidOf(ctx)], { locale: 'C', idSuffix: '_lc_c' }),
+      ],
+    }),
+  ),
+  {
+    name: 'cmdline-huge',
+    golden: false,
+    processes: [{ kind: 'scenario', args: ['cmdline', 'huge'] }],
+    runs: (ctx) => [
+      ...modeRuns([['-q']], [pidOf(ctx)]),
+      ...modeRuns([['-q']], [pidOf(ctx)], { locale: 'C', idSuffix: '_lc_c' }),
+    ],
+  },
+  {
+    name: 'kernel-zombies',
+    processes: [{ kind: 'scenario', args: ['zombies'] }],
+    kernelThreads: true,
+    runs: (ctx) => [
+      ...modeRuns(everyMode, ['2'], { idSuffix: '_kthreadd' }),
+      ...modeRuns(everyMode, [String(ctx.kworker)], { idSuffix: '_kworker' }),
+      ...modeRuns(everyMode, [pidOf(ctx, 0, 1)], { idSuffix: '_zombie' }),
+      ...modeRuns(everyMode, [pidOf(ctx, 0, 2)], { idSuffix: '_weird_zombie' }),
+      ...modeRuns([['-q']], [pidOf(ctx, 0, 2)], { locale: 'C', idSuffix: '_weird_zombie_lc_c' }),
+    ],
+  },
+  {
+    name: 'multi-pid',
+    processes: [
+      { kind: 'scenario', args: ['plain'] },
+      { kind: 'sleep' },
+      { kind: 'scenario', args: ['zombies'] },
+    ],
+    kernelThreads: true,
+    runs: (ctx) => {
+      const a = pidOf(ctx, 0);
+      const b = pidOf(ctx, 1);
+      const zombie = pidOf(ctx, 2, 1);
+      return [
+        { id: 'a_b', flags: [], targets: [a, b] },
+        { id: 'b_a', flags: [], targets: [b, a] },
+        { id: 'a_a', flags: [], targets: [a, a] },
+        { id: 'a_missing', flags: [], targets: [a, missingPid] },
+        { id: 'missing', flags: [], targets: [missingPid] },
+        { id: 'missing_a', flags: ['-x'], targets: [missingPid, a] },
+        { id: 'x_a_b', flags: ['-x'], targets: [a, b] },
+        { id: 'd_a_b', flags: ['-d'], targets: [a, b] },
+        { id: 'x_a_zombie', flags: ['-x'], targets: [a, zombie] },
+        { id: 'X_a_b', flags: ['-X'], targets: [a, b], expect: 'per-pid' },
+        { id: 'XX_a_b', flags: ['-XX'], targets: [a, b], expect: 'per-pid' },
+        { id: 'X_a_kthreadd', flags: ['-X'], targets: [a, '2'], expect: 'per-pid' },
+        { id: 'X_kthreadd_a', flags: ['-X'], targets: ['2', a], expect: 'per-pid' },
+        { id: 'q_X_a_b', flags: ['-q', '-X'], targets: [a, b], expect: 'per-pid' },
+        { id: 'X_a_missing', flags: ['-X'], targets: [a, missingPid], expect: 'per-pid' },
+        { id: 'X_single_kthreadd', flags: ['-X'], targets: ['2'] },
+        { id: 'all_kernel', flags: [], targets: ['2', String(ctx.kworker), zombie] },
+      ];
+    },
+  },
+  {
+    name: 'cli',
+    processes: [{ kind: 'scenario', args: ['plain'] }],
+    runs: (ctx) => {
+      const a = pidOf(ctx);
+      const pid = Number(a);
+      const run = (id: string, flags: string[], targets: string[] = []): RunSpec => ({
+        id,
+        flags,
+        targets,
+      });
+      return [
+        run('no_args', []),
+        run('x_without_pid', ['-x']),
+        run('abc', [], ['abc']),
+        run('zero', [], ['0']),
+        run('trailing_junk', [], ['123abc']),
+        run('too_big', [], ['2147483648']),
+        run('max_pid_missing', [], ['2147483647']),
+        run('proc_slash_pid', [], [`/proc/${a}`]),
+        run('proc_self', [], ['/proc/self']),
+        run('proc_self_then_pid', [], ['/proc/self', a]),
+        run('hex', [], [`0x${pid.toString(16)}`]),
+        run('octal', [], [`0${pid.toString(8)}`]),
+        run('r', ['-r'], [a]),
+        run('x_X', ['-x', '-X'], [a]),
+        run('x_d', ['-x', '-d'], [a]),
+        run('c_x', ['-c', '-x'], [a]),
+        run('n_pid', ['-n'], [a]),
+        run('n_q', ['-n', '-q']),
+        run('p_n', ['-p', '-n']),
+        run('A_three', ['-A', '1,2,3'], [a]),
+        run('A_missing_arg', ['-A']),
+        run('unknown_short', ['-z'], [a]),
+        run('unknown_long', ['--bogus'], [a]),
+        run('help', ['-h']),
+        run('help_long', ['--help']),
+        run('pids_255', ['-q', '-A', '1,1'], Array(255).fill(a)),
+        run('pids_256', ['-q'], Array(256).fill(a)),
+        { id: 'dev_full', flags: ['-x'], targets: [a], stdoutToDevFull: true },
+        { id: 'dev_full_X', flags: ['-X'], targets: [a], stdoutToDevFull: true },
+      ];
+    },
+  },
+  {
+    name: 'rc-files',
+    processes: [{ kind: 'scenario', args: ['files', '@DIR@'] }],
+    runs: (ctx): RunSpec[] => {
+      const a = pidOf(ctx);
+      return [
+        { id: 'n', flags: ['-n'], targets: [], collect: ['home/.pmaprc'] },
+        { id: 'n_exists', flags: ['-n'], targets: [], setup: { 'home/.pmaprc': 'x\n' } },
+        { id: 'N', flags: ['-N', '@RUN@/my.rc'], targets: [], collect: ['my.rc'] },
+        { id: 'N_long', flags: ['--create-rc-to=@RUN@/my.rc'], targets: [], collect: ['my.rc'] },
+        { id: 'N_exists', flags: ['-N', '@RUN@/my.rc'], targets: [], setup: { 'my.rc': 'x\n' } },
+        { id: 'c_missing', flags: ['-c'], targets: [a] },
+        { id: 'c_no_home', flags: ['-c'], targets: [a], noHome: true },
+        { id: 'c', flags: ['-c'], targets: [a], setup: { 'home/.pmaprc': rcSomeFields } },
+        {
+          id: 'c_A',
+          flags: ['-c', '-A', '0,1000'],
+          targets: [a],
+          setup: { 'home/.pmaprc': rcSomeFields },
+        },
+        {
+          id: 'C_some',
+          flags: ['-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcSomeFields },
+        },
+        {
+          id: 'C_show_path',
+          flags: ['-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcShowPath },
+        },
+        {
+          id: 'p_C_show_path',
+          flags: ['-p', '-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcShowPath },
+        },
+        {
+          id: 'C_no_mapping',
+          flags: ['-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcNoMapping },
+        },
+        {
+          id: 'C_all_commented',
+          flags: ['-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcAllCommented },
+        },
+        {
+          id: 'C_warnings',
+          flags: ['-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcWarnings },
+        },
+        {
+          id: 'q_C',
+          flags: ['-q', '-C', '@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcSomeFields },
+        },
+        { id: 'C_missing', flags: ['-C', '@RUN@/none.rc'], targets: [a] },
+        {
+          id: 'C_long',
+          flags: ['--read-rc-from=@RUN@/f.rc'],
+          targets: [a],
+          setup: { 'f.rc': rcShowPath },
+        },
+      ];
+    },
+  },
+  synthetic('synthetic-odd', oddShapes, [...everyMode, ['-XX', '-p'], ['-A', '7000,10000']]),
+  synthetic('synthetic-protection-key', protectionKeyShapes, [
+    [],
+    ['-x'],
+    ['-X'],
+    ['-XX'],
+    ['-q', '-X'],
+  ]),
+  synthetic('synthetic-stray-line', strayLineShapes, [[], ['-x'], ['-X'], ['-XX']]),
+  synthetic('synthetic-missing-key', missingKeyShapes, [[], ['-x'], ['-X'], ['-XX']]),
+  {
+    name: 'many-mappings',
+    golden: false,
+    processes: [{ kind: 'scenario', args: ['many', '3000'] }],
+    runs: (ctx) => modeRuns([[], ['-x'], ['-d'], ['-X'], ['-XX']], [pidOf(ctx)]),
+  },
+  {
+    name: 'nobody',
+    golden: false,
+    processes: [{ kind: 'scenario', args: ['plain'] }],
+    runs: (ctx) => {
+      const a = pidOf(ctx);
+      return [
+        { id: 'default', flags: [], targets: [a], asNobody: true },
+        { id: 'x', flags: ['-x'], targets: [a], asNobody: true },
+        { id: 'X', flags: ['-X'], targets: [a], asNobody: true },
+        { id: 'missing', flags: [], targets: [a, missingPid], asNobody: true },
+        { id: 'kthreadd', flags: [], targets: ['2'], asNobody: true },
+      ];
+    },
+  },
+];

@@ -1,0 +1,47 @@
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { cliBin, repoRoot } from '../support/paths.ts';
+
+/** The pinned Node (root devDependency), which runs the TypeScript CLI directly. */
+export const nodeBin = realpathSync(join(repoRoot, 'node_modules/.bin/node'));
+
+export const pmapBin = '/usr/bin/pmap';
+
+/** argv prefix that starts fleetpmap's pmap mode. */
+export const fleetpmapArgv = [nodeBin, cliBin];
+
+export const pmapArgv = [pmapBin];
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): boolean {
+  return ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((dir) =>
+    executable(join(dir, name)),
+  );
+}
+
+/**
+ * Why the live suite cannot run here, or undefined when it can. With CI=true a reason is a
+ * failure, never a skip.
+ */
+export function liveUnavailableReason(): string | undefined {
+  if (process.getuid?.() !== 0)
+    return 'the live conformance suite needs root (bind mounts over /proc)';
+  if (!executable(pmapBin)) return `${pmapBin} (procps-ng 4.0.2) is not installed`;
+  for (const tool of ['gcc', 'unshare', 'mount', 'setpriv']) {
+    if (!onPath(tool)) return `${tool} is not installed`;
+  }
+  return undefined;
+}
+
+/** Environment for every run: nothing inherited, so the user's locale cannot leak in. */
+export function baseEnv(locale: string, home: string): Record<string, string> {
+  return { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', LC_ALL: locale, HOME: home };
+}

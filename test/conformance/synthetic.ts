@@ -1,0 +1,215 @@
+// Hand-made smaps/maps content for the reference's §17.17 fixtures: shapes a live process cannot
+// be made to show on demand (odd device numbers, wide offsets, [anon:…] names, broken blocks).
+// The text follows the kernel's own layout (fs/proc/task_mmu.c) so only the intended oddity differs.
+
+export interface SyntheticMapping {
+  start: bigint;
+  end: bigint;
+  perms: string;
+  offset?: bigint;
+  major?: number;
+  minor?: number;
+  inode?: number;
+  name?: string;
+  rssKb?: number;
+  dirtyKb?: number;
+  /** Extra detail lines appended after THPeligible, e.g. `['ProtectionKey', 0]`. */
+  extraKeys?: [key: string, value: number][];
+  /** A detail key left out of this block (the "inconsistent detail field" error). */
+  omitKey?: string;
+  /** A raw line inserted after VmFlags (e.g. `Weird: abc`). */
+  strayLine?: string;
+}
+
+const hex = (value: bigint, width: number) => value.toString(16).padStart(width, '0');
+
+export function mapsLine(m: SyntheticMapping): string {
+  const dev = `${(m.major ?? 0).toString(16).padStart(2, '0')}:${(m.minor ?? 0).toString(16).padStart(2, '0')}`;
+  const prefix = `${hex(m.start, 8)}-${hex(m.end, 8)} ${m.perms} ${hex(m.offset ?? 0n, 8)} ${dev} ${m.inode ?? 0} `;
+  // The kernel pads the name to column 73 (seq_pad after a 72-wide prefix).
+  return m.name === undefined || m.name === '' ? prefix : `${prefix.padEnd(73)}${m.name}`;
+}
+
+function detail(key: string, value: number, unit = ' kB'): string {
+  return `${`${key}:`.padEnd(16)}${String(value).padStart(8)}${unit}`;
+}
+
+export function smapsBlock(m: SyntheticMapping): string[] {
+  const sizeKb = Number((m.end - m.start) / 1024n);
+  const rss = m.rssKb ?? 0;
+  const dirty = m.dirtyKb ?? 0;
+  const shared = m.perms[3] === 's';
+  const values: [string, number][] = [
+    ['Size', sizeKb],
+    ['KernelPageSize', 4],
+    ['MMUPageSize', 4],
+    ['Rss', rss],
+    ['Pss', shared ? Math.floor(rss / 2) : rss],
+    ['Pss_Dirty', shared ? Math.floor(dirty / 2) : dirty],
+    ['Shared_Clean', shared ? rss - dirty : 0],
+    ['Shared_Dirty', shared ? dirty : 0],
+    ['Private_Clean', shared ? 0 : rss - dirty],
+    ['Private_Dirty', shared ? 0 : dirty],
+    ['Referenced', rss],
+    ['Anonymous', m.inode ? 0 : dirty],
+    ['KSM', 0],
+    ['LazyFree', 0],
+    ['AnonHugePages', 0],
+    ['ShmemPmdMapped', 0],
+    ['FilePmdMapped', 0],
+    ['Shared_Hugetlb', 0],
+    ['Private_Hugetlb', 0],
+    ['Swap', 0],
+    ['SwapPss', 0],
+    ['Locked', 0],
+  ];
+  const lines = [mapsLine(m)];
+  for (const [key, value] of values) if (key !== m.omitKey) lines.push(detail(key, value));
+  lines.push(detail('THPeligible', 0, ''));
+  for (const [key, value] of m.extraKeys ?? []) lines.push(detail(key, value, ''));
+  const flags = ['rd', m.perms[1] === 'w' ? 'wr' : '', m.perms[2] === 'x' ? 'ex' : '']
+    .filter(Boolean)
+    .concat(shared ? ['sh', 'mr', 'mw', 'me', 'ms'] : ['mr', 'mw', 'me']);
+  lines.push(`VmFlags: ${flags.join(' ')} `);
+  if (m.strayLine !== undefined) lines.push(m.strayLine);
+  return lines;
+}
+
+export function renderMaps(mappings: SyntheticMapping[]): Buffer {
+  return Buffer.from(mappings.map((m) => `${mapsLine(m)}\n`).join(''), 'latin1');
+}
+
+export function renderSmaps(mappings: SyntheticMapping[]): Buffer {
+  return Buffer.from(
+    mappings
+      .flatMap(smapsBlock)
+      .map((line) => `${line}\n`)
+      .join(''),
+    'latin1',
+  );
+}
+
+/** Returns `stat` with field 28 (startstack) replaced. */
+export function withStartStack(stat: Buffer, startStack: bigint): Buffer {
+  const text = stat.toString('latin1');
+  const close = text.lastIndexOf(')');
+  const fields = text.slice(close + 2).split(' ');
+  // Field 3 (state) is fields[0], so field 28 is fields[25].
+  fields[25] = startStack.toString(10);
+  return Buffer.from(`${text.slice(0, close + 2)}${fields.join(' ')}`, 'latin1');
+}
+
+const vsyscall: SyntheticMapping = {
+  start: 0xffffffffff600000n,
+  end: 0xffffffffff601000n,
+  perms: '--xp',
+  name: '[vsyscall]',
+};
+
+/** Start of the synthetic main stack; `startStack` points at its top. */
+export const stackStart = 0x7ffd00000000n;
+export const stackTop = 0x7ffd00021000n;
+
+/** Every odd shape of §17.17 that pmap renders without an error. */
+export function oddShapes(): SyntheticMapping[] {
+  return [
+    {
+      start: 0x7000n,
+      end: 0x8000n,
+      perms: 'r--p',
+      offset: 0x123456789n,
+      major: 0x103,
+      minor: 0x1a,
+      inode: 42,
+      name: '/srv/data/',
+      rssKb: 4,
+    },
+    {
+      start: 0x9000n,
+      end: 0xa000n,
+      perms: 'r--s',
+      major: 0xfff,
+      minor: 0xfffff,
+      inode: 4294967295,
+      name: '/dev/odd device',
+      rssKb: 4,
+    },
+    { start: 0x123456000n, end: 0x123458000n, perms: 'rw-p', rssKb: 8, dirtyKb: 8 },
+    {
+      start: 0x7f0000000000n,
+      end: 0x7f0000004000n,
+      perms: 'rw-p',
+      name: '[anon:name]',
+      rssKb: 16,
+      dirtyKb: 16,
+    },
+    {
+      start: 0x7f0000004000n,
+      end: 0x7f0000006000n,
+      perms: 'rw-p',
+      name: '[anon:with/slash]',
+      rssKb: 4,
+      dirtyKb: 4,
+    },
+    {
+      start: 0x7f0000006000n,
+      end: 0x7f0000016000n,
+      perms: 'rw-s',
+      minor: 1,
+      inode: 2050,
+      name: '[anon_shmem:ring buffer]',
+      rssKb: 64,
+      dirtyKb: 64,
+    },
+    {
+      start: 0x7f0000016000n,
+      end: 0x7f0000026000n,
+      perms: 'rw-s',
+      minor: 1,
+      inode: 557066,
+      name: '/SYSV00000000 (deleted)',
+      rssKb: 64,
+      dirtyKb: 64,
+    },
+    {
+      start: 0x7f0000026000n,
+      end: 0x7f0000036000n,
+      perms: 'rw-s',
+      minor: 5,
+      inode: 557067,
+      name: '/SYSV0000abcd (deleted)',
+      rssKb: 32,
+      dirtyKb: 32,
+    },
+    { start: 0x7f0000036000n, end: 0x7f0000037000n, perms: '-w-p', rssKb: 0 },
+    {
+      start: 0x7f0000037000n,
+      end: 0x7f0000038000n,
+      perms: 'rwxp',
+      name: '/opt/jit code.bin',
+      major: 0xfe,
+      inode: 99,
+      rssKb: 4,
+      dirtyKb: 4,
+    },
+    // Ends exactly where startstack points: pmap's inclusive test labels it [ stack ] too.
+    { start: stackStart - 0x2000n, end: stackStart, perms: 'rw-p', rssKb: 8, dirtyKb: 8 },
+    { start: stackStart, end: stackTop, perms: 'rw-p', name: '[stack]', rssKb: 20, dirtyKb: 20 },
+    vsyscall,
+  ];
+}
+
+/** A pkeys-capable machine adds ProtectionKey to every block. */
+export function protectionKeyShapes(): SyntheticMapping[] {
+  return oddShapes().map((m) => ({ ...m, extraKeys: [['ProtectionKey', 0]] }));
+}
+
+/** A stray `Weird: abc` line: -X fails with "Unknown format", -x skips it as a key line. */
+export function strayLineShapes(): SyntheticMapping[] {
+  return oddShapes().map((m, index) => (index === 2 ? { ...m, strayLine: 'Weird: abc' } : m));
+}
+
+/** The third block lacks Pss: -X reports an inconsistent detail field. */
+export function missingKeyShapes(): SyntheticMapping[] {
+  return oddShapes().map((m, index) => (index === 2 ? { ...m, omitKey: 'Pss' } : m));
+}
