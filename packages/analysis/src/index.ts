@@ -1,1 +1,30 @@
-export {};
+export {
+  addSample,
+  bucketize,
+  emptyBucket,
+  FIVE_MINUTES_MS,
+  HOUR_MS,
+  leastSquaresSlopePerHour,
+  type MetricBucket,
+  type MetricPoint,
+  mergeBuckets,
+} from './buckets.ts';
+export { type MannKendallOptions, mannKendall, rank, type TrendTest } from './mann-kendall.ts';
+export { normalQuantile, normalUpperTail } from './normal.ts';
+export { type GroupPivot, type PivotRow, pivotByGroup } from './pivot.ts';
+export { madSigma, median, quantile } from './quantile.ts';
+export {
+  DEFAULT_SCORE_OPTIONS,
+  type IncarnationInput,
+  type LeakScore,
+  type ScoreOptions,
+  scoreIncarnation,
+  type VerdictReason,
+} from './score.ts';
+export {
+  type ServiceOptions,
+  type ServiceReason,
+  type ServiceScore,
+  scoreService,
+} from './service.ts';
+export { type RobustLine, repeatedMedianSlope, theilSen } from './theil-sen.ts';

@@ -1,0 +1,273 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyOf, type InstanceHistory } from '../sim/buckets-from-samples.ts';
+import { buildFleet, type Fleet, type Instance } from '../sim/fleet.ts';
+import { parseScenario, type Scenario } from '../sim/scenario.ts';
+import { leastSquaresSlopePerHour, type MetricBucket } from '../src/buckets.ts';
+import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
+import { DEFAULT_SCORE_OPTIONS } from '../src/score.ts';
+import { scoreService } from '../src/service.ts';
+
+const HOUR = 3_600_000;
+const EVAL_STEP_MS = 15 * 60_000;
+
+/** The naive detector: least-squares slope over every raw sample, thresholded in %/h. */
+export const BASELINE_PCT_PER_HOUR = DEFAULT_SCORE_OPTIONS.minPctPerHour;
+
+export interface Verdicts {
+  leak: boolean;
+  slopeKbPerHour: number;
+  pctPerHour: number;
+}
+
+export interface DetectorFigures {
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Hours from leak onset until the verdict became true and stayed true; null = never. */
+  detectHours: (number | null)[];
+  /** Among leaks of ≥ 2 %/h: how many were flagged within 2 h of data. */
+  fastLeaks: number;
+  fastDetectedWithin2h: number;
+  /** Share of (non-leaking instance, evaluation time) pairs judged leaking. */
+  falseAlarmTimeShare: number;
+  pivotTop: GroupPivot | undefined;
+}
+
+export interface ScenarioResult {
+  name: string;
+  hosts: number;
+  instances: number;
+  leaks: number;
+  samples: number;
+  windowHours: number;
+  robust: DetectorFigures;
+  baseline: DetectorFigures;
+  truthTopExe: { exe: string; leakingHosts: number; hosts: number } | undefined;
+  scoreMs: number;
+}
+
+function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
+  return list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
+}
+
+function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: number): Verdicts {
+  const s = scoreService(
+    h.buckets.map((b) => ({ buckets: inWindow(b, from, to), limitKb })),
+    { windowStartMs: from, windowEndMs: to },
+  );
+  const latest = s.latest;
+  return {
+    leak: s.leak,
+    slopeKbPerHour: latest?.slopeKbPerHour ?? 0,
+    pctPerHour: latest?.pctPerHour ?? 0,
+  };
+}
+
+function baselineVerdict(h: InstanceHistory, from: number, to: number): Verdicts {
+  let leak = false;
+  let slope = 0;
+  let pct = 0;
+  for (const list of h.buckets) {
+    const bs = inWindow(list, from, to);
+    const last = bs[bs.length - 1];
+    if (!last || bs.reduce((n, b) => n + b.n, 0) < 10) continue;
+    const s = leastSquaresSlopePerHour(bs);
+    if (!Number.isFinite(s)) continue;
+    slope = s;
+    pct = (s / last.last) * 100;
+    if (pct >= BASELINE_PCT_PER_HOUR) leak = true;
+  }
+  return { leak, slopeKbPerHour: slope, pctPerHour: pct };
+}
+
+/** Effective leak rate in % of base per hour, for the "≥ 2 %/h within 2 h" goal. */
+export function leakRatePctPerHour(inst: Instance): number {
+  let rate = 0;
+  for (const c of inst.components) {
+    const p = c as unknown as Record<string, number>;
+    if (c.type === 'linear') rate += p.pctPerHour ?? 0;
+    if (c.type === 'step') rate += (p.stepPct ?? 0) / (p.everyHours ?? 1);
+    if (c.type === 'bursty')
+      rate += ((p.pctPerHour ?? 0) * (p.burstMinutes ?? 0)) / 60 / (p.everyHours ?? 1);
+  }
+  return rate;
+}
+
+function figures(
+  fleet: Fleet,
+  histories: InstanceHistory[],
+  judge: (h: InstanceHistory, from: number, to: number) => Verdicts,
+  windowMs: number,
+): DetectorFigures {
+  const evalTimes: number[] = [];
+  for (let t = fleet.startMs + EVAL_STEP_MS; t <= fleet.endMs; t += EVAL_STEP_MS) evalTimes.push(t);
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  let tn = 0;
+  let alarms = 0;
+  let negEvals = 0;
+  const detectHours: (number | null)[] = [];
+  let fastLeaks = 0;
+  let fastDetected = 0;
+  const rows = [];
+  for (const h of histories) {
+    const inst = h.instance;
+    const series = evalTimes.map((t) => judge(h, Math.max(fleet.startMs, t - windowMs), t));
+    const final = series[series.length - 1] as Verdicts;
+    rows.push({ host: inst.host, group: inst.exe, ...final });
+    if (inst.leak) {
+      if (final.leak) tp++;
+      else fn++;
+      let since: number | null = null;
+      for (let i = series.length - 1; i >= 0 && (series[i] as Verdicts).leak; i--)
+        since = evalTimes[i] as number;
+      const onset = inst.leakOnsetMs ?? fleet.startMs;
+      const hours = since === null ? null : Math.max(0, since - onset) / HOUR;
+      detectHours.push(hours);
+      if (leakRatePctPerHour(inst) >= 2) {
+        fastLeaks++;
+        if (hours !== null && hours <= 2) fastDetected++;
+      }
+    } else {
+      if (final.leak) fp++;
+      else tn++;
+      for (const v of series) {
+        negEvals++;
+        if (v.leak) alarms++;
+      }
+    }
+  }
+  const precision = tp + fp === 0 ? 1 : tp / (tp + fp);
+  const recall = tp + fn === 0 ? 1 : tp / (tp + fn);
+  return {
+    tp,
+    fp,
+    fn,
+    tn,
+    precision,
+    recall,
+    f1: precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall),
+    detectHours,
+    fastLeaks,
+    fastDetectedWithin2h: fastDetected,
+    falseAlarmTimeShare: negEvals === 0 ? 0 : alarms / negEvals,
+    pivotTop: pivotByGroup(rows)[0],
+  };
+}
+
+export function runScenario(scenario: Scenario): ScenarioResult {
+  const fleet = buildFleet(scenario);
+  const histories = fleet.instances.map((inst) => historyOf(fleet, inst));
+  const memTotal = new Map(fleet.hosts.map((h) => [h.name, h.memTotalKb]));
+  const windowMs = (scenario.windowHours ?? scenario.durationHours) * HOUR;
+  const t0 = performance.now();
+  const robust = figures(
+    fleet,
+    histories,
+    (h, from, to) => robustVerdict(h, from, to, memTotal.get(h.instance.host) ?? 0),
+    windowMs,
+  );
+  const scoreMs = performance.now() - t0;
+  const baseline = figures(fleet, histories, baselineVerdict, windowMs);
+  const truth = pivotByGroup(
+    fleet.instances.map((i) => ({
+      host: i.host,
+      group: i.exe,
+      leak: i.leak,
+      slopeKbPerHour: 0,
+      pctPerHour: 0,
+    })),
+  )[0];
+  return {
+    name: scenario.name,
+    hosts: fleet.hosts.length,
+    instances: fleet.instances.length,
+    leaks: fleet.instances.filter((i) => i.leak).length,
+    samples: histories.reduce((n, h) => n + h.samples, 0),
+    windowHours: windowMs / HOUR,
+    robust,
+    baseline,
+    truthTopExe:
+      truth && truth.leakingHosts > 0
+        ? { exe: truth.group, leakingHosts: truth.leakingHosts, hosts: truth.hosts }
+        : undefined,
+    scoreMs,
+  };
+}
+
+const f2 = (v: number) => v.toFixed(3);
+const hours = (v: number | null | undefined) =>
+  v === null || v === undefined ? 'never' : `${v.toFixed(2)}h`;
+
+function summariseDetect(d: DetectorFigures): string {
+  const found = d.detectHours.filter((h): h is number => h !== null).sort((a, b) => a - b);
+  const missed = d.detectHours.length - found.length;
+  const med = found.length ? found[Math.floor((found.length - 1) / 2)] : null;
+  return `median ${hours(med)}, max ${hours(found[found.length - 1])}, never ${missed}`;
+}
+
+export function formatResult(r: ScenarioResult): string {
+  const lines = [
+    `## ${r.name}: ${r.hosts} hosts, ${r.instances} processes, ${r.leaks} leaking, ${r.samples} samples, window ${r.windowHours}h`,
+  ];
+  for (const [label, d] of [
+    ['robust  ', r.robust],
+    ['baseline', r.baseline],
+  ] as const) {
+    lines.push(
+      `  ${label} precision ${f2(d.precision)}  recall ${f2(d.recall)}  F1 ${f2(d.f1)}  (tp ${d.tp} fp ${d.fp} fn ${d.fn} tn ${d.tn})  false-alarm time ${(100 * d.falseAlarmTimeShare).toFixed(1)}%`,
+    );
+    lines.push(
+      `           time to detect: ${summariseDetect(d)}; leaks >= 2%/h flagged within 2h: ${d.fastDetectedWithin2h}/${d.fastLeaks}`,
+    );
+    const top = d.pivotTop;
+    lines.push(
+      `           pivot top: ${top ? `${top.group} leaks on ${top.leakingHosts} of ${top.hosts} hosts, median slope ${Math.round(top.medianSlopeKbPerHour)} KiB/h` : 'none'}`,
+    );
+  }
+  const t = r.truthTopExe;
+  const ok = t && r.robust.pivotTop?.group === t.exe;
+  lines.push(
+    `  truth top: ${t ? `${t.exe} leaks on ${t.leakingHosts} of ${t.hosts} hosts` : 'no leaks'}; pivot names it: ${t ? (ok ? 'yes' : 'NO') : 'n/a'}`,
+  );
+  lines.push(
+    `  detector F1 / baseline F1 = ${(r.robust.f1 / Math.max(1e-9, r.baseline.f1)).toFixed(2)}x; scoring took ${Math.round(r.scoreMs)} ms for all evaluation times`,
+  );
+  return lines.join('\n');
+}
+
+function scenarioFiles(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (statSync(p).isDirectory()) {
+      for (const f of readdirSync(p).sort()) if (f.endsWith('.json')) out.push(join(p, f));
+    } else out.push(p);
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const files = scenarioFiles(args.length > 0 ? args : ['bench/scenarios']);
+  let allGoals = true;
+  for (const file of files) {
+    const r = runScenario(parseScenario(JSON.parse(readFileSync(file, 'utf8'))));
+    console.log(formatResult(r));
+    const d = r.robust;
+    const goals =
+      d.precision >= 0.97 &&
+      d.recall >= 0.95 &&
+      d.fastDetectedWithin2h === d.fastLeaks &&
+      (r.truthTopExe === undefined || d.pivotTop?.group === r.truthTopExe.exe) &&
+      d.f1 >= r.baseline.f1;
+    console.log(`  goals met: ${goals ? 'yes' : 'NO'}\n`);
+    allGoals &&= goals;
+  }
+  console.log(allGoals ? 'all goals met' : 'some goals not met');
+}

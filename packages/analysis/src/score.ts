@@ -1,0 +1,238 @@
+import { type MetricBucket, mergeBuckets } from './buckets.ts';
+import { mannKendall } from './mann-kendall.ts';
+import { madSigma, median } from './quantile.ts';
+import { theilSen } from './theil-sen.ts';
+
+export interface ScoreOptions {
+  /** The window the user asked about: only buckets inside [windowStartMs, windowEndMs) count. */
+  windowStartMs: number;
+  windowEndMs: number;
+  /** One-sided significance level of the trend test. */
+  alpha?: number;
+  /** Growth slower than this share of the current floor per hour is not called a leak. */
+  minPctPerHour?: number;
+  /** …nor growth slower than this in absolute terms (tiny processes). */
+  minKbPerHour?: number;
+  /** Less observed time than this is not judged (a process is judged on what it has shown). */
+  minSpanMs?: number;
+  /** Floors are taken over blocks of at least this width, aligned on the bucket grid. */
+  minBlockMs?: number;
+  /** The window is cut into about this many blocks (bounds the O(n²) statistics). */
+  targetBlocks?: number;
+  /**
+   * Share of the total growth that must have happened in the most recent part of the
+   * observation (last third versus middle third); below it the growth has levelled off, which
+   * is what warm-up and cache fills do.
+   */
+  minRecentShare?: number;
+}
+
+export const DEFAULT_SCORE_OPTIONS = {
+  alpha: 0.01,
+  minPctPerHour: 0.25,
+  minKbPerHour: 64,
+  minSpanMs: 60 * 60_000,
+  minBlockMs: 10 * 60_000,
+  targetBlocks: 36,
+  minRecentShare: 0.2,
+} as const;
+
+export interface IncarnationInput {
+  /** Buckets of one metric for one process incarnation, any order. */
+  buckets: readonly MetricBucket[];
+  /** cgroup memory limit or host MemTotal in KiB, when known, for the time to limit. */
+  limitKb?: number | null;
+}
+
+export type VerdictReason =
+  | 'leak'
+  | 'no-data'
+  | 'too-little-data'
+  | 'no-significant-trend'
+  | 'too-slow'
+  | 'levelled-off'
+  | 'shrinking';
+
+/** The verdict on one incarnation; field names follow `fleetpmap top --json`. */
+export interface LeakScore {
+  /** Latest sample in the window, KiB. */
+  currentKb: number;
+  /** Floor at the end of the observation minus floor at its start, KiB. */
+  growthKb: number;
+  /** Theil–Sen slope of the floors, KiB per hour. */
+  slopeKbPerHour: number;
+  /** The slope as a share of the current floor, percent per hour. */
+  pctPerHour: number;
+  /** 0–1: strength of the evidence that this incarnation leaks (see docs/analysis.md). */
+  confidence: number;
+  leak: boolean;
+  /** Hours until the limit at the current slope; null when not significantly growing. */
+  timeToLimitHours: number | null;
+  reason: VerdictReason;
+  /** One-sided p-value of the autocorrelation-corrected Mann–Kendall test on the floors. */
+  pValue: number;
+  /** Observed time inside the window, ms, and how many floor points were judged. */
+  spanMs: number;
+  points: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+interface Floors {
+  xs: number[];
+  ys: number[];
+  firstMs: number;
+  lastMs: number;
+  current: number;
+  bucketMs: number;
+}
+
+/**
+ * Lower envelope of the series: the minimum over blocks a few buckets wide, so saw-toothing
+ * garbage collectors and short allocation bursts are judged by the level they fall back to.
+ * Blocks are aligned to the end of the observation so the most recent block is complete.
+ */
+function floors(buckets: readonly MetricBucket[], opts: Required<ScoreOptions>): Floors | null {
+  const inWindow = buckets
+    .filter((b) => b.n > 0 && b.tStartMs >= opts.windowStartMs && b.tStartMs < opts.windowEndMs)
+    .sort((a, b) => a.tStartMs - b.tStartMs);
+  const first = inWindow[0];
+  const last = inWindow[inWindow.length - 1];
+  if (!first || !last) return null;
+  const bucketMs = Math.max(1, median(inWindow.map((b) => b.tEndMs - b.tStartMs)));
+  const span = last.tEndMs - first.tStartMs;
+  const perBlock = Math.max(
+    Math.ceil(opts.minBlockMs / bucketMs),
+    Math.ceil(span / opts.targetBlocks / bucketMs),
+  );
+  const blockMs = perBlock * bucketMs;
+  const groups = new Map<number, MetricBucket[]>();
+  for (const b of inWindow) {
+    const k = Math.floor((last.tEndMs - b.tEndMs) / blockMs);
+    const g = groups.get(k);
+    if (g) g.push(b);
+    else groups.set(k, [b]);
+  }
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const k of [...groups.keys()].sort((a, b) => b - a)) {
+    const m = mergeBuckets(groups.get(k) as MetricBucket[]);
+    xs.push((last.tEndMs - (k + 0.5) * blockMs - first.tStartMs) / 3_600_000);
+    ys.push(m.min);
+  }
+  return {
+    xs,
+    ys,
+    firstMs: first.tStartMs,
+    lastMs: last.tEndMs,
+    current: last.last,
+    bucketMs,
+  };
+}
+
+function thirds(xs: readonly number[], ys: readonly number[]): [number, number, number] {
+  const x0 = xs[0] as number;
+  const x1 = xs[xs.length - 1] as number;
+  const parts: number[][] = [[], [], []];
+  for (let i = 0; i < xs.length; i++) {
+    const f = x1 > x0 ? ((xs[i] as number) - x0) / (x1 - x0) : 0;
+    (parts[Math.min(2, Math.floor(f * 3))] as number[]).push(ys[i] as number);
+  }
+  return [median(parts[0] as number[]), median(parts[1] as number[]), median(parts[2] as number[])];
+}
+
+const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0);
+
+/** Judges one incarnation from its buckets. Cost: O(targetBlocks²), whatever the sample count. */
+export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions): LeakScore {
+  const opts = { ...DEFAULT_SCORE_OPTIONS, ...options } as Required<ScoreOptions>;
+  const f = floors(input.buckets, opts);
+  if (!f) {
+    return {
+      currentKb: 0,
+      growthKb: 0,
+      slopeKbPerHour: 0,
+      pctPerHour: 0,
+      confidence: 0,
+      leak: false,
+      timeToLimitHours: null,
+      reason: 'no-data',
+      pValue: 1,
+      spanMs: 0,
+      points: 0,
+      firstMs: options.windowStartMs,
+      lastMs: options.windowStartMs,
+    };
+  }
+  const n = f.xs.length;
+  const spanMs = f.lastMs - f.firstMs;
+  const line = n >= 2 ? theilSen(f.xs, f.ys) : { slope: 0, intercept: f.ys[0] ?? 0 };
+  const slope = Number.isFinite(line.slope) ? line.slope : 0;
+  const endCount = Math.max(1, Math.min(3, Math.floor(n / 6)));
+  const endFloor = median(f.ys.slice(-endCount));
+  const startFloor = median(f.ys.slice(0, endCount));
+  const level = endFloor > 0 ? endFloor : Math.max(1, f.current);
+  const pctPerHour = (slope / level) * 100;
+  const base = {
+    currentKb: f.current,
+    growthKb: endFloor - startFloor,
+    slopeKbPerHour: slope,
+    pctPerHour,
+    spanMs,
+    points: n,
+    firstMs: f.firstMs,
+    lastMs: f.lastMs,
+  };
+  const windowMs = opts.windowEndMs - opts.windowStartMs;
+  if (spanMs < opts.minSpanMs || n < 6) {
+    return {
+      ...base,
+      confidence: 0,
+      leak: false,
+      timeToLimitHours: null,
+      reason: 'too-little-data',
+      pValue: 1,
+    };
+  }
+  const test = mannKendall(f.xs, f.ys);
+  const p = test.pIncreasing;
+  const [m1, m2, m3] = thirds(f.xs, f.ys);
+  const total = m3 - m1;
+  const recentShare = total > 0 ? (m3 - m2) / total : 0;
+  const significant = p < opts.alpha && slope > 0;
+  const fastEnough = pctPerHour >= opts.minPctPerHour && slope >= opts.minKbPerHour;
+  const persists = total > 0 && recentShare >= opts.minRecentShare;
+  const leak = significant && fastEnough && persists;
+  let reason: VerdictReason = 'leak';
+  if (!leak) {
+    if (slope < 0 && test.pTwoSided < opts.alpha) reason = 'shrinking';
+    else if (!significant) reason = 'no-significant-trend';
+    else if (!fastEnough) reason = 'too-slow';
+    else reason = 'levelled-off';
+  }
+
+  const residualSigma = madSigma(
+    f.ys.map((y, i) => y - (line.intercept + slope * (f.xs[i] as number))),
+  );
+  const growth = slope * (spanMs / 3_600_000);
+  const snr = residualSigma > 0 ? growth / (2 * residualSigma) : growth > 0 ? 10 : 0;
+  const evidence = clamp01(-Math.log10(Math.max(p, 1e-12)) / 5);
+  const coverage = Math.sqrt(clamp01(spanMs / windowMs));
+  const count = Math.sqrt(clamp01(n / 24));
+  const noise = clamp01(snr / (snr + 1));
+  const persistence = clamp01(recentShare / 0.5);
+  const speed = clamp01(pctPerHour / opts.minPctPerHour);
+  const confidence = evidence * coverage * count * noise * persistence * speed;
+
+  const limit = input.limitKb ?? null;
+  const timeToLimitHours =
+    significant && limit !== null && limit > 0 ? Math.max(0, (limit - f.current) / slope) : null;
+  return {
+    ...base,
+    confidence: Math.round(confidence * 1000) / 1000,
+    leak,
+    timeToLimitHours,
+    reason,
+    pValue: p,
+  };
+}
