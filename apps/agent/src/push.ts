@@ -1,6 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { createTRPCUntypedClient, httpLink } from '@trpc/client';
+import type { AppRouter } from '@fleetpmap/api';
+import type { Snapshot } from '@fleetpmap/protocol';
+import { createTRPCClient, httpLink } from '@trpc/client';
 
 const gzip = promisify(gzipCb);
 
@@ -20,7 +22,7 @@ export type PushOutcome =
 
 /** Sends one snapshot object (already valid protocol-v1) to the server. */
 export interface PushClient {
-  push(snapshot: { snapshotId: string }): Promise<PushOutcome>;
+  push(snapshot: Snapshot): Promise<PushOutcome>;
 }
 
 export interface TrpcPushClientOptions {
@@ -83,7 +85,7 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): PushClient {
     return res;
   };
 
-  const client = createTRPCUntypedClient({
+  const client = createTRPCClient<AppRouter>({
     links: [
       httpLink({
         url: `${opts.server.replace(/\/+$/, '')}/trpc`,
@@ -97,10 +99,8 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): PushClient {
     async push(snapshot) {
       last = { retryAfter: null, wireBytes: 0 };
       try {
-        const data = (await client.mutation('snapshot.push', snapshot)) as {
-          duplicate?: boolean;
-        } | null;
-        return { ok: true, duplicate: data?.duplicate === true, wireBytes: last.wireBytes };
+        const data = await client.snapshot.push.mutate(snapshot);
+        return { ok: true, duplicate: data.duplicate, wireBytes: last.wireBytes };
       } catch (err) {
         const message = (err as Error).message;
         const status = last.status;

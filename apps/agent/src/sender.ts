@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
+import type { Snapshot } from '@fleetpmap/protocol';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { PushClient, PushOutcome } from './push.ts';
@@ -31,8 +32,6 @@ export interface SenderOptions {
   /** Called with each snapshot id once the server has acknowledged it. */
   onAcknowledged?: (snapshotId: string, duplicate: boolean) => void;
 }
-
-type Snapshot = { snapshotId: string };
 
 /**
  * Delivers snapshots in the order they were made, never blocking collection. A snapshot is pushed

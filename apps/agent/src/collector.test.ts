@@ -1,0 +1,204 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Collector, type CycleResult, type TierConfig } from './collector.ts';
+import { type ProcSource, procfsSource } from './proc-source.ts';
+import { copyFixtureTree, FakeClock, setStatusKb, statusKb } from './test-support.ts';
+
+const cfg: TierConfig = {
+  rollupIntervalMs: 300_000,
+  fullIntervalMs: 900_000,
+  growthTriggerKb: 1024,
+  readBudgetMs: 200,
+  cycleBudgetMs: 5_000,
+  maxRssKb: 32 * 1024 * 1024,
+  maxMappings: 20_000,
+  maxBackoffLevel: 5,
+};
+
+const SLEEP = 1200;
+const PYTHON = 1300;
+const KTHREADD = 2;
+
+function tierOf(r: CycleResult, pid: number) {
+  return r.records.find((p) => p.pid === pid)?.tier;
+}
+
+/** The real reader, with the kernel's cost of some reads played by the fake clock. */
+function slowFor(source: ProcSource, clock: FakeClock, costs: Record<number, number>): ProcSource {
+  return {
+    ...source,
+    async readRollup(pid) {
+      clock.advance(costs[pid] ?? 0);
+      return source.readRollup(pid);
+    },
+  };
+}
+
+describe('Collector on a fixture proc tree', () => {
+  let root: string;
+  let clock: FakeClock;
+  beforeEach(async () => {
+    root = await copyFixtureTree();
+    clock = new FakeClock();
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('reads every process cheaply and new processes at every tier on the first cycle', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    const r = await c.cycle();
+    expect(r.records.map((p) => p.pid)).toEqual([KTHREADD, SLEEP, PYTHON]);
+    const py = r.records.find((p) => p.pid === PYTHON);
+    expect(py?.tier).toBe('full');
+    expect(py?.comm).toBe('python3');
+    expect(py?.cmdline).toBe('python3 -c import time,sys; x=bytearray(8<<20); time.sleep(1000)');
+    expect(py?.exe).toBe('/usr/bin/python3');
+    expect(py?.status.rssAnonKb).toBe(await statusKb(root, PYTHON, 'RssAnon'));
+    expect(py?.mappings).toHaveLength(105);
+    expect(py?.rollup?.pssKb).toBeGreaterThan(0);
+    // The 8 MiB bytearray lives in anonymous memory (heap or anon mappings), not in files.
+    const regions = py?.regions;
+    expect((regions?.heap.rssKb ?? 0) + (regions?.anon.rssKb ?? 0)).toBeGreaterThan(8 * 1024);
+    expect(regions?.stack.count).toBe(1);
+    // A kernel thread has no address space: one cheap record, no failed expensive read.
+    const kt = r.records.find((p) => p.pid === KTHREADD);
+    expect(kt?.tier).toBe('cheap');
+    expect(kt?.error).toBeUndefined();
+    expect(kt?.cmdline).toBe('');
+    expect(r.tiers.cheap.count).toBe(3);
+    expect(r.tiers.full.count).toBe(2);
+    expect(r.skipped).toEqual([]);
+  });
+
+  it('stays on the cheap tier between intervals and reads rollups at once for growth', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    await c.cycle();
+    clock.advance(30_000);
+    const quiet = await c.cycle();
+    expect(quiet.records.map((p) => p.tier)).toEqual(['cheap', 'cheap', 'cheap']);
+    expect(quiet.records.every((p) => p.rollup === undefined && p.mappings === undefined)).toBe(
+      true,
+    );
+
+    const anon = await statusKb(root, PYTHON, 'RssAnon');
+    await setStatusKb(root, PYTHON, 'RssAnon', anon + 2048);
+    clock.advance(30_000);
+    const grown = await c.cycle();
+    expect(tierOf(grown, PYTHON)).toBe('rollup');
+    expect(tierOf(grown, SLEEP)).toBe('cheap');
+    expect(grown.records.find((p) => p.pid === PYTHON)?.status.rssAnonKb).toBe(anon + 2048);
+
+    // Growth below the trigger does not.
+    await setStatusKb(root, PYTHON, 'RssAnon', anon + 2048 + 512);
+    clock.advance(30_000);
+    expect(tierOf(await c.cycle(), PYTHON)).toBe('cheap');
+
+    clock.advance(cfg.rollupIntervalMs);
+    const due = await c.cycle();
+    expect(tierOf(due, PYTHON)).toBe('rollup');
+    expect(tierOf(due, SLEEP)).toBe('rollup');
+
+    clock.advance(cfg.fullIntervalMs);
+    const full = await c.cycle();
+    expect(tierOf(full, SLEEP)).toBe('full');
+  });
+
+  it('reads the full map of a process that keeps growing', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    await c.cycle();
+    const anon = await statusKb(root, PYTHON, 'RssAnon');
+    const tiers: (string | undefined)[] = [];
+    for (let i = 1; i <= 5; i++) {
+      await setStatusKb(root, PYTHON, 'RssAnon', anon + i * 1500);
+      clock.advance(60_000);
+      tiers.push(tierOf(await c.cycle(), PYTHON));
+    }
+    // Each step over the trigger gets a rollup; once it has grown 4x the trigger since its last
+    // map, it is mapped again after one rollup interval instead of the full interval.
+    expect(tiers).toEqual(['rollup', 'rollup', 'rollup', 'rollup', 'full']);
+  });
+
+  it('backs off a process whose expensive read was slow and reports it as skipped', async () => {
+    const base = procfsSource({ procRoot: root });
+    const c = new Collector(slowFor(base, clock, { [PYTHON]: 500 }), clock, cfg);
+    const first = await c.cycle();
+    expect(tierOf(first, PYTHON)).toBe('full');
+    expect(first.records.find((p) => p.pid === PYTHON)?.readCostMs).toBeGreaterThanOrEqual(500);
+
+    clock.advance(cfg.rollupIntervalMs);
+    const held = await c.cycle();
+    expect(tierOf(held, PYTHON)).toBe('cheap');
+    expect(tierOf(held, SLEEP)).toBe('rollup');
+    const skip = held.skipped.find((s) => s.pid === PYTHON);
+    expect(skip?.comm).toBe('python3');
+    expect(skip?.reason).toMatch(/^rollup: backoff x2 \(read took 500 ms, budget 200 ms\)/);
+
+    // Twice the interval later it is read again, and backs off further.
+    clock.advance(cfg.rollupIntervalMs);
+    expect(tierOf(await c.cycle(), PYTHON)).toBe('rollup');
+    clock.advance(2 * cfg.rollupIntervalMs);
+    const again = await c.cycle();
+    expect(again.skipped.find((s) => s.pid === PYTHON)?.reason).toMatch(/backoff x4/);
+  });
+
+  it('backs off processes over the RSS limit', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 10_000 });
+    await c.cycle();
+    clock.advance(cfg.rollupIntervalMs);
+    const r = await c.cycle();
+    expect(r.skipped.find((s) => s.pid === PYTHON)?.reason).toMatch(/rss \d+ kB over 10000 kB/);
+    expect(tierOf(r, SLEEP)).toBe('rollup');
+  });
+
+  it('stops expensive reads at the cycle budget and catches up on the next cycle', async () => {
+    const base = procfsSource({ procRoot: root });
+    const budget = { ...cfg, cycleBudgetMs: 100, readBudgetMs: 1000 };
+    const c = new Collector(slowFor(base, clock, { [SLEEP]: 150, [PYTHON]: 150 }), clock, budget);
+    const r = await c.cycle();
+    const read = r.records.filter((p) => p.tier === 'full').map((p) => p.pid);
+    expect(read).toHaveLength(1);
+    const other = read[0] === SLEEP ? PYTHON : SLEEP;
+    expect(r.skipped).toEqual([
+      expect.objectContaining({ pid: other, reason: 'full: cycle budget of 100 ms used' }),
+    ]);
+    clock.advance(30_000);
+    const next = await c.cycle();
+    expect(tierOf(next, other)).toBe('full');
+  });
+
+  it('treats a reused pid as a new process', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    await c.cycle();
+    clock.advance(30_000);
+    const statPath = join(root, String(SLEEP), 'stat');
+    const fields = (await readFile(statPath, 'utf8')).split(' ');
+    fields[21] = String(Number(fields[21]) + 3000);
+    await writeFile(statPath, fields.join(' '));
+    await writeFile(join(root, String(SLEEP), 'comm'), 'reborn\n');
+    const r = await c.cycle();
+    const rec = r.records.find((p) => p.pid === SLEEP);
+    expect(rec?.comm).toBe('reborn');
+    expect(rec?.tier).toBe('full');
+    expect(tierOf(r, PYTHON)).toBe('cheap');
+  });
+
+  it('reads every map on demand, whatever the schedule and guards say', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 1 });
+    await c.cycle();
+    clock.advance(30_000);
+    const r = await c.cycle({ forceFull: true });
+    expect(tierOf(r, SLEEP)).toBe('full');
+    expect(tierOf(r, PYTHON)).toBe('full');
+    expect(r.skipped).toEqual([]);
+  });
+
+  it('reports a process that vanished mid-read as gone, not as an error', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    await rm(join(root, String(SLEEP), 'status'));
+    const r = await c.cycle();
+    expect(r.records.map((p) => p.pid)).toEqual([KTHREADD, PYTHON]);
+    expect(r.skipped).toEqual([]);
+  });
+});

@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseSnapshot, type Snapshot } from '@fleetpmap/protocol';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
+
+function parseLines(stdout: string): Snapshot[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const r = parseSnapshot(JSON.parse(line));
+      if (!r.ok) throw new Error(`invalid snapshot at ${r.path}: ${r.message}`);
+      return r.snapshot;
+    });
+}
+
+describe('fleetpmap-agent --once --output - against the real /proc', () => {
+  it('prints a valid snapshot holding this very process with plausible values', async () => {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [
+        bin,
+        '--once',
+        '--output',
+        '-',
+        '--full',
+        '--stats',
+        '--host-name',
+        'test-host',
+        '--label',
+        'env=test',
+      ],
+      { maxBuffer: 256 * 1024 * 1024 },
+    );
+    const parts = parseLines(stdout);
+    expect(parts.length).toBeGreaterThanOrEqual(1);
+    const snap = parts[0] as Snapshot;
+    expect(snap.host.name).toBe('test-host');
+    expect(snap.host.labels).toEqual({ env: 'test' });
+    expect(snap.host.memTotalKb).toBeGreaterThan(100_000);
+    expect(snap.host.clockTicksPerSec).toBe(100);
+    expect(snap.host.pageSizeKb).toBe(4);
+    const all = parts.flatMap((p) => p.processes);
+    const me = all.find((p) => p.pid === process.pid);
+    expect(me, 'this test process is in the snapshot').toBeDefined();
+    if (!me) return;
+    expect(me.ppid).toBe(process.ppid);
+    expect(me.uid).toBe(process.getuid?.());
+    expect(me.cmdline).toContain('node');
+    const rssKb = process.memoryUsage.rss() / 1024;
+    expect(me.status.vmRssKb).toBeGreaterThan(rssKb / 2);
+    expect(me.status.vmRssKb).toBeLessThan(rssKb * 2);
+    expect(me.status.rssAnonKb).toBeGreaterThan(1024);
+    expect(me.threads).toBeGreaterThanOrEqual(1);
+    // --full: the whole map was read, and its totals agree with the kernel's own summary.
+    expect(me.mappings?.length).toBeGreaterThan(20);
+    expect(me.regions?.heap.count ?? 0).toBeGreaterThanOrEqual(0);
+    const mapRss = Object.values(me.regions ?? {}).reduce((a, r) => a + r.rssKb, 0);
+    const mappingRss = (me.mappings ?? []).reduce((a, m) => a + (m.kb.Rss ?? 0), 0);
+    expect(mapRss).toBe(mappingRss);
+    expect(me.rollup?.rssKb).toBeGreaterThan(rssKb / 2);
+    expect(stderr).toMatch(/fleetpmap-agent stats \{"processes":\d+/);
+  }, 60_000);
+
+  const root = process.getuid?.() === 0;
+  const why = !root
+    ? 'needs root to drop to nobody'
+    : !existsSync('/usr/bin/setpriv')
+      ? 'needs setpriv (util-linux)'
+      : undefined;
+  if (why && process.env.CI !== 'true') {
+    console.warn(`skipping the unprivileged run: ${why}`);
+  }
+  it.skipIf(why !== undefined && process.env.CI !== 'true')(
+    'as nobody without capabilities it reports what it could not read instead of failing',
+    async () => {
+      const { stdout } = await run(
+        '/usr/bin/setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          '--inh-caps=-all',
+          '--bounding-set=-all',
+          '--no-new-privs',
+          process.execPath,
+          bin,
+          '--once',
+          '--output',
+          '-',
+          '--full',
+        ],
+        { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
+      );
+      const all = parseLines(stdout).flatMap((p) => p.processes);
+      // Root's processes: counters from stat/status are world-readable, their maps are not.
+      const mine = all.find((p) => p.pid === process.pid);
+      expect(mine?.status.vmRssKb).toBeGreaterThan(0);
+      expect(mine?.error?.code).toBe('EACCES');
+      expect(mine?.mappings).toBeUndefined();
+      // Its own process (uid nobody) it reads in full.
+      const nobody = all.filter((p) => p.uid === 65534 && p.status.vmSizeKb > 0);
+      expect(nobody.length).toBeGreaterThanOrEqual(1);
+      expect(nobody.some((p) => p.mappings !== undefined && p.error === undefined)).toBe(true);
+    },
+    60_000,
+  );
+});

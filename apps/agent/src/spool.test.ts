@@ -1,0 +1,65 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiskSpool } from './spool.ts';
+
+const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+describe('DiskSpool', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-spool-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps snapshots in order across a restart, one file each, under their ids', async () => {
+    const a = await DiskSpool.open(dir, 1 << 20);
+    for (let i = 1; i <= 3; i++) await a.put(id(i), Buffer.from(`body ${i}`));
+    const b = await DiskSpool.open(dir, 1 << 20);
+    expect(b.count).toBe(3);
+    expect(b.totalBytes).toBe(18);
+    const first = b.oldest();
+    expect(first?.snapshotId).toBe(id(1));
+    if (!first) throw new Error('empty');
+    expect((await b.read(first)).toString()).toBe('body 1');
+    await b.remove(first);
+    // Numbering continues after what is on disk, so new entries queue behind the old ones.
+    await b.put(id(4), Buffer.from('body 4'));
+    const c = await DiskSpool.open(dir, 1 << 20);
+    const order: string[] = [];
+    for (let e = c.oldest(); e; e = c.oldest()) {
+      order.push(e.snapshotId);
+      await c.remove(e);
+    }
+    expect(order).toEqual([id(2), id(3), id(4)]);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('drops the oldest entries when full and counts them', async () => {
+    const s = await DiskSpool.open(dir, 100);
+    for (let i = 1; i <= 3; i++) await s.put(id(i), Buffer.alloc(30, i));
+    expect(s.count).toBe(3);
+    expect(s.droppedCount).toBe(0);
+    const { dropped } = await s.put(id(5), Buffer.alloc(50, 5));
+    expect(dropped.map((d) => d.snapshotId)).toEqual([id(1), id(2)]);
+    expect(s.droppedCount).toBe(2);
+    expect(s.totalBytes).toBe(80);
+    expect(s.oldest()?.snapshotId).toBe(id(3));
+    // Larger than the whole spool: it cannot be kept at all.
+    const huge = await s.put(id(6), Buffer.alloc(101));
+    expect(huge.dropped).toHaveLength(1);
+    expect(s.count).toBe(2);
+    expect(s.droppedCount).toBe(3);
+  });
+
+  it('removes half-written files left by a crash', async () => {
+    await writeFile(join(dir, `.tmp-000000000001-${id(1)}.json.gz`), 'partial');
+    await writeFile(join(dir, `000000000002-${id(2)}.json.gz`), 'whole');
+    const s = await DiskSpool.open(dir, 1 << 20);
+    expect(s.count).toBe(1);
+    expect(await readdir(dir)).toEqual([`000000000002-${id(2)}.json.gz`]);
+  });
+});

@@ -1,0 +1,66 @@
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Clock } from './clock.ts';
+
+/** Real /proc files captured from this kind of host: a sleep, a python with 8 MiB, kthreadd. */
+export const fixtureProcRoot = fileURLToPath(new URL('./fixtures/proc', import.meta.url));
+
+/** A writable copy of the fixture tree, so a test can make a process grow or be replaced. */
+export async function copyFixtureTree(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fleetpmap-agent-proc-'));
+  await cp(fixtureProcRoot, dir, { recursive: true, verbatimSymlinks: true });
+  return dir;
+}
+
+/** Rewrites one `Key:\t N kB` line of a fixture's status file. */
+export async function setStatusKb(root: string, pid: number, key: string, kb: number) {
+  const path = join(root, String(pid), 'status');
+  const text = await readFile(path, 'utf8');
+  const re = new RegExp(`^${key}:\\s+\\d+ kB$`, 'm');
+  if (!re.test(text)) throw new Error(`no ${key} in ${path}`);
+  await writeFile(path, text.replace(re, `${key}:\t${String(kb).padStart(8)} kB`));
+}
+
+export async function statusKb(root: string, pid: number, key: string): Promise<number> {
+  const text = await readFile(join(root, String(pid), 'status'), 'utf8');
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
+  if (!m?.[1]) throw new Error(`no ${key}`);
+  return Number(m[1]);
+}
+
+/** Time that moves only when told: `advance` runs pending sleeps whose time has come. */
+export class FakeClock implements Clock {
+  #mono = 1_000_000;
+  #wall = Date.UTC(2026, 10, 23, 12, 0, 0);
+  #sleepers: { at: number; resolve: () => void }[] = [];
+
+  nowMs(): number {
+    return this.#wall;
+  }
+  monoMs(): number {
+    return this.#mono;
+  }
+  advance(ms: number): void {
+    this.#mono += ms;
+    this.#wall += ms;
+    const due = this.#sleepers.filter((s) => s.at <= this.#mono);
+    this.#sleepers = this.#sleepers.filter((s) => s.at > this.#mono);
+    for (const s of due) s.resolve();
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const entry = { at: this.#mono + ms, resolve };
+      this.#sleepers.push(entry);
+      signal?.addEventListener('abort', () => {
+        this.#sleepers = this.#sleepers.filter((s) => s !== entry);
+        resolve();
+      });
+    });
+  }
+  get sleeping(): number {
+    return this.#sleepers.length;
+  }
+}
