@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import type { RunSpec } from './cases.ts';
 import type { Outcome } from './driver.ts';
 
 /** `cat -A` notation: `$` ends a line, `^I` is a tab, `M-` marks bytes >= 0x80. */
@@ -57,4 +58,16 @@ export function expectSameOutcome(label: string, actual: Outcome, expected: Outc
     appendFileSync(summary, `${label}\t${firstDifference(got, want)}\n`);
   }
   expect(got, label).toBe(want);
+}
+
+/** A test title: the run id and its flags (PIDs differ from run to run, so they are left out). */
+export function runTitle(run: RunSpec): string {
+  const flags = run.flags.length > 0 ? run.flags.join(' ') : '(no flags)';
+  const extras = [
+    run.targets.length === 0 ? 'no PID' : '',
+    run.locale === 'C' ? 'LC_ALL=C' : '',
+    run.asNobody ? 'as nobody' : '',
+    run.stdoutToDevFull ? 'stdout /dev/full' : '',
+  ].filter(Boolean);
+  return `${run.id}: ${flags}${extras.length > 0 ? ` [${extras.join(', ')}]` : ''}`;
 }

@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { buildScenario, type ScenarioBinaries, ScenarioGroup } from '../support/scenario.ts';
 import { type CaseContext, type CaseSpec, cases } from './cases.ts';
-import { expectSameOutcome } from './compare.ts';
+import { expectSameOutcome, runTitle } from './compare.ts';
 import { type CaseOutcome, pythonBin, runCase } from './driver.ts';
 import { liveUnavailableReason } from './programs.ts';
 
@@ -79,8 +79,7 @@ export function defineLiveSuite(names: string[]): void {
         }
       }, 300_000);
       for (const run of spec.runs(listingContext)) {
-        const args = [...run.flags, ...(run.targets.length > 3 ? ['…'] : run.targets)];
-        it(`${run.id}: ${args.join(' ')}${run.locale === 'C' ? ' (LC_ALL=C)' : ''}`, () => {
+        it(runTitle(run), () => {
           const result = outcome?.runs.find((r) => r.run.id === run.id);
           if (result?.actual === undefined) throw new Error('the case did not run');
           expectSameOutcome(`${spec.name}/${run.id}`, result.actual, result.expected);

@@ -30,7 +30,7 @@ export function mapsLine(m: SyntheticMapping): string {
   return m.name === undefined || m.name === '' ? prefix : `${prefix.padEnd(73)}${m.name}`;
 }
 
-function detail(key: string, value: number, unit = ' kB'): string {
+export function detail(key: string, value: number, unit = ' kB'): string {
   return `${`${key}:`.padEnd(16)}${String(value).padStart(8)}${unit}`;
 }
 
