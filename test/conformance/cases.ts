@@ -458,3 +458,46 @@ export const cases: CaseSpec[] = [
     },
   },
 ];
+
+/** The live test files, each running one group (files run in parallel, cases in a file in turn). */
+export const liveGroups = {
+  processes: [
+    'sleep',
+    'python',
+    'non-pie',
+    'files',
+    'sysv',
+    'big',
+    'threads',
+    'names',
+    'long-paths',
+  ],
+  special: [
+    'fixed',
+    'cmdline-odd',
+    'cmdline-invalid',
+    'cmdline-truncated',
+    'cmdline-zeroed',
+    'cmdline-overwritten',
+    'cmdline-huge',
+    'kernel-zombies',
+    'multi-pid',
+    'many-mappings',
+  ],
+  cli: [
+    'cli',
+    'rc-files',
+    'nobody',
+    'synthetic-odd',
+    'synthetic-protection-key',
+    'synthetic-stray-line',
+    'synthetic-missing-key',
+  ],
+} as const;
+
+/** Enough of a context to list a case's run ids before any process exists. */
+export const listingContext: CaseContext = {
+  procs: Array.from({ length: 4 }, () => Array.from({ length: 16 }, (_, i) => 100 + i)),
+  kworker: 3,
+  dir: '/nonexistent',
+};

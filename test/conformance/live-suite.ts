@@ -1,19 +1,12 @@
 import { accessSync, constants } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { buildScenario, type ScenarioBinaries, ScenarioGroup } from '../support/scenario.ts';
-import { type CaseContext, type CaseSpec, cases } from './cases.ts';
+import { type CaseSpec, cases, listingContext } from './cases.ts';
 import { expectSameOutcome, runTitle } from './compare.ts';
 import { type CaseOutcome, pythonBin, runCase } from './driver.ts';
 import { liveUnavailableReason } from './programs.ts';
 
 const inCi = process.env.CI === 'true';
-
-/** Enough of a context to list a case's run ids before any process exists. */
-const listingContext: CaseContext = {
-  procs: Array.from({ length: 4 }, () => Array.from({ length: 16 }, (_, i) => 100 + i)),
-  kworker: 3,
-  dir: '/nonexistent',
-};
 
 function missingComponent(spec: CaseSpec): string | undefined {
   if (spec.processes.some((p) => p.kind === 'python')) {
@@ -30,7 +23,7 @@ function missingComponent(spec: CaseSpec): string | undefined {
  * Declares the live comparison of fleetpmap with the real pmap for the named cases: one test
  * per command line. Outside CI a missing component skips with its reason; in CI it fails.
  */
-export function defineLiveSuite(names: string[]): void {
+export function defineLiveSuite(names: readonly string[]): void {
   const selected = names.map((name) => {
     const spec = cases.find((c) => c.name === name);
     if (spec === undefined) throw new Error(`unknown case ${name}`);
