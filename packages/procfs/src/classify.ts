@@ -35,13 +35,9 @@ export interface RegionTotals {
 
 export type Regions = Record<RegionClass, RegionTotals>;
 
-export interface ProcessRegions {
+export interface ProcessRegions extends ProcessRegionTotals {
   /** One entry per mapping, same order as the input. */
   mappings: MappingClass[];
-  /** The protocol's `regions` object. */
-  regions: Regions;
-  threadStacks: number;
-  guards: number;
 }
 
 // A glibc/musl thread stack is a PROT_NONE guard (one page by default, the guardsize attribute
@@ -77,6 +73,21 @@ export function rangeKb(start: string, end: string): number {
   }
   const d = BigInt(`0x${end}`) - BigInt(`0x${start}`);
   return d > 0n ? Number(d / 1024n) : 0;
+}
+
+function emptyTotals(): RegionTotals {
+  return { count: 0, sizeKb: 0, rssKb: 0, pssKb: 0, privateDirtyKb: 0, swapKb: 0 };
+}
+
+export function emptyRegions(): Regions {
+  return {
+    heap: emptyTotals(),
+    stack: emptyTotals(),
+    anon: emptyTotals(),
+    file: emptyTotals(),
+    shmem: emptyTotals(),
+    special: emptyTotals(),
+  };
 }
 
 function isSharedMemoryPath(path: string): boolean {
@@ -118,6 +129,95 @@ function baseClass(m: MapsEntry, startStackHex: string | null): MappingClass {
 }
 
 /**
+ * Streaming classifier: feed one process's entries in the kernel's (address) order, then call
+ * `finish()`. Holds only the previous entry (a PROT_NONE page is a thread-stack guard only if the
+ * next mapping is the stack), so a reader can classify a huge smaps without keeping its entries.
+ */
+export class RegionAccumulator {
+  readonly regions: Regions = emptyRegions();
+  threadStacks = 0;
+  guards = 0;
+  private readonly ssHex: string | null;
+  private readonly onClass: ((entry: MapsEntry, c: MappingClass) => void) | null;
+  private prev: MapsEntry | null = null;
+  private prevClass: MappingClass | null = null;
+
+  /**
+   * `startStack` is field 28 of /proc/PID/stat (null or 0 when unknown: then only `[stack]`
+   * counts). `onClass` receives every entry with its final class, in order.
+   */
+  constructor(
+    startStack: bigint | null,
+    onClass: ((entry: MapsEntry, c: MappingClass) => void) | null = null,
+  ) {
+    this.ssHex = startStack !== null && startStack > 0n ? startStack.toString(16) : null;
+    this.onClass = onClass;
+  }
+
+  add(entry: MapsEntry): void {
+    const c = baseClass(entry, this.ssHex);
+    const prev = this.prev;
+    const pc = this.prevClass;
+    if (prev !== null && pc !== null && pc.subclass === 'arenaReserve') {
+      if (
+        c.cls === 'anon' &&
+        c.subclass === null &&
+        entry.path === '' &&
+        entry.perms === 'rw-p' &&
+        entry.start === prev.end &&
+        rangeKb(prev.start, prev.end) <= MAX_GUARD_KB &&
+        rangeKb(entry.start, entry.end) >= MIN_THREAD_STACK_KB
+      ) {
+        pc.subclass = 'guard';
+        c.subclass = 'threadStack';
+      }
+    }
+    if (c.cls === 'anon' && c.subclass === null && entry.path === '' && entry.perms === '---p') {
+      // Provisional: becomes 'guard' if a thread stack follows.
+      c.subclass = 'arenaReserve';
+    }
+    this.flushPrev();
+    this.prev = entry;
+    this.prevClass = c;
+  }
+
+  finish(): ProcessRegionTotals {
+    this.flushPrev();
+    return { regions: this.regions, threadStacks: this.threadStacks, guards: this.guards };
+  }
+
+  private flushPrev(): void {
+    const e = this.prev;
+    const c = this.prevClass;
+    if (e === null || c === null) return;
+    this.prev = null;
+    this.prevClass = null;
+    const t = this.regions[c.cls];
+    t.count++;
+    const kb = (e as Partial<SmapsEntry>).kb;
+    if (kb !== undefined) {
+      t.sizeKb += kb.Size ?? rangeKb(e.start, e.end);
+      t.rssKb += kb.Rss ?? 0;
+      t.pssKb += kb.Pss ?? 0;
+      t.privateDirtyKb += kb.Private_Dirty ?? 0;
+      t.swapKb += kb.Swap ?? 0;
+    } else {
+      t.sizeKb += rangeKb(e.start, e.end);
+    }
+    if (c.subclass === 'threadStack') this.threadStacks++;
+    else if (c.subclass === 'guard') this.guards++;
+    this.onClass?.(e, c);
+  }
+}
+
+export interface ProcessRegionTotals {
+  /** The protocol's `regions` object. */
+  regions: Regions;
+  threadStacks: number;
+  guards: number;
+}
+
+/**
  * Classifies every mapping of one process. `mappings` must be in the kernel's (address) order;
  * `startStack` is field 28 of /proc/PID/stat (null or 0 when unknown: then only `[stack]` counts).
  */
@@ -125,48 +225,11 @@ export function classifyMappings(
   mappings: readonly MapsEntry[],
   startStack: bigint | null,
 ): MappingClass[] {
-  const ssHex = startStack !== null && startStack > 0n ? startStack.toString(16) : null;
-  const out = mappings.map((m) => baseClass(m, ssHex));
-  for (let i = 0; i < mappings.length; i++) {
-    const m = mappings[i];
-    const c = out[i];
-    if (m === undefined || c === undefined || c.cls !== 'anon' || m.path !== '') continue;
-    if (m.perms !== '---p') continue;
-    const next = mappings[i + 1];
-    const nc = out[i + 1];
-    if (
-      next !== undefined &&
-      nc !== undefined &&
-      nc.cls === 'anon' &&
-      nc.subclass === null &&
-      next.path === '' &&
-      next.perms === 'rw-p' &&
-      next.start === m.end &&
-      rangeKb(m.start, m.end) <= MAX_GUARD_KB &&
-      rangeKb(next.start, next.end) >= MIN_THREAD_STACK_KB
-    ) {
-      c.subclass = 'guard';
-      nc.subclass = 'threadStack';
-    } else {
-      c.subclass = 'arenaReserve';
-    }
-  }
+  const out: MappingClass[] = [];
+  const acc = new RegionAccumulator(startStack, (_e, c) => out.push(c));
+  for (const m of mappings) acc.add(m);
+  acc.finish();
   return out;
-}
-
-function emptyTotals(): RegionTotals {
-  return { count: 0, sizeKb: 0, rssKb: 0, pssKb: 0, privateDirtyKb: 0, swapKb: 0 };
-}
-
-export function emptyRegions(): Regions {
-  return {
-    heap: emptyTotals(),
-    stack: emptyTotals(),
-    anon: emptyTotals(),
-    file: emptyTotals(),
-    shmem: emptyTotals(),
-    special: emptyTotals(),
-  };
 }
 
 /** Classifies a process's smaps entries and sums them per class. */
@@ -174,24 +237,8 @@ export function classifyProcess(
   entries: readonly SmapsEntry[],
   startStack: bigint | null,
 ): ProcessRegions {
-  const mappings = classifyMappings(entries, startStack);
-  const regions = emptyRegions();
-  let threadStacks = 0;
-  let guards = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    const c = mappings[i];
-    if (e === undefined || c === undefined) continue;
-    const t = regions[c.cls];
-    const kb = e.kb;
-    t.count++;
-    t.sizeKb += kb.Size ?? rangeKb(e.start, e.end);
-    t.rssKb += kb.Rss ?? 0;
-    t.pssKb += kb.Pss ?? 0;
-    t.privateDirtyKb += kb.Private_Dirty ?? 0;
-    t.swapKb += kb.Swap ?? 0;
-    if (c.subclass === 'threadStack') threadStacks++;
-    else if (c.subclass === 'guard') guards++;
-  }
-  return { mappings, regions, threadStacks, guards };
+  const mappings: MappingClass[] = [];
+  const acc = new RegionAccumulator(startStack, (_e, c) => mappings.push(c));
+  for (const e of entries) acc.add(e);
+  return { mappings, ...acc.finish() };
 }

@@ -6,7 +6,9 @@ export {
   emptyRegions,
   type MappingClass,
   type ProcessRegions,
+  type ProcessRegionTotals,
   REGION_CLASSES,
+  RegionAccumulator,
   type RegionClass,
   type RegionSubclass,
   type Regions,
@@ -31,9 +33,27 @@ export {
   parseMeminfo,
   readHostFacts,
 } from './host.ts';
+export {
+  type CheapRead,
+  type HostReadOptions,
+  listPids,
+  type ProcessReadError,
+  type ProcessReadOptions,
+  type ProcessReadResult,
+  type ReadTier,
+  readHost,
+  readProcess,
+} from './host-reader.ts';
 export { parseMapLine, parseMaps } from './maps.ts';
 export type { MapsEntry, SmapsEntry } from './model.ts';
-export { DEFAULT_MAX_BYTES, type ReadProcTextOptions, readProcText } from './read.ts';
+export {
+  DEFAULT_MAX_BYTES,
+  type ReadProcTextOptions,
+  readProcText,
+  readProcTextSync,
+  STREAM_CHUNK_BYTES,
+  streamProcText,
+} from './read.ts';
 export {
   parseSmapsRollup,
   type Rollup,

@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ProcfsLimitError } from './errors.ts';
 
@@ -36,6 +37,78 @@ export async function readProcText(
     }
     return buf.toString('latin1', 0, used);
   } finally {
+    await fh.close();
+  }
+}
+
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * Synchronous variant for the small per-process files (stat, status, comm, cgroup, cmdline): the
+ * kernel answers them without walking page tables, so a blocking read costs microseconds and saves
+ * the thread-pool round trips of the async API.
+ */
+export function readProcTextSync(path: string, options: ReadProcTextOptions = {}): string {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const fd = openSync(path, 'r');
+  try {
+    let used = 0;
+    for (;;) {
+      if (used === scratch.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(scratch.length * 2, maxBytes + 1));
+        scratch.copy(bigger, 0, 0, used);
+        scratch = bigger;
+      }
+      const n = readSync(fd, scratch, used, scratch.length - used, null);
+      if (n === 0) break;
+      used += n;
+      if (used > maxBytes) throw new ProcfsLimitError(path, maxBytes);
+    }
+    const text = scratch.toString('latin1', 0, used);
+    if (scratch.length > 1024 * 1024) scratch = Buffer.allocUnsafe(16 * 1024);
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Chunk size for streaming big files: large enough that syscalls do not dominate. */
+export const STREAM_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Streams a /proc file to `onChunk` as latin1 strings without holding it whole. The next read is
+ * issued before `onChunk` runs, so the kernel generates the next chunk (on a libuv thread) while
+ * this thread parses the current one. Returns the number of bytes read.
+ */
+export async function streamProcText(
+  path: string,
+  onChunk: (chunk: string) => void,
+  options: ReadProcTextOptions & { chunkBytes?: number } = {},
+): Promise<number> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const fh = await open(path, 'r');
+  const size = options.chunkBytes ?? STREAM_CHUNK_BYTES;
+  let cur = Buffer.allocUnsafe(size);
+  let spare = Buffer.allocUnsafe(size);
+  let pending: Promise<{ bytesRead: number }> | null = fh.read(cur, 0, size, null);
+  let total = 0;
+  try {
+    while (pending !== null) {
+      const { bytesRead } = await pending;
+      pending = null;
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) throw new ProcfsLimitError(path, maxBytes);
+      const full = cur;
+      cur = spare;
+      spare = full;
+      pending = fh.read(cur, 0, size, null);
+      onChunk(full.toString('latin1', 0, bytesRead));
+    }
+    return total;
+  } finally {
+    // A read may still be in flight when onChunk threw; let it settle before closing the fd.
+    if (pending !== null) await pending.catch(() => undefined);
     await fh.close();
   }
 }
