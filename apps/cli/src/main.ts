@@ -1,1 +1,21 @@
-export {};
+// The fleetpmap entry point and the only place that calls process.exit. The first argument picks
+// the mode: a subcommand name goes to the commander program, anything else is pmap mode.
+
+import { isSubcommand } from './commands/registry.ts';
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (isSubcommand(argv[0])) {
+    const { runProgram } = await import('./program.ts');
+    return runProgram(argv);
+  }
+  const { runPmap } = await import('./pmap-mode/run.ts');
+  return runPmap(argv, process.env);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  process.stderr.write(`fleetpmap: internal error: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 70;
+}
+process.exit();

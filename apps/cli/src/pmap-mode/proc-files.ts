@@ -1,0 +1,58 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { readProcText } from '@fleetpmap/procfs';
+
+/** The proc root: /proc, or FLEETPMAP_PROC_ROOT (tests replay captured trees through it). */
+export function procRoot(env: Readonly<Record<string, string | undefined>>): string {
+  const root = env.FLEETPMAP_PROC_ROOT;
+  return root !== undefined && root !== '' ? root.replace(/\/+$/, '') || '/' : '/proc';
+}
+
+/** Reads at most `limit` bytes of a file as a byte string; null if it cannot be opened. */
+export function readPrefix(path: string, limit: number): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  const buf = Buffer.allocUnsafe(limit);
+  let used = 0;
+  try {
+    while (used < limit) {
+      const n = readSync(fd, buf, used, limit - used, null);
+      if (n <= 0) break;
+      used += n;
+    }
+  } catch {
+    // Like libproc2: what was read before the error is used.
+  } finally {
+    closeSync(fd);
+  }
+  return buf.toString('latin1', 0, used);
+}
+
+// /proc/PID/stat and status are a few hundred bytes; this bounds a hostile fixture file.
+const SMALL_FILE_LIMIT = 1024 * 1024;
+
+export function readSmall(path: string): string | null {
+  return readPrefix(path, SMALL_FILE_LIMIT);
+}
+
+/** stat(2) succeeds: how libproc2 decides whether /proc/PID exists. */
+export function statable(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A whole maps/smaps text (bounded by readProcText's cap); null if it cannot be read. */
+export async function readMapText(path: string): Promise<string | null> {
+  try {
+    return await readProcText(path);
+  } catch {
+    return null;
+  }
+}
