@@ -47,7 +47,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startSshd(): Promise<TestSshd> {
+export interface SshdOptions {
+  /**
+   * /proc files to freeze: sshd then runs in a private mount namespace where each of these files
+   * is bind-mounted over the live one (reference §14), so every reader behind this server (pmap
+   * over OpenSSH, fleetpmap's read) sees the very same bytes and Pss cannot drift between them.
+   */
+  freeze?: { procPath: string; bytes: Buffer }[];
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetpmap-sshd-'));
   const home = join(dir, 'home');
   mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
@@ -82,9 +91,37 @@ export async function startSshd(): Promise<TestSshd> {
   const knownHostsLine = `[127.0.0.1]:${port} ${hostKeyPub}`;
   writeFileSync(join(home, '.ssh', 'known_hosts'), `${knownHostsLine}\n`);
 
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const freeze = options.freeze ?? [];
+  const mounts: string[] = [];
+  freeze.forEach((file, i) => {
+    const copy = join(dir, `frozen-${i}`);
+    writeFileSync(copy, file.bytes);
+    mounts.push(copy, file.procPath);
   });
+  // The paths are passed as positional parameters, never spliced into the script text.
+  const child: ChildProcess =
+    freeze.length === 0
+      ? spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(
+          'unshare',
+          [
+            '-m',
+            'sh',
+            '-c',
+            'n=$1; shift; mount --make-rprivate / || exit 1; ' +
+              'while [ "$n" -gt 0 ]; do mount --bind "$1" "$2" || exit 1; shift 2; n=$((n - 1)); done; ' +
+              'exec "$@"',
+            'freeze',
+            String(freeze.length),
+            ...mounts,
+            SSHD,
+            '-D',
+            '-e',
+            '-f',
+            config,
+          ],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sshd did not start:\n${log}`)), 10_000);

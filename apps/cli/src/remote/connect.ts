@@ -50,6 +50,15 @@ export interface ConnectContext {
   warn: (message: string) => void;
 }
 
+/**
+ * ssh2 is CommonJS and Node's ESM named-export detection does not see `utils`, so everything is
+ * taken from the default export. Loaded lazily: it is the largest module of the CLI.
+ */
+async function loadSsh2(): Promise<typeof import('ssh2')> {
+  const module = await import('ssh2');
+  return (module as unknown as { default: typeof import('ssh2') }).default ?? module;
+}
+
 const KEY_FILE_MAX_BYTES = 1 << 20;
 const MAX_JUMPS = 8;
 
@@ -164,7 +173,7 @@ export async function connect(
   }
   hops.push(settings);
 
-  const { Client } = await import('ssh2');
+  const { Client } = await loadSsh2();
   const clients: Client[] = [];
   try {
     let sock: Readable | undefined;
@@ -340,7 +349,7 @@ async function authMethods(hop: HostSettings, context: ConnectContext): Promise<
   if (hop.agentSocket !== null && !hop.identitiesOnly) {
     methods.push({ type: 'agent', username: hop.user, agent: hop.agentSocket });
   }
-  const { utils } = await import('ssh2');
+  const { utils } = await loadSsh2();
   for (const file of hop.identityFiles) {
     let data: Buffer;
     try {

@@ -29,6 +29,8 @@ export interface RemotePmapOptions {
   readTimeoutMs: number;
   /** Which map file the chosen pmap mode reads. */
   mode: ReadMode;
+  /** Environment for HOME, USER and SSH_AUTH_SOCK (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** pmap's per-run result for some PIDs read from one source: bytes to print and its exit code. */
@@ -94,7 +96,7 @@ export async function runRemotePmap(
 
   let resolver: SshSettingsResolver;
   try {
-    resolver = new SshSettingsResolver(options.ssh);
+    resolver = new SshSettingsResolver(options.ssh, options.env);
   } catch (error) {
     io.stderr(`fleetpmap: ${(error as Error).message}\n`);
     return EXIT_USAGE;
