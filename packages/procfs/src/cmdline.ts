@@ -16,7 +16,7 @@ export function parseCmdline(raw: string): Cmdline {
   const body = raw.endsWith('\0') ? raw.slice(0, -1) : raw;
   return {
     raw,
-    args: body.length === 0 ? [] : body.split('\0'),
+    args: raw.length === 0 ? [] : body.split('\0'),
     text: body.replaceAll('\0', ' '),
   };
 }
