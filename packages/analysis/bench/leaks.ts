@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyOf, type InstanceHistory } from '../sim/buckets-from-samples.ts';
-import { buildFleet, type Fleet, type Instance } from '../sim/fleet.ts';
+import { buildFleet, type Fleet } from '../sim/fleet.ts';
+import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { leastSquaresSlopePerHour, type MetricBucket } from '../src/buckets.ts';
 import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
@@ -85,19 +86,6 @@ function baselineVerdict(h: InstanceHistory, from: number, to: number): Verdicts
   return { leak, slopeKbPerHour: slope, pctPerHour: pct };
 }
 
-/** Effective leak rate in % of base per hour, for the "≥ 2 %/h within 2 h" goal. */
-export function leakRatePctPerHour(inst: Instance): number {
-  let rate = 0;
-  for (const c of inst.components) {
-    const p = c as unknown as Record<string, number>;
-    if (c.type === 'linear') rate += p.pctPerHour ?? 0;
-    if (c.type === 'step') rate += (p.stepPct ?? 0) / (p.everyHours ?? 1);
-    if (c.type === 'bursty')
-      rate += ((p.pctPerHour ?? 0) * (p.burstMinutes ?? 0)) / 60 / (p.everyHours ?? 1);
-  }
-  return rate;
-}
-
 function figures(
   fleet: Fleet,
   histories: InstanceHistory[],
@@ -130,7 +118,7 @@ function figures(
       const onset = inst.leakOnsetMs ?? fleet.startMs;
       const hours = since === null ? null : Math.max(0, since - onset) / HOUR;
       detectHours.push(hours);
-      if (leakRatePctPerHour(inst) >= 2) {
+      if (leakRate(inst) >= 2) {
         fastLeaks++;
         if (hours !== null && hours <= 2) fastDetected++;
       }

@@ -134,7 +134,7 @@ function restarts(
       const j = spec.jitter ?? 0.3;
       e = Math.min(end, s + every * rng.uniform(1 - j, 1 + j));
     }
-    out.push({ startMs: s, endMs: e, pid: 0 });
+    out.push({ startMs: Math.round(s), endMs: Math.round(e), pid: 0 });
     // A restart takes a few seconds; the new incarnation starts right after.
     s = e + 5_000;
   }

@@ -14,15 +14,17 @@ export { normalQuantile, normalUpperTail } from './normal.ts';
 export { type GroupPivot, type PivotRow, pivotByGroup } from './pivot.ts';
 export { madSigma, median, quantile } from './quantile.ts';
 export {
+  analyseIncarnation,
   DEFAULT_SCORE_OPTIONS,
+  type IncarnationAnalysis,
   type IncarnationInput,
+  type IncarnationTrend,
   type LeakScore,
   type ScoreOptions,
   scoreIncarnation,
   type VerdictReason,
 } from './score.ts';
 export {
-  type ServiceOptions,
   type ServiceReason,
   type ServiceScore,
   scoreService,

@@ -25,6 +25,10 @@ export interface ScoreOptions {
    * is what warm-up and cache fills do.
    */
   minRecentShare?: number;
+  /** Growth over the observation, in residual standard deviations, that counts as evident… */
+  dominance?: number;
+  /** …when the trend test's p-value is at least below this. */
+  weakAlpha?: number;
 }
 
 export const DEFAULT_SCORE_OPTIONS = {
@@ -35,6 +39,8 @@ export const DEFAULT_SCORE_OPTIONS = {
   minBlockMs: 10 * 60_000,
   targetBlocks: 36,
   minRecentShare: 0.2,
+  dominance: 3,
+  weakAlpha: 0.1,
 } as const;
 
 export interface IncarnationInput {
@@ -143,12 +149,38 @@ function thirds(xs: readonly number[], ys: readonly number[]): [number, number, 
 
 const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0);
 
+/** The statistics behind one verdict, for pooling incarnations of a service. */
+export interface IncarnationTrend {
+  /** Mann–Kendall S and its autocorrelation-corrected variance. */
+  s: number;
+  varS: number;
+  /** Every pairwise slope of the floors as % of the end floor per hour. */
+  pctSlopes: number[];
+  /** Theil–Sen slope, KiB/h. */
+  slopeKbPerHour: number;
+  persists: boolean;
+}
+
+export interface IncarnationAnalysis {
+  score: LeakScore;
+  /** Absent when the incarnation was too short to judge. */
+  trend: IncarnationTrend | null;
+}
+
 /** Judges one incarnation from its buckets. Cost: O(targetBlocks²), whatever the sample count. */
 export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions): LeakScore {
+  return analyseIncarnation(input, options).score;
+}
+
+/** `scoreIncarnation` plus the statistics a per-service pooled test needs. */
+export function analyseIncarnation(
+  input: IncarnationInput,
+  options: ScoreOptions,
+): IncarnationAnalysis {
   const opts = { ...DEFAULT_SCORE_OPTIONS, ...options } as Required<ScoreOptions>;
   const f = floors(input.buckets, opts);
   if (!f) {
-    return {
+    const score: LeakScore = {
       currentKb: 0,
       growthKb: 0,
       slopeKbPerHour: 0,
@@ -163,6 +195,7 @@ export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions)
       firstMs: options.windowStartMs,
       lastMs: options.windowStartMs,
     };
+    return { score, trend: null };
   }
   const n = f.xs.length;
   const spanMs = f.lastMs - f.firstMs;
@@ -186,12 +219,15 @@ export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions)
   const windowMs = opts.windowEndMs - opts.windowStartMs;
   if (spanMs < opts.minSpanMs || n < 6) {
     return {
-      ...base,
-      confidence: 0,
-      leak: false,
-      timeToLimitHours: null,
-      reason: 'too-little-data',
-      pValue: 1,
+      score: {
+        ...base,
+        confidence: 0,
+        leak: false,
+        timeToLimitHours: null,
+        reason: 'too-little-data',
+        pValue: 1,
+      },
+      trend: null,
     };
   }
   const test = mannKendall(f.xs, f.ys);
@@ -199,7 +235,15 @@ export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions)
   const [m1, m2, m3] = thirds(f.xs, f.ys);
   const total = m3 - m1;
   const recentShare = total > 0 ? (m3 - m2) / total : 0;
-  const significant = p < opts.alpha && slope > 0;
+  const residualSigma = madSigma(
+    f.ys.map((y, i) => y - (line.intercept + slope * (f.xs[i] as number))),
+  );
+  const growth = slope * (spanMs / 3_600_000);
+  // The variance correction reads any smooth departure from a straight line (a daily cycle
+  // riding on a leak) as persistence and can drown a leak that dwarfs it; growth many times the
+  // residual spread, with at least weak rank evidence, is a trend whatever the correction says.
+  const dominant = growth >= opts.dominance * residualSigma && p < opts.weakAlpha;
+  const significant = slope > 0 && (p < opts.alpha || dominant);
   const fastEnough = pctPerHour >= opts.minPctPerHour && slope >= opts.minKbPerHour;
   const persists = total > 0 && recentShare >= opts.minRecentShare;
   const leak = significant && fastEnough && persists;
@@ -211,10 +255,6 @@ export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions)
     else reason = 'levelled-off';
   }
 
-  const residualSigma = madSigma(
-    f.ys.map((y, i) => y - (line.intercept + slope * (f.xs[i] as number))),
-  );
-  const growth = slope * (spanMs / 3_600_000);
   const snr = residualSigma > 0 ? growth / (2 * residualSigma) : growth > 0 ? 10 : 0;
   const evidence = clamp01(-Math.log10(Math.max(p, 1e-12)) / 5);
   const coverage = Math.sqrt(clamp01(spanMs / windowMs));
@@ -227,12 +267,29 @@ export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions)
   const limit = input.limitKb ?? null;
   const timeToLimitHours =
     significant && limit !== null && limit > 0 ? Math.max(0, (limit - f.current) / slope) : null;
+  const pctSlopes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const dx = (f.xs[j] as number) - (f.xs[i] as number);
+      if (dx > 0)
+        pctSlopes.push(((((f.ys[j] as number) - (f.ys[i] as number)) / dx) * 100) / level);
+    }
+  }
   return {
-    ...base,
-    confidence: Math.round(confidence * 1000) / 1000,
-    leak,
-    timeToLimitHours,
-    reason,
-    pValue: p,
+    score: {
+      ...base,
+      confidence: Math.round(confidence * 1000) / 1000,
+      leak,
+      timeToLimitHours,
+      reason,
+      pValue: p,
+    },
+    trend: {
+      s: test.s,
+      varS: test.varS * test.varianceFactor,
+      pctSlopes,
+      slopeKbPerHour: slope,
+      persists,
+    },
   };
 }

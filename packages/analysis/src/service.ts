@@ -1,18 +1,12 @@
+import { normalUpperTail } from './normal.ts';
+import { median } from './quantile.ts';
 import {
+  analyseIncarnation,
+  DEFAULT_SCORE_OPTIONS,
   type IncarnationInput,
   type LeakScore,
   type ScoreOptions,
-  scoreIncarnation,
 } from './score.ts';
-
-export interface ServiceOptions extends ScoreOptions {
-  /**
-   * Significance level at which a finished incarnation counts as "grew until it was
-   * restarted". Looser than `alpha` because the pattern must repeat in every incarnation, which
-   * is itself strong evidence.
-   */
-  incarnationAlpha?: number;
-}
 
 export type ServiceReason =
   | 'latest-incarnation-leaks'
@@ -28,35 +22,64 @@ export interface ServiceScore {
   /** One verdict per incarnation, oldest first. */
   incarnations: LeakScore[];
   judgedIncarnations: number;
+  /** Incarnations whose floor kept growing to their end (no plateau). */
   growingIncarnations: number;
+  /** Pooled over the judged incarnations (null with fewer than two). */
+  pooled: { pValue: number; pctPerHour: number } | null;
 }
 
 /**
- * The per-service pivot over incarnations: a restarted process is a new incarnation, so a
- * service that is restarted (by an OOM kill, a cron job or a deploy) before any single
- * incarnation shows enough growth still leaks if every incarnation grows until its restart.
+ * The per-service pivot over incarnations. A restarted process is a new incarnation; a service
+ * restarted (by an OOM kill, a cron job, a deploy) before any single incarnation shows enough
+ * growth still leaks when its incarnations, taken together, keep growing. The incarnations are
+ * pooled as the strata of a stratified Mann–Kendall test (Hirsch's seasonal Kendall: S and its
+ * corrected variance add up) with the median of the within-incarnation slopes as the pooled
+ * slope, so a restart's drop never counts as shrinkage and never hides the growth.
  */
 export function scoreService(
   incarnations: readonly IncarnationInput[],
-  options: ServiceOptions,
+  options: ScoreOptions,
 ): ServiceScore {
-  const loose = { ...options, alpha: options.incarnationAlpha ?? 0.05 };
-  const scored = incarnations
-    .map((inc) => ({ strict: scoreIncarnation(inc, options), loose: scoreIncarnation(inc, loose) }))
-    .filter((s) => s.strict.reason !== 'no-data')
-    .sort((a, b) => a.strict.firstMs - b.strict.firstMs);
-  const judged = scored.filter((s) => s.strict.reason !== 'too-little-data');
-  const growing = judged.filter((s) => s.loose.leak);
-  const latest = judged[judged.length - 1]?.strict ?? null;
+  const opts = { ...DEFAULT_SCORE_OPTIONS, ...options };
+  const analysed = incarnations
+    .map((inc) => analyseIncarnation(inc, options))
+    .filter((a) => a.score.reason !== 'no-data')
+    .sort((a, b) => a.score.firstMs - b.score.firstMs);
+  const judged = analysed.filter((a) => a.trend !== null);
+  const growing = judged.filter((a) => a.trend?.persists && (a.trend?.slopeKbPerHour ?? 0) > 0);
+  const latest = judged[judged.length - 1]?.score ?? null;
+  let pooled: ServiceScore['pooled'] = null;
+  if (judged.length >= 2) {
+    let s = 0;
+    let v = 0;
+    const slopes: number[] = [];
+    for (const a of judged) {
+      if (!a.trend) continue;
+      s += a.trend.s;
+      v += a.trend.varS;
+      for (const x of a.trend.pctSlopes) slopes.push(x);
+    }
+    const z = v > 0 ? (s - Math.sign(s)) / Math.sqrt(v) : 0;
+    pooled = { pValue: normalUpperTail(z), pctPerHour: median(slopes) };
+  }
   const base = {
     latest,
-    incarnations: scored.map((s) => s.strict),
+    incarnations: analysed.map((a) => a.score),
     judgedIncarnations: judged.length,
     growingIncarnations: growing.length,
+    pooled,
   };
   if (latest === null) return { ...base, leak: false, reason: 'too-little-data' };
   if (latest.leak) return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
-  if (judged.length >= 2 && growing.length === judged.length) {
+  // Most incarnations must grow to their end: a warm-up that levels off in each incarnation is
+  // not a leak however often the service restarts, and the latest must not be shrinking.
+  if (
+    pooled &&
+    pooled.pValue < opts.alpha &&
+    pooled.pctPerHour >= opts.minPctPerHour &&
+    growing.length * 3 >= judged.length * 2 &&
+    latest.slopeKbPerHour > 0
+  ) {
     return { ...base, leak: true, reason: 'every-incarnation-grows' };
   }
   return { ...base, leak: false, reason: 'not-leaking' };
