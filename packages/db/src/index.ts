@@ -1,1 +1,40 @@
-export {};
+export {
+  type DecodedBlock,
+  KEYFRAME_INTERVAL_MS,
+  readBlocks,
+  readLatestBlocks,
+} from './blocks.ts';
+export {
+  type CreateDbOptions,
+  createDb,
+  type Db,
+  type DbHandle,
+  defaultDataDir,
+  MIGRATIONS_DIR,
+  migrate,
+  queryRows,
+  type Schema,
+} from './client.ts';
+export { decodeMapping, encodeMapping } from './codec/mapping.ts';
+export type { StoredSample } from './codec/sample-block.ts';
+export { type IngestOptions, ingestSnapshot } from './ingest.ts';
+export {
+  DEFAULT_RETENTION,
+  ensurePartitionsFor,
+  type MaintenanceResult,
+  maintainPartitions,
+  type Retention,
+} from './partitions.ts';
+export * as schema from './schema/index.ts';
+export { createTestDb, type TestDb, type TestDriver, testDrivers } from './test-db.ts';
+export {
+  type CreatedToken,
+  createToken,
+  hasAdminToken,
+  listTokens,
+  revokeToken,
+  TOKEN_ROLES,
+  type TokenInfo,
+  type TokenRole,
+  verifyToken,
+} from './tokens.ts';

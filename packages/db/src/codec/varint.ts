@@ -1,0 +1,105 @@
+/**
+ * LEB128 varints over numbers up to 2^53. Values above 2^31 take the arithmetic path because
+ * JavaScript's bitwise operators work on 32 bits.
+ */
+export class ByteWriter {
+  private buf: Uint8Array;
+  length = 0;
+
+  constructor(initialBytes = 1024) {
+    this.buf = new Uint8Array(initialBytes);
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+
+  uint(value: number): void {
+    if (!(value >= 0 && value <= Number.MAX_SAFE_INTEGER) || !Number.isInteger(value)) {
+      throw new RangeError(`varint out of range: ${value}`);
+    }
+    this.reserve(8);
+    let v = value;
+    while (v >= 0x80000000) {
+      this.buf[this.length++] = (v % 128) | 128;
+      v = Math.floor(v / 128);
+    }
+    while (v >= 128) {
+      this.buf[this.length++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    this.buf[this.length++] = v;
+  }
+
+  /** zigzag: small magnitudes of either sign stay short */
+  sint(value: number): void {
+    this.uint(value >= 0 ? value * 2 : -value * 2 - 1);
+  }
+
+  bytes(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.buf.set(data, this.length);
+    this.length += data.length;
+  }
+
+  /** length-prefixed UTF-8 */
+  string(value: string): void {
+    const data = textEncoder.encode(value);
+    this.uint(data.length);
+    this.bytes(data);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+export class ByteReader {
+  pos = 0;
+  private readonly buf: Uint8Array;
+
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  uint(): number {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw new RangeError('truncated varint');
+      const b = this.buf[this.pos++] as number;
+      result += (b & 127) * scale;
+      if (b < 128) return result;
+      scale *= 128;
+      if (scale > 2 ** 56) throw new RangeError('varint too long');
+    }
+  }
+
+  sint(): number {
+    const v = this.uint();
+    return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+  }
+
+  bytes(n: number): Uint8Array {
+    if (this.pos + n > this.buf.length) throw new RangeError('truncated bytes');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  string(): string {
+    return textDecoder.decode(this.bytes(this.uint()));
+  }
+}

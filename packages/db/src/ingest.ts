@@ -1,0 +1,274 @@
+import type { Mapping, PushResult, Snapshot } from '@fleetpmap/protocol';
+import { sql } from 'drizzle-orm';
+import {
+  blockCache,
+  findKeyframe,
+  type Keyframe,
+  noteLatestKeyframe,
+  rememberKeyframe,
+} from './blocks.ts';
+import type { Db } from './client.ts';
+import { encodeMapping, mappingHash } from './codec/mapping.ts';
+import { encodeSampleBlock, indexByPid, type StoredSample } from './codec/sample-block.ts';
+import { DAY_MS, ensurePartitionsFor, forgetEnsuredPartitions } from './partitions.ts';
+import { fullMaps, hosts, incarnations, mapEntries, sampleBlocks } from './schema/index.ts';
+
+export interface IngestOptions {
+  /** the server's clock (ms); reported back as serverTimeMs */
+  nowMs?: number;
+}
+
+class DuplicateSnapshot extends Error {}
+
+/** Postgres allows 65535 bind parameters per statement. */
+const ROWS_PER_INSERT = 4000;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function toStored(p: Snapshot['processes'][number]): StoredSample {
+  const s: StoredSample = {
+    pid: p.pid,
+    startTicks: p.startTicks,
+    threads: p.threads,
+    status: p.status,
+  };
+  if (p.rollup) s.rollup = p.rollup;
+  if (p.regions) s.regions = p.regions;
+  if (p.error) s.error = p.error;
+  return s;
+}
+
+function isMissingPartition(e: unknown): boolean {
+  // 23514 check_violation: "no partition of relation … found for row"
+  const err = e as { code?: string; cause?: { code?: string } };
+  const code = err.code ?? err.cause?.code;
+  const message = String((e as Error)?.message ?? '') + String(err.cause ?? '');
+  return code === '23514' && /no partition/.test(message);
+}
+
+/**
+ * Stores one validated snapshot (validate with `parseSnapshot` first) in one transaction and
+ * resolves only after the commit. Idempotent on (host, snapshotId, takenAtMs): a re-send stores
+ * nothing and answers `duplicate: true`. Parts of a split snapshot (same takenAtMs, other
+ * snapshotIds) are stored side by side and read back as one point in time.
+ */
+export async function ingestSnapshot(
+  db: Db,
+  snapshot: Snapshot,
+  opts: IngestOptions = {},
+): Promise<PushResult> {
+  await ensurePartitionsFor(db, snapshot.takenAtMs);
+  try {
+    return await ingestOnce(db, snapshot, opts);
+  } catch (e) {
+    if (!isMissingPartition(e)) throw e;
+    // another replica's retention dropped a partition this one remembered
+    forgetEnsuredPartitions(db);
+    await ensurePartitionsFor(db, snapshot.takenAtMs);
+    return ingestOnce(db, snapshot, opts);
+  }
+}
+
+async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Promise<PushResult> {
+  const nowMs = opts.nowMs ?? Date.now();
+  const t = snapshot.takenAtMs;
+  const dayMs = t - (t % DAY_MS);
+  const samples = snapshot.processes.map(toStored);
+  const mappingCount = snapshot.processes.reduce((n, p) => n + (p.mappings?.length ?? 0), 0);
+  const cache = blockCache(db);
+  let newKeyframe: Keyframe | undefined;
+  try {
+    await db.transaction(async (txRaw) => {
+      const tx = txRaw as unknown as Db;
+      const h = snapshot.host;
+      // The host row lock also orders concurrent pushes of one host.
+      const [hostRow] = await tx
+        .insert(hosts)
+        .values({
+          name: h.name,
+          labels: h.labels ?? {},
+          bootId: h.bootId,
+          kernel: h.kernel,
+          memTotalKb: h.memTotalKb,
+          pageSizeKb: h.pageSizeKb,
+          clockTicksPerSec: h.clockTicksPerSec,
+          agentVersion: snapshot.agent.version,
+          firstSeenMs: t,
+          lastSeenMs: t,
+          processCount: samples.length,
+        })
+        .onConflictDoUpdate({
+          target: hosts.name,
+          set: {
+            labels: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.labels else hosts.labels end`,
+            bootId: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.boot_id else hosts.boot_id end`,
+            kernel: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.kernel else hosts.kernel end`,
+            memTotalKb: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.mem_total_kb else hosts.mem_total_kb end`,
+            pageSizeKb: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.page_size_kb else hosts.page_size_kb end`,
+            clockTicksPerSec: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.clock_ticks_per_sec else hosts.clock_ticks_per_sec end`,
+            agentVersion: sql`case when excluded.last_seen_ms >= hosts.last_seen_ms then excluded.agent_version else hosts.agent_version end`,
+            processCount: sql`case when excluded.last_seen_ms > hosts.last_seen_ms then excluded.process_count when excluded.last_seen_ms = hosts.last_seen_ms then hosts.process_count + excluded.process_count else hosts.process_count end`,
+            firstSeenMs: sql`least(hosts.first_seen_ms, excluded.first_seen_ms)`,
+            lastSeenMs: sql`greatest(hosts.last_seen_ms, excluded.last_seen_ms)`,
+          },
+        })
+        .returning({ id: hosts.id });
+      if (!hostRow) throw new Error('host upsert returned nothing');
+      const hostId = hostRow.id;
+
+      const base = await findKeyframe(tx, cache, hostId, h.bootId, t, dayMs);
+      const data = encodeSampleBlock(samples, base?.byPid);
+      const inserted = await tx
+        .insert(sampleBlocks)
+        .values({
+          hostId,
+          takenAtMs: t,
+          snapshotId: snapshot.snapshotId,
+          bootId: h.bootId,
+          baseTakenAtMs: base?.takenAtMs ?? null,
+          baseSnapshotId: base?.snapshotId ?? null,
+          processCount: samples.length,
+          data,
+        })
+        .onConflictDoNothing()
+        .returning({ t: sampleBlocks.takenAtMs });
+      if (inserted.length === 0) throw new DuplicateSnapshot();
+      if (!base) {
+        newKeyframe = {
+          hostId,
+          takenAtMs: t,
+          snapshotId: snapshot.snapshotId,
+          bootId: h.bootId,
+          byPid: indexByPid(samples),
+        };
+      }
+
+      // Incarnations: every process at a keyframe (refreshing last seen), else only the ones
+      // the keyframe does not know.
+      const fresh = base
+        ? snapshot.processes.filter((p) => base.byPid.get(p.pid)?.startTicks !== p.startTicks)
+        : snapshot.processes;
+      const incarnationRows = fresh.map((p) => ({
+        hostId,
+        bootId: h.bootId,
+        pid: p.pid,
+        startTicks: p.startTicks,
+        ppid: p.ppid,
+        uid: p.uid,
+        comm: p.comm,
+        cmdline: p.cmdline,
+        exe: p.exe ?? null,
+        cgroup: p.cgroup ?? null,
+        firstSeenMs: t,
+        lastSeenMs: t,
+      }));
+      for (const rows of chunks(incarnationRows, ROWS_PER_INSERT)) {
+        await tx
+          .insert(incarnations)
+          .values(rows)
+          .onConflictDoUpdate({
+            target: [
+              incarnations.hostId,
+              incarnations.bootId,
+              incarnations.pid,
+              incarnations.startTicks,
+            ],
+            set: {
+              firstSeenMs: sql`least(incarnations.first_seen_ms, excluded.first_seen_ms)`,
+              lastSeenMs: sql`greatest(incarnations.last_seen_ms, excluded.last_seen_ms)`,
+              comm: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.comm else incarnations.comm end`,
+              cmdline: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.cmdline else incarnations.cmdline end`,
+            },
+          });
+      }
+
+      await storeFullMaps(tx, hostId, dayMs, snapshot);
+    });
+  } catch (e) {
+    if (e instanceof DuplicateSnapshot) {
+      return {
+        snapshotId: snapshot.snapshotId,
+        accepted: true,
+        duplicate: true,
+        processCount: 0,
+        mappingCount: 0,
+        serverTimeMs: nowMs,
+      };
+    }
+    throw e;
+  }
+  if (newKeyframe) {
+    rememberKeyframe(cache, newKeyframe);
+    noteLatestKeyframe(cache, newKeyframe);
+  }
+  return {
+    snapshotId: snapshot.snapshotId,
+    accepted: true,
+    duplicate: false,
+    processCount: samples.length,
+    mappingCount,
+    serverTimeMs: nowMs,
+  };
+}
+
+async function storeFullMaps(
+  tx: Db,
+  hostId: number,
+  dayMs: number,
+  snapshot: Snapshot,
+): Promise<void> {
+  const entries = new Map<string, { hash: Uint8Array; data: Uint8Array }>();
+  const maps: (typeof fullMaps.$inferInsert)[] = [];
+  for (const p of snapshot.processes) {
+    if (!p.mappings) continue;
+    const hashes = Buffer.alloc(p.mappings.length * 16);
+    p.mappings.forEach((m: Mapping, i) => {
+      const data = encodeMapping(m);
+      const hash = mappingHash(data);
+      hashes.set(hash, i * 16);
+      const key = Buffer.from(hash).toString('hex');
+      if (!entries.has(key)) entries.set(key, { hash, data });
+    });
+    maps.push({
+      hostId,
+      pid: p.pid,
+      startTicks: p.startTicks,
+      takenAtMs: snapshot.takenAtMs,
+      bootId: snapshot.host.bootId,
+      snapshotId: snapshot.snapshotId,
+      mappingCount: p.mappings.length,
+      entryHashes: hashes,
+    });
+  }
+  if (maps.length === 0) return;
+  // Only contents this host has not stored today are sent: ask first, then insert the rest.
+  const all = [...entries.values()];
+  const missing: typeof all = [];
+  for (const part of chunks(all, ROWS_PER_INSERT)) {
+    const hashList = sql.join(
+      part.map((e) => sql`${Buffer.from(e.hash)}::bytea`),
+      sql`, `,
+    );
+    const known = await tx
+      .select({ hash: mapEntries.hash })
+      .from(mapEntries)
+      .where(
+        sql`${mapEntries.hostId} = ${hostId} and ${mapEntries.dayMs} = ${dayMs} and ${mapEntries.hash} in (${hashList})`,
+      );
+    const knownSet = new Set(known.map((k) => Buffer.from(k.hash).toString('hex')));
+    for (const e of part) if (!knownSet.has(Buffer.from(e.hash).toString('hex'))) missing.push(e);
+  }
+  for (const part of chunks(missing, ROWS_PER_INSERT)) {
+    await tx
+      .insert(mapEntries)
+      .values(part.map((e) => ({ hostId, dayMs, hash: e.hash, data: e.data })))
+      .onConflictDoNothing();
+  }
+  for (const part of chunks(maps, ROWS_PER_INSERT)) {
+    await tx.insert(fullMaps).values(part).onConflictDoNothing();
+  }
+}

@@ -1,0 +1,152 @@
+import { sql } from 'drizzle-orm';
+import { type Db, queryRows } from './client.ts';
+
+export const DAY_MS = 86_400_000;
+
+/** How long each kind of data is kept, in days. Expired data goes by dropping whole partitions. */
+export interface Retention {
+  /** raw sample blocks (every process sample) */
+  samplesDays: number;
+  /** full maps and their mapping contents */
+  mapsDays: number;
+  /** 5-minute aggregates (rank windows of a few hours) */
+  aggregates5mDays: number;
+  /** hourly aggregates (rank windows of days to months) */
+  aggregates1hDays: number;
+}
+
+export const DEFAULT_RETENTION: Retention = {
+  samplesDays: 14,
+  mapsDays: 30,
+  aggregates5mDays: 14,
+  aggregates1hDays: 400,
+};
+
+type Period = 'day' | 'month';
+
+interface PartitionedTable {
+  table: string;
+  period: Period;
+  retention: keyof Retention;
+}
+
+const PARTITIONED: readonly PartitionedTable[] = [
+  { table: 'sample_blocks', period: 'day', retention: 'samplesDays' },
+  { table: 'full_maps', period: 'day', retention: 'mapsDays' },
+  { table: 'map_entries', period: 'day', retention: 'mapsDays' },
+  { table: 'aggregates_5m', period: 'day', retention: 'aggregates5mDays' },
+  { table: 'aggregates_1h', period: 'month', retention: 'aggregates1hDays' },
+];
+
+function periodStart(ms: number, period: Period): number {
+  const d = new Date(ms);
+  return period === 'day'
+    ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
+    : Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+function periodEnd(start: number, period: Period): number {
+  const d = new Date(start);
+  return period === 'day' ? start + DAY_MS : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+function partitionName(table: string, start: number, period: Period): string {
+  const iso = new Date(start).toISOString();
+  const suffix =
+    period === 'day' ? iso.slice(0, 10).replaceAll('-', '') : iso.slice(0, 7).replace('-', '');
+  return `${table}_p${suffix}`;
+}
+
+/** Serialises partition DDL across server replicas for the rest of the transaction. */
+const PARTITION_LOCK = 0x66_6c_70_6d; // 'flpm'
+
+async function createPartition(tx: Db, t: PartitionedTable, start: number): Promise<void> {
+  const end = periodEnd(start, t.period);
+  const name = partitionName(t.table, start, t.period);
+  // Names and bounds come from this module, never from input.
+  await tx.execute(
+    sql.raw(
+      `CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF "${t.table}" FOR VALUES FROM (${start}) TO (${end})`,
+    ),
+  );
+}
+
+const ensured = new WeakMap<Db, Set<number>>();
+
+/**
+ * Makes sure every partitioned table has a partition for the UTC day of `ms` (and its month).
+ * Remembers per database object what it created; `forget` after a partition was dropped.
+ */
+export async function ensurePartitionsFor(db: Db, ms: number): Promise<void> {
+  const day = periodStart(ms, 'day');
+  let known = ensured.get(db);
+  if (!known) {
+    known = new Set();
+    ensured.set(db, known);
+  }
+  if (known.has(day)) return;
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
+    for (const t of PARTITIONED) await createPartition(tx as Db, t, periodStart(ms, t.period));
+  });
+  known.add(day);
+}
+
+export function forgetEnsuredPartitions(db: Db): void {
+  ensured.delete(db);
+}
+
+export interface MaintenanceResult {
+  created: string[];
+  dropped: string[];
+}
+
+/**
+ * The periodic step: creates the partitions for today and the next `daysAhead` days, and drops
+ * every partition whose whole range is older than its retention. Several replicas may call it;
+ * an advisory lock makes them take turns.
+ */
+export async function maintainPartitions(
+  db: Db,
+  opts: { nowMs: number; retention?: Partial<Retention>; daysAhead?: number },
+): Promise<MaintenanceResult> {
+  const retention = { ...DEFAULT_RETENTION, ...opts.retention };
+  const daysAhead = opts.daysAhead ?? 2;
+  const created: string[] = [];
+  const dropped: string[] = [];
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
+    const existing = await queryRows<{ parent: string; child: string }>(
+      tx as Db,
+      sql`select p.relname as parent, c.relname as child
+          from pg_inherits i
+          join pg_class c on c.oid = i.inhrelid
+          join pg_class p on p.oid = i.inhparent
+          where p.relname in ('sample_blocks', 'full_maps', 'map_entries', 'aggregates_5m', 'aggregates_1h')`,
+    );
+    const names = new Set(existing.map((r) => r.child));
+    for (const t of PARTITIONED) {
+      for (let d = 0; d <= daysAhead; d++) {
+        const start = periodStart(opts.nowMs + d * DAY_MS, t.period);
+        const name = partitionName(t.table, start, t.period);
+        if (names.has(name)) continue;
+        await createPartition(tx as Db, t, start);
+        names.add(name);
+        created.push(name);
+      }
+      const cutoff = opts.nowMs - retention[t.retention] * DAY_MS;
+      for (const r of existing) {
+        if (r.parent !== t.table) continue;
+        const m = /_p(\d{4})(\d{2})(\d{2})?$/.exec(r.child);
+        if (!m) continue;
+        const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, m[3] ? Number(m[3]) : 1);
+        if (periodEnd(start, t.period) <= cutoff) {
+          await tx.execute(sql.raw(`DROP TABLE IF EXISTS "${r.child}"`));
+          dropped.push(r.child);
+        }
+      }
+    }
+  });
+  if (dropped.length > 0) forgetEnsuredPartitions(db);
+  return { created, dropped };
+}
