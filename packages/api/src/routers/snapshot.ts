@@ -1,4 +1,5 @@
 import { pushResultSchema, snapshotSchemaAt } from '@fleetpmap/protocol';
+import { refuseUnstorableText } from '../storable-text.ts';
 import { agentProcedure, assertMayWriteHost, router } from '../trpc.ts';
 
 export const snapshotRouter = router({
@@ -7,7 +8,7 @@ export const snapshotRouter = router({
    * snapshot is committed. The future-time check uses the server's clock at parse time.
    */
   push: agentProcedure
-    .input(snapshotSchemaAt())
+    .input(snapshotSchemaAt().superRefine(refuseUnstorableText))
     .output(pushResultSchema)
     .mutation(async ({ ctx, input }) => {
       assertMayWriteHost(ctx.identity, input.host.name);

@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRateLimiter } from '@fleetpmap/api';
+import type { Logger } from 'pino';
+import { ensureAdminToken } from './admin-token.ts';
+import type { ServerConfig } from './config.ts';
+import { openDatabase, type ServerDatabase } from './database.ts';
+import { createRequestListener } from './http-server.ts';
+import { startMaintenance } from './maintenance.ts';
+import { createMetrics, type ServerMetrics } from './metrics.ts';
+import { SERVER_VERSION } from './version.ts';
+
+export type RunningServer = {
+  url: string;
+  adminTokenPath: string;
+  adminTokenCreated: boolean;
+  metrics: ServerMetrics;
+  database: ServerDatabase;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+};
+
+/** How long a shutdown waits for requests in flight before cutting connections. */
+const DRAIN_MS = 10_000;
+
+/**
+ * Opens the database (migrations first), makes sure an admin token exists, then serves HTTP.
+ * Used by the command, the tests and the benchmark alike.
+ */
+export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  const database = await openDatabase(config, log);
+  let server: Server | undefined;
+  let stopMaintenance: (() => Promise<void>) | undefined;
+  try {
+    const admin = await ensureAdminToken(config.dataDir, database.services);
+    const metrics = createMetrics();
+    const listener = createRequestListener({
+      deps: {
+        services: database.services,
+        log,
+        version: SERVER_VERSION,
+        rateLimiter: createRateLimiter({
+          perSecond: config.rateLimitPerSec,
+          burst: config.rateLimitBurst,
+        }),
+        hooks: {
+          onIngest(event) {
+            metrics.sawHost(event.hostName);
+            metrics.snapshots.inc({ outcome: event.duplicate ? 'duplicate' : 'stored' });
+            if (!event.duplicate) {
+              metrics.processSamples.inc(event.processCount);
+              metrics.mappings.inc(event.mappingCount);
+            }
+          },
+        },
+      },
+      metrics,
+      limits: { maxBodyBytes: config.maxBodyBytes, maxInflatedBytes: config.maxInflatedBytes },
+      log,
+      readiness: () => database.readiness(),
+    });
+    server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000 }, listener);
+    server.listen(config.listen.port, config.listen.host);
+    await once(server, 'listening');
+    stopMaintenance = startMaintenance(database, config.maintenanceIntervalMs, log);
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    const httpServer = server;
+    const stopTimer = stopMaintenance;
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        await stopTimer();
+        await closeHttp(httpServer);
+        await database.close();
+      })();
+      return closing;
+    };
+    return {
+      url,
+      adminTokenPath: admin.path,
+      adminTokenCreated: admin.created,
+      metrics,
+      database,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (error) {
+    await stopMaintenance?.();
+    if (server?.listening) await closeHttp(server);
+    await database.close();
+    throw error;
+  }
+}
+
+/** Stops accepting, lets requests in flight finish (up to DRAIN_MS), then cuts what is left. */
+async function closeHttp(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+  await closed;
+  clearTimeout(timer);
+}

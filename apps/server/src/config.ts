@@ -1,0 +1,87 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
+import { z } from 'zod';
+
+export const DEFAULT_LISTEN = '127.0.0.1:4680';
+
+/** `$XDG_DATA_HOME/fleetpmap`, else `~/.local/share/fleetpmap`: the admin token and PGlite live here. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_DATA_HOME;
+  const base = xdg?.startsWith('/') ? xdg : join(homedir(), '.local', 'share');
+  return join(base, 'fleetpmap');
+}
+
+const listenSchema = z.string().transform((value, ctx) => {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || host === undefined || !Number.isInteger(port) || port > 65535) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not HOST:PORT (e.g. 127.0.0.1:4680, [::1]:0)`,
+    });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+const positiveInt = z.coerce.number().int().positive();
+
+const configSchema = z.strictObject({
+  /** postgres:// URL; absent means embedded PGlite in `<dataDir>/pglite` */
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')
+    .optional(),
+  dataDir: z.string().min(1),
+  listen: listenSchema,
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** bytes as received (compressed when gzip) */
+  maxBodyBytes: positiveInt,
+  /** bytes after gzip inflation: the cap that defeats gzip bombs */
+  maxInflatedBytes: positiveInt,
+  /** requests per second per token, and the burst a token may spend at once */
+  rateLimitPerSec: positiveInt,
+  rateLimitBurst: positiveInt,
+  /** how often partition maintenance and retention run */
+  maintenanceIntervalMs: positiveInt,
+});
+
+export type ServerConfig = z.infer<typeof configSchema>;
+
+export type ConfigInput = {
+  database?: string | undefined;
+  dataDir?: string | undefined;
+  listen?: string | undefined;
+};
+
+/** Flags override environment variables, which override defaults. */
+export function loadConfig(
+  flags: ConfigInput = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ServerConfig {
+  const nonEmpty = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  const result = configSchema.safeParse({
+    databaseUrl: nonEmpty(flags.database) ?? nonEmpty(env.FLEETPMAP_DATABASE_URL),
+    dataDir: nonEmpty(flags.dataDir) ?? nonEmpty(env.FLEETPMAP_DATA_DIR) ?? defaultDataDir(env),
+    listen: nonEmpty(flags.listen) ?? nonEmpty(env.FLEETPMAP_LISTEN) ?? DEFAULT_LISTEN,
+    logLevel: nonEmpty(env.FLEETPMAP_LOG_LEVEL) ?? 'info',
+    maxBodyBytes: nonEmpty(env.FLEETPMAP_MAX_BODY_BYTES) ?? MAX_COMPRESSED_BODY_BYTES,
+    maxInflatedBytes: nonEmpty(env.FLEETPMAP_MAX_INFLATED_BYTES) ?? MAX_INFLATED_BODY_BYTES,
+    rateLimitPerSec: nonEmpty(env.FLEETPMAP_RATE_LIMIT_PER_SEC) ?? 100,
+    rateLimitBurst: nonEmpty(env.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
+    maintenanceIntervalMs: nonEmpty(env.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,
+  });
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(
+      `invalid configuration: ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return result.data;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}

@@ -1,0 +1,139 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ApiServices, HostSummary, Role, TokenInfo } from '@fleetpmap/api';
+import {
+  createDb,
+  createToken,
+  type DbHandle,
+  ingestSnapshot,
+  listTokens,
+  type MaintenanceResult,
+  MIGRATIONS_DIR,
+  maintainPartitions,
+  migrate,
+  queryRows,
+  revokeToken,
+  verifyToken,
+} from '@fleetpmap/db';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.ts';
+import type { Readiness } from './http-server.ts';
+
+export type ServerDatabase = {
+  handle: DbHandle;
+  services: ApiServices;
+  readiness(): Promise<Readiness>;
+  maintain(): Promise<MaintenanceResult>;
+  /** sample blocks stored (one per accepted snapshot part); for tests and the benchmark */
+  storedSnapshotCount(): Promise<number>;
+  close(): Promise<void>;
+};
+
+/** `<dataDir>/pglite` when no database URL is configured. */
+export function pgliteDir(config: ServerConfig): string {
+  return join(config.dataDir, 'pglite');
+}
+
+/** Opens the configured database and applies the committed migrations before anything else. */
+export async function openDatabase(config: ServerConfig, log: Logger): Promise<ServerDatabase> {
+  const handle = await createDb(config.databaseUrl, { dataDir: pgliteDir(config) });
+  try {
+    await migrate(handle);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  log.info({ driver: handle.driver }, 'database ready, migrations applied');
+  const { db } = handle;
+  const expectedMigrations = await countJournalEntries();
+
+  const toTokenInfo = (t: Awaited<ReturnType<typeof listTokens>>[number]): TokenInfo => ({
+    id: String(t.id),
+    role: t.role as Role,
+    hostName: t.hostName,
+    label: t.note === '' ? null : t.note,
+    createdAtMs: t.createdMs,
+    lastUsedAtMs: t.lastUsedMs,
+    revokedAtMs: t.revokedMs,
+  });
+
+  const services: ApiServices = {
+    async authenticate(secret) {
+      const t = await verifyToken(db, secret);
+      return t ? { tokenId: String(t.id), role: t.role as Role, hostName: t.hostName } : null;
+    },
+    async ingestSnapshot(snapshot) {
+      const r = await ingestSnapshot(db, snapshot);
+      return { duplicate: r.duplicate, processCount: r.processCount, mappingCount: r.mappingCount };
+    },
+    async listHosts(): Promise<HostSummary[]> {
+      const rows = await queryRows<{
+        name: string;
+        labels: Record<string, string> | string;
+        agent_version: string;
+        kernel: string;
+        last_seen_ms: number | string | bigint;
+        process_count: number;
+      }>(
+        db,
+        'select name, labels, agent_version, kernel, last_seen_ms, process_count from hosts order by name',
+      );
+      return rows.map((h) => ({
+        name: h.name,
+        labels: typeof h.labels === 'string' ? JSON.parse(h.labels) : h.labels,
+        agentVersion: h.agent_version,
+        kernel: h.kernel,
+        lastSeenMs: Number(h.last_seen_ms),
+        processCount: Number(h.process_count),
+      }));
+    },
+    async createToken(opts) {
+      const t = await createToken(db, {
+        role: opts.role,
+        ...(opts.hostName === null ? {} : { hostName: opts.hostName }),
+        ...(opts.label === null ? {} : { note: opts.label }),
+      });
+      return { ...toTokenInfo(t), token: t.token };
+    },
+    async listTokens() {
+      return (await listTokens(db, { includeRevoked: true })).map(toTokenInfo);
+    },
+    async revokeToken(id) {
+      const t = await revokeToken(db, /^\d{1,9}$/.test(id) ? Number(id) : id);
+      return t ? toTokenInfo(t) : null;
+    },
+  };
+
+  return {
+    handle,
+    services,
+    async readiness() {
+      try {
+        const [row] = await queryRows<{ n: number | string }>(
+          db,
+          'select count(*) as n from drizzle.__drizzle_migrations',
+        );
+        const applied = Number(row?.n ?? 0);
+        return applied >= expectedMigrations
+          ? { ready: true, detail: `${handle.driver}: ${applied} migrations applied` }
+          : { ready: false, detail: `${applied} of ${expectedMigrations} migrations applied` };
+      } catch (error) {
+        return { ready: false, detail: `database unreachable: ${(error as Error).message}` };
+      }
+    },
+    maintain: () => maintainPartitions(db, { nowMs: Date.now() }),
+    async storedSnapshotCount() {
+      const [row] = await queryRows<{ n: number | string }>(
+        db,
+        'select count(*) as n from sample_blocks',
+      );
+      return Number(row?.n ?? 0);
+    },
+    close: () => handle.close(),
+  };
+}
+
+async function countJournalEntries(): Promise<number> {
+  const journal = JSON.parse(await readFile(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8'));
+  return (journal as { entries: unknown[] }).entries.length;
+}

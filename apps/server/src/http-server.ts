@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import {
+  type ApiDeps,
+  appRouter,
+  createApiContext,
+  describeError,
+  type ErrorDescription,
+  errorShape,
+} from '@fleetpmap/api';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import type { Logger } from 'pino';
+import { BodyError, type BodyLimits, readBody } from './body.ts';
+import type { ServerMetrics } from './metrics.ts';
+
+export type Readiness = { ready: boolean; detail: string };
+
+export type RequestListenerOptions = {
+  deps: ApiDeps;
+  metrics: ServerMetrics;
+  limits: BodyLimits;
+  log: Logger;
+  readiness: () => Promise<Readiness>;
+};
+
+const PUSH_PATH = '/trpc/snapshot.push';
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Metrics label of an error status that no layer named more precisely. */
+const REASON_BY_STATUS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'database_unavailable',
+};
+
+type RequestState = { log: Logger; reason?: string; body?: { wire: number; inflated: number } };
+
+/**
+ * The whole HTTP surface: `/trpc/*` (bodies read and inflated here, under caps, before tRPC sees
+ * them), `/healthz`, `/readyz`, `/metrics`. Every error answer has tRPC's error shape.
+ */
+export function createRequestListener(opts: RequestListenerOptions): RequestListener {
+  const states = new WeakMap<IncomingMessage, RequestState>();
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: '/trpc/',
+    // No maxBodySize: the body reaches tRPC already read and capped, as a string.
+    // No batching: the contract is one plain JSON request per call.
+    allowBatching: false,
+    responseMeta: ({ errors }) => {
+      const retry = errors.some((e) => {
+        const status = describeError(e).httpStatus;
+        return status === 429 || status === 503;
+      });
+      return retry ? { headers: { 'retry-after': '5' } } : {};
+    },
+    createContext: ({ req }) =>
+      createApiContext(opts.deps, {
+        authorization: req.headers.authorization,
+        log: states.get(req)?.log ?? opts.log,
+      }),
+    onError: ({ error, path, req }) => {
+      const d = describeError(error);
+      const state = states.get(req);
+      if (state) state.reason = d.domainCode?.toLowerCase() ?? REASON_BY_STATUS[d.httpStatus];
+      if (d.domainCode === 'DATABASE_UNAVAILABLE') {
+        opts.metrics.databaseErrors.inc({ kind: 'unavailable' });
+        (state?.log ?? opts.log).warn({ path, err: error.cause }, 'database unavailable');
+      } else if (d.httpStatus >= 500) {
+        opts.metrics.databaseErrors.inc({ kind: 'internal' });
+        (state?.log ?? opts.log).error({ path, err: error.cause ?? error }, 'internal error');
+      }
+    },
+  });
+
+  return (req, res) => {
+    const started = performance.now();
+    const header = req.headers['x-request-id'];
+    const reqId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    const state: RequestState = { log: opts.log.child({ reqId }) };
+    states.set(req, state);
+    res.setHeader('x-request-id', reqId);
+    const pathname = (req.url ?? '/').split('?', 1)[0] ?? '/';
+
+    res.on('finish', () => {
+      const ms = performance.now() - started;
+      const status = res.statusCode;
+      if (status >= 400) {
+        opts.metrics.rejected.inc({ reason: state.reason ?? REASON_BY_STATUS[status] ?? 'other' });
+      }
+      if (pathname === PUSH_PATH) {
+        opts.metrics.pushLatency.observe(ms / 1000);
+        if (state.body) {
+          opts.metrics.bytes.inc({ stage: 'wire' }, state.body.wire);
+          opts.metrics.bytes.inc({ stage: 'inflated' }, state.body.inflated);
+        }
+      }
+      const line = {
+        method: req.method,
+        path: pathname.slice(0, 200),
+        status,
+        ms: Math.round(ms * 10) / 10,
+        ...(state.body ? { bytes: state.body.wire } : {}),
+      };
+      if (status >= 500) state.log.warn(line, 'request');
+      else state.log.debug(line, 'request');
+    });
+
+    route(req, res, pathname, state).catch((error: unknown) => {
+      state.log.error({ err: error }, 'unhandled request error');
+      if (!res.headersSent) {
+        sendError(res, {
+          trpcCode: 'INTERNAL_SERVER_ERROR',
+          httpStatus: 500,
+          domainCode: undefined,
+          message: 'internal server error',
+          retryable: false,
+          field: undefined,
+        });
+      } else {
+        res.destroy();
+      }
+    });
+  };
+
+  async function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    state: RequestState,
+  ): Promise<void> {
+    if (pathname.startsWith('/trpc/')) {
+      if (req.method !== 'GET' && req.method !== 'POST') {
+        res.setHeader('connection', 'close');
+        sendError(
+          res,
+          clientError(405, `${req.method} is not allowed: queries GET, mutations POST`),
+        );
+        return;
+      }
+      if (req.method === 'POST') {
+        const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+        if (type !== 'application/json') {
+          state.reason = 'unsupported_media_type';
+          res.setHeader('connection', 'close');
+          sendError(res, clientError(415, 'Content-Type must be application/json'));
+          return;
+        }
+        try {
+          const body = await readBody(req, opts.limits);
+          state.body = { wire: body.wireBytes, inflated: body.inflatedBytes };
+          (req as IncomingMessage & { body?: string }).body = body.text;
+        } catch (error) {
+          if (!(error instanceof BodyError)) throw error;
+          state.reason = error.reason;
+          res.setHeader('connection', 'close');
+          sendError(res, clientError(error.status, error.message));
+          return;
+        }
+      }
+      trpc(req, res);
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendError(res, clientError(405, `${req.method} is not allowed on ${pathname}`));
+      return;
+    }
+    switch (pathname) {
+      case '/healthz':
+        sendJson(res, 200, { ok: true });
+        return;
+      case '/readyz': {
+        const r = await opts.readiness();
+        sendJson(res, r.ready ? 200 : 503, { ready: r.ready, detail: r.detail });
+        return;
+      }
+      case '/metrics': {
+        const text = await opts.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': opts.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      default:
+        sendError(res, clientError(404, `no such path: ${pathname.slice(0, 200)}`));
+    }
+  }
+}
+
+const CLIENT_ERRORS = {
+  400: ['BAD_REQUEST', 'INVALID_INPUT'],
+  404: ['NOT_FOUND', 'NOT_FOUND'],
+  405: ['METHOD_NOT_SUPPORTED', undefined],
+  413: ['PAYLOAD_TOO_LARGE', 'BODY_TOO_LARGE'],
+  415: ['UNSUPPORTED_MEDIA_TYPE', 'UNSUPPORTED_ENCODING'],
+} as const;
+
+function clientError(status: keyof typeof CLIENT_ERRORS, message: string): ErrorDescription {
+  const [trpcCode, domainCode] = CLIENT_ERRORS[status];
+  return { trpcCode, httpStatus: status, domainCode, message, retryable: false, field: undefined };
+}
+
+function sendError(res: ServerResponse, d: ErrorDescription): void {
+  sendJson(res, d.httpStatus, { error: errorShape(d, undefined) });
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}

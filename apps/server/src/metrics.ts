@@ -1,0 +1,73 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Distinct hosts remembered for the hosts-seen gauge; past this the gauge stops growing. */
+const MAX_TRACKED_HOSTS = 100_000;
+
+export type ServerMetrics = ReturnType<typeof createMetrics>;
+
+/** One registry per server instance, so tests can run several servers in one process. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'fleetpmap_server_' });
+  const snapshots = new Counter({
+    name: 'fleetpmap_ingest_snapshots_total',
+    help: 'Snapshots accepted by snapshot.push, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const processSamples = new Counter({
+    name: 'fleetpmap_ingest_process_samples_total',
+    help: 'Process records stored',
+    registers: [registry],
+  });
+  const mappings = new Counter({
+    name: 'fleetpmap_ingest_mappings_total',
+    help: 'Mappings received in full maps',
+    registers: [registry],
+  });
+  const bytes = new Counter({
+    name: 'fleetpmap_ingest_bytes_total',
+    help: 'Bytes of snapshot.push bodies, on the wire and after inflation',
+    labelNames: ['stage'] as const,
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'fleetpmap_rejected_requests_total',
+    help: 'Requests answered with an error status, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const hostsSeen = new Gauge({
+    name: 'fleetpmap_hosts_seen',
+    help: 'Distinct host names that pushed since the server started',
+    registers: [registry],
+  });
+  const pushLatency = new Histogram({
+    name: 'fleetpmap_push_duration_seconds',
+    help: 'snapshot.push wall time from first byte to answer',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const databaseErrors = new Counter({
+    name: 'fleetpmap_database_errors_total',
+    help: 'Requests that failed because the database was unreachable or broken',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const hosts = new Set<string>();
+  return {
+    registry,
+    snapshots,
+    processSamples,
+    mappings,
+    bytes,
+    rejected,
+    pushLatency,
+    databaseErrors,
+    sawHost(name: string) {
+      if (hosts.has(name) || hosts.size >= MAX_TRACKED_HOSTS) return;
+      hosts.add(name);
+      hostsSeen.set(hosts.size);
+    },
+  };
+}

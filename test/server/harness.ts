@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AppRouter } from '@fleetpmap/api';
+import { loadConfig, type RunningServer, startServer } from '@fleetpmap/server';
+import { createTRPCClient, httpLink } from '@trpc/client';
+import { pino } from 'pino';
+import postgres from 'postgres';
+
+export type Driver = { name: 'pglite' } | { name: 'postgres'; adminUrl: string };
+
+/**
+ * PGlite always; real Postgres when FLEETPMAP_TEST_DATABASE_URL points at one. In CI that
+ * variable must be set: a suite that silently ran on PGlite only would hide driver bugs.
+ */
+export function drivers(): Driver[] {
+  const url = process.env.FLEETPMAP_TEST_DATABASE_URL;
+  if (!url) {
+    if (process.env.CI) throw new Error('CI must set FLEETPMAP_TEST_DATABASE_URL');
+    console.warn('FLEETPMAP_TEST_DATABASE_URL is not set: server tests run on PGlite only');
+    return [{ name: 'pglite' }];
+  }
+  return [{ name: 'pglite' }, { name: 'postgres', adminUrl: url }];
+}
+
+/** A fresh database on the test Postgres; dropped (connections and all) on dispose. */
+export async function createPostgresDatabase(adminUrl: string) {
+  const name = `fleetpmap_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async [Symbol.asyncDispose]() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+export type TestServer = {
+  server: RunningServer;
+  url: string;
+  adminToken: string;
+  dataDir: string;
+  client(token: string | undefined): ReturnType<typeof createTRPCClient<AppRouter>>;
+  [Symbol.asyncDispose](): Promise<void>;
+};
+
+/** The real server on port 0 with a temporary data directory. */
+export async function startTestServer(
+  driver: Driver | { name: 'postgres-url'; url: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-server-test-'));
+  const database =
+    driver.name === 'postgres' ? await createPostgresDatabase(driver.adminUrl) : undefined;
+  const databaseUrl = driver.name === 'postgres-url' ? driver.url : database?.url;
+  try {
+    const config = loadConfig(
+      { dataDir, listen: '127.0.0.1:0', ...(databaseUrl ? { database: databaseUrl } : {}) },
+      { FLEETPMAP_LOG_LEVEL: process.env.FLEETPMAP_TEST_LOG_LEVEL ?? 'silent', ...env },
+    );
+    const server = await startServer(config, pino({ level: config.logLevel }));
+    const adminToken = (await readFile(server.adminTokenPath, 'utf8')).trim();
+    return {
+      server,
+      url: server.url,
+      adminToken,
+      dataDir,
+      client: (token) => createClient(server.url, token),
+      async [Symbol.asyncDispose]() {
+        await server.close();
+        await database?.[Symbol.asyncDispose]();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await database?.[Symbol.asyncDispose]();
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export function createClient(url: string, token: string | undefined) {
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        url: `${url}/trpc`,
+        headers: () => (token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      }),
+    ],
+  });
+}
+
+export type RawResponse = {
+  status: number;
+  headers: Record<string, unknown>;
+  text: string;
+  json: unknown;
+};
+
+/** One HTTP request with exactly these bytes and headers (no client library rewriting them). */
+export function rawRequest(
+  url: string,
+  opts: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer | string },
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(opts.path, url);
+    const req = request(
+      target,
+      { method: opts.method ?? 'POST', headers: opts.headers ?? {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    // The server answers some refusals before reading the whole body, then closes.
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') reject(error);
+    });
+    req.end(opts.body);
+  });
+}
+
+/** The error message and data of a tRPC error answer. */
+export function errorOf(r: RawResponse): { message: string; data: Record<string, unknown> } {
+  const error = (r.json as { error?: { message?: unknown; data?: unknown } } | undefined)?.error;
+  return {
+    message: typeof error?.message === 'string' ? error.message : '',
+    data: (error?.data ?? {}) as Record<string, unknown>,
+  };
+}

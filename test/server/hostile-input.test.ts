@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fullSnapshot, type HostileCase, hostileCorpus } from './corpus.ts';
+import { drivers, errorOf, rawRequest, startTestServer, type TestServer } from './harness.ts';
+
+const corpus = hostileCorpus();
+
+describe.each(drivers())('hostile input on $name', (driver) => {
+  let t: TestServer;
+  let agentToken: string;
+
+  beforeAll(async () => {
+    t = await startTestServer(driver);
+    agentToken = (
+      await t.client(t.adminToken).token.create.mutate({ role: 'agent', hostName: 'web-07' })
+    ).token;
+  });
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  it('has at least 200 distinct requests', () => {
+    expect(corpus.length).toBeGreaterThanOrEqual(200);
+    expect(new Set(corpus.map((c) => c.name)).size).toBe(corpus.length);
+  });
+
+  it('answers every one with a 4xx and a clear message, and stores nothing', async () => {
+    const failures: string[] = [];
+    for (const c of corpus) {
+      const r = await send(c);
+      const { message, data } = errorOf(r);
+      const problems: string[] = [];
+      if (r.status < 400 || r.status > 499) problems.push(`status ${r.status}`);
+      if (c.status !== undefined && r.status !== c.status)
+        problems.push(`status ${r.status}, wanted ${c.status}`);
+      if (message.length < 5) problems.push(`message "${message}"`);
+      if (/\n\s+at /.test(r.text)) problems.push('stack trace in the answer');
+      if (data.httpStatus !== r.status) problems.push(`data.httpStatus ${String(data.httpStatus)}`);
+      if (c.field !== undefined && data.field !== c.field) {
+        problems.push(`field ${String(data.field)}, wanted ${c.field} (${message})`);
+      }
+      if (problems.length > 0) failures.push(`${c.name}: ${problems.join('; ')}`);
+    }
+    expect(failures).toEqual([]);
+
+    // Still alive, still empty, and still taking good snapshots.
+    expect((await rawRequest(t.url, { method: 'GET', path: '/healthz' })).status).toBe(200);
+    expect(await t.client(t.adminToken).host.list.query()).toEqual([]);
+    expect(await t.server.database.storedSnapshotCount()).toBe(0);
+    const ok = await t.client(agentToken).snapshot.push.mutate(fullSnapshot());
+    expect(ok).toMatchObject({ accepted: true, duplicate: false, processCount: 2 });
+    expect(await t.server.database.storedSnapshotCount()).toBe(1);
+  });
+
+  function send(c: HostileCase) {
+    return rawRequest(t.url, {
+      method: c.method ?? 'POST',
+      path: c.path ?? '/trpc/snapshot.push',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${agentToken}`,
+        ...c.headers,
+      },
+      body: c.body,
+    });
+  }
+});
