@@ -46,35 +46,61 @@ describe('Collector on a fixture proc tree', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('reads every process cheaply and new processes at every tier on the first cycle', async () => {
+  it('reads every process cheaply and the rollups of new processes on the first cycle', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
     const r = await c.cycle();
     expect(r.records.map((p) => p.pid)).toEqual([KTHREADD, SLEEP, PYTHON]);
     const py = r.records.find((p) => p.pid === PYTHON);
-    expect(py?.tier).toBe('full');
+    expect(py?.tier).toBe('rollup');
     expect(py?.comm).toBe('python3');
     expect(py?.cmdline).toBe('python3 -c import time,sys; x=bytearray(8<<20); time.sleep(1000)');
     expect(py?.exe).toBe('/usr/bin/python3');
+    expect(py?.cgroup).toBe('/');
     expect(py?.status.rssAnonKb).toBe(await statusKb(root, PYTHON, 'RssAnon'));
-    expect(py?.mappings).toHaveLength(105);
     expect(py?.rollup?.pssKb).toBeGreaterThan(0);
-    // The 8 MiB bytearray lives in anonymous memory (heap or anon mappings), not in files.
-    const regions = py?.regions;
-    expect((regions?.heap.rssKb ?? 0) + (regions?.anon.rssKb ?? 0)).toBeGreaterThan(8 * 1024);
-    expect(regions?.stack.count).toBe(1);
+    expect(py?.mappings).toBeUndefined();
     // A kernel thread has no address space: one cheap record, no failed expensive read.
     const kt = r.records.find((p) => p.pid === KTHREADD);
     expect(kt?.tier).toBe('cheap');
     expect(kt?.error).toBeUndefined();
     expect(kt?.cmdline).toBe('');
     expect(r.tiers.cheap.count).toBe(3);
-    expect(r.tiers.full.count).toBe(2);
+    expect(r.tiers.rollup.count).toBe(2);
     expect(r.skipped).toEqual([]);
+  });
+
+  it('maps new processes within one full interval, not all in the first cycle', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    const firstFullAt = new Map<number, number>();
+    for (let t = 0; t <= cfg.fullIntervalMs; t += 30_000) {
+      const r = await c.cycle();
+      for (const p of r.records) {
+        if (p.tier === 'full' && !firstFullAt.has(p.pid)) firstFullAt.set(p.pid, t);
+      }
+      clock.advance(30_000);
+    }
+    expect([...firstFullAt.keys()].sort()).toEqual([SLEEP, PYTHON]);
+    expect(firstFullAt.get(SLEEP)).not.toBe(firstFullAt.get(PYTHON));
+  });
+
+  it('reads the whole map with its region totals on demand', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    const r = await c.cycle({ forceFull: true });
+    const py = r.records.find((p) => p.pid === PYTHON);
+    expect(py?.tier).toBe('full');
+    expect(py?.mappings).toHaveLength(105);
+    // The 8 MiB bytearray lives in anonymous memory (heap or anon mappings), not in files.
+    const regions = py?.regions;
+    expect((regions?.heap.rssKb ?? 0) + (regions?.anon.rssKb ?? 0)).toBeGreaterThan(8 * 1024);
+    expect(regions?.stack.count).toBe(1);
+    const rss = (py?.mappings ?? []).reduce((a, m) => a + (m.kb.Rss ?? 0), 0);
+    expect(Object.values(regions ?? {}).reduce((a, t) => a + t.rssKb, 0)).toBe(rss);
+    expect(r.tiers.full.count).toBe(2);
   });
 
   it('stays on the cheap tier between intervals and reads rollups at once for growth', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
-    await c.cycle();
+    await c.cycle({ forceFull: true });
     clock.advance(30_000);
     const quiet = await c.cycle();
     expect(quiet.records.map((p) => p.tier)).toEqual(['cheap', 'cheap', 'cheap']);
@@ -107,7 +133,7 @@ describe('Collector on a fixture proc tree', () => {
 
   it('reads the full map of a process that keeps growing', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
-    await c.cycle();
+    await c.cycle({ forceFull: true });
     const anon = await statusKb(root, PYTHON, 'RssAnon');
     const tiers: (string | undefined)[] = [];
     for (let i = 1; i <= 5; i++) {
@@ -122,9 +148,10 @@ describe('Collector on a fixture proc tree', () => {
 
   it('backs off a process whose expensive read was slow and reports it as skipped', async () => {
     const base = procfsSource({ procRoot: root });
-    const c = new Collector(slowFor(base, clock, { [PYTHON]: 500 }), clock, cfg);
+    const rollupOnly = { ...cfg, fullIntervalMs: 1e9 };
+    const c = new Collector(slowFor(base, clock, { [PYTHON]: 500 }), clock, rollupOnly);
     const first = await c.cycle();
-    expect(tierOf(first, PYTHON)).toBe('full');
+    expect(tierOf(first, PYTHON)).toBe('rollup');
     expect(first.records.find((p) => p.pid === PYTHON)?.readCostMs).toBeGreaterThanOrEqual(500);
 
     clock.advance(cfg.rollupIntervalMs);
@@ -144,7 +171,11 @@ describe('Collector on a fixture proc tree', () => {
   });
 
   it('backs off processes over the RSS limit', async () => {
-    const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 10_000 });
+    const c = new Collector(procfsSource({ procRoot: root }), clock, {
+      ...cfg,
+      fullIntervalMs: 1e9,
+      maxRssKb: 10_000,
+    });
     await c.cycle();
     clock.advance(cfg.rollupIntervalMs);
     const r = await c.cycle();
@@ -157,15 +188,15 @@ describe('Collector on a fixture proc tree', () => {
     const budget = { ...cfg, cycleBudgetMs: 100, readBudgetMs: 1000 };
     const c = new Collector(slowFor(base, clock, { [SLEEP]: 150, [PYTHON]: 150 }), clock, budget);
     const r = await c.cycle();
-    const read = r.records.filter((p) => p.tier === 'full').map((p) => p.pid);
+    const read = r.records.filter((p) => p.tier === 'rollup').map((p) => p.pid);
     expect(read).toHaveLength(1);
     const other = read[0] === SLEEP ? PYTHON : SLEEP;
     expect(r.skipped).toEqual([
-      expect.objectContaining({ pid: other, reason: 'full: cycle budget of 100 ms used' }),
+      expect.objectContaining({ pid: other, reason: 'rollup: cycle budget of 100 ms used' }),
     ]);
     clock.advance(30_000);
     const next = await c.cycle();
-    expect(tierOf(next, other)).toBe('full');
+    expect(tierOf(next, other)).toBe('rollup');
   });
 
   it('treats a reused pid as a new process', async () => {
@@ -180,7 +211,7 @@ describe('Collector on a fixture proc tree', () => {
     const r = await c.cycle();
     const rec = r.records.find((p) => p.pid === SLEEP);
     expect(rec?.comm).toBe('reborn');
-    expect(rec?.tier).toBe('full');
+    expect(rec?.tier).toBe('rollup');
     expect(tierOf(r, PYTHON)).toBe('cheap');
   });
 

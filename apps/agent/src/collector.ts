@@ -119,6 +119,10 @@ export class Collector {
         state = {
           startTicks: c.startTicks,
           identity: await this.#source.readIdentity(pid),
+          // The first full map comes within one full interval, at a point fixed by the pid: a
+          // host full of new processes (the agent's own start) is mapped over that interval, not
+          // in one cycle whose memory and stall would be the sum of every map.
+          lastFullMono: t0 - spread(pid) * this.#cfg.fullIntervalMs,
           level: 0,
           seenCycle: cycle,
         };
@@ -305,6 +309,11 @@ export class Collector {
       s.level--;
     }
   }
+}
+
+/** A fixed fraction in [0, 1) per pid (Knuth's multiplicative hash). */
+function spread(pid: number): number {
+  return (Math.imul(pid, 2654435761) >>> 0) / 2 ** 32;
 }
 
 function round(ms: number): number {

@@ -1,4 +1,5 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSmaps, readProcText, type SmapsEntry } from '@fleetpmap/procfs';
 import {
@@ -290,6 +291,39 @@ export function parseAuxv(buf: Buffer): { pageSize?: number; clockTicks?: number
 /** Cap for the small per-process text files; a larger one is corrupt or hostile. */
 const SMALL_FILE_MAX = 1024 * 1024;
 
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * Reads a small /proc file (stat, status, comm, cmdline, cgroup) synchronously into one reused
+ * buffer. These files are generated without the target's mmap lock and in microseconds; the
+ * thread-pool round trips of the async API cost several times the read itself, and the cheap tier
+ * does this for every process every interval.
+ */
+export function readSmallSync(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let used = 0;
+    for (;;) {
+      if (used === scratch.length) {
+        if (scratch.length >= SMALL_FILE_MAX) {
+          throw Object.assign(new Error(`${path}: larger than ${SMALL_FILE_MAX} bytes`), {
+            code: 'ETOOBIG',
+          });
+        }
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger, 0, 0, used);
+        scratch = bigger;
+      }
+      const n = readSync(fd, scratch, used, scratch.length - used, null);
+      if (n === 0) break;
+      used += n;
+    }
+    return scratch.toString('latin1', 0, used);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface ProcfsSourceOptions {
   procRoot: string;
   /** Cap for one smaps text, bytes. */
@@ -300,7 +334,7 @@ export interface ProcfsSourceOptions {
 export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
   const root = opts.procRoot;
   const at = (pid: number, file: string) => join(root, String(pid), file);
-  const small = (path: string) => readProcText(path, { maxBytes: SMALL_FILE_MAX });
+  const small = readSmallSync;
 
   return {
     async listPids() {
@@ -314,12 +348,8 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
 
     async readCheap(pid) {
       try {
-        const [statText, statusText] = await Promise.all([
-          small(at(pid, 'stat')),
-          small(at(pid, 'status')),
-        ]);
-        const st = parseStat(statText);
-        const s = parseStatus(statusText);
+        const st = parseStat(small(at(pid, 'stat')));
+        const s = parseStatus(small(at(pid, 'status')));
         return {
           ok: true,
           value: {
@@ -341,22 +371,22 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
     async readIdentity(pid) {
       const id: Identity = { comm: '', cmdline: '' };
       const errors: ReadError[] = [];
-      const attempt = async (f: () => Promise<void>) => {
+      const attempt = (f: () => void) => {
         try {
-          await f();
+          f();
         } catch (err) {
           errors.push(toReadError(err));
         }
       };
-      await attempt(async () => {
-        const raw = Buffer.from(await small(at(pid, 'comm')), 'latin1');
+      attempt(() => {
+        const raw = Buffer.from(small(at(pid, 'comm')), 'latin1');
         const end = raw.length > 0 && raw[raw.length - 1] === 0x0a ? raw.length - 1 : raw.length;
         const t = wireText(raw.subarray(0, end), LIMITS.commChars);
         id.comm = t.text;
         if (t.base64 !== undefined) id.commBase64 = t.base64;
       });
-      await attempt(async () => {
-        const raw = Buffer.from(await small(at(pid, 'cmdline')), 'latin1');
+      attempt(() => {
+        const raw = Buffer.from(small(at(pid, 'cmdline')), 'latin1');
         for (let i = 0; i < raw.length; i++) if (raw[i] === 0) raw[i] = 0x20;
         let end = raw.length;
         while (end > 0 && raw[end - 1] === 0x20) end--;
@@ -366,14 +396,14 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         if (t.base64 !== undefined) id.cmdlineBase64 = t.base64;
         if (t.text.length < bytes.toString('utf8').length) id.cmdlineTruncated = true;
       });
-      await attempt(async () => {
-        const text = await small(at(pid, 'cgroup'));
+      attempt(() => {
+        const text = small(at(pid, 'cgroup'));
         // Unified hierarchy: the `0::/path` line (cgroup v2, Documentation/admin-guide/cgroup-v2.rst).
         const line = text.split('\n').find((l) => l.startsWith('0::'));
         if (line) id.cgroup = wireTextLatin1(line.slice(3), LIMITS.cgroupChars).text;
       });
       try {
-        const target = await readlink(at(pid, 'exe'), { encoding: 'buffer' });
+        const target = readlinkSync(at(pid, 'exe'), { encoding: 'buffer' });
         const t = wireText(target, LIMITS.pathChars);
         id.exe = t.text;
         if (t.base64 !== undefined) id.exeBase64 = t.base64;
@@ -389,7 +419,8 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
 
     async readRollup(pid) {
       try {
-        return { ok: true, value: parseRollup(await small(at(pid, 'smaps_rollup'))) };
+        const text = await readProcText(at(pid, 'smaps_rollup'), { maxBytes: SMALL_FILE_MAX });
+        return { ok: true, value: parseRollup(text) };
       } catch (err) {
         return { ok: false, error: toReadError(err) };
       }

@@ -100,8 +100,23 @@ export function buildSnapshots(input: BuildInput): Snapshot[] {
   let bytes = overhead;
   let mappings = 0;
   for (const r of input.records) {
-    const rec = fitRecord(r);
-    const size = Buffer.byteLength(JSON.stringify(rec)) + 1;
+    let rec = fitRecord(r);
+    let size = Buffer.byteLength(JSON.stringify(rec)) + 1;
+    if (
+      rec.mappings !== undefined &&
+      (size + overhead > maxBody || rec.mappings.length > LIMITS.mappingsPerSnapshot)
+    ) {
+      // One process whose map alone exceeds a push: keep its totals, report the map as too big.
+      const { mappings, ...rest } = rec;
+      rec = {
+        ...rest,
+        error: rec.error ?? {
+          code: 'ETOOBIG',
+          message: `${mappings.length} mappings exceed one push; region totals only`,
+        },
+      };
+      size = Buffer.byteLength(JSON.stringify(rec)) + 1;
+    }
     const m = rec.mappings?.length ?? 0;
     const full =
       cur.processes.length > 0 &&

@@ -1,0 +1,209 @@
+// npm run bench:agent — the agent's cost per cycle and tier on a synthetic host, beside
+// prometheus-process-exporter (Debian package) scraping the same host with smaps on.
+//
+// Builds a small C workload, starts ~200 processes (some with thousands of mappings), measures
+// the agent tier by tier in a child process, then the exporter's CPU per scrape from
+// /proc/<pid>/stat, then the real agent binary's resident memory in its steady loop. Every process
+// it starts is stopped on the way out.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const agentBin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
+const EXPORTER = '/usr/bin/prometheus-process-exporter';
+const SMALL = Number(process.env.BENCH_SMALL ?? 180);
+const BIG = Number(process.env.BENCH_BIG ?? 20);
+const BIG_MAPPINGS = Number(process.env.BENCH_BIG_MAPPINGS ?? 2500);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 10);
+
+const started: ChildProcess[] = [];
+const work = mkdtempSync(join(tmpdir(), 'fleetpmap-bench-agent-'));
+
+function cleanup(): void {
+  for (const p of started) {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+}
+
+function statusKb(pid: number, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  );
+  return Number(m?.[1] ?? 0);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject()));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ticksPerSec = 100;
+
+async function main(): Promise<void> {
+  if (!existsSync(EXPORTER)) {
+    throw new Error(
+      `${EXPORTER} is missing: apt-get install -y prometheus-process-exporter (the reference)`,
+    );
+  }
+  const wl = join(work, 'workload');
+  execFileSync('gcc', ['-O2', '-o', wl, join(here, 'workload.c')]);
+  for (let i = 0; i < SMALL; i++) {
+    started.push(spawn(wl, ['10', '256'], { stdio: 'ignore' }));
+  }
+  for (let i = 0; i < BIG; i++) {
+    started.push(spawn(wl, [String(BIG_MAPPINGS), '4096'], { stdio: 'ignore' }));
+  }
+  await sleep(1000);
+  const procCount = execFileSync('ls', ['/proc'])
+    .toString()
+    .split('\n')
+    .filter((n) => /^\d+$/.test(n)).length;
+  console.log(
+    `synthetic host: ${SMALL} small + ${BIG} processes with ${2 * BIG_MAPPINGS} mappings; ${procCount} processes in all`,
+  );
+
+  // The agent, tier by tier, in a process of its own.
+  const child = execFileSync(
+    process.execPath,
+    [join(here, 'bench-agent-child.ts'), String(CYCLES)],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  const agent = JSON.parse(child.toString()) as Record<
+    'cheap' | 'rollup' | 'full',
+    {
+      cpuMs: number;
+      wallMs: number;
+      processes: number;
+      mappings: number;
+      wireBytesPerCycle: number;
+      rssKbAfter: number;
+    }
+  > & { hwmKb: number };
+
+  // The reference: the exporter with smaps on, one group per comm, every process matched.
+  const port = await freePort();
+  const cfg = join(work, 'exporter.yml');
+  writeFileSync(cfg, 'process_names:\n  - name: "{{.Comm}}"\n    cmdline:\n    - ".*"\n');
+  const exporter = spawn(
+    EXPORTER,
+    ['-web.listen-address', `127.0.0.1:${port}`, '-config.path', cfg, '-gather-smaps=true'],
+    { stdio: 'ignore' },
+  );
+  started.push(exporter);
+  const url = `http://127.0.0.1:${port}/metrics`;
+  for (let i = 0; i < 50; i++) {
+    try {
+      await (await fetch(url)).text();
+      break;
+    } catch {
+      await sleep(100);
+    }
+  }
+  await (await fetch(url)).text(); // warm: the first scrape also discovers every process
+  const pid = exporter.pid ?? 0;
+  const t0 = cpuTicks(pid);
+  const w0 = performance.now();
+  let bytes = 0;
+  for (let i = 0; i < CYCLES; i++) bytes += (await (await fetch(url)).text()).length;
+  const exporterCpuMs = ((cpuTicks(pid) - t0) / ticksPerSec / CYCLES) * 1000;
+  const exporterWallMs = (performance.now() - w0) / CYCLES;
+  const exporterRssKb = statusKb(pid, 'VmRSS');
+  exporter.kill('SIGTERM');
+
+  // The real binary in its loop, as deployed (with and without a small young generation).
+  const binRss: Record<string, number> = {};
+  for (const [label, nodeOptions] of [
+    ['default', ''],
+    ['--max-semi-space-size=1', '--max-semi-space-size=1'],
+  ] as const) {
+    const a = spawn(
+      process.execPath,
+      [
+        agentBin,
+        '--output',
+        '/dev/null',
+        '--cheap-interval',
+        '1s',
+        '--log-level',
+        'warn',
+        '--spool-dir',
+        join(work, 'spool'),
+      ],
+      { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: nodeOptions } },
+    );
+    started.push(a);
+    await sleep(8000);
+    binRss[label] = statusKb(a.pid ?? 0, 'VmRSS');
+    a.kill('SIGTERM');
+  }
+
+  const row = (name: string, cpu: number, wall: number, extra: string) =>
+    `${name.padEnd(30)} ${cpu.toFixed(1).padStart(9)} ${wall.toFixed(1).padStart(9)}  ${extra}`;
+  console.log(
+    `\n${'per cycle / scrape'.padEnd(30)} ${'CPU ms'.padStart(9)} ${'wall ms'.padStart(9)}`,
+  );
+  for (const t of ['cheap', 'rollup', 'full'] as const) {
+    const a = agent[t];
+    console.log(
+      row(
+        `agent ${t} tier`,
+        a.cpuMs,
+        a.wallMs,
+        `${(a.cpuMs / exporterCpuMs).toFixed(3)}x exporter CPU; ${a.processes} processes, ${a.mappings} mappings, ${(a.wireBytesPerCycle / 1024).toFixed(0)} KiB gzip`,
+      ),
+    );
+  }
+  console.log(
+    row(
+      'process-exporter (smaps on)',
+      exporterCpuMs,
+      exporterWallMs,
+      `${(bytes / CYCLES / 1024).toFixed(0)} KiB text per scrape`,
+    ),
+  );
+  console.log('\nresident memory (KiB)');
+  console.log(
+    `  agent in-process, after cheap/rollup/full phases: ${agent.cheap.rssKbAfter} / ${agent.rollup.rssKbAfter} / ${agent.full.rssKbAfter}, peak ${agent.hwmKb}`,
+  );
+  for (const [k, v] of Object.entries(binRss))
+    console.log(`  agent binary steady loop, NODE_OPTIONS ${k}: ${v}`);
+  console.log(`  process-exporter: ${exporterRssKb}`);
+  const ratio = agent.cheap.cpuMs / exporterCpuMs;
+  console.log(
+    `\ngoals: cheap tier <= 0.2x exporter CPU: ${ratio.toFixed(3)}x ${ratio <= 0.2 ? 'met' : 'NOT met'}; ` +
+      `agent RSS <= 60 MB: ${Math.min(...Object.values(binRss))} KiB ${Math.min(...Object.values(binRss)) <= 60 * 1024 ? 'met' : 'NOT met'}`,
+  );
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(`bench:agent: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
