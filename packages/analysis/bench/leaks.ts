@@ -58,7 +58,11 @@ function inWindow(list: readonly MetricBucket[], from: number, to: number): Metr
 
 function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: number): Verdicts {
   const s = scoreService(
-    h.buckets.map((b) => ({ buckets: inWindow(b, from, to), limitKb })),
+    h.buckets.map((b, k) => ({
+      buckets: inWindow(b, from, to),
+      startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
+      limitKb,
+    })),
     { windowStartMs: from, windowEndMs: to },
   );
   const latest = s.latest;
@@ -115,7 +119,7 @@ function figures(
       let since: number | null = null;
       for (let i = series.length - 1; i >= 0 && (series[i] as Verdicts).leak; i--)
         since = evalTimes[i] as number;
-      const onset = inst.leakOnsetMs ?? fleet.startMs;
+      const onset = h.leakShowsMs ?? inst.leakOnsetMs ?? fleet.startMs;
       const hours = since === null ? null : Math.max(0, since - onset) / HOUR;
       detectHours.push(hours);
       if (leakRate(inst) >= 2) {

@@ -7,6 +7,11 @@ export interface InstanceHistory {
   /** Indexed like `instance.incarnations`; each list sorted by time. */
   buckets: MetricBucket[][];
   samples: number;
+  /**
+   * When the leak first added memory (its first step, its first burst under load, or the start
+   * of linear growth); null for a process that does not leak. Detection time counts from here.
+   */
+  leakShowsMs: number | null;
 }
 
 /**
@@ -20,7 +25,9 @@ export function historyOf(
 ): InstanceHistory {
   const buckets: MetricBucket[][] = inst.incarnations.map(() => []);
   let samples = 0;
-  sampleInstance(fleet, inst, (tMs, k, kb) => {
+  let leakShowsMs: number | null = null;
+  sampleInstance(fleet, inst, (tMs, k, kb, leakPct) => {
+    if (leakShowsMs === null && leakPct > 0) leakShowsMs = tMs;
     const list = buckets[k] as MetricBucket[];
     const start = Math.floor(tMs / widthMs) * widthMs;
     let b = list[list.length - 1];
@@ -31,5 +38,5 @@ export function historyOf(
     addSample(b, tMs, kb);
     samples++;
   });
-  return { instance: inst, buckets, samples };
+  return { instance: inst, buckets, samples, leakShowsMs };
 }

@@ -292,12 +292,13 @@ function overlap(intervals: readonly [number, number][], from: number, to: numbe
 export function sampleInstance(
   fleet: Fleet,
   inst: Instance,
-  onSample: (tMs: number, incarnation: number, anonKb: number) => void,
+  onSample: (tMs: number, incarnation: number, anonKb: number, leakPct: number) => void,
 ): void {
   const rng = new Rng(inst.seed);
   const signals = inst.components.map((c, i) =>
     signal(c, rng.fork(`c${i}`), fleet, fleet.intervalMs),
   );
+  const leaky = inst.components.map((c) => LEAK_COMPONENTS.has(c.type));
   let k = 0;
   let current = -1;
   for (let t = fleet.startMs; t < fleet.endMs; t += fleet.intervalMs) {
@@ -307,8 +308,13 @@ export function sampleInstance(
     const fresh = k !== current;
     current = k;
     let pct = 0;
-    for (const s of signals) pct += s(t, inc, fresh);
+    let leakPct = 0;
+    for (const [i, s] of signals.entries()) {
+      const v = s(t, inc, fresh);
+      pct += v;
+      if (leaky[i]) leakPct += v;
+    }
     const kb = Math.max(256, Math.round(inst.baseKb * (1 + pct / 100)));
-    onSample(t, k, kb);
+    onSample(t, k, kb, leakPct);
   }
 }

@@ -20,11 +20,13 @@ export interface ScoreOptions {
   /** The window is cut into about this many blocks (bounds the O(n²) statistics). */
   targetBlocks?: number;
   /**
-   * Share of the total growth that must have happened in the most recent part of the
-   * observation (last third versus middle third); below it the growth has levelled off, which
-   * is what warm-up and cache fills do.
+   * The growth rate between the middle and the last third of the observation, as a share of
+   * the whole observation's slope, below which the growth has levelled off (what warm-up and
+   * cache fills do).
    */
   minRecentShare?: number;
+  /** Time after an incarnation's start that is not judged (startup and warm-up). */
+  startupGraceMs?: number;
   /** Growth over the observation, in residual standard deviations, that counts as evident… */
   dominance?: number;
   /** …when the trend test's p-value is at least below this. */
@@ -38,7 +40,8 @@ export const DEFAULT_SCORE_OPTIONS = {
   minSpanMs: 60 * 60_000,
   minBlockMs: 10 * 60_000,
   targetBlocks: 36,
-  minRecentShare: 0.2,
+  minRecentShare: 0.25,
+  startupGraceMs: 30 * 60_000,
   dominance: 3,
   weakAlpha: 0.1,
 } as const;
@@ -46,6 +49,11 @@ export const DEFAULT_SCORE_OPTIONS = {
 export interface IncarnationInput {
   /** Buckets of one metric for one process incarnation, any order. */
   buckets: readonly MetricBucket[];
+  /**
+   * When the incarnation started (from its start ticks and the boot time), if known: its first
+   * `startupGraceMs` are left out of the verdict.
+   */
+  startedAtMs?: number | null;
   /** cgroup memory limit or host MemTotal in KiB, when known, for the time to limit. */
   limitKb?: number | null;
 }
@@ -98,9 +106,13 @@ interface Floors {
  * garbage collectors and short allocation bursts are judged by the level they fall back to.
  * Blocks are aligned to the end of the observation so the most recent block is complete.
  */
-function floors(buckets: readonly MetricBucket[], opts: Required<ScoreOptions>): Floors | null {
+function floors(
+  buckets: readonly MetricBucket[],
+  opts: Required<ScoreOptions>,
+  fromMs: number,
+): Floors | null {
   const inWindow = buckets
-    .filter((b) => b.n > 0 && b.tStartMs >= opts.windowStartMs && b.tStartMs < opts.windowEndMs)
+    .filter((b) => b.n > 0 && b.tStartMs >= fromMs && b.tStartMs < opts.windowEndMs)
     .sort((a, b) => a.tStartMs - b.tStartMs);
   const first = inWindow[0];
   const last = inWindow[inWindow.length - 1];
@@ -136,7 +148,8 @@ function floors(buckets: readonly MetricBucket[], opts: Required<ScoreOptions>):
   };
 }
 
-function thirds(xs: readonly number[], ys: readonly number[]): [number, number, number] {
+/** Medians of the floors in the three equal time thirds, and the times of the thirds' centres. */
+function thirds(xs: readonly number[], ys: readonly number[]) {
   const x0 = xs[0] as number;
   const x1 = xs[xs.length - 1] as number;
   const parts: number[][] = [[], [], []];
@@ -144,7 +157,12 @@ function thirds(xs: readonly number[], ys: readonly number[]): [number, number, 
     const f = x1 > x0 ? ((xs[i] as number) - x0) / (x1 - x0) : 0;
     (parts[Math.min(2, Math.floor(f * 3))] as number[]).push(ys[i] as number);
   }
-  return [median(parts[0] as number[]), median(parts[1] as number[]), median(parts[2] as number[])];
+  return {
+    m1: median(parts[0] as number[]),
+    m2: median(parts[1] as number[]),
+    m3: median(parts[2] as number[]),
+    thirdHours: (x1 - x0) / 3,
+  };
 }
 
 const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0);
@@ -178,7 +196,14 @@ export function analyseIncarnation(
   options: ScoreOptions,
 ): IncarnationAnalysis {
   const opts = { ...DEFAULT_SCORE_OPTIONS, ...options } as Required<ScoreOptions>;
-  const f = floors(input.buckets, opts);
+  // Startup is not judged: allocators, JITs and caches grow for a while after every start, and
+  // a leak that is real is still there once the startup is over.
+  const startedAt = input.startedAtMs ?? null;
+  const fromMs =
+    startedAt !== null && startedAt + opts.startupGraceMs > opts.windowStartMs
+      ? startedAt + opts.startupGraceMs
+      : opts.windowStartMs;
+  const f = floors(input.buckets, opts, fromMs);
   if (!f) {
     const score: LeakScore = {
       currentKb: 0,
@@ -232,20 +257,26 @@ export function analyseIncarnation(
   }
   const test = mannKendall(f.xs, f.ys);
   const p = test.pIncreasing;
-  const [m1, m2, m3] = thirds(f.xs, f.ys);
-  const total = m3 - m1;
-  const recentShare = total > 0 ? (m3 - m2) / total : 0;
+  // Growth must go on in the most recent third: warm-up and cache fills rise and then hold.
+  // Measured as a rate (not a share of the total) so a warm-up at the start does not hide a
+  // leak that runs on after it.
+  const th = thirds(f.xs, f.ys);
+  const { m1, m2, m3 } = th;
+  const recentPctPerHour = th.thirdHours > 0 ? ((m3 - m2) / th.thirdHours / level) * 100 : 0;
+  const recentShare = pctPerHour > 0 ? recentPctPerHour / pctPerHour : 0;
   const residualSigma = madSigma(
     f.ys.map((y, i) => y - (line.intercept + slope * (f.xs[i] as number))),
   );
   const growth = slope * (spanMs / 3_600_000);
   // The variance correction reads any smooth departure from a straight line (a daily cycle
-  // riding on a leak) as persistence and can drown a leak that dwarfs it; growth many times the
-  // residual spread, with at least weak rank evidence, is a trend whatever the correction says.
-  const dominant = growth >= opts.dominance * residualSigma && p < opts.weakAlpha;
+  // riding on a leak) as persistence and can drown a leak that dwarfs it; over several hours,
+  // growth many times the residual spread with at least weak rank evidence is a trend whatever
+  // the correction says.
+  const dominant =
+    spanMs >= 6 * 3_600_000 && growth >= opts.dominance * residualSigma && p < opts.weakAlpha;
   const significant = slope > 0 && (p < opts.alpha || dominant);
   const fastEnough = pctPerHour >= opts.minPctPerHour && slope >= opts.minKbPerHour;
-  const persists = total > 0 && recentShare >= opts.minRecentShare;
+  const persists = m3 > m1 && recentShare >= opts.minRecentShare;
   const leak = significant && fastEnough && persists;
   let reason: VerdictReason = 'leak';
   if (!leak) {
