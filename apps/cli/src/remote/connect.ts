@@ -2,6 +2,7 @@
 // files, strict known_hosts checking, a connect timeout, and a read timeout per command.
 
 import { readFileSync } from 'node:fs';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { AnyAuthMethod, AuthenticationType, Client, ClientChannel, ConnectConfig } from 'ssh2';
 import {
@@ -173,10 +174,22 @@ export async function connect(
   }
   hops.push(settings);
 
-  const { Client } = await loadSsh2();
+  // The TCP connection (and sshd's per-connection start-up) runs while ssh2, the largest module
+  // of the CLI, is being loaded.
+  const first = hops[0] as HostSettings;
+  const early = preconnect(first);
+  let loaded: Awaited<ReturnType<typeof loadSsh2>>;
+  try {
+    loaded = await loadSsh2();
+  } catch (error) {
+    early.socket.destroy();
+    throw error;
+  }
+  const { Client } = loaded;
   const clients: Client[] = [];
   try {
-    let sock: Readable | undefined;
+    if (early.error !== null) throw classify(early.error, first);
+    let sock: Readable | undefined = early.socket;
     for (let i = 0; i < hops.length; i++) {
       const hop = hops[i] as HostSettings;
       const client = new Client();
@@ -187,9 +200,31 @@ export async function connect(
     }
   } catch (error) {
     for (const client of clients.toReversed()) client.end();
+    early.socket.destroy();
     throw error;
   }
   return new SshSession(clients, alias);
+}
+
+/**
+ * Starts the TCP connection to the first hop; errors before ssh2 takes over are kept. Every
+ * handshake and auth step is a small request waiting for a small reply: with Nagle's algorithm
+ * against delayed ACKs each could stall ~40 ms, so TCP_NODELAY is set, as OpenSSH does.
+ */
+function preconnect(hop: HostSettings): {
+  socket: Socket;
+  error: (Error & { code?: string }) | null;
+} {
+  const socket = tcpConnect({ host: hop.hostName, port: hop.port });
+  socket.setNoDelay(true);
+  const early: { socket: Socket; error: (Error & { code?: string }) | null } = {
+    socket,
+    error: null,
+  };
+  socket.once('error', (error) => {
+    early.error = error;
+  });
+  return early;
 }
 
 function forward(client: Client, next: HostSettings): Promise<Readable> {

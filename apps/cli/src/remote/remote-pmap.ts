@@ -42,13 +42,19 @@ export interface RenderResult {
 }
 
 /** Renders PIDs from a source exactly as pmap would on that host. */
-export type RemoteRenderer = (source: ProcSource, pids: readonly number[]) => Promise<RenderResult>;
+export type RemoteRenderer = (
+  source: ProcSource,
+  pids: readonly number[],
+  target: RemoteTarget,
+) => Promise<RenderResult>;
 
 export interface RemoteIo {
   stdout(data: Buffer): void;
   stderr(text: string): void;
   /** Progress is drawn only on a terminal. */
   stderrIsTty: boolean;
+  /** Told about every target that produced no output, after its message went to stderr. */
+  targetFailed?(target: RemoteTarget, message: string): void;
 }
 
 /** Limits of one host's read: generous for the largest real smaps, bounded for a hostile host. */
@@ -147,6 +153,7 @@ export async function runRemotePmap(
         progress.clear();
         io.stderr(prefixLines(target.host, outcome.error.message));
       }
+      io.targetFailed?.(target, outcome.error.message);
       if (outcome.unreadable) exitCode |= 1;
       else hostFailed = true;
       continue;
@@ -155,10 +162,11 @@ export async function runRemotePmap(
     if (target.comm !== null && pids.length === 0) {
       progress.clear();
       io.stderr(`fleetpmap: ${target.host}: no process named ${quote(target.comm)}\n`);
+      io.targetFailed?.(target, `no process named ${target.comm}`);
       exitCode |= 42;
       continue;
     }
-    const result = await render(snapshotSource(outcome.snapshot, target.host), pids);
+    const result = await render(snapshotSource(outcome.snapshot, target.host), pids, target);
     progress.clear();
     if (result.stdout.length > 0) io.stdout(result.stdout);
     if (result.stderr.length > 0) io.stderr(result.stderr);

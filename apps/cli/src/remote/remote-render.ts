@@ -8,11 +8,13 @@ import {
   findShmMinor,
   PmapFormatError,
   type PmapOptions,
+  type PmapProcess,
   parsePmapStat,
   parseSysvShmIds,
   processCommand,
   readsSmaps,
   renderProcess,
+  SortFieldError,
   tgidFromStatus,
 } from '@fleetpmap/pmap';
 import type { ProcSource } from './proc-source.ts';
@@ -22,68 +24,66 @@ import type { RemoteRenderer, RenderResult } from './remote-pmap.ts';
 const UNREADABLE = 1;
 const NOT_FOUND = 42;
 
-/**
- * A renderer for one pmap invocation's options. `utf8` is whether the output locale's codeset is
- * UTF-8 (it decides how the header escapes bytes); `program` prefixes error messages.
- */
-export function pmapRenderer(
-  options: Omit<PmapOptions, 'shmMinor'>,
+export type PmapLayout = Omit<PmapOptions, 'shmMinor'>;
+
+/** One PID as pmap sees it on the host, or null when /proc/PID does not exist there. */
+export async function readPmapProcess(
+  source: ProcSource,
+  pid: number,
+  mapFile: 'maps' | 'smaps',
   utf8: boolean,
-  program = 'pmap',
-): RemoteRenderer {
-  return (source, pids) => renderPids(source, pids, options, utf8, program);
+): Promise<{ proc: PmapProcess; shmMinor: number } | null> {
+  if (!(await source.exists(pid))) return null;
+  const status = await readText(source, `${pid}/status`);
+  const tgid = tgidFromStatus(status, pid);
+  const stat = parsePmapStat((await readText(source, `${pid}/stat`)) ?? '', utf8);
+  const cmdline = ((await readText(source, `${pid}/cmdline`)) ?? '').slice(0, CMDLINE_BUFFER_BYTES);
+  const mapText = await readText(source, `${tgid}/${mapFile}`);
+  const shmIds = parseSysvShmIds((await readText(source, 'sysvipc/shm')) ?? '');
+  const shmMinor = (mapText === null ? null : findShmMinor(mapText, shmIds)) ?? DEFAULT_SHM_MINOR;
+  return {
+    proc: {
+      tgid,
+      command: processCommand(cmdline, stat, utf8),
+      startStack: stat.startStack,
+      mapText,
+    },
+    shmMinor,
+  };
 }
 
-async function renderPids(
-  source: ProcSource,
-  pids: readonly number[],
-  options: Omit<PmapOptions, 'shmMinor'>,
-  utf8: boolean,
-  program: string,
-): Promise<RenderResult> {
-  const chunks: string[] = [];
-  const out = (text: string) => {
-    chunks.push(text);
+/**
+ * A renderer for one pmap invocation's layout. `utf8` is whether the output locale's codeset is
+ * UTF-8 (it decides how the header escapes bytes); `program` prefixes pmap's own error messages.
+ */
+export function pmapRenderer(layout: PmapLayout, utf8: boolean, program = 'pmap'): RemoteRenderer {
+  return async (source, pids) => {
+    let text = '';
+    const out = (chunk: string) => {
+      text += chunk;
+    };
+    let exitCode = 0;
+    let stderr = '';
+    const mapFile = readsSmaps(layout.mode) ? 'smaps' : 'maps';
+    for (const pid of pids) {
+      const found = await readPmapProcess(source, pid, mapFile, utf8);
+      if (found === null) {
+        exitCode |= NOT_FOUND;
+        continue;
+      }
+      try {
+        exitCode |= renderProcess(found.proc, { ...layout, shmMinor: found.shmMinor }, out);
+      } catch (error) {
+        if (!(error instanceof PmapFormatError || error instanceof SortFieldError)) throw error;
+        // pmap stops at a malformed smaps; the lines printed so far stay printed.
+        stderr += `${program}: ${error.message}\n`;
+        exitCode |= UNREADABLE;
+        break;
+      }
+    }
+    const result: RenderResult = { stdout: Buffer.from(text, 'latin1'), stderr, exitCode };
+    return result;
   };
-  let exitCode = 0;
-  let stderr = '';
-  const shmIds = parseSysvShmIds((await readText(source, 'sysvipc/shm')) ?? '');
-  const mapFile = readsSmaps(options.mode) ? 'smaps' : 'maps';
-  for (const pid of pids) {
-    if (!(await source.exists(pid))) {
-      exitCode |= NOT_FOUND;
-      continue;
-    }
-    const status = await readText(source, `${pid}/status`);
-    const tgid = tgidFromStatus(status, pid);
-    const stat = parsePmapStat((await readText(source, `${pid}/stat`)) ?? '', utf8);
-    const cmdline = ((await readText(source, `${pid}/cmdline`)) ?? '').slice(
-      0,
-      CMDLINE_BUFFER_BYTES,
-    );
-    const mapText = await readText(source, `${tgid}/${mapFile}`);
-    const shmMinor = (mapText === null ? null : findShmMinor(mapText, shmIds)) ?? DEFAULT_SHM_MINOR;
-    try {
-      exitCode |= renderProcess(
-        {
-          tgid,
-          command: processCommand(cmdline, stat, utf8),
-          startStack: stat.startStack,
-          mapText,
-        },
-        { ...options, shmMinor },
-        out,
-      );
-    } catch (error) {
-      if (!(error instanceof PmapFormatError)) throw error;
-      // pmap stops at a malformed smaps; the lines printed so far stay printed.
-      stderr += `${program}: ${error.message}\n`;
-      exitCode |= UNREADABLE;
-      break;
-    }
-    if (mapText === null) exitCode |= UNREADABLE;
-  }
-  return { stdout: Buffer.from(chunks.join(''), 'latin1'), stderr, exitCode };
 }
 
 async function readText(source: ProcSource, path: string): Promise<string | null> {
@@ -94,10 +94,4 @@ async function readText(source: ProcSource, path: string): Promise<string | null
     if (code === 'ENOENT' || code === 'EACCES' || code === 'ESRCH' || code === 'EIO') return null;
     throw error;
   }
-}
-
-/** Whether the locale's codeset is UTF-8, from LC_ALL, LC_CTYPE and LANG as setlocale(3) reads them. */
-export function isUtf8Locale(env: NodeJS.ProcessEnv = process.env): boolean {
-  const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
-  return /utf-?8/i.test(locale);
 }
