@@ -15,6 +15,12 @@ export {
   queryRows,
   type Schema,
 } from './client.ts';
+export {
+  METRICS,
+  type Metric,
+  type MetricAggregate,
+  metricValues,
+} from './codec/aggregate-block.ts';
 export { decodeMapping, encodeMapping } from './codec/mapping.ts';
 export type { StoredSample } from './codec/sample-block.ts';
 export { type IngestOptions, ingestSnapshot } from './ingest.ts';
@@ -25,6 +31,34 @@ export {
   maintainPartitions,
   type Retention,
 } from './partitions.ts';
+export {
+  diffMappings,
+  type FullMapRef,
+  findHost,
+  getFullMap,
+  type HostSummary,
+  type IncarnationInfo,
+  incarnationsOf,
+  latestProcesses,
+  listFullMaps,
+  listHosts,
+  type MappingChange,
+  type ProcessSeries,
+  type ProcessState,
+  processSeries,
+  type SeriesPoint,
+  type StoredFullMap,
+} from './queries.ts';
+export {
+  type AggregateBucket,
+  BUCKET_1H_MS,
+  BUCKET_5M_MS,
+  type ProcessAggregateSeries,
+  processAggregates,
+  ROLLUP_SETTLE_MS,
+  type RollupResult,
+  rollupAggregates,
+} from './rollup.ts';
 export * as schema from './schema/index.ts';
 export { createTestDb, type TestDb, type TestDriver, testDrivers } from './test-db.ts';
 export {

@@ -111,6 +111,9 @@ export async function maintainPartitions(
   opts: { nowMs: number; retention?: Partial<Retention>; daysAhead?: number },
 ): Promise<MaintenanceResult> {
   const retention = { ...DEFAULT_RETENTION, ...opts.retention };
+  // Rollups recompute buckets from raw blocks: keep aggregates at least as long as the blocks.
+  retention.aggregates5mDays = Math.max(retention.aggregates5mDays, retention.samplesDays);
+  retention.aggregates1hDays = Math.max(retention.aggregates1hDays, retention.aggregates5mDays);
   const daysAhead = opts.daysAhead ?? 2;
   const created: string[] = [];
   const dropped: string[] = [];

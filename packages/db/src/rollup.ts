@@ -1,0 +1,253 @@
+import { and, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import { KEYFRAME_INTERVAL_MS, readBlocks } from './blocks.ts';
+import { type Db, queryRows } from './client.ts';
+import {
+  addPoint,
+  decodeAggregates,
+  encodeAggregates,
+  METRICS,
+  type Metric,
+  type MetricAggregate,
+  mergeAggregate,
+  metricValues,
+  type ProcessAggregate,
+} from './codec/aggregate-block.ts';
+import { aggregates1h, aggregates5m, hosts, incarnations, rollupState } from './schema/index.ts';
+
+export const BUCKET_5M_MS = 300_000;
+export const BUCKET_1H_MS = 3_600_000;
+/** Blocks younger than this (by database clock) wait for the next run: their commit may lag. */
+export const ROLLUP_SETTLE_MS = 30_000;
+const ROLLUP_LOCK = 0x66_6c_72_75; // 'flru'
+
+const key = (a: { bootId: string; pid: number; startTicks: number }) =>
+  `${a.bootId}/${a.pid}/${a.startTicks}`;
+
+export interface RollupResult {
+  /** false when another replica was rolling up at the same moment */
+  ran: boolean;
+  buckets5m: number;
+  buckets1h: number;
+  watermarkMs: number;
+}
+
+/**
+ * The periodic rollup: every (host, 5-minute bucket) that received blocks since the watermark is
+ * recomputed from its raw blocks, then every affected hour from its 5-minute rows. Recomputing
+ * whole buckets makes late and replayed snapshots land correctly. One replica at a time.
+ * The aggregate partitions a bucket needs were created when its blocks were ingested.
+ */
+export async function rollupAggregates(
+  db: Db,
+  opts: { settleMs?: number } = {},
+): Promise<RollupResult> {
+  const settleMs = opts.settleMs ?? ROLLUP_SETTLE_MS;
+  return db.transaction(async (txRaw) => {
+    const tx = txRaw as unknown as Db;
+    const [lock] = await queryRows<{ ok: boolean }>(
+      tx,
+      sql`select pg_try_advisory_xact_lock(${ROLLUP_LOCK}) as ok`,
+    );
+    if (!lock?.ok) return { ran: false, buckets5m: 0, buckets1h: 0, watermarkMs: 0 };
+    const [state] = await tx.select().from(rollupState).where(eq(rollupState.name, 'aggregates'));
+    const from = state?.watermarkMs ?? 0;
+    const [clock] = await queryRows<{ now: string | number }>(
+      tx,
+      sql`select (extract(epoch from clock_timestamp()) * 1000)::bigint as now`,
+    );
+    const upto = Number(clock?.now) - settleMs;
+    if (upto <= from) return { ran: true, buckets5m: 0, buckets1h: 0, watermarkMs: from };
+    const touched = await queryRows<{ host_id: number; bucket: string | number }>(
+      tx,
+      sql`select distinct host_id, taken_at_ms - taken_at_ms % ${BUCKET_5M_MS} as bucket
+          from sample_blocks where ingested_at_ms > ${from} and ingested_at_ms <= ${upto}`,
+    );
+    const hours = new Map<string, { hostId: number; hourMs: number }>();
+    for (const t of touched) {
+      const hostId = Number(t.host_id);
+      const bucketMs = Number(t.bucket);
+      await rollup5m(tx, hostId, bucketMs);
+      const hourMs = bucketMs - (bucketMs % BUCKET_1H_MS);
+      hours.set(`${hostId}/${hourMs}`, { hostId, hourMs });
+    }
+    for (const h of hours.values()) await rollup1h(tx, h.hostId, h.hourMs);
+    await tx
+      .insert(rollupState)
+      .values({ name: 'aggregates', watermarkMs: upto })
+      .onConflictDoUpdate({ target: rollupState.name, set: { watermarkMs: upto } });
+    return { ran: true, buckets5m: touched.length, buckets1h: hours.size, watermarkMs: upto };
+  });
+}
+
+async function rollup5m(tx: Db, hostId: number, bucketMs: number): Promise<void> {
+  const blocks = await readBlocks(tx, hostId, bucketMs, bucketMs + BUCKET_5M_MS - 1);
+  const byProcess = new Map<string, ProcessAggregate>();
+  for (const b of blocks) {
+    const sec = Math.round((b.takenAtMs - bucketMs) / 1000);
+    for (const s of b.samples) {
+      const k = key({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
+      let agg = byProcess.get(k);
+      if (!agg) {
+        agg = { bootId: b.bootId, pid: s.pid, startTicks: s.startTicks, metrics: {} };
+        byProcess.set(k, agg);
+      }
+      const values = metricValues(s);
+      METRICS.forEach((m, i) => {
+        const v = values[i];
+        if (v !== undefined) addPoint(agg.metrics, m, sec, v);
+      });
+    }
+  }
+  await upsertBucket(tx, aggregates5m, hostId, bucketMs, [...byProcess.values()]);
+}
+
+async function rollup1h(tx: Db, hostId: number, hourMs: number): Promise<void> {
+  const rows = await tx
+    .select()
+    .from(aggregates5m)
+    .where(
+      and(
+        eq(aggregates5m.hostId, hostId),
+        gte(aggregates5m.bucketMs, hourMs),
+        lt(aggregates5m.bucketMs, hourMs + BUCKET_1H_MS),
+      ),
+    );
+  const byProcess = new Map<string, ProcessAggregate>();
+  for (const r of rows) {
+    const offsetSec = Math.round((r.bucketMs - hourMs) / 1000);
+    for (const a of decodeAggregates(r.data)) {
+      const k = key(a);
+      let agg = byProcess.get(k);
+      if (!agg) {
+        agg = { bootId: a.bootId, pid: a.pid, startTicks: a.startTicks, metrics: {} };
+        byProcess.set(k, agg);
+      }
+      for (const m of METRICS) {
+        const v = a.metrics[m];
+        if (v) mergeAggregate(agg.metrics, m, v, offsetSec);
+      }
+    }
+  }
+  await upsertBucket(tx, aggregates1h, hostId, hourMs, [...byProcess.values()]);
+}
+
+async function upsertBucket(
+  tx: Db,
+  table: typeof aggregates5m | typeof aggregates1h,
+  hostId: number,
+  bucketMs: number,
+  entries: ProcessAggregate[],
+): Promise<void> {
+  const data = encodeAggregates(entries);
+  await tx
+    .insert(table)
+    .values({ hostId, bucketMs, processCount: entries.length, data })
+    .onConflictDoUpdate({
+      target: [table.hostId, table.bucketMs],
+      set: { processCount: entries.length, data },
+    });
+}
+
+export interface AggregateBucket {
+  startMs: number;
+  widthMs: number;
+  metrics: Partial<Record<Metric, MetricAggregate>>;
+}
+
+export interface ProcessAggregateSeries {
+  host: string;
+  hostId: number;
+  labels: Record<string, string>;
+  memTotalKb: number;
+  bootId: string;
+  pid: number;
+  startTicks: number;
+  comm: string;
+  cmdline: string;
+  exe: string | null;
+  cgroup: string | null;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** oldest first; only buckets in which the process was sampled */
+  buckets: AggregateBucket[];
+}
+
+/**
+ * Per-process bucket aggregates over [fromMs, toMs): 5-minute buckets for windows up to six
+ * hours, hourly beyond (unless `resolution` says otherwise), so the rows read grow with the
+ * number of processes and only slowly with the window. Fresh as of the last rollup run.
+ */
+export async function processAggregates(
+  db: Db,
+  opts: {
+    fromMs: number;
+    toMs: number;
+    resolution?: '5m' | '1h';
+    hostNames?: readonly string[];
+  },
+): Promise<ProcessAggregateSeries[]> {
+  const resolution = opts.resolution ?? (opts.toMs - opts.fromMs <= 6 * BUCKET_1H_MS ? '5m' : '1h');
+  const table = resolution === '5m' ? aggregates5m : aggregates1h;
+  const widthMs = resolution === '5m' ? BUCKET_5M_MS : BUCKET_1H_MS;
+  const hostRows = await db.select().from(hosts);
+  const chosen = opts.hostNames
+    ? hostRows.filter((h) => opts.hostNames?.includes(h.name))
+    : hostRows;
+  if (chosen.length === 0) return [];
+  const hostIds = chosen.map((h) => h.id);
+  const fromBucket = opts.fromMs - (opts.fromMs % widthMs);
+  const rows = await db
+    .select()
+    .from(table)
+    .where(
+      and(
+        inArray(table.hostId, hostIds),
+        gte(table.bucketMs, fromBucket),
+        lt(table.bucketMs, opts.toMs),
+      ),
+    )
+    .orderBy(table.hostId, table.bucketMs);
+  const meta = await db
+    .select()
+    .from(incarnations)
+    .where(
+      and(
+        inArray(incarnations.hostId, hostIds),
+        gte(incarnations.lastSeenMs, opts.fromMs - KEYFRAME_INTERVAL_MS),
+        lt(incarnations.firstSeenMs, opts.toMs),
+      ),
+    );
+  const metaByKey = new Map(meta.map((m) => [`${m.hostId}/${key(m)}`, m]));
+  const hostById = new Map(chosen.map((h) => [h.id, h]));
+  const out = new Map<string, ProcessAggregateSeries>();
+  for (const r of rows) {
+    const h = hostById.get(r.hostId);
+    if (!h) continue;
+    for (const a of decodeAggregates(r.data)) {
+      const k = `${r.hostId}/${key(a)}`;
+      let s = out.get(k);
+      if (!s) {
+        const m = metaByKey.get(k);
+        s = {
+          host: h.name,
+          hostId: h.id,
+          labels: h.labels,
+          memTotalKb: h.memTotalKb,
+          bootId: a.bootId,
+          pid: a.pid,
+          startTicks: a.startTicks,
+          comm: m?.comm ?? '',
+          cmdline: m?.cmdline ?? '',
+          exe: m?.exe ?? null,
+          cgroup: m?.cgroup ?? null,
+          firstSeenMs: m?.firstSeenMs ?? r.bucketMs,
+          lastSeenMs: m?.lastSeenMs ?? r.bucketMs,
+          buckets: [],
+        };
+        out.set(k, s);
+      }
+      s.buckets.push({ startMs: r.bucketMs, widthMs, metrics: a.metrics });
+    }
+  }
+  return [...out.values()];
+}
