@@ -102,6 +102,6 @@ const revoke = withConnectionOptions(
 
 export const tokenCommand = new Command('token')
   .description('create, list and revoke API tokens (admin)')
-  .addCommand(create)
-  .addCommand(list)
-  .addCommand(revoke);
+  .addCommand(create.exitOverride())
+  .addCommand(list.exitOverride())
+  .addCommand(revoke.exitOverride());

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fullSnapshot } from './corpus.ts';
+import {
+  drivers,
+  errorOf,
+  type RawResponse,
+  rawRequest,
+  startTestServer,
+  type TestServer,
+} from './harness.ts';
+
+type Call = { method: 'GET' | 'POST'; path: string; body?: string };
+
+/** Every procedure that needs a token, called the way the tRPC client calls it. */
+function procedures(): Record<string, Call> {
+  return {
+    'snapshot.push': {
+      method: 'POST',
+      path: '/trpc/snapshot.push',
+      body: JSON.stringify(fullSnapshot('web-07')),
+    },
+    'host.list': { method: 'GET', path: '/trpc/host.list' },
+    'token.list': { method: 'GET', path: '/trpc/token.list' },
+    'token.create': {
+      method: 'POST',
+      path: '/trpc/token.create',
+      body: JSON.stringify({ role: 'admin' }),
+    },
+    'token.revoke': {
+      method: 'POST',
+      path: '/trpc/token.revoke',
+      body: JSON.stringify({ id: '1' }),
+    },
+  };
+}
+
+/** Roles that may call each procedure; any other role is refused with 403. */
+const ALLOWED: Record<string, string[]> = {
+  'snapshot.push': ['admin', 'agent'],
+  'host.list': ['admin', 'reader'],
+  'token.list': ['admin'],
+  'token.create': ['admin'],
+  'token.revoke': ['admin'],
+};
+
+describe.each(drivers())('auth matrix on $name', (driver) => {
+  let t: TestServer;
+  const tokens: Record<string, string> = {};
+
+  beforeAll(async () => {
+    t = await startTestServer(driver);
+    const admin = t.client(t.adminToken);
+    tokens.reader = (await admin.token.create.mutate({ role: 'reader' })).token;
+    tokens.agent = (await admin.token.create.mutate({ role: 'agent', hostName: 'web-07' })).token;
+    tokens.otherAgent = (
+      await admin.token.create.mutate({ role: 'agent', hostName: 'db-01' })
+    ).token;
+    const revoked = await admin.token.create.mutate({ role: 'admin', label: 'to revoke' });
+    await admin.token.revoke.mutate({ id: revoked.id });
+    tokens.revoked = revoked.token;
+  });
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  const call = (c: Call, authorization: string | undefined): Promise<RawResponse> =>
+    rawRequest(t.url, {
+      method: c.method,
+      path: c.path,
+      headers: {
+        ...(c.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(authorization === undefined ? {} : { authorization }),
+      },
+      ...(c.body === undefined ? {} : { body: c.body }),
+    });
+
+  it('refuses every procedure without a valid token of the right role', async () => {
+    const outcomes: string[] = [];
+    const expectRefused = async (
+      name: string,
+      who: string,
+      auth: string | undefined,
+      status: number,
+    ) => {
+      const r = await call(procedures()[name] as Call, auth);
+      const { message } = errorOf(r);
+      if (r.status !== status || message === '') {
+        outcomes.push(`${name} with ${who}: ${r.status} "${message}", wanted ${status}`);
+      }
+    };
+    for (const name of Object.keys(ALLOWED)) {
+      await expectRefused(name, 'no token', undefined, 401);
+      await expectRefused(name, 'empty bearer', 'Bearer ', 401);
+      await expectRefused(name, 'basic auth', 'Basic YWRtaW46YWRtaW4=', 401);
+      await expectRefused(name, 'unknown token', `Bearer fpm_${'A'.repeat(43)}`, 401);
+      await expectRefused(name, 'garbage token', `Bearer ${'x'.repeat(5000)}`, 401);
+      await expectRefused(name, 'revoked token', `Bearer ${tokens.revoked}`, 401);
+      for (const role of ['reader', 'agent'] as const) {
+        if (!ALLOWED[name]?.includes(role))
+          await expectRefused(name, `${role} token`, `Bearer ${tokens[role]}`, 403);
+      }
+    }
+    await expectRefused(
+      'snapshot.push',
+      'agent token of another host',
+      `Bearer ${tokens.otherAgent}`,
+      403,
+    );
+    expect(outcomes).toEqual([]);
+    expect(await t.server.database.storedSnapshotCount()).toBe(0);
+    expect(await t.client(t.adminToken).token.list.query()).toHaveLength(5);
+  });
+
+  it('lets each role do what it may', async () => {
+    const push = await call(procedures()['snapshot.push'] as Call, `Bearer ${tokens.agent}`);
+    expect(push.status).toBe(200);
+    const asAdmin = await call(
+      { method: 'POST', path: '/trpc/snapshot.push', body: JSON.stringify(fullSnapshot('db-01')) },
+      `Bearer ${t.adminToken}`,
+    );
+    expect(asAdmin.status).toBe(200);
+    const hosts = await t.client(tokens.reader).host.list.query();
+    expect(hosts.map((h) => h.name)).toEqual(['db-01', 'web-07']);
+    expect((await call({ method: 'GET', path: '/trpc/health' }, undefined)).status).toBe(200);
+    expect((await call({ method: 'GET', path: '/trpc/version' }, undefined)).status).toBe(200);
+  });
+
+  it('never shows a token secret again after creation', async () => {
+    const list = await call(procedures()['token.list'] as Call, `Bearer ${t.adminToken}`);
+    expect(list.status).toBe(200);
+    for (const secret of [t.adminToken, ...Object.values(tokens)])
+      expect(list.text).not.toContain(secret);
+  });
+});

@@ -1,0 +1,93 @@
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fullSnapshot } from './corpus.ts';
+import { drivers, rawRequest, startTestServer, type TestServer } from './harness.ts';
+
+describe.each(drivers())('snapshot.push on $name', (driver) => {
+  let t: TestServer;
+  let agentToken: string;
+
+  beforeAll(async () => {
+    t = await startTestServer(driver);
+    agentToken = (
+      await t.client(t.adminToken).token.create.mutate({ role: 'agent', hostName: 'web-07' })
+    ).token;
+  });
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  it('stores a snapshotId once: a re-send answers duplicate and stores nothing', async () => {
+    const agent = t.client(agentToken);
+    const snapshot = fullSnapshot();
+    const first = await agent.snapshot.push.mutate(snapshot);
+    expect(first).toMatchObject({
+      snapshotId: snapshot.snapshotId,
+      accepted: true,
+      duplicate: false,
+      processCount: 2,
+      mappingCount: 1,
+    });
+    const again = await agent.snapshot.push.mutate(snapshot);
+    expect(again).toMatchObject({
+      accepted: true,
+      duplicate: true,
+      processCount: 0,
+      mappingCount: 0,
+    });
+    expect(await t.server.database.storedSnapshotCount()).toBe(1);
+    const [host] = await t.client(t.adminToken).host.list.query();
+    expect(host).toMatchObject({
+      name: 'web-07',
+      processCount: 2,
+      agentVersion: '0.1.0',
+      labels: { env: 'prod', role: 'web' },
+    });
+  });
+
+  it('stores concurrent re-sends of one snapshot exactly once', async () => {
+    const agent = t.client(agentToken);
+    const snapshot = fullSnapshot();
+    const before = await t.server.database.storedSnapshotCount();
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => agent.snapshot.push.mutate(snapshot)),
+    );
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(await t.server.database.storedSnapshotCount()).toBe(before + 1);
+  });
+
+  it('takes the contract request exactly: plain JSON POST, gzip body, result envelope', async () => {
+    const snapshot = fullSnapshot();
+    const r = await rawRequest(t.url, {
+      path: '/trpc/snapshot.push',
+      headers: {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        authorization: `Bearer ${agentToken}`,
+      },
+      body: gzipSync(JSON.stringify(snapshot)),
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      result: { data: { snapshotId: snapshot.snapshotId, accepted: true, duplicate: false } },
+    });
+  });
+
+  it('reports ingest, rejections and readiness', async () => {
+    await rawRequest(t.url, {
+      path: '/trpc/snapshot.push',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const ready = await rawRequest(t.url, { method: 'GET', path: '/readyz' });
+    expect(ready.status).toBe(200);
+    const metrics = (await rawRequest(t.url, { method: 'GET', path: '/metrics' })).text;
+    expect(metrics).toMatch(/^fleetpmap_ingest_snapshots_total\{outcome="stored"\} 3$/m);
+    expect(metrics).toMatch(/^fleetpmap_ingest_snapshots_total\{outcome="duplicate"\} 6$/m);
+    expect(metrics).toMatch(/^fleetpmap_ingest_process_samples_total 6$/m);
+    expect(metrics).toMatch(/^fleetpmap_rejected_requests_total\{reason="unauthenticated"\} 1$/m);
+    expect(metrics).toMatch(/^fleetpmap_hosts_seen 1$/m);
+    expect(metrics).toMatch(/^fleetpmap_push_duration_seconds_count \d+$/m);
+    expect(metrics).toMatch(/^fleetpmap_ingest_bytes_total\{stage="wire"\} \d+$/m);
+  });
+});
