@@ -24,7 +24,15 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
   beforeAll(async () => {
     sshd = await startSshd();
     sleeper = spawn('bash', ['-c', 'exec -a "two words" sleep 600'], { stdio: 'ignore' });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const pid = sleeper.pid as number;
+    // Wait until the exec happened: bash first runs under its own name.
+    for (
+      let i = 0;
+      i < 200 && !readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('two');
+      i++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   });
   afterAll(async () => {
     sleeper?.kill();

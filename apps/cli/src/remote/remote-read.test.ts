@@ -1,0 +1,114 @@
+// The fixed remote script, run here by a real POSIX shell (as sshd would run it through the
+// login shell), against this machine's real /proc.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  parseProcessList,
+  parseRemoteOutput,
+  RemoteReadError,
+  remoteCommand,
+} from './remote-read.ts';
+
+function runLikeSshd(command: string): Buffer {
+  // sshd hands the command string to the user's shell as `$SHELL -c COMMAND`.
+  return execFileSync('sh', ['-c', command], { maxBuffer: 1 << 28 });
+}
+
+describe('the remote read script', () => {
+  let child: ReturnType<typeof spawn>;
+  let pid: number;
+  beforeAll(async () => {
+    child = spawn('bash', ['-c', 'exec -a "arg0 with space" sleep 300'], { stdio: 'ignore' });
+    pid = child.pid as number;
+    // Wait until the exec happened: bash first runs under its own name.
+    for (
+      let i = 0;
+      i < 200 && !readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('arg0');
+      i++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  });
+  afterAll(() => child.kill());
+
+  it('returns the exact bytes of every file, NULs included, in one run', () => {
+    const snapshot = parseRemoteOutput(runLikeSshd(remoteCommand('maps', [pid], false)));
+    expect(snapshot.exists.get(pid)).toBe(true);
+    const file = (name: string) => {
+      const entry = snapshot.files.get(`/proc/${pid}/${name}`);
+      if (!entry?.ok) throw new Error(`${name} missing`);
+      return entry.data;
+    };
+    expect(file('maps')).toEqual(readFileSync(`/proc/${pid}/maps`));
+    expect(file('cmdline')).toEqual(Buffer.from('arg0 with space\x00300\x00'));
+    expect(file('stat')).toEqual(readFileSync(`/proc/${pid}/stat`));
+    expect(snapshot.files.get(`/proc/${pid}/smaps`)).toBeUndefined();
+  });
+
+  it('reports a vanished PID as missing and an unreadable file with its errno', () => {
+    const snapshot = parseRemoteOutput(
+      runLikeSshd(remoteCommand('smaps', [2147483647, pid], false)),
+    );
+    expect(snapshot.exists.get(2147483647)).toBe(false);
+    expect(snapshot.exists.get(pid)).toBe(true);
+    expect(snapshot.files.has('/proc/2147483647/status')).toBe(false);
+    const smaps = snapshot.files.get(`/proc/${pid}/smaps`);
+    expect(smaps?.ok && smaps.data.toString()).toContain('VmFlags:');
+  });
+
+  it('reads a thread ID through its thread group leader', () => {
+    const self = process.pid;
+    const tid = execFileSync('ls', [`/proc/${self}/task`])
+      .toString()
+      .trim()
+      .split('\n')
+      .map(Number)
+      .find((t) => t !== self);
+    if (tid === undefined) throw new Error('node has no second thread');
+    const snapshot = parseRemoteOutput(runLikeSshd(remoteCommand('maps', [tid], false)));
+    expect(snapshot.files.has(`/proc/${tid}/status`)).toBe(true);
+    expect(snapshot.files.has(`/proc/${self}/maps`)).toBe(true);
+    expect(snapshot.files.has(`/proc/${tid}/maps`)).toBe(false);
+  });
+
+  it('lists processes with their comm, so comm= can be matched here', () => {
+    const snapshot = parseRemoteOutput(runLikeSshd(remoteCommand('list', [], false)));
+    const list = snapshot.files.get('list');
+    if (!list?.ok) throw new Error('no list');
+    const processes = parseProcessList(list.data);
+    expect(processes).toContainEqual({ pid, comm: 'sleep' });
+    expect(processes.find((p) => p.pid === snapshot.selfPid)).toBeDefined();
+  });
+
+  it('is a constant: only the mode word and validated decimal PIDs vary', () => {
+    const command = remoteCommand('smaps', [1, 22], true);
+    expect(command.startsWith("sudo -n -- sh -c '")).toBe(true);
+    expect(command.endsWith("' fleetpmap-read smaps 1 22")).toBe(true);
+    // The script travels in single quotes: it must not contain one.
+    expect(command.split("'").length).toBe(3);
+    expect(() => remoteCommand('maps', [Number.NaN], false)).toThrow();
+    expect(() => remoteCommand('maps', [1.5], false)).toThrow();
+    expect(() => remoteCommand('maps', [-1], false)).toThrow();
+  });
+
+  it('refuses output that was cut short or does not follow the framing', () => {
+    const whole = runLikeSshd(remoteCommand('maps', [pid], false));
+    expect(() => parseRemoteOutput(whole.subarray(0, whole.length - 2))).toThrow(RemoteReadError);
+    expect(() => parseRemoteOutput(Buffer.from('Welcome to the host!\nE\n'))).toThrow(
+      RemoteReadError,
+    );
+  });
+});
+
+describe('parseProcessList', () => {
+  it('keeps comm names with spaces, parentheses and newlines whole', () => {
+    const text = '1 (systemd) S 0 1\n42 (a) b) (c) S 1 42\n77 (two\nlines) S 1 77\n';
+    expect(parseProcessList(Buffer.from(text))).toEqual([
+      { pid: 1, comm: 'systemd' },
+      { pid: 42, comm: 'a) b) (c' },
+      { pid: 77, comm: 'two\nlines' },
+    ]);
+  });
+});
