@@ -48,6 +48,11 @@ export interface RunSpec {
   setup?: Record<string, string>;
   /** Files of the run's directory whose content after the run is compared too. */
   collect?: string[];
+  /**
+   * The exit code the real pmap must give. Guards against a set-up fault (no `nobody` user, no
+   * /dev/full) that would make both programs fail the same way and the comparison pass.
+   */
+  pmapRc?: number;
 }
 
 export interface CaseContext {
@@ -293,8 +298,8 @@ export const cases: CaseSpec[] = [
         { id: 'a_b', flags: [], targets: [a, b] },
         { id: 'b_a', flags: [], targets: [b, a] },
         { id: 'a_a', flags: [], targets: [a, a] },
-        { id: 'a_missing', flags: [], targets: [a, missingPid] },
-        { id: 'missing', flags: [], targets: [missingPid] },
+        { id: 'a_missing', flags: [], targets: [a, missingPid], pmapRc: 42 },
+        { id: 'missing', flags: [], targets: [missingPid], pmapRc: 42 },
         { id: 'missing_a', flags: ['-x'], targets: [missingPid, a] },
         { id: 'x_a_b', flags: ['-x'], targets: [a, b] },
         { id: 'd_a_b', flags: ['-d'], targets: [a, b] },
@@ -349,8 +354,8 @@ export const cases: CaseSpec[] = [
         run('help_long', ['--help']),
         run('pids_255', ['-q', '-A', '1,1'], Array(255).fill(a)),
         run('pids_256', ['-q'], Array(256).fill(a)),
-        { id: 'dev_full', flags: ['-x'], targets: [a], stdoutToDevFull: true },
-        { id: 'dev_full_X', flags: ['-X'], targets: [a], stdoutToDevFull: true },
+        { id: 'dev_full', flags: ['-x'], targets: [a], stdoutToDevFull: true, pmapRc: 1 },
+        { id: 'dev_full_X', flags: ['-X'], targets: [a], stdoutToDevFull: true, pmapRc: 1 },
       ];
     },
   },
@@ -449,10 +454,10 @@ export const cases: CaseSpec[] = [
     runs: (ctx) => {
       const a = pidOf(ctx);
       return [
-        { id: 'default', flags: [], targets: [a], asNobody: true },
-        { id: 'x', flags: ['-x'], targets: [a], asNobody: true },
-        { id: 'X', flags: ['-X'], targets: [a], asNobody: true },
-        { id: 'missing', flags: [], targets: [a, missingPid], asNobody: true },
+        { id: 'default', flags: [], targets: [a], asNobody: true, pmapRc: 1 },
+        { id: 'x', flags: ['-x'], targets: [a], asNobody: true, pmapRc: 1 },
+        { id: 'X', flags: ['-X'], targets: [a], asNobody: true, pmapRc: 1 },
+        { id: 'missing', flags: [], targets: [a, missingPid], asNobody: true, pmapRc: 43 },
         { id: 'kthreadd', flags: [], targets: ['2'], asNobody: true },
       ];
     },

@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildScenario, type ScenarioBinaries, ScenarioGroup } from '../support/scenario.ts';
 import { type CaseSpec, cases, listingContext } from './cases.ts';
 import { expectSameOutcome, runTitle } from './compare.ts';
@@ -75,6 +75,9 @@ export function defineLiveSuite(names: readonly string[]): void {
         it(runTitle(run), () => {
           const result = outcome?.runs.find((r) => r.run.id === run.id);
           if (result?.actual === undefined) throw new Error('the case did not run');
+          if (run.pmapRc !== undefined) {
+            expect(result.expected.rc, 'exit code of the real pmap').toBe(run.pmapRc);
+          }
           expectSameOutcome(`${spec.name}/${run.id}`, result.actual, result.expected);
         });
       }

@@ -1,0 +1,4 @@
+import { liveGroups } from './cases.ts';
+import { defineLiveSuite } from './live-suite.ts';
+
+defineLiveSuite(liveGroups.processes);
