@@ -128,3 +128,8 @@ export function processCommand(cmdlineRaw: string, stat: PmapStat, utf8: boolean
   const text = `[${name}]${zombie ? ' <defunct>' : ''}`;
   return text.length > 0 ? text : '?';
 }
+
+/** pmap's `%u:   %s` line that opens every process's output. */
+export function headerLine(tgid: number, command: string): string {
+  return `${tgid >>> 0}:   ${command}\n`;
+}

@@ -3,6 +3,7 @@ export {
   CMDLINE_BUFFER_BYTES,
   escapeString,
   flattenCmdline,
+  headerLine,
   type PmapStat,
   parsePmapStat,
   processCommand,

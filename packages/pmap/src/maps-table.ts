@@ -14,6 +14,7 @@ import {
   skipSpace,
   UINT_MAX,
 } from './c-scan.ts';
+import { headerLine } from './command.ts';
 import { splitLines } from './lines.ts';
 import type { PmapOptions, PmapProcess } from './options.ts';
 import { type SortableRow, type SortKey, sortRows } from './row-sort.ts';
@@ -140,7 +141,7 @@ export function renderMapsTable(
   opts: PmapOptions,
   out: (text: string) => void,
 ): number {
-  out(`${proc.tgid}:   ${proc.command}\n`);
+  out(headerLine(proc.tgid, proc.command));
   if (proc.mapText === null) return 1;
   const mode = opts.mode === 'extended' || opts.mode === 'device' ? opts.mode : 'default';
   if (!opts.quiet) {

@@ -15,6 +15,7 @@ import {
   skipSpace,
   ULONG_MAX,
 } from './c-scan.ts';
+import { headerLine } from './command.ts';
 import { PmapFormatError } from './errors.ts';
 import type { PmapOptions, PmapProcess } from './options.ts';
 import { type SortableRow, type SortKey, sortRows } from './row-sort.ts';
@@ -158,7 +159,7 @@ export function renderSmapsTable(
   opts: PmapOptions,
   out: (text: string) => void,
 ): number {
-  out(`${proc.tgid}:   ${proc.command}\n`);
+  out(headerLine(proc.tgid, proc.command));
   if (proc.mapText === null) return 1;
 
   const rcFields = opts.rcFields ?? new Set<string>();

@@ -1,6 +1,7 @@
 // --summary: a short table of a process's memory by region class, the number of thread stacks,
 // and a hint when the heap keeps much more address space than it has resident.
 
+import { headerLine } from '@fleetpmap/pmap';
 import { REGION_CLASSES, type RegionTotals } from '@fleetpmap/procfs';
 import { analyse, type JsonProcess } from './extension-data.ts';
 
@@ -24,7 +25,7 @@ function row(label: string, t: RegionTotals): string {
 /** Writes the summary of one process (header line first, like the pmap layouts). */
 export function renderSummary(p: JsonProcess, out: (text: string) => void): void {
   if ('error' in p) return;
-  out(`${p.proc.tgid}:   ${p.proc.command}\n`);
+  out(headerLine(p.proc.tgid, p.proc.command));
   const a = analyse(p);
   if (typeof a === 'string') return;
   out(`${'Class'.padEnd(8)}${COLUMNS.map(([h]) => ` ${h}`).join('')}\n`);
