@@ -1,12 +1,18 @@
 // The fleetpmap entry point and the only place that calls process.exit. The first argument picks
-// the mode: a subcommand name goes to the commander program, anything else is pmap mode.
+// the mode: a subcommand name goes to the commander program; otherwise it is pmap mode, on remote
+// hosts when an argument names a HOST:PID target, else on this host.
 
 import { isSubcommand } from './commands/registry.ts';
+import { isRemoteTargetArg } from './remote/target.ts';
 
 async function main(argv: readonly string[]): Promise<number> {
   if (isSubcommand(argv[0])) {
     const { runProgram } = await import('./program.ts');
     return runProgram(argv);
+  }
+  if (argv.some(isRemoteTargetArg)) {
+    const { runRemoteCli } = await import('./remote/remote-cli.ts');
+    return runRemoteCli(argv, process.env);
   }
   const { runPmap } = await import('./pmap-mode/run.ts');
   return runPmap(argv, process.env);
