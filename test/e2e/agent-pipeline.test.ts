@@ -1,0 +1,169 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { agentToken, cli, startAgent, startServer, until } from './processes.ts';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+type AgentProc = ReturnType<typeof startAgent>;
+
+/** Snapshot ids the server stored, read from its PGlite files after it stopped. */
+async function storedIds(dataDir: string): Promise<string[]> {
+  const db = new PGlite(join(dataDir, 'pglite'));
+  try {
+    const r = await db.query<{ id: string }>('select snapshot_id::text as id from sample_blocks');
+    return r.rows.map((row) => row.id);
+  } finally {
+    await db.close();
+  }
+}
+
+/** Ids of the snapshots waiting in a spool directory (file names carry them). */
+async function spooledIds(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.flatMap((n) => /^\d{12}-(.+)\.json\.gz$/.exec(n)?.[1] ?? []);
+}
+
+const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+
+describe('agent → server → database, with the real binaries', () => {
+  let work: string;
+  let dataDir: string;
+  let spool: string;
+  let tokenFile: string;
+  const servers: Server[] = [];
+  const agents: AgentProc[] = [];
+
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'fleetpmap-e2e-agent-'));
+    dataDir = join(work, 'server');
+    spool = join(work, 'spool');
+    tokenFile = join(work, 'agent-token');
+  });
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.stop();
+    for (const s of servers.splice(0)) await s.stop('SIGKILL');
+    await rm(work, { recursive: true, force: true });
+  });
+
+  async function server(port = 0): Promise<Server> {
+    const s = await startServer(dataDir, port);
+    servers.push(s);
+    return s;
+  }
+  async function stopServer(s: Server, signal: NodeJS.Signals) {
+    await s.stop(signal);
+    servers.splice(servers.indexOf(s), 1);
+  }
+
+  function agent(url: string, host: string, extra: string[] = []): AgentProc {
+    const a = startAgent([
+      '--server',
+      url,
+      '--token-file',
+      tokenFile,
+      '--host-name',
+      host,
+      '--label',
+      'env=e2e',
+      '--cheap-interval',
+      '1s',
+      '--rollup-interval',
+      '1h',
+      '--full-interval',
+      '1h',
+      '--spool-dir',
+      spool,
+      ...extra,
+    ]);
+    agents.push(a);
+    return a;
+  }
+
+  it('pushes several cycles from the real /proc and the host shows up in `fleetpmap hosts`', async () => {
+    const s = await server();
+    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-pipeline'));
+    const a = agent(s.url, 'e2e-pipeline');
+    await until('three acknowledged snapshots', () => a.acknowledged().length >= 3);
+    const hosts = JSON.parse(
+      await cli(['hosts', '--server', s.url, '--token', await s.adminToken(), '--json']),
+    ) as { name: string; labels: Record<string, string>; agentVersion: string; processCount: number }[];
+    const h = hosts.find((x) => x.name === 'e2e-pipeline');
+    expect(h?.labels).toEqual({ env: 'e2e' });
+    expect(h?.agentVersion).toBe('0.1.0');
+    // This test, the server and the agent alone are more than ten processes.
+    expect(h?.processCount).toBeGreaterThan(10);
+    expect(a.logs.some((l) => l.level !== undefined && Number(l.level) >= 50)).toBe(false);
+  });
+
+  it('spools while the server is stopped and replays everything once it is back', async () => {
+    let s = await server();
+    const port = s.port;
+    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-outage'));
+    const a = agent(s.url, 'e2e-outage');
+    await until('two acknowledged snapshots', () => a.acknowledged().length >= 2);
+    await stopServer(s, 'SIGTERM');
+    const before = a.produced().length;
+    await until('three cycles during the outage', () => a.produced().length >= before + 3);
+    expect((await spooledIds(spool)).length).toBeGreaterThanOrEqual(2);
+
+    s = await server(port);
+    const madeDuringOutage = a.produced();
+    await until(
+      'the spool to be replayed',
+      () => {
+        const acked = new Set(a.acknowledged());
+        return madeDuringOutage.every((id) => acked.has(id));
+      },
+      120_000,
+    );
+    await a.stop();
+    // Whatever the stopped agent still held is on disk; a second run delivers it with its own.
+    const leftover = await spooledIds(spool);
+    const again = agent(s.url, 'e2e-outage', ['--once']);
+    await again.exited();
+    expect(again.proc.exitCode).toBe(0);
+    expect(await spooledIds(spool)).toEqual([]);
+
+    const produced = sorted([...a.produced(), ...again.produced()]);
+    const acknowledged = sorted([...a.acknowledged(), ...again.acknowledged()]);
+    expect(acknowledged).toEqual(produced);
+    expect(sorted(again.acknowledged())).toEqual(sorted([...leftover, ...again.produced()]));
+    await stopServer(s, 'SIGTERM');
+    const stored = await storedIds(dataDir);
+    expect(stored.length).toBe(new Set(stored).size);
+    expect(sorted(stored)).toEqual(produced);
+  }, 240_000);
+
+  it('loses no acknowledged snapshot when the server is killed during ingest', async () => {
+    let s = await server();
+    const port = s.port;
+    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-kill'));
+    // Full maps every few seconds make pushes large, so the kill lands inside an ingest.
+    const a = agent(s.url, 'e2e-kill', ['--full-interval', '3s', '--rollup-interval', '2s']);
+    await until('two acknowledged snapshots', () => a.acknowledged().length >= 2, 120_000);
+    await until('a snapshot in flight', () => {
+      const acked = new Set(a.acknowledged());
+      return a.produced().some((id) => !acked.has(id));
+    });
+    await stopServer(s, 'SIGKILL');
+    const ackedBeforeKill = a.acknowledged();
+
+    s = await server(port);
+    await until(
+      'deliveries after the restart',
+      () => a.acknowledged().length >= ackedBeforeKill.length + 3,
+      120_000,
+    );
+    await a.stop();
+    const acknowledged = a.acknowledged();
+    await stopServer(s, 'SIGTERM');
+    const stored = new Set(await storedIds(dataDir));
+    expect(ackedBeforeKill.filter((id) => !stored.has(id))).toEqual([]);
+    expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+    // Nothing stored that the agent did not make.
+    const produced = new Set(a.produced());
+    expect([...stored].filter((id) => !produced.has(id))).toEqual([]);
+  }, 300_000);
+});
