@@ -44,6 +44,8 @@ export interface RunSpec {
   asNobody?: boolean;
   /** Run without HOME in the environment. */
   noHome?: boolean;
+  /** Set LIBPROC_HIDE_KERNEL=1, which makes pmap treat kernel threads as missing. */
+  hideKernel?: boolean;
   /** Files created in the run's directory before it starts (rc files); HOME is `@RUN@/home`. */
   setup?: Record<string, string>;
   /** Files of the run's directory whose content after the run is compared too. */
@@ -280,6 +282,13 @@ export const cases: CaseSpec[] = [
       ...modeRuns(everyMode, [pidOf(ctx, 0, 1)], { idSuffix: '_zombie' }),
       ...modeRuns(everyMode, [pidOf(ctx, 0, 2)], { idSuffix: '_weird_zombie' }),
       ...modeRuns([['-q']], [pidOf(ctx, 0, 2)], { locale: 'C', idSuffix: '_weird_zombie_lc_c' }),
+      { id: 'hide_kernel', flags: [], targets: ['2'], hideKernel: true, pmapRc: 42 },
+      {
+        id: 'hide_kernel_x',
+        flags: ['-x'],
+        targets: [String(ctx.kworker), pidOf(ctx, 0, 1)],
+        hideKernel: true,
+      },
     ],
   },
   {
@@ -298,6 +307,7 @@ export const cases: CaseSpec[] = [
         { id: 'a_b', flags: [], targets: [a, b] },
         { id: 'b_a', flags: [], targets: [b, a] },
         { id: 'a_a', flags: [], targets: [a, a] },
+        { id: 'X_a_a', flags: ['-X'], targets: [a, a], expect: 'per-pid' },
         { id: 'a_missing', flags: [], targets: [a, missingPid], pmapRc: 42 },
         { id: 'missing', flags: [], targets: [missingPid], pmapRc: 42 },
         { id: 'missing_a', flags: ['-x'], targets: [missingPid, a] },

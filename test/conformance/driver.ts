@@ -116,6 +116,7 @@ export function jobFor(
 ): Job {
   const env = { ...baseEnv(run.locale ?? 'C.UTF-8', join(runDir, 'home')), ...extraEnv };
   if (run.noHome) delete env.HOME;
+  if (run.hideKernel) env.LIBPROC_HIDE_KERNEL = '1';
   return {
     argv: [...(program === 'pmap' ? pmapArgv : fleetpmapArgv), ...args],
     // As typed in a shell, so getopt's messages read `pmap: invalid option -- 'z'` (reference §1).

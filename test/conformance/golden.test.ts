@@ -49,7 +49,7 @@ for (const golden of goldens) {
         if (result === undefined) continue;
         actual.set(run.id, { ...result, files: await collectFiles(run, dirs[i] ?? scratch) });
       }
-    }, 300_000);
+    }, 600_000);
     for (const run of golden.runs) {
       it(runTitle(run), async () => {
         const got = actual.get(run.id);

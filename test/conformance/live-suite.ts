@@ -70,7 +70,7 @@ export function defineLiveSuite(names: readonly string[]): void {
         } finally {
           await caseGroup.dispose();
         }
-      }, 300_000);
+      }, 600_000);
       for (const run of spec.runs(listingContext)) {
         it(runTitle(run), () => {
           const result = outcome?.runs.find((r) => r.run.id === run.id);
