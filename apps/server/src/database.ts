@@ -16,6 +16,7 @@ import {
   verifyToken,
 } from '@fleetpmap/db';
 import type { Logger } from 'pino';
+import { withAuthCache } from './auth-cache.ts';
 import type { ServerConfig } from './config.ts';
 import type { Readiness } from './http-server.ts';
 
@@ -28,6 +29,9 @@ export type ServerDatabase = {
   storedSnapshotCount(): Promise<number>;
   close(): Promise<void>;
 };
+
+/** How long a verified token is trusted without asking the database again. */
+const AUTH_CACHE_MS = 10_000;
 
 /** `<dataDir>/pglite` when no database URL is configured. */
 export function pgliteDir(config: ServerConfig): string {
@@ -106,7 +110,7 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
 
   return {
     handle,
-    services,
+    services: withAuthCache(services, { ttlMs: AUTH_CACHE_MS }),
     async readiness() {
       try {
         const [row] = await queryRows<{ n: number | string }>(
