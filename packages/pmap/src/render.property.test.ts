@@ -31,9 +31,7 @@ const SAMPLE = [
   'VmFlags: rd wr mr mw me ac ',
 ].join('\n');
 
-const byteString = fc
-  .uint8Array({ maxLength: 400 })
-  .map((b) => Buffer.from(b).toString('latin1'));
+const byteString = fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b).toString('latin1'));
 
 // A sample with lines dropped, duplicated or replaced by random bytes.
 const mutated = fc
@@ -85,7 +83,7 @@ describe('renderer on malformed input', () => {
     );
   });
 
-  it('parses any rc text, warning only in pmap's words about lines that exist', () => {
+  it('parses any rc text, warning only in the words of pmap about lines that exist', () => {
     const warning =
       /^(syntax error found in the config|unsupported section found in the config|config line too long) - line (\d+)$/;
     fc.assert(
