@@ -53,6 +53,8 @@ export interface BlockCache {
   keyframes: Map<string, Map<number, StoredSample>>;
   /** latest committed keyframe per host: a hint, the database stays the authority */
   latest: Map<number, Keyframe>;
+  /** host name → id of hosts already stored (ids never change) */
+  hostIds: Map<string, number>;
 }
 
 const caches = new WeakMap<object, BlockCache>();
@@ -60,7 +62,7 @@ const caches = new WeakMap<object, BlockCache>();
 export function blockCache(db: Db): BlockCache {
   let c = caches.get(db);
   if (!c) {
-    c = { keyframes: new Map(), latest: new Map() };
+    c = { keyframes: new Map(), latest: new Map(), hostIds: new Map() };
     caches.set(db, c);
   }
   return c;
@@ -89,6 +91,22 @@ export function noteLatestKeyframe(cache: BlockCache, k: Keyframe): void {
   }
 }
 
+/** A remembered committed keyframe that a block at `takenAtMs` may use as its base. */
+export function keyframeHint(
+  cache: BlockCache,
+  hostId: number,
+  bootId: string,
+  takenAtMs: number,
+  dayStartMs: number,
+): Keyframe | undefined {
+  const lowest = Math.max(takenAtMs - KEYFRAME_INTERVAL_MS, dayStartMs);
+  const hint = cache.latest.get(hostId);
+  if (hint && hint.bootId === bootId && hint.takenAtMs <= takenAtMs && hint.takenAtMs >= lowest) {
+    return hint;
+  }
+  return undefined;
+}
+
 /**
  * The keyframe a new block at `takenAtMs` may be a delta against: same host and boot, at or
  * before it, within KEYFRAME_INTERVAL_MS and in the same UTC day (so both live in one
@@ -102,11 +120,9 @@ export async function findKeyframe(
   takenAtMs: number,
   dayStartMs: number,
 ): Promise<Keyframe | undefined> {
+  const hint = keyframeHint(cache, hostId, bootId, takenAtMs, dayStartMs);
+  if (hint) return hint;
   const lowest = Math.max(takenAtMs - KEYFRAME_INTERVAL_MS, dayStartMs);
-  const hint = cache.latest.get(hostId);
-  if (hint && hint.bootId === bootId && hint.takenAtMs <= takenAtMs && hint.takenAtMs >= lowest) {
-    return hint;
-  }
   const [row] = await db
     .select(blockColumns)
     .from(sampleBlocks)

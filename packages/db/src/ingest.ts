@@ -4,10 +4,11 @@ import {
   blockCache,
   findKeyframe,
   type Keyframe,
+  keyframeHint,
   noteLatestKeyframe,
   rememberKeyframe,
 } from './blocks.ts';
-import type { Db } from './client.ts';
+import { type Db, queryRows } from './client.ts';
 import { encodeMapping, mappingHash } from './codec/mapping.ts';
 import { encodeSampleBlock, indexByPid, type StoredSample } from './codec/sample-block.ts';
 import { DAY_MS, ensurePartitionsFor, forgetEnsuredPartitions } from './partitions.ts';
@@ -80,7 +81,19 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
   const samples = snapshot.processes.map(toStored);
   const mappingCount = snapshot.processes.reduce((n, p) => n + (p.mappings?.length ?? 0), 0);
   const cache = blockCache(db);
+  const fast = await ingestFast(db, snapshot, samples, dayMs);
+  if (fast !== undefined) {
+    return {
+      snapshotId: snapshot.snapshotId,
+      accepted: true,
+      duplicate: !fast,
+      processCount: fast ? samples.length : 0,
+      mappingCount: 0,
+      serverTimeMs: nowMs,
+    };
+  }
   let newKeyframe: Keyframe | undefined;
+  let storedHostId: number | undefined;
   try {
     await db.transaction(async (txRaw) => {
       const tx = txRaw as unknown as Db;
@@ -119,6 +132,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
         .returning({ id: hosts.id });
       if (!hostRow) throw new Error('host upsert returned nothing');
       const hostId = hostRow.id;
+      storedHostId = hostId;
 
       const base = await findKeyframe(tx, cache, hostId, h.bootId, t, dayMs);
       const data = encodeSampleBlock(samples, base?.byPid);
@@ -201,6 +215,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
     }
     throw e;
   }
+  if (storedHostId !== undefined) cache.hostIds.set(snapshot.host.name, storedHostId);
   if (newKeyframe) {
     rememberKeyframe(cache, newKeyframe);
     noteLatestKeyframe(cache, newKeyframe);
@@ -213,6 +228,57 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
     mappingCount,
     serverTimeMs: nowMs,
   };
+}
+
+/**
+ * The common case in one autocommitted statement: a known host, a remembered keyframe that
+ * knows every process, no full maps. The block insert and the host update happen together or
+ * not at all; a duplicate inserts no block and so updates nothing. Returns undefined when the
+ * snapshot needs the general path, else whether it was stored (false = duplicate).
+ */
+async function ingestFast(
+  db: Db,
+  snapshot: Snapshot,
+  samples: StoredSample[],
+  dayMs: number,
+): Promise<boolean | undefined> {
+  const cache = blockCache(db);
+  const h = snapshot.host;
+  const hostId = cache.hostIds.get(h.name);
+  if (hostId === undefined) return undefined;
+  const t = snapshot.takenAtMs;
+  const base = keyframeHint(cache, hostId, h.bootId, t, dayMs);
+  if (!base) return undefined;
+  for (const p of snapshot.processes) {
+    if (p.mappings || base.byPid.get(p.pid)?.startTicks !== p.startTicks) return undefined;
+  }
+  const data = Buffer.from(encodeSampleBlock(samples, base.byPid));
+  const newer = sql`excluded_t.t >= hosts.last_seen_ms`;
+  const rows = await queryRows(
+    db,
+    sql`with b as (
+          insert into sample_blocks
+            (host_id, taken_at_ms, snapshot_id, boot_id, base_taken_at_ms, base_snapshot_id, process_count, data)
+          values (${hostId}, ${t}, ${snapshot.snapshotId}, ${h.bootId}, ${base.takenAtMs},
+                  ${base.snapshotId}, ${samples.length}, ${data})
+          on conflict do nothing
+          returning host_id
+        ), excluded_t as (select ${t}::bigint as t)
+        update hosts set
+          labels = case when ${newer} then ${JSON.stringify(h.labels ?? {})}::jsonb else labels end,
+          kernel = case when ${newer} then ${h.kernel} else kernel end,
+          mem_total_kb = case when ${newer} then ${h.memTotalKb}::bigint else mem_total_kb end,
+          agent_version = case when ${newer} then ${snapshot.agent.version} else agent_version end,
+          process_count = case when excluded_t.t > hosts.last_seen_ms then ${samples.length}::int
+                               when excluded_t.t = hosts.last_seen_ms then process_count + ${samples.length}::int
+                               else process_count end,
+          first_seen_ms = least(first_seen_ms, excluded_t.t),
+          last_seen_ms = greatest(last_seen_ms, excluded_t.t)
+        from b, excluded_t
+        where hosts.id = b.host_id
+        returning hosts.id`,
+  );
+  return rows.length > 0;
 }
 
 async function storeFullMaps(

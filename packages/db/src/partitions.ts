@@ -71,25 +71,54 @@ async function createPartition(tx: Db, t: PartitionedTable, start: number): Prom
   );
 }
 
-const ensured = new WeakMap<Db, Set<number>>();
+const ensured = new WeakMap<Db, Map<number, Promise<void>>>();
 
 /**
  * Makes sure every partitioned table has a partition for the UTC day of `ms` (and its month).
- * Remembers per database object what it created; `forget` after a partition was dropped.
+ * Concurrent callers share one check per day; DDL (which locks the parent table) runs only for
+ * partitions that are really missing. Remembered per database object; `forget` after drops.
  */
 export async function ensurePartitionsFor(db: Db, ms: number): Promise<void> {
   const day = periodStart(ms, 'day');
   let known = ensured.get(db);
   if (!known) {
-    known = new Set();
+    known = new Map();
     ensured.set(db, known);
   }
-  if (known.has(day)) return;
+  let pending = known.get(day);
+  if (!pending) {
+    pending = createMissing(db, ms);
+    known.set(day, pending);
+    pending.catch(() => known.delete(day));
+  }
+  await pending;
+}
+
+async function createMissing(db: Db, ms: number): Promise<void> {
+  const wanted = PARTITIONED.map((t) => ({ t, start: periodStart(ms, t.period) }));
+  const names = wanted.map((w) => partitionName(w.t.table, w.start, w.t.period));
+  const present = async (q: Db) =>
+    new Set(
+      (
+        await queryRows<{ relname: string }>(
+          q,
+          sql`select relname from pg_class where relname in (${sql.join(
+            names.map((n) => sql`${n}`),
+            sql`, `,
+          )})`,
+        )
+      ).map((r) => r.relname),
+    );
+  if ((await present(db)).size === names.length) return;
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
-    for (const t of PARTITIONED) await createPartition(tx as Db, t, periodStart(ms, t.period));
+    const have = await present(tx as Db);
+    for (const w of wanted) {
+      if (!have.has(partitionName(w.t.table, w.start, w.t.period))) {
+        await createPartition(tx as Db, w.t, w.start);
+      }
+    }
   });
-  known.add(day);
 }
 
 export function forgetEnsuredPartitions(db: Db): void {

@@ -48,6 +48,14 @@ describe.each(testDrivers())('storage on %s', (driver) => {
       .from(sampleBlocks)
       .where(eq(sampleBlocks.snapshotId, s.snapshotId));
     expect(blocks).toHaveLength(1);
+    // a re-sent delta snapshot (the one-statement path) changes nothing either
+    const next = snap(0, (x) => {
+      x.takenAtMs += 10_000;
+    });
+    expect((await ingestSnapshot(t.db, next)).duplicate).toBe(false);
+    expect((await ingestSnapshot(t.db, structuredClone(next))).duplicate).toBe(true);
+    const [host] = await t.db.select().from(hosts).where(eq(hosts.name, 'web-07'));
+    expect(host).toMatchObject({ processCount: 2, lastSeenMs: next.takenAtMs });
   });
 
   it('reads back every sample exactly across keyframes and deltas, pid reuse included', async () => {
