@@ -2,7 +2,15 @@
 // client HOME with ~/.ssh/known_hosts, all under one temp directory removed by dispose.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +73,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', userKey]);
   const authorized = join(dir, 'authorized_keys');
-  writeFileSync(authorized, readFileSync(`${userKey}.pub`));
+  writeFileSync(authorized, readFileSync(`${userKey}.pub`), { mode: 0o644 });
+  // sshd reads AuthorizedKeysFile as the user logging in, so other users need to reach it.
+  chmodSync(dir, 0o755);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const port = await freePort();
   const config = join(dir, 'sshd_config');

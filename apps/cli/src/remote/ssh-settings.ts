@@ -114,10 +114,9 @@ export class SshSettingsResolver {
     const targetUser = given.user ?? flags.user;
     const merged: Computed = {};
     for (const config of this.#configs) {
-      const computed = config.compute(
-        { Host: alias, User: targetUser ?? this.#localUser },
-        { ignoreCase: true, matchExec: false },
-      );
+      // By host name only: given a User, ssh-config copies it into the result, which would hide
+      // the config's own User line. (So `Match user` blocks are not evaluated.)
+      const computed = config.compute(alias, { ignoreCase: true, matchExec: false });
       for (const [key, value] of Object.entries(computed)) {
         if (key === 'host' || key === 'match') continue;
         const old = merged[key];

@@ -1,0 +1,165 @@
+// Remote pmap mode as a user runs it: a real process with real stdout/stderr, against a real sshd.
+// Covers what happens before any connection (validation), sudo, and several hosts at once.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/paths.ts';
+import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
+
+const missing = sshdUnavailable();
+if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
+if (missing !== null) console.log(`skipping SSH CLI tests: ${missing}`);
+
+const nodeBin = join(repoRoot, 'node_modules/.bin/node');
+const entry = join(repoRoot, 'apps/cli/src/remote/remote-cli.ts');
+
+interface Run {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+function fleetpmap(args: string[], env: NodeJS.ProcessEnv): Run {
+  const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
+process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
+  const result = spawnSync(nodeBin, ['--input-type=module', '-e', script, '--', ...args], {
+    env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8', ...env },
+    encoding: 'latin1',
+    timeout: 60_000,
+  });
+  return { stdout: result.stdout, stderr: result.stderr, code: result.status };
+}
+
+describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 90_000 }, () => {
+  let sshd: TestSshd;
+  let counter: Server;
+  let counterPort: number;
+  let connections = 0;
+  const env = () => ({ HOME: sshd.home, USER: 'root' });
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    counter = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve));
+    const address = counter.address();
+    counterPort = typeof address === 'object' && address ? address.port : 0;
+  });
+  afterAll(async () => {
+    counter?.close();
+    await sshd?.[Symbol.asyncDispose]();
+  });
+
+  it.each([
+    ['a host with a shell command', '127.0.0.1;touch /tmp/x:1', 'invalid host name'],
+    ['a host that looks like an ssh option', '-oProxyCommand=id:1', 'invalid'],
+    ['a PID with a command', '127.0.0.1:1$(id)', 'invalid process ID'],
+    ['a PID with a second word', '127.0.0.1:1 2', 'invalid process ID'],
+    ['a comm with a substitution', '127.0.0.1:comm=$(reboot)', 'invalid command name'],
+    ['a comm with backquotes', '127.0.0.1:comm=`id`', 'invalid command name'],
+    ['a user with a command', 'x;id@127.0.0.1:1', 'invalid user name'],
+  ])('refuses %s before connecting anywhere', (_what, bad, message) => {
+    const before = connections;
+    const run = fleetpmap(
+      ['--port', String(counterPort), '127.0.0.1:1', bad, '127.0.0.1:2'],
+      env(),
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+    expect(run.stdout).toBe('');
+    expect(connections).toBe(before);
+  });
+
+  it('prints pmap for a PID with -p keeping its pmap meaning (not the SSH port)', () => {
+    const expected = spawnSync('ssh', [...sshd.sshArgs(), 'pmap', '-p', '1'], {
+      encoding: 'latin1',
+    });
+    const run = fleetpmap(['--port', String(sshd.port), '-p', '127.0.0.1:1'], env());
+    expect(run.stdout).toBe(expected.stdout);
+    expect(run.code).toBe(expected.status);
+  });
+
+  it('prints one JSON document naming every target, failures included', () => {
+    const run = fleetpmap(
+      ['--port', String(sshd.port), '--json', '127.0.0.1:1', 'no-such-host.invalid:1'],
+      env(),
+    );
+    const doc = JSON.parse(Buffer.from(run.stdout, 'latin1').toString('utf8')) as {
+      targets: { target: string; host: string; processes?: { pid: number }[]; error?: string }[];
+    };
+    expect(doc.targets.map((t) => t.target)).toEqual(['127.0.0.1:1', 'no-such-host.invalid:1']);
+    expect(doc.targets[0]?.processes?.[0]?.pid).toBe(1);
+    expect(doc.targets[1]?.error).toContain('Could not resolve hostname');
+    expect(run.code).toBe(255);
+  });
+
+  it('honours ~/.ssh/config: Host patterns, HostName, Port, User and IdentityFile', () => {
+    const home = mkdtempSync(join(tmpdir(), 'fleetpmap-cfg-home-'));
+    try {
+      mkdirSync(join(home, '.ssh'));
+      writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+      writeFileSync(
+        join(home, '.ssh', 'config'),
+        [
+          'Host web-*',
+          '  HostName 127.0.0.1',
+          `  Port ${sshd.port}`,
+          '  User root',
+          `  IdentityFile ${sshd.userKey}`,
+          '  ConnectTimeout 5',
+          '',
+        ].join('\n'),
+      );
+      const run = fleetpmap(['-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
+      expect(run.stderr).toBe('');
+      expect(run.stdout.split('\n')[0]).toMatch(/^1: {3}/);
+      // -F replaces ~/.ssh/config: the alias no longer resolves.
+      const other = join(home, 'empty_config');
+      writeFileSync(other, '');
+      const withF = fleetpmap(['-F', other, '-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
+      expect(withF.code).toBe(255);
+      expect(withF.stderr).toContain('fleetpmap: web-07: Could not resolve hostname web-07');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('reaches a host through ProxyJump', () => {
+    const home = mkdtempSync(join(tmpdir(), 'fleetpmap-jump-home-'));
+    try {
+      mkdirSync(join(home, '.ssh'));
+      // The jump host forwards to 127.0.0.1 (sshd's own address), which known_hosts knows.
+      writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+      writeFileSync(
+        join(home, '.ssh', 'config'),
+        [
+          'Host bastion',
+          '  HostName 127.0.0.1',
+          `  Port ${sshd.port}`,
+          'Host inner',
+          '  HostName 127.0.0.1',
+          `  Port ${sshd.port}`,
+          '  ProxyJump bastion',
+          'Host *',
+          '  User root',
+          `  IdentityFile ${sshd.userKey}`,
+          '',
+        ].join('\n'),
+      );
+      const run = fleetpmap(['-q', 'inner:1'], { HOME: home, USER: 'root' });
+      expect(run.stderr).toBe('');
+      expect(run.stdout.split('\n')[0]).toMatch(/^1: {3}/);
+      expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toBe(
+        `${sshd.knownHostsLine}\n`,
+      );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
