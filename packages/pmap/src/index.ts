@@ -20,7 +20,7 @@ export {
 } from './options.ts';
 export { applyRange, parsePidArgument } from './range.ts';
 export { parseRcFile, RC_TEMPLATE, type RcFile } from './rc-file.ts';
-export { readsSmaps, renderProcess } from './render.ts';
+export { readsSmaps, renderProcess, smapsTableMode } from './render.ts';
 export { SortFieldError } from './row-sort.ts';
 export { DEFAULT_SHM_MINOR, findShmMinor, parseSysvShmIds } from './shm.ts';
 export { renderSmapsTable } from './smaps-table.ts';

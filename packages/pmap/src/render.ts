@@ -7,6 +7,11 @@ export function readsSmaps(mode: PmapOptions['mode']): boolean {
   return mode !== 'default' && mode !== 'device';
 }
 
+/** Whether a layout is the smaps table (-X, -XX, rc file) rather than a fixed-column one. */
+export function smapsTableMode(mode: PmapOptions['mode']): boolean {
+  return mode === 'X' || mode === 'XX' || mode === 'rc';
+}
+
 /**
  * Renders one process as pmap 4.0.2 does in the chosen layout, header line included. Returns the
  * process's status (0, or 1 when its map could not be opened); throws PmapFormatError where pmap
@@ -17,7 +22,7 @@ export function renderProcess(
   opts: PmapOptions,
   out: (text: string) => void,
 ): number {
-  return readsSmaps(opts.mode) && opts.mode !== 'extended'
+  return smapsTableMode(opts.mode)
     ? renderSmapsTable(proc, opts, out)
     : renderMapsTable(proc, opts, out);
 }

@@ -17,6 +17,7 @@ import {
 } from './c-scan.ts';
 import { headerLine } from './command.ts';
 import { PmapFormatError } from './errors.ts';
+import { splitLines } from './lines.ts';
 import type { PmapOptions, PmapProcess } from './options.ts';
 import { type SortableRow, type SortKey, sortRows } from './row-sort.ts';
 
@@ -123,27 +124,6 @@ interface DetailColumn {
   width: number;
 }
 
-interface Line {
-  text: string;
-  /** Whether the line ended in a newline (pmap echoes it in one error message). */
-  newline: boolean;
-}
-
-function splitWithNewlines(text: string): Line[] {
-  const lines: Line[] = [];
-  let s = 0;
-  while (s < text.length) {
-    const e = text.indexOf('\n', s);
-    if (e < 0) {
-      lines.push({ text: text.slice(s), newline: false });
-      break;
-    }
-    lines.push({ text: text.slice(s, e), newline: true });
-    s = e + 1;
-  }
-  return lines;
-}
-
 function parseDecimalSaturating(digits: string): bigint {
   const v = BigInt(digits);
   return v > ULONG_MAX ? ULONG_MAX : v;
@@ -175,7 +155,9 @@ export function renderSmapsTable(
   const showMapping = enabled('Mapping');
   const showVmFlags = enabled('VmFlags');
 
-  const lines = splitWithNewlines(proc.mapText);
+  const lines = splitLines(proc.mapText);
+  // Only a last line can lack its newline; pmap echoes the line with it in one error message.
+  const lastHasNewline = proc.mapText.endsWith('\n');
   const columns: DetailColumn[] = [];
   let wStart = 0;
   let wPerm = 0;
@@ -204,7 +186,7 @@ export function renderSmapsTable(
   let i = 0;
   let line = lines[0];
   while (line !== undefined) {
-    const m = scanMappingLine(line.text);
+    const m = scanMappingLine(line);
     if (m.fields < 6) throw new PmapFormatError('Unknown format in smaps file!');
     wStart = Math.max(wStart, m.start.length);
     wPerm = Math.max(wPerm, m.perms.length);
@@ -213,7 +195,7 @@ export function renderSmapsTable(
     wInode = Math.max(wInode, m.inode.length);
 
     line = lines[++i];
-    let detail = line ? scanDetailLine(line.text) : null;
+    let detail = line !== undefined ? scanDetailLine(line) : null;
     let col = 0;
     while (line !== undefined && detail !== null) {
       if (enabled(detail.key)) {
@@ -228,7 +210,7 @@ export function renderSmapsTable(
           columns.push(c);
         } else if (c.name !== detail.key) {
           throw new PmapFormatError(
-            `ERROR: inconsistent detail field in smaps file, line:\n ${line.text}${line.newline ? '\n' : ''}`,
+            `ERROR: inconsistent detail field in smaps file, line:\n ${line}${i < lines.length - 1 || lastHasNewline ? '\n' : ''}`,
           );
         }
         c.valueStr = detail.digits;
@@ -239,10 +221,10 @@ export function renderSmapsTable(
         col++;
       }
       line = lines[++i];
-      detail = line ? scanDetailLine(line.text) : null;
+      detail = line !== undefined ? scanDetailLine(line) : null;
     }
 
-    const flags = line ? scanVmFlags(line.text) : null;
+    const flags = line !== undefined ? scanVmFlags(line) : null;
     if (flags !== null) {
       vmFlags = flags;
       wFlags = Math.max(wFlags, flags.length);

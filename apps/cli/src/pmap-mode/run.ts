@@ -21,6 +21,7 @@ import {
   readsSmaps,
   renderProcess,
   SortFieldError,
+  smapsTableMode,
   tgidFromStatus,
 } from '@fleetpmap/pmap';
 import { ExitError } from '../errors.ts';
@@ -323,7 +324,7 @@ async function pmapMain(argv: readonly string[], env: Env, io: PmapOutput): Prom
   if (argc < 1 || argc > MAX_PIDS) fatal(io, 'library failed pids statistics');
 
   const mode = modeOf(p);
-  if (p.sort !== undefined && !p.json && !p.summary && !readsSmapsTable(mode)) {
+  if (p.sort !== undefined && !p.json && !p.summary && !smapsTableMode(mode)) {
     const fields = MAPS_SORT_FIELDS[mode as keyof typeof MAPS_SORT_FIELDS];
     if (!fields.includes(p.sort.toLowerCase())) {
       fatal(io, new SortFieldError(p.sort, fields).message);
@@ -374,10 +375,6 @@ async function pmapMain(argv: readonly string[], env: Env, io: PmapOutput): Prom
   if (p.json) io.out(renderJson(collected));
   if (missing) status |= 42;
   return status;
-}
-
-function readsSmapsTable(mode: PmapMode): boolean {
-  return mode === 'X' || mode === 'XX' || mode === 'rc';
 }
 
 /**
