@@ -88,7 +88,12 @@ describe('agent → server → database, with the real binaries', () => {
     await until('three acknowledged snapshots', () => a.acknowledged().length >= 3);
     const hosts = JSON.parse(
       await cli(['hosts', '--server', s.url, '--token', await s.adminToken(), '--json']),
-    ) as { name: string; labels: Record<string, string>; agentVersion: string; processCount: number }[];
+    ) as {
+      name: string;
+      labels: Record<string, string>;
+      agentVersion: string;
+      processCount: number;
+    }[];
     const h = hosts.find((x) => x.name === 'e2e-pipeline');
     expect(h?.labels).toEqual({ env: 'e2e' });
     expect(h?.agentVersion).toBe('0.1.0');

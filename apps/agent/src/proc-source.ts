@@ -222,23 +222,41 @@ function emptyTotals(): RegionTotals {
 
 const HEX = /^[0-9a-f]{1,16}$/;
 
-/** One smaps entry as the wire carries it; bounded to the protocol's limits. */
-export function toWireMapping(e: SmapsEntry): Mapping {
-  const path = wireTextLatin1(e.path, LIMITS.pathChars);
-  const kb: Record<string, number> = {};
+/** Keeps at most `max` own properties (the kernel prints ~25 kB fields; the limit is 64). */
+function capFields<T>(r: Record<string, T>, max: number, fix?: (v: T) => T): Record<string, T> {
   let n = 0;
-  for (const [k, v] of Object.entries(e.kb)) {
-    if (n++ >= LIMITS.kbFieldsPerMapping) break;
-    kb[k] = v;
+  let needsCopy = false;
+  for (const k in r) {
+    const v = r[k] as T;
+    if (++n > max || (fix && fix(v) !== v)) {
+      needsCopy = true;
+      break;
+    }
   }
-  const extra: Record<string, string> = {};
+  if (!needsCopy) return r;
+  const out: Record<string, T> = {};
   n = 0;
-  for (const [k, v] of Object.entries(e.extra)) {
-    if (n++ >= LIMITS.extraFieldsPerMapping) break;
-    extra[k] = v.slice(0, LIMITS.extraValueChars);
+  for (const k in r) {
+    if (n++ >= max) break;
+    const v = r[k] as T;
+    out[k] = fix ? fix(v) : v;
   }
+  return out;
+}
+
+const capExtra = (v: string) =>
+  v.length > LIMITS.extraValueChars ? v.slice(0, LIMITS.extraValueChars) : v;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is tested
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * One smaps entry as the wire carries it, bounded to the protocol's limits. The parser's own
+ * field objects are reused when they are within the limits: a big host's full tier holds
+ * hundreds of thousands of these at once.
+ */
+export function toWireMapping(e: SmapsEntry): Mapping {
   const inode = Number(e.inode);
-  return {
+  const m: Mapping = {
     start: e.start,
     end: e.end,
     perms: e.perms,
@@ -246,12 +264,22 @@ export function toWireMapping(e: SmapsEntry): Mapping {
     dev: e.dev,
     // Above 2^53 a JSON number cannot carry it exactly; such inodes are reported as 0.
     inode: Number.isSafeInteger(inode) ? inode : 0,
-    path: path.text,
-    ...(path.base64 !== undefined ? { pathBase64: path.base64 } : {}),
-    kb,
-    vmFlags: (e.vmFlags ?? []).slice(0, LIMITS.vmFlagsPerMapping),
-    extra,
+    path: e.path,
+    kb: capFields(e.kb, LIMITS.kbFieldsPerMapping),
+    vmFlags:
+      e.vmFlags === null
+        ? []
+        : e.vmFlags.length > LIMITS.vmFlagsPerMapping
+          ? e.vmFlags.slice(0, LIMITS.vmFlagsPerMapping)
+          : e.vmFlags,
+    extra: capFields(e.extra, LIMITS.extraFieldsPerMapping, capExtra),
   };
+  if (!ASCII.test(e.path) || e.path.length > LIMITS.pathChars) {
+    const path = wireTextLatin1(e.path, LIMITS.pathChars);
+    m.path = path.text;
+    if (path.base64 !== undefined) m.pathBase64 = path.base64;
+  }
+  return m;
 }
 
 export function summarize(entries: readonly SmapsEntry[], startStack: number): Regions {
