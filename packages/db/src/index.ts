@@ -23,7 +23,7 @@ export {
 } from './codec/aggregate-block.ts';
 export { decodeMapping, encodeMapping } from './codec/mapping.ts';
 export type { StoredSample } from './codec/sample-block.ts';
-export { type IngestOptions, ingestSnapshot } from './ingest.ts';
+export { type IngestOptions, type IngestResult, ingestSnapshot } from './ingest.ts';
 export {
   DEFAULT_RETENTION,
   ensurePartitionsFor,

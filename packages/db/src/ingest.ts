@@ -19,6 +19,12 @@ export interface IngestOptions {
   nowMs?: number;
 }
 
+/** The push answer plus what storage learned on the way. */
+export interface IngestResult extends PushResult {
+  /** mapping contents written; a stable process's repeated full map writes none */
+  mappingsStored: number;
+}
+
 class DuplicateSnapshot extends Error {}
 
 /** Postgres allows 65535 bind parameters per statement. */
@@ -61,7 +67,7 @@ export async function ingestSnapshot(
   db: Db,
   snapshot: Snapshot,
   opts: IngestOptions = {},
-): Promise<PushResult> {
+): Promise<IngestResult> {
   await ensurePartitionsFor(db, snapshot.takenAtMs);
   try {
     return await ingestOnce(db, snapshot, opts);
@@ -74,7 +80,7 @@ export async function ingestSnapshot(
   }
 }
 
-async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Promise<PushResult> {
+async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Promise<IngestResult> {
   const nowMs = opts.nowMs ?? Date.now();
   const t = snapshot.takenAtMs;
   const dayMs = t - (t % DAY_MS);
@@ -89,9 +95,11 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
       duplicate: !fast,
       processCount: fast ? samples.length : 0,
       mappingCount: 0,
+      mappingsStored: 0,
       serverTimeMs: nowMs,
     };
   }
+  let mappingsStored = 0;
   let newKeyframe: Keyframe | undefined;
   let storedHostId: number | undefined;
   try {
@@ -200,7 +208,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
           });
       }
 
-      await storeFullMaps(tx, hostId, dayMs, snapshot);
+      mappingsStored = await storeFullMaps(tx, hostId, dayMs, snapshot);
     });
   } catch (e) {
     if (e instanceof DuplicateSnapshot) {
@@ -210,6 +218,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
         duplicate: true,
         processCount: 0,
         mappingCount: 0,
+        mappingsStored: 0,
         serverTimeMs: nowMs,
       };
     }
@@ -226,6 +235,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
     duplicate: false,
     processCount: samples.length,
     mappingCount,
+    mappingsStored,
     serverTimeMs: nowMs,
   };
 }
@@ -286,7 +296,7 @@ async function storeFullMaps(
   hostId: number,
   dayMs: number,
   snapshot: Snapshot,
-): Promise<void> {
+): Promise<number> {
   const entries = new Map<string, { hash: Uint8Array; data: Uint8Array }>();
   const maps: (typeof fullMaps.$inferInsert)[] = [];
   for (const p of snapshot.processes) {
@@ -310,7 +320,7 @@ async function storeFullMaps(
       entryHashes: hashes,
     });
   }
-  if (maps.length === 0) return;
+  if (maps.length === 0) return 0;
   // Only contents this host has not stored today are sent: ask first, then insert the rest.
   const all = [...entries.values()];
   const missing: typeof all = [];
@@ -337,4 +347,5 @@ async function storeFullMaps(
   for (const part of chunks(maps, ROWS_PER_INSERT)) {
     await tx.insert(fullMaps).values(part).onConflictDoNothing();
   }
+  return missing.length;
 }

@@ -70,13 +70,17 @@ describe.each(testDrivers())('read services on %s', (driver) => {
     const withMap = (m: Mapping[]) => (s: Snapshot) => {
       s.processes[0] = exampleProcess({ mappings: m });
     };
-    await ingestSnapshot(t.db, snapAt(T0, withMap(first)));
+    expect((await ingestSnapshot(t.db, snapAt(T0, withMap(first)))).mappingsStored).toBe(301);
     const afterFirst = (await tableBytes(t, 'map_entries')) + (await tableBytes(t, 'full_maps'));
     const [entries1] = await queryRows<{ n: number }>(
       t.db,
       sql`select count(*)::int as n from map_entries`,
     );
-    await ingestSnapshot(t.db, snapAt(T0 + 15 * MIN, withMap(structuredClone(first))));
+    const repeat = await ingestSnapshot(
+      t.db,
+      snapAt(T0 + 15 * MIN, withMap(structuredClone(first))),
+    );
+    expect(repeat).toMatchObject({ mappingCount: 301, mappingsStored: 0 });
     const [entries2] = await queryRows<{ n: number }>(
       t.db,
       sql`select count(*)::int as n from map_entries`,
