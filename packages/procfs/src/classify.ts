@@ -19,9 +19,10 @@ export const REGION_CLASSES: readonly RegionClass[] = [
  */
 export type RegionSubclass = 'threadStack' | 'guard' | 'named' | 'arenaReserve' | null;
 
+/** Shared constant objects: compare them, never change them. */
 export interface MappingClass {
-  cls: RegionClass;
-  subclass: RegionSubclass;
+  readonly cls: RegionClass;
+  readonly subclass: RegionSubclass;
 }
 
 export interface RegionTotals {
@@ -100,32 +101,60 @@ function isSharedMemoryPath(path: string): boolean {
   );
 }
 
-function baseClass(m: MapsEntry, startStackHex: string | null): MappingClass {
-  const path = m.path;
-  if (path === '[heap]') return { cls: 'heap', subclass: null };
-  if (path === '[stack]') return { cls: 'stack', subclass: null };
-  // The pmap rule: the main stack is the mapping with start <= startstack <= end (both inclusive).
-  if (
+// Classes are shared constants (read-only to callers): one object per mapping would be a few
+// hundred thousand allocations per host scan.
+const C = {
+  heap: Object.freeze({ cls: 'heap', subclass: null }),
+  stack: Object.freeze({ cls: 'stack', subclass: null }),
+  anon: Object.freeze({ cls: 'anon', subclass: null }),
+  named: Object.freeze({ cls: 'anon', subclass: 'named' }),
+  threadStack: Object.freeze({ cls: 'anon', subclass: 'threadStack' }),
+  guard: Object.freeze({ cls: 'anon', subclass: 'guard' }),
+  arenaReserve: Object.freeze({ cls: 'anon', subclass: 'arenaReserve' }),
+  file: Object.freeze({ cls: 'file', subclass: null }),
+  shmem: Object.freeze({ cls: 'shmem', subclass: null }),
+  special: Object.freeze({ cls: 'special', subclass: null }),
+} as const satisfies Record<string, MappingClass>;
+
+function containsStart(m: MapsEntry, startStackHex: string | null): boolean {
+  return (
     startStackHex !== null &&
-    !path.includes('/') &&
-    !path.startsWith('[') &&
     compareHex(m.start, startStackHex) <= 0 &&
     compareHex(startStackHex, m.end) <= 0
-  ) {
-    return { cls: 'stack', subclass: null };
+  );
+}
+
+function baseClass(m: MapsEntry, startStackHex: string | null): MappingClass {
+  const path = m.path;
+  const shared = m.perms.charCodeAt(3) === 115;
+  if (path === '') {
+    // The pmap rule: the main stack is the mapping with start <= startstack <= end (inclusive).
+    if (containsStart(m, startStackHex)) return C.stack;
+    if (shared) return C.shmem;
+    // Provisional for PROT_NONE: RegionAccumulator turns it into 'guard' if a thread stack follows.
+    return m.perms === '---p' ? C.arenaReserve : C.anon;
   }
-  if (m.perms.charCodeAt(3) === 115 || isSharedMemoryPath(path)) {
-    return { cls: 'shmem', subclass: null };
+  const c0 = path.charCodeAt(0);
+  if (c0 === 47) {
+    // '/': a file, or shared memory that the kernel names like one.
+    if (shared || isSharedMemoryPath(path)) return C.shmem;
+    return path.startsWith('/anon_hugepage') ? C.anon : C.file;
   }
-  if (path.startsWith('[anon:')) return { cls: 'anon', subclass: 'named' };
-  // Kernels before 4.5 labelled thread stacks `[stack:TID]`.
-  if (path.startsWith('[stack:')) return { cls: 'anon', subclass: 'threadStack' };
-  if (path.startsWith('[')) return { cls: 'special', subclass: null };
-  if (path.startsWith('/anon_hugepage')) return { cls: 'anon', subclass: null };
-  if (path.startsWith('/')) return { cls: 'file', subclass: null };
-  if (path === '') return { cls: 'anon', subclass: null };
+  if (c0 === 91) {
+    // '[': kernel pseudo-names.
+    if (path === '[heap]') return C.heap;
+    if (path === '[stack]') return C.stack;
+    if (path.startsWith('[anon_shmem:')) return C.shmem;
+    if (shared) return C.shmem;
+    if (path.startsWith('[anon:')) return C.named;
+    // Kernels before 4.5 labelled thread stacks `[stack:TID]`.
+    if (path.startsWith('[stack:')) return C.threadStack;
+    if (!path.includes('/') && containsStart(m, startStackHex)) return C.stack;
+    return C.special;
+  }
+  if (shared) return C.shmem;
   // anon_inode:[…] and other non-path names: kernel objects, not memory a process allocated.
-  return { cls: 'special', subclass: null };
+  return C.special;
 }
 
 /**
@@ -155,26 +184,21 @@ export class RegionAccumulator {
   }
 
   add(entry: MapsEntry): void {
-    const c = baseClass(entry, this.ssHex);
     const prev = this.prev;
     const pc = this.prevClass;
-    if (prev !== null && pc !== null && pc.subclass === 'arenaReserve') {
+    let c = baseClass(entry, this.ssHex);
+    if (prev !== null && pc === C.arenaReserve) {
       if (
-        c.cls === 'anon' &&
-        c.subclass === null &&
+        c === C.anon &&
         entry.path === '' &&
         entry.perms === 'rw-p' &&
         entry.start === prev.end &&
         rangeKb(prev.start, prev.end) <= MAX_GUARD_KB &&
         rangeKb(entry.start, entry.end) >= MIN_THREAD_STACK_KB
       ) {
-        pc.subclass = 'guard';
-        c.subclass = 'threadStack';
+        this.prevClass = C.guard;
+        c = C.threadStack;
       }
-    }
-    if (c.cls === 'anon' && c.subclass === null && entry.path === '' && entry.perms === '---p') {
-      // Provisional: becomes 'guard' if a thread stack follows.
-      c.subclass = 'arenaReserve';
     }
     this.flushPrev();
     this.prev = entry;

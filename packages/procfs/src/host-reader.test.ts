@@ -43,7 +43,8 @@ describe('readHost on the captured tree', () => {
     expect(wl?.regions?.threadStacks).toBe(3);
     expect(wl?.mappings?.length).toBe(wl?.mappingCount);
     expect(wl?.mappingClasses?.length).toBe(wl?.mappingCount);
-    expect(wl?.kbTotals?.Rss).toBe(wl?.mappings?.reduce((a, m) => a + (m.kb.Rss ?? 0), 0));
+    const rss = Object.values(wl?.regions?.regions ?? {}).reduce((a, t) => a + t.rssKb, 0);
+    expect(rss).toBe(wl?.mappings?.reduce((a, m) => a + (m.kb.Rss ?? 0), 0));
     for (const r of results) expect(r.readCostMs).toBeGreaterThan(0);
   });
 

@@ -1,11 +1,12 @@
-import { readdir, readlink } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { parseCgroup } from './cgroup.ts';
 import { type MappingClass, type ProcessRegionTotals, RegionAccumulator } from './classify.ts';
 import { type Cmdline, DEFAULT_MAX_CMDLINE_BYTES, parseCmdline, parseComm } from './cmdline.ts';
 import { ProcfsLimitError, ProcfsParseError } from './errors.ts';
 import type { SmapsEntry } from './model.ts';
-import { DEFAULT_MAX_BYTES, readProcText, readProcTextSync, streamProcText } from './read.ts';
+import { DEFAULT_MAX_BYTES, readProcTextSync, streamProcText } from './read.ts';
 import { parseSmapsRollup, type Rollup } from './rollup.ts';
 import { SmapsParser } from './smaps.ts';
 import { type ProcStat, parseStat } from './stat.ts';
@@ -72,11 +73,6 @@ export interface ProcessReadResult {
   mappingClasses?: MappingClass[];
   /** Full tier: totals per region class, thread stacks and guards. */
   regions?: ProcessRegionTotals;
-  /**
-   * Full tier: every `kB` field summed over all mappings (Rss, Pss, Private_Dirty, Swap, …). Not
-   * a rollup: smaps has no per-mapping Pss_Anon/File/Shmem split, so use the rollup tier for those.
-   */
-  kbTotals?: Record<string, number>;
   mappingCount?: number;
   smapsBytes?: number;
   /** Set when the process could not be fully read; what was read before the failure is kept. */
@@ -138,7 +134,7 @@ export async function readProcess(
     if (unified !== null) result.cgroup = unified;
     if (!stat.kernelThread) {
       try {
-        result.exe = await readlink(`${dir}/exe`, { encoding: 'latin1' });
+        result.exe = readlinkSync(`${dir}/exe`, { encoding: 'latin1' });
       } catch {
         // Unreadable exe (other user, exited, deleted namespace) only loses an optional field.
       }
@@ -153,7 +149,7 @@ export async function readProcess(
         };
       } else if (tier === 'rollup') {
         const path = `${dir}/smaps_rollup`;
-        const r = parseSmapsRollup(await readProcText(path, { maxBytes: SMALL_FILE_MAX }), path);
+        const r = parseSmapsRollup(readProcTextSync(path, { maxBytes: SMALL_FILE_MAX }), path);
         if (r === null) result.error = { code: 'NOMM', message: `${path}: empty` };
         else result.rollup = r.rollup;
       } else {
@@ -179,13 +175,9 @@ async function readFullMap(
   const mappings: SmapsEntry[] = [];
   const classes: MappingClass[] = [];
   const acc = new RegionAccumulator(startStack, keep ? (_e, c) => classes.push(c) : null);
-  // Sums from the same pass, so the full tier needs no second page-table walk for totals.
-  const sums: Record<string, number> = Object.create(null);
   let count = 0;
   const parser = new SmapsParser(path, (entry) => {
     if (++count > maxMappings) throw new ProcfsLimitError(path, maxMappings);
-    const kb = entry.kb;
-    for (const k in kb) sums[k] = (sums[k] ?? 0) + (kb[k] ?? 0);
     if (keep) mappings.push(entry);
     acc.add(entry);
   });
@@ -202,7 +194,6 @@ async function readFullMap(
       result.mappings = mappings;
       result.mappingClasses = classes;
     }
-    result.kbTotals = sums;
   }
   if (count === 0) result.error = { code: 'NOMM', message: `${path}: empty (process exited?)` };
 }

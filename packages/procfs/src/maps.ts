@@ -32,17 +32,68 @@ function permOk(c: number, allowed: number): boolean {
   return c === 45 || c === allowed;
 }
 
+/** The fields of a mapping line, written in place by scanMapLine (no allocation per line). */
+export interface MapLineFields {
+  start: string;
+  end: string;
+  perms: string;
+  offset: string;
+  dev: string;
+  inode: string;
+  path: string;
+}
+
+export function emptyMapLineFields(): MapLineFields {
+  return { start: '', end: '', perms: '', offset: '', dev: '', inode: '', path: '' };
+}
+
+// Permissions, device numbers and the all-zero offset repeat on nearly every line of a host; they
+// are interned so that a scan allocates only what differs per mapping (addresses, paths).
+const ZERO_OFFSET = '00000000';
+const permsCache = new Map<number, string>();
+const devCache = new Map<number, string>();
+const DEV_CACHE_MAX = 4096;
+
+function internPerms(text: string, p: number): string {
+  const code =
+    text.charCodeAt(p) * 16777216 +
+    text.charCodeAt(p + 1) * 65536 +
+    text.charCodeAt(p + 2) * 256 +
+    text.charCodeAt(p + 3);
+  let v = permsCache.get(code);
+  if (v === undefined) {
+    v = text.slice(p, p + 4);
+    permsCache.set(code, v);
+  }
+  return v;
+}
+
+function internDev(text: string, s: number, e: number): string {
+  if (e - s > 6) return text.slice(s, e);
+  let code = 0;
+  for (let i = s; i < e; i++) code = code * 256 + text.charCodeAt(i);
+  code = code * 8 + (e - s);
+  let v = devCache.get(code);
+  if (v === undefined) {
+    v = text.slice(s, e);
+    if (devCache.size >= DEV_CACHE_MAX) devCache.clear();
+    devCache.set(code, v);
+  }
+  return v;
+}
+
 /**
- * Parses the mapping line `text[s, e)` (no newline). Throws ProcfsParseError naming `file` and
- * `line` when it is not one.
+ * Parses the mapping line `text[s, e)` (no newline) into `out`. Throws ProcfsParseError naming
+ * `file` and `line` when it is not one.
  */
-export function parseMapLine(
+export function scanMapLine(
   text: string,
   s: number,
   e: number,
   file: string,
   line: number,
-): MapsEntry {
+  out: MapLineFields,
+): void {
   let i = hexEnd(text, s, e, MAX_HEX_DIGITS);
   if (i <= s || text.charCodeAt(i) !== 45) return badMapLine(text, s, e, file, line, 'start');
   const start = text.slice(s, i);
@@ -61,13 +112,15 @@ export function parseMapLine(
   ) {
     return badMapLine(text, s, e, file, line, 'permissions');
   }
-  const perms = text.slice(p, p + 4);
   const offStart = p + 5;
   i = hexEnd(text, offStart, e, MAX_HEX_DIGITS);
   if (i <= offStart || text.charCodeAt(i) !== 32) {
     return badMapLine(text, s, e, file, line, 'offset');
   }
-  const offset = text.slice(offStart, i);
+  const offset =
+    i - offStart === 8 && text.startsWith(ZERO_OFFSET, offStart)
+      ? ZERO_OFFSET
+      : text.slice(offStart, i);
   const devStart = i + 1;
   i = hexEnd(text, devStart, e, MAX_DEV_DIGITS);
   if (i <= devStart || text.charCodeAt(i) !== 58)
@@ -77,7 +130,7 @@ export function parseMapLine(
   if (i <= minorStart || text.charCodeAt(i) !== 32) {
     return badMapLine(text, s, e, file, line, 'device');
   }
-  const dev = text.slice(devStart, i);
+  const dev = internDev(text, devStart, i);
   const inoStart = i + 1;
   i = inoStart;
   while (i < e) {
@@ -88,10 +141,41 @@ export function parseMapLine(
   if (i === inoStart || i - inoStart > MAX_INODE_DIGITS || (i < e && text.charCodeAt(i) !== 32)) {
     return badMapLine(text, s, e, file, line, 'inode');
   }
+  // One-character strings come from V8's single-character cache: inode 0 costs nothing.
   const inode = text.slice(inoStart, i);
   while (i < e && text.charCodeAt(i) === 32) i++;
-  const path = i < e ? text.slice(i, e) : '';
-  return { start, end, perms, offset, dev, inode, path, line };
+  out.start = start;
+  out.end = end;
+  out.perms = internPerms(text, p);
+  out.offset = offset;
+  out.dev = dev;
+  out.inode = inode;
+  out.path = i < e ? text.slice(i, e) : '';
+}
+
+/**
+ * Parses the mapping line `text[s, e)` (no newline). Throws ProcfsParseError naming `file` and
+ * `line` when it is not one.
+ */
+export function parseMapLine(
+  text: string,
+  s: number,
+  e: number,
+  file: string,
+  line: number,
+): MapsEntry {
+  const f = emptyMapLineFields();
+  scanMapLine(text, s, e, file, line, f);
+  return {
+    start: f.start,
+    end: f.end,
+    perms: f.perms,
+    offset: f.offset,
+    dev: f.dev,
+    inode: f.inode,
+    path: f.path,
+    line,
+  };
 }
 
 function badMapLine(
@@ -115,13 +199,24 @@ function badMapLine(
  */
 export function parseMaps(text: string, file: string): MapsEntry[] {
   const out: MapsEntry[] = [];
+  const f = emptyMapLineFields();
   const len = text.length;
   let s = 0;
   let line = 1;
   while (s < len) {
     let e = text.indexOf('\n', s);
     if (e < 0) e = len;
-    out.push(parseMapLine(text, s, e, file, line));
+    scanMapLine(text, s, e, file, line, f);
+    out.push({
+      start: f.start,
+      end: f.end,
+      perms: f.perms,
+      offset: f.offset,
+      dev: f.dev,
+      inode: f.inode,
+      path: f.path,
+      line,
+    });
     s = e + 1;
     line++;
   }

@@ -1,17 +1,108 @@
 import { ProcfsParseError, quoteInput } from './errors.ts';
-import { looksLikeMapLine, parseMapLine } from './maps.ts';
+import { emptyMapLineFields, looksLikeMapLine, scanMapLine } from './maps.ts';
 import type { SmapsEntry } from './model.ts';
 
 // /proc/PID/smaps: a mapping line (as in maps) followed by `Key:   N kB` lines, other
 // `Key: value` lines (THPeligible, ProtectionKey, fields of newer kernels) and `VmFlags: ...`.
 // See Documentation/filesystems/proc.rst. Keys are not hard-coded: every kernel adds some.
 //
-// Hot path: nearly every entry of a file repeats the previous entry's key layout, so each key line
-// is first matched in place against the previous layout (startsWith at an offset, no allocation)
-// and the previous entry's fieldOrder array is reused.
+// This runs over every mapping of every process of a host, so the hot path avoids per-line
+// allocation and per-character loops:
+// - nearly every entry repeats the previous entry's key layout, so each key line is matched in
+//   place against the expected key (startsWith at an offset) and fieldOrder arrays are shared;
+// - a `N kB` value is read backwards from the ` kB` suffix, the padding checked with one
+//   startsWith against a run of spaces;
+// - kb/extra objects are built by a per-layout factory returning an object literal. Adding 20+
+//   properties one by one with computed keys turns a V8 object into a slow dictionary and cost
+//   about ten times more.
 
 const MAX_KEY_LENGTH = 64;
+/** Fields per entry; the kernel prints about 25. */
+const MAX_FIELDS = 256;
 const EMPTY_ORDER: readonly string[] = Object.freeze([]);
+const KB_FLAG = 0;
+const EXTRA_FLAG = 1;
+
+type Factory<T> = (values: readonly (number | string)[]) => T;
+
+/** The kb/extra split and object factories of one key layout. */
+interface Shape {
+  order: readonly string[];
+  /** KB_FLAG or EXTRA_FLAG per key of `order`. */
+  kinds: Uint8Array;
+  makeKb: Factory<Record<string, number>>;
+  makeExtra: Factory<Record<string, string>>;
+}
+
+// Shapes are shared across files (every process on a host has the same layouts), bounded so that
+// hostile input with ever-new keys cannot grow it without limit.
+const SHAPE_CACHE_MAX = 256;
+const shapeCache = new Map<string, Shape>();
+
+let codegenAvailable = true;
+
+function makeFactory<T>(keys: readonly string[], slots: readonly number[]): Factory<T> {
+  if (codegenAvailable) {
+    try {
+      // Keys are JSON-quoted (a valid JS string literal for any text) and `__proto__` is refused by
+      // the parser, so the generated literal only ever defines plain own data properties.
+      const body = keys.map((k, j) => `${JSON.stringify(k)}:v[${slots[j]}]`).join(',');
+      return new Function('v', `return {${body}};`) as Factory<T>;
+    } catch {
+      // --disallow-code-generation-from-strings: build objects key by key instead.
+      codegenAvailable = false;
+    }
+  }
+  return (v) => {
+    const o: Record<string, number | string> = {};
+    for (let j = 0; j < keys.length; j++) o[keys[j] as string] = v[slots[j] as number] as string;
+    return o as T;
+  };
+}
+
+function shapeFor(order: readonly string[], kinds: Uint8Array, n: number): Shape {
+  let sig = '';
+  for (let i = 0; i < n; i++) sig += `${kinds[i]}${order[i]}\n`;
+  const hit = shapeCache.get(sig);
+  if (hit !== undefined) return hit;
+  const kbKeys: string[] = [];
+  const kbSlots: number[] = [];
+  const exKeys: string[] = [];
+  const exSlots: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = order[i] as string;
+    if (kinds[i] === KB_FLAG) {
+      kbKeys.push(k);
+      kbSlots.push(i);
+    } else {
+      exKeys.push(k);
+      exSlots.push(i);
+    }
+  }
+  const shape: Shape = {
+    order,
+    kinds: kinds.slice(0, n),
+    makeKb: makeFactory(kbKeys, kbSlots),
+    makeExtra: makeFactory(exKeys, exSlots),
+  };
+  if (shapeCache.size >= SHAPE_CACHE_MAX) shapeCache.clear();
+  shapeCache.set(sig, shape);
+  return shape;
+}
+
+/** Two-letter VmFlags are interned: the same few dozen strings repeat on every entry. */
+const flagCache = new Map<number, string>();
+
+function flagString(text: string, s: number, e: number): string {
+  if (e - s !== 2) return text.slice(s, e);
+  const code = (text.charCodeAt(s) << 8) | text.charCodeAt(s + 1);
+  let f = flagCache.get(code);
+  if (f === undefined) {
+    f = text.slice(s, e);
+    flagCache.set(code, f);
+  }
+  return f;
+}
 
 /**
  * Incremental smaps parser: feed it text in chunks of any size (lines may span chunks), then call
@@ -23,10 +114,21 @@ export class SmapsParser {
   private readonly onEntry: (entry: SmapsEntry) => void;
   private line = 0;
   private carry = '';
-  private cur: SmapsEntry | null = null;
-  private layout: readonly string[] = EMPTY_ORDER;
+  // The entry being read.
+  private readonly map = emptyMapLineFields();
+  /** Line number of the current entry's mapping line; 0 before the first one. */
+  private mapLine = 0;
+  private vmFlags: string[] | null = null;
   private nKeys = 0;
+  private readonly values: (number | string)[] = [];
+  private readonly kinds = new Uint8Array(MAX_FIELDS);
+  /** Line length of each key of `layout` in the previous entry (a guess for the fast path). */
+  private readonly lens = new Int32Array(MAX_FIELDS + 1).fill(-1);
+  /** Keys of this entry once it stopped following `layout`; null while it follows it. */
   private diverged: string[] | null = null;
+  // The layout of the previous entry, expected again.
+  private layout: readonly string[] = EMPTY_ORDER;
+  private shape: Shape | null = null;
 
   constructor(file: string, onEntry: (entry: SmapsEntry) => void) {
     this.file = file;
@@ -48,7 +150,29 @@ export class SmapsParser {
       this.parseLine(joined, 0, joined.length);
       s = nl + 1;
     }
+    const lens = this.lens;
     while (s < len) {
+      // Fast path: a `Key: N kB` line where the previous entry had one of the same length. The
+      // predicted end must be a newline, the key must match in place, and fastKb() accepts only
+      // spaces, digits and " kB" in between, so a shorter real line cannot be mistaken for it.
+      const n = this.nKeys;
+      if (this.diverged === null && this.mapLine !== 0) {
+        const key = this.layout[n];
+        const e = s + (lens[n] as number);
+        if (
+          key !== undefined &&
+          e < len &&
+          chunk.charCodeAt(e) === 10 &&
+          chunk.startsWith(key, s) &&
+          chunk.charCodeAt(s + key.length) === 58 &&
+          this.fastKb(chunk, s + key.length + 1, e, n)
+        ) {
+          this.line++;
+          this.nKeys = n + 1;
+          s = e + 1;
+          continue;
+        }
+      }
       const e = chunk.indexOf('\n', s);
       if (e < 0) {
         this.carry = chunk.slice(s);
@@ -57,6 +181,34 @@ export class SmapsParser {
       this.parseLine(chunk, s, e);
       s = e + 1;
     }
+  }
+
+  /** Reads `N kB` in text[v, e) into slot n; false (nothing stored) when it is not that form. */
+  private fastKb(text: string, v: number, e: number, n: number): boolean {
+    if (
+      e - v < 4 ||
+      text.charCodeAt(e - 1) !== 66 ||
+      text.charCodeAt(e - 2) !== 107 ||
+      text.charCodeAt(e - 3) !== 32
+    ) {
+      return false;
+    }
+    let i = e - 4;
+    let num = 0;
+    let mul = 1;
+    while (i >= v) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      num += (c - 48) * mul;
+      mul *= 10;
+      i--;
+    }
+    const digits = e - 4 - i;
+    if (digits === 0 || digits > 15) return false;
+    for (let j = v; j <= i; j++) if (text.charCodeAt(j) !== 32) return false;
+    this.values[n] = num;
+    this.kinds[n] = KB_FLAG;
+    return true;
   }
 
   /** Flushes a final line without a newline and the last entry. */
@@ -71,45 +223,30 @@ export class SmapsParser {
 
   private parseLine(text: string, s: number, e: number): void {
     const line = ++this.line;
-    if (looksLikeMapLine(text, s, e)) {
-      this.finishEntry();
-      const m = parseMapLine(text, s, e, this.file, line);
-      this.cur = {
-        start: m.start,
-        end: m.end,
-        perms: m.perms,
-        offset: m.offset,
-        dev: m.dev,
-        inode: m.inode,
-        path: m.path,
-        line,
-        kb: {},
-        extra: {},
-        fieldOrder: EMPTY_ORDER,
-        vmFlags: null,
-      };
-      return;
-    }
-    const entry = this.cur;
-    if (entry === null) {
-      throw new ProcfsParseError(
-        this.file,
-        line,
-        `expected a mapping line, got ${quoteInput(text.slice(s, e))}`,
-      );
-    }
-    let key: string;
-    let v: number;
     const n = this.nKeys;
-    const expected = this.diverged === null ? this.layout[n] : undefined;
+    let key: string | undefined = this.diverged === null ? this.layout[n] : undefined;
+    let v: number;
     if (
-      expected !== undefined &&
-      text.startsWith(expected, s) &&
-      text.charCodeAt(s + expected.length) === 58
+      key !== undefined &&
+      this.mapLine !== 0 &&
+      text.startsWith(key, s) &&
+      text.charCodeAt(s + key.length) === 58
     ) {
-      key = expected;
-      v = s + expected.length + 1;
+      v = s + key.length + 1;
     } else {
+      if (looksLikeMapLine(text, s, e)) {
+        this.finishEntry();
+        scanMapLine(text, s, e, this.file, line, this.map);
+        this.mapLine = line;
+        return;
+      }
+      if (this.mapLine === 0) {
+        throw new ProcfsParseError(
+          this.file,
+          line,
+          `expected a mapping line, got ${quoteInput(text.slice(s, e))}`,
+        );
+      }
       const colon = scanKey(text, s, e);
       if (colon < 0) {
         throw new ProcfsParseError(
@@ -121,67 +258,108 @@ export class SmapsParser {
       key = text.slice(s, colon);
       v = colon + 1;
       if (key === 'VmFlags') {
-        if (entry.vmFlags !== null) this.duplicate(key, line);
-        entry.vmFlags = splitFlags(text, v, e);
+        if (this.vmFlags !== null) this.duplicate(key, line);
+        this.vmFlags = splitFlags(text, v, e);
         return;
       }
       if (key === '__proto__') {
         throw new ProcfsParseError(this.file, line, 'reserved field name "__proto__"');
       }
-      if (Object.hasOwn(entry.kb, key) || Object.hasOwn(entry.extra, key)) {
-        this.duplicate(key, line);
-      }
       if (this.diverged === null) this.diverged = this.layout.slice(0, n);
+      if (this.diverged.includes(key)) this.duplicate(key, line);
+      if (n >= MAX_FIELDS) throw new ProcfsParseError(this.file, line, 'too many fields');
       this.diverged.push(key);
     }
     this.nKeys = n + 1;
-    while (v < e && text.charCodeAt(v) === 32) v++;
-    // `N kB`: digits, one space, "kB", end of line.
-    let i = v;
-    let num = 0;
-    while (i < e) {
-      const c = text.charCodeAt(i);
-      if (c < 48 || c > 57) break;
-      num = num * 10 + (c - 48);
-      i++;
-    }
-    if (i - v > 15) {
-      // 10^15 kB is beyond any real size and beyond exact doubles a few digits later.
-      throw new ProcfsParseError(this.file, line, `value of ${quoteInput(key)} out of range`);
-    }
+    this.lens[n] = e - s;
+    // `N kB`: optional spaces, digits, " kB", end of line.
     if (
-      i > v &&
-      i + 3 === e &&
-      text.charCodeAt(i) === 32 &&
-      text.charCodeAt(i + 1) === 107 &&
-      text.charCodeAt(i + 2) === 66
+      e - v >= 4 &&
+      text.charCodeAt(e - 1) === 66 &&
+      text.charCodeAt(e - 2) === 107 &&
+      text.charCodeAt(e - 3) === 32
     ) {
-      entry.kb[key] = num;
-    } else {
-      let t = e;
-      while (t > v && isBlank(text.charCodeAt(t - 1))) t--;
-      entry.extra[key] = text.slice(v, t);
+      let i = e - 4;
+      let num = 0;
+      let mul = 1;
+      while (i >= v) {
+        const c = text.charCodeAt(i);
+        if (c < 48 || c > 57) break;
+        num += (c - 48) * mul;
+        mul *= 10;
+        i--;
+      }
+      const digits = e - 4 - i;
+      const gap = i + 1 - v;
+      if (digits > 0 && (gap === 0 || isSpaceRun(text, v, gap))) {
+        if (digits > 15) {
+          // 10^15 kB is beyond any real size and beyond exact doubles a few digits later.
+          throw new ProcfsParseError(this.file, line, `value of ${quoteInput(key)} out of range`);
+        }
+        this.values[n] = num;
+        this.kinds[n] = KB_FLAG;
+        return;
+      }
     }
+    let a = v;
+    while (a < e && isBlank(text.charCodeAt(a))) a++;
+    let b = e;
+    while (b > a && isBlank(text.charCodeAt(b - 1))) b--;
+    this.values[n] = text.slice(a, b);
+    this.kinds[n] = EXTRA_FLAG;
   }
 
   private finishEntry(): void {
-    const entry = this.cur;
-    if (entry === null) return;
+    if (this.mapLine === 0) return;
+    const m = this.map;
+    const n = this.nKeys;
     if (this.diverged !== null) {
       this.layout = this.diverged;
-    } else if (this.nKeys !== this.layout.length) {
-      this.layout = this.layout.slice(0, this.nKeys);
+    } else if (n !== this.layout.length) {
+      this.layout = this.layout.slice(0, n);
     }
-    entry.fieldOrder = this.layout;
+    let shape = this.shape;
+    if (shape === null || shape.order !== this.layout || !sameKinds(shape.kinds, this.kinds)) {
+      shape = shapeFor(this.layout, this.kinds, n);
+      this.shape = shape;
+      // Share one array between entries, and between files, of the same layout.
+      this.layout = shape.order;
+    }
+    const values = this.values;
+    const entry: SmapsEntry = {
+      start: m.start,
+      end: m.end,
+      perms: m.perms,
+      offset: m.offset,
+      dev: m.dev,
+      inode: m.inode,
+      path: m.path,
+      line: this.mapLine,
+      kb: shape.makeKb(values),
+      extra: shape.makeExtra(values),
+      fieldOrder: shape.order,
+      vmFlags: this.vmFlags,
+    };
+    this.mapLine = 0;
+    this.vmFlags = null;
     this.diverged = null;
     this.nKeys = 0;
-    this.cur = null;
     this.onEntry(entry);
   }
 
   private duplicate(key: string, line: number): never {
     throw new ProcfsParseError(this.file, line, `field ${quoteInput(key)} repeated in one entry`);
   }
+}
+
+function sameKinds(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isSpaceRun(text: string, at: number, len: number): boolean {
+  for (let i = at; i < at + len; i++) if (text.charCodeAt(i) !== 32) return false;
+  return true;
 }
 
 function isBlank(c: number): boolean {
@@ -206,7 +384,7 @@ function splitFlags(text: string, s: number, e: number): string[] {
     while (i < e && isBlank(text.charCodeAt(i))) i++;
     const t = i;
     while (i < e && !isBlank(text.charCodeAt(i))) i++;
-    if (i > t) flags.push(text.slice(t, i));
+    if (i > t) flags.push(flagString(text, t, i));
   }
   return flags;
 }
