@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 export function table(head: string[], rows: string[][]): string {
   const t = new Table({
     head,
-    style: { head: [], border: [], compact: true },
+    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
     chars: {
       top: '',
       'top-mid': '',
@@ -24,11 +24,10 @@ export function table(head: string[], rows: string[][]): string {
     },
   });
   t.push(...rows);
-  // cli-table3 pads every cell with one space on each side; trim the line ends.
   return `${t
     .toString()
     .split('\n')
-    .map((line) => line.slice(1).trimEnd())
+    .map((line) => line.trimEnd())
     .join('\n')}\n`;
 }
 

@@ -1,0 +1,62 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/paths.ts';
+import { createClient } from './harness.ts';
+
+// `npm start` as a user runs it: server on PGlite plus a real agent on the real /proc.
+describe('npm start', () => {
+  let child: ChildProcess | undefined;
+  let dataDir = '';
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs server and agent, shows this host, and stops both on Ctrl-C', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-start-'));
+    child = spawn(process.execPath, [join(repoRoot, 'apps/server/scripts/start.ts')], {
+      env: { ...process.env, FLEETPMAP_DATA_DIR: dataDir, FLEETPMAP_LISTEN: '127.0.0.1:0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const deadline = Date.now() + 120_000;
+    while (!stdout.includes('Ctrl-C stops') && Date.now() < deadline && child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(stdout, stderr).toContain('Ctrl-C stops');
+    const url = /server (http:\/\/\S+)/.exec(stdout)?.[1] as string;
+    const adminTokenPath = join(dataDir, 'admin-token');
+    expect(stdout).toContain(`admin token: ${adminTokenPath}`);
+    expect((await stat(adminTokenPath)).mode & 0o777).toBe(0o600);
+
+    const admin = createClient(url, (await readFile(adminTokenPath, 'utf8')).trim());
+    let hosts: Awaited<ReturnType<typeof admin.host.list.query>> = [];
+    while (hosts.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      hosts = await admin.host.list.query();
+    }
+    expect(hosts).toHaveLength(1);
+    expect(hosts[0]?.labels).toEqual({ 'started-by': 'npm-start' });
+    expect(hosts[0]?.processCount).toBeGreaterThan(1);
+
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/stopped\n$/);
+  });
+});
