@@ -127,6 +127,6 @@ export function leastSquaresSlopePerHour(buckets: readonly MetricBucket[]): numb
   if (nonEmpty.length === 0) return Number.NaN;
   const m = mergeBuckets(nonEmpty);
   const den = m.n * m.sumDt2 - m.sumDt * m.sumDt;
-  if (!(den > 1e-9 * m.n * m.sumDt2)) return Number.NaN;
+  if (!(den > 0)) return Number.NaN;
   return ((m.n * m.sumDtY - m.sumDt * m.sum) / den) * 3600;
 }

@@ -25,6 +25,10 @@ export interface ScoreOptions {
    * cache fills do).
    */
   minRecentShare?: number;
+  /** An incarnation younger than this must show growth that is not slowing down. */
+  youngMs?: number;
+  /** Growth over the observation must be at least this many residual standard deviations. */
+  minGrowthSigmas?: number;
   /** Time after an incarnation's start that is not judged (startup and warm-up). */
   startupGraceMs?: number;
   /** Growth over the observation, in residual standard deviations, that counts as evident… */
@@ -42,8 +46,10 @@ export const DEFAULT_SCORE_OPTIONS = {
   targetBlocks: 36,
   minRecentShare: 0.25,
   startupGraceMs: 30 * 60_000,
+  minGrowthSigmas: 2,
+  youngMs: 3 * 3_600_000,
   dominance: 3,
-  weakAlpha: 0.1,
+  weakAlpha: 0.05,
 } as const;
 
 export interface IncarnationInput {
@@ -275,8 +281,17 @@ export function analyseIncarnation(
   const dominant =
     spanMs >= 6 * 3_600_000 && growth >= opts.dominance * residualSigma && p < opts.weakAlpha;
   const significant = slope > 0 && (p < opts.alpha || dominant);
-  const fastEnough = pctPerHour >= opts.minPctPerHour && slope >= opts.minKbPerHour;
-  const persists = m3 > m1 && recentShare >= opts.minRecentShare;
+  // Growth within the noise's own reach is not a verdict anyone can act on, however the ranks
+  // fall: a process that wanders by ±2 % can show 2 % of "growth" in any few hours.
+  const fastEnough =
+    pctPerHour >= opts.minPctPerHour &&
+    slope >= opts.minKbPerHour &&
+    growth >= opts.minGrowthSigmas * residualSigma;
+  // In an incarnation's first hours a warm-up's tail still rises, ever more slowly: there the
+  // growth must also not be slowing down from one third to the next.
+  const young = startedAt !== null && f.lastMs - startedAt < opts.youngMs;
+  const decelerating = young && m2 > m1 && m3 - m2 < 0.5 * (m2 - m1);
+  const persists = m3 > m1 && recentShare >= opts.minRecentShare && !decelerating;
   const leak = significant && fastEnough && persists;
   let reason: VerdictReason = 'leak';
   if (!leak) {
