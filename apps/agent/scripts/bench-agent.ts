@@ -6,7 +6,15 @@
 // /proc/<pid>/stat, then the real agent binary's resident memory in its steady loop. Every process
 // it starts is stopped on the way out.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,31 +144,39 @@ async function main(): Promise<void> {
   const exporterRssKb = statusKb(pid, 'VmRSS');
   exporter.kill('SIGTERM');
 
-  // The real binary in its loop, as deployed (with and without a small young generation).
+  // The real binary in its loop, as deployed: from TypeScript source and as the esbuild bundle,
+  // each with V8's default young generation and with a small one.
+  const bundleDir = join(work, 'bundle');
+  execFileSync(process.execPath, [join(here, 'build.ts')]);
+  mkdirSync(join(bundleDir, 'dist'), { recursive: true });
+  copyFileSync(join(here, '..', 'package.json'), join(bundleDir, 'package.json'));
+  copyFileSync(join(here, '..', 'dist', 'fleetpmap-agent.mjs'), join(bundleDir, 'dist', 'a.mjs'));
   const binRss: Record<string, number> = {};
-  for (const [label, nodeOptions] of [
-    ['default', ''],
-    ['--max-semi-space-size=1', '--max-semi-space-size=1'],
+  for (const [entry, label] of [
+    [agentBin, 'source'],
+    [join(bundleDir, 'dist', 'a.mjs'), 'bundle'],
   ] as const) {
-    const a = spawn(
-      process.execPath,
-      [
-        agentBin,
-        '--output',
-        '/dev/null',
-        '--cheap-interval',
-        '1s',
-        '--log-level',
-        'warn',
-        '--spool-dir',
-        join(work, 'spool'),
-      ],
-      { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: nodeOptions } },
-    );
-    started.push(a);
-    await sleep(8000);
-    binRss[label] = statusKb(a.pid ?? 0, 'VmRSS');
-    a.kill('SIGTERM');
+    for (const nodeOptions of ['', '--max-semi-space-size=1']) {
+      const a = spawn(
+        process.execPath,
+        [
+          entry,
+          '--output',
+          '/dev/null',
+          '--cheap-interval',
+          '1s',
+          '--log-level',
+          'warn',
+          '--spool-dir',
+          join(work, 'spool'),
+        ],
+        { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: nodeOptions } },
+      );
+      started.push(a);
+      await sleep(10_000);
+      binRss[`${label}, NODE_OPTIONS=${nodeOptions || '(none)'}`] = statusKb(a.pid ?? 0, 'VmRSS');
+      a.kill('SIGTERM');
+    }
   }
 
   const row = (name: string, cpu: number, wall: number, extra: string) =>

@@ -112,4 +112,37 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
     },
     60_000,
   );
+
+  it.skipIf(why !== undefined && process.env.CI !== 'true')(
+    'as nobody with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH it reads every process in full',
+    async () => {
+      const caps = '-all,+sys_ptrace,+dac_read_search';
+      const { stdout } = await run(
+        '/usr/bin/setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          `--inh-caps=${caps}`,
+          `--ambient-caps=${caps}`,
+          `--bounding-set=${caps}`,
+          '--no-new-privs',
+          process.execPath,
+          bin,
+          '--once',
+          '--output',
+          '-',
+          '--full',
+        ],
+        { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
+      );
+      const all = parseLines(stdout).flatMap((p) => p.processes);
+      const mine = all.find((p) => p.pid === process.pid);
+      expect(mine?.uid).toBe(0);
+      expect(mine?.error).toBeUndefined();
+      expect(mine?.mappings?.length).toBeGreaterThan(20);
+      expect(mine?.exe).toBe(process.execPath);
+    },
+    60_000,
+  );
 });
