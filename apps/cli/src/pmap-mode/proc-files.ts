@@ -1,5 +1,4 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { readProcText } from '@fleetpmap/procfs';
 
 /** The proc root: /proc, or FLEETPMAP_PROC_ROOT (tests replay captured trees through it). */
 export function procRoot(env: Readonly<Record<string, string | undefined>>): string {
@@ -48,11 +47,35 @@ export function statable(path: string): boolean {
   }
 }
 
-/** A whole maps/smaps text (bounded by readProcText's cap); null if it cannot be read. */
-export async function readMapText(path: string): Promise<string | null> {
+/** Far above any real smaps (about 1.2 KiB per mapping), low enough to bound memory. */
+export const MAX_MAP_BYTES = 512 * 1024 * 1024;
+
+/**
+ * A whole maps/smaps text; null if it cannot be opened (pmap's status 1) or is larger than
+ * MAX_MAP_BYTES. /proc files report size 0, so this reads until EOF.
+ */
+export function readMapText(path: string): string | null {
+  let fd: number;
   try {
-    return await readProcText(path);
+    fd = openSync(path, 'r');
   } catch {
     return null;
   }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(256 * 1024);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      total += n;
+      if (total > MAX_MAP_BYTES) return null;
+      chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+    }
+  } catch {
+    // Like pmap's fgets loop: a read error ends the file.
+  } finally {
+    closeSync(fd);
+  }
+  return Buffer.concat(chunks, total).toString('latin1');
 }

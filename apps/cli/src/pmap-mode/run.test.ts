@@ -8,7 +8,10 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+// Every case starts two programs; on a busy machine that alone can take seconds.
+vi.setConfig({ testTimeout: 60_000 });
 
 const PMAP = '/usr/bin/pmap';
 const BIN = fileURLToPath(new URL('../../bin/fleetpmap.js', import.meta.url));

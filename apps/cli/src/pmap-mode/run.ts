@@ -25,12 +25,11 @@ import {
   tgidFromStatus,
 } from '@fleetpmap/pmap';
 import { ExitError } from '../errors.ts';
+import type { JsonProcess } from './extension-data.ts';
 import { type GetoptSpec, getoptLong } from './getopt.ts';
-import { type JsonProcess, renderJson } from './json.ts';
 import { utf8Codeset } from './locale.ts';
 import { PmapOutput } from './output.ts';
 import { procRoot, readMapText, readPrefix, readSmall, statable } from './proc-files.ts';
-import { renderSummary } from './summary.ts';
 import { USAGE } from './usage.ts';
 
 const SPEC: Omit<GetoptSpec, 'posixlyCorrect'> = {
@@ -355,13 +354,13 @@ async function pmapMain(argv: readonly string[], env: Env, io: PmapOutput): Prom
       continue;
     }
     const file = extension || readsSmaps(mode) ? 'smaps' : 'maps';
-    const mapText = await readMapText(`${root}/${info.tgid}/${file}`);
+    const mapText = readMapText(`${root}/${info.tgid}/${file}`);
     const proc: PmapProcess = { ...info, mapText };
     if (extension) {
       if (mapText === null) status |= 1;
       const entry: JsonProcess = { pid, proc };
       if (p.json) collected.push(entry);
-      else renderSummary(entry, io.out);
+      else (await import('./summary.ts')).renderSummary(entry, io.out);
       continue;
     }
     const shmMinor = mapText === null ? null : findShmMinor(mapText, shmIds);
@@ -372,7 +371,8 @@ async function pmapMain(argv: readonly string[], env: Env, io: PmapOutput): Prom
       throw e;
     }
   }
-  if (p.json) io.out(renderJson(collected));
+  // The extensions load procfs's parser and classifier only when asked for.
+  if (p.json) io.out((await import('./json.ts')).renderJson(collected));
   if (missing) status |= 42;
   return status;
 }
