@@ -47,23 +47,32 @@ export interface BuildInput {
   newId?: () => string;
 }
 
-const recordKeys = new Set(Object.keys(processRecordSchema.shape));
-const agentKeys = new Set(Object.keys(agentSchema.shape));
+type FieldSchema = { safeParse(v: unknown): { success: boolean } };
+const recordShape = processRecordSchema.shape as unknown as Record<string, FieldSchema | undefined>;
+const agentShape = agentSchema.shape as unknown as Record<string, FieldSchema | undefined>;
 
 /**
- * The wire schema is strict: fields it does not (yet) define would make the server refuse the
- * whole snapshot. The collector's extra facts (the tier of each record, the agent's cost) are
- * sent as soon as the protocol package defines them, and logged either way.
+ * The wire schema is strict: a field it does not define (or defines differently) would make the
+ * server refuse the whole snapshot. The collector's extra facts (the tier of each record, the
+ * agent's cost) are sent only where the protocol package defines a field of that name that
+ * accepts the value, and are logged either way.
  */
+const tierAccepted = new Map<string, boolean>();
+
 function fitRecord(r: CollectedRecord): ProcessRecord {
-  if (recordKeys.has('tier')) return r;
+  let ok = tierAccepted.get(r.tier);
+  if (ok === undefined) {
+    ok = recordShape.tier?.safeParse(r.tier).success === true;
+    tierAccepted.set(r.tier, ok);
+  }
+  if (ok) return r;
   const { tier: _tier, ...rest } = r;
   return rest;
 }
 
 function fitAgent(a: Record<string, unknown>): Snapshot['agent'] {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(a)) if (agentKeys.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(a)) if (agentShape[k]?.safeParse(v).success) out[k] = v;
   return out as Snapshot['agent'];
 }
 

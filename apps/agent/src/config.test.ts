@@ -1,0 +1,103 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, parseBytes, parseDurationMs, resolveConfig } from './config.ts';
+
+describe('agent configuration', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-agent-config-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('has the documented defaults', () => {
+    const c = resolveConfig({ output: '-' }, { HOME: dir });
+    expect(c).toMatchObject({
+      hostName: hostname(),
+      procRoot: '/proc',
+      cheapIntervalMs: 30_000,
+      rollupIntervalMs: 300_000,
+      fullIntervalMs: 900_000,
+      spoolDir: join(dir, '.fleetpmap', 'agent-spool'),
+      spoolMaxBytes: 256 * 1024 * 1024,
+      labels: {},
+    });
+    expect(resolveConfig({ output: '-' }, { STATE_DIRECTORY: '/var/lib/a' }).spoolDir).toBe(
+      '/var/lib/a/spool',
+    );
+  });
+
+  it('takes flags over the environment over the config file', async () => {
+    const file = join(dir, 'agent.json');
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, 'from-file\n');
+    await writeFile(
+      file,
+      JSON.stringify({
+        server: 'http://file:1',
+        hostName: 'file-host',
+        cheapIntervalMs: 1000,
+        labels: { env: 'file' },
+        tokenFile,
+      }),
+    );
+    const env = { FLEETPMAP_SERVER: 'http://env:2', FLEETPMAP_HOST_NAME: 'env-host' };
+    const fromFile = resolveConfig({ config: file }, {});
+    expect(fromFile).toMatchObject({
+      server: 'http://file:1',
+      hostName: 'file-host',
+      token: 'from-file',
+    });
+    expect(fromFile.cheapIntervalMs).toBe(1000);
+    const fromEnv = resolveConfig({ config: file }, { ...env, FLEETPMAP_TOKEN: 'from-env' });
+    expect(fromEnv).toMatchObject({
+      server: 'http://env:2',
+      hostName: 'env-host',
+      token: 'from-env',
+    });
+    const flagToken = join(dir, 'flag-token');
+    await writeFile(flagToken, 'from-flag');
+    const fromFlags = resolveConfig(
+      {
+        config: file,
+        server: 'http://flag:3',
+        hostName: 'flag-host',
+        tokenFile: flagToken,
+        label: ['env=prod', 'team=a=b'],
+        cheapInterval: '10s',
+      },
+      env,
+    );
+    expect(fromFlags).toMatchObject({
+      server: 'http://flag:3',
+      hostName: 'flag-host',
+      token: 'from-flag',
+      labels: { env: 'prod', team: 'a=b' },
+      cheapIntervalMs: 10_000,
+    });
+  });
+
+  it('refuses what it cannot use, naming the setting', () => {
+    expect(() => resolveConfig({}, {})).toThrow(/no server/);
+    expect(() => resolveConfig({ server: 'ftp://x' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ output: '-', hostName: 'a b' }, {})).toThrow(/hostName/);
+    expect(() => resolveConfig({ output: '-', label: ['novalue'] }, {})).toThrow(/k=v/);
+    expect(() => resolveConfig({ output: '-', cheapInterval: 'soon' }, {})).toThrow(/duration/);
+    expect(() => resolveConfig({ output: '-', tokenFile: join(dir, 'missing') }, {})).toThrow(
+      /cannot read token file/,
+    );
+  });
+
+  it('reads durations and sizes with units', () => {
+    expect(parseDurationMs('30s')).toBe(30_000);
+    expect(parseDurationMs('5m')).toBe(300_000);
+    expect(parseDurationMs('250ms')).toBe(250);
+    expect(parseDurationMs('1500')).toBe(1500);
+    expect(parseBytes('256M')).toBe(256 * 1024 * 1024);
+    expect(parseBytes('1g')).toBe(1024 ** 3);
+    expect(() => parseBytes('12 parsecs')).toThrow(ConfigError);
+  });
+});
