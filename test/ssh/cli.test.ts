@@ -125,6 +125,13 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
       const withF = fleetpmap(['-F', other, '-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
       expect(withF.code).toBe(255);
       expect(withF.stderr).toContain('fleetpmap: web-07: Could not resolve hostname web-07');
+      // A route through ProxyCommand is refused rather than silently bypassed.
+      writeFileSync(other, 'Host web-*\n  ProxyCommand nc %h %p\n');
+      const proxied = fleetpmap(['-F', other, 'web-07:1'], { HOME: home, USER: 'nobody' });
+      expect(proxied.code).toBe(255);
+      expect(proxied.stderr).toBe(
+        'fleetpmap: web-07: web-07: ProxyCommand is not supported (ProxyJump is)\n',
+      );
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

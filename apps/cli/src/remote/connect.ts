@@ -16,7 +16,12 @@ import {
   recordHostKey,
 } from './known-hosts.ts';
 import type { PassphrasePrompter } from './passphrase.ts';
-import { type HostSettings, parseJump, type SshSettingsResolver } from './ssh-settings.ts';
+import {
+  type HostSettings,
+  parseJump,
+  SshConfigError,
+  type SshSettingsResolver,
+} from './ssh-settings.ts';
 
 export type HostErrorKind = 'unreachable' | 'auth' | 'host-key' | 'timeout' | 'config' | 'protocol';
 
@@ -155,24 +160,13 @@ export async function connect(
   user: string | undefined,
   context: ConnectContext,
 ): Promise<SshSession> {
-  const settings = context.resolver.resolve(alias, user === undefined ? {} : { user });
-  const hops: HostSettings[] = [];
-  if (settings.proxyJump.length > MAX_JUMPS) {
-    throw new HostError('config', `too many ProxyJump hosts for ${alias}`);
+  let hops: HostSettings[];
+  try {
+    hops = resolveHops(alias, user, context);
+  } catch (error) {
+    if (error instanceof SshConfigError) throw new HostError('config', error.message);
+    throw error;
   }
-  for (const spec of settings.proxyJump) {
-    let jump: ReturnType<typeof parseJump>;
-    try {
-      jump = parseJump(spec);
-    } catch (error) {
-      throw new HostError('config', (error as Error).message);
-    }
-    const given: { user?: string; port?: number; jump: true } = { jump: true };
-    if (jump.user !== undefined) given.user = jump.user;
-    if (jump.port !== undefined) given.port = jump.port;
-    hops.push(context.resolver.resolve(jump.host, given));
-  }
-  hops.push(settings);
 
   // The TCP connection (and sshd's per-connection start-up) runs while ssh2, the largest module
   // of the CLI, is being loaded.
@@ -204,6 +198,28 @@ export async function connect(
     throw error;
   }
   return new SshSession(clients, alias);
+}
+
+/** The hops to reach `alias`: its ProxyJump hosts in order, then the host itself. */
+function resolveHops(
+  alias: string,
+  user: string | undefined,
+  context: ConnectContext,
+): HostSettings[] {
+  const settings = context.resolver.resolve(alias, user === undefined ? {} : { user });
+  const hops: HostSettings[] = [];
+  if (settings.proxyJump.length > MAX_JUMPS) {
+    throw new HostError('config', `too many ProxyJump hosts for ${alias}`);
+  }
+  for (const spec of settings.proxyJump) {
+    const jump = parseJump(spec);
+    const given: { user?: string; port?: number; jump: true } = { jump: true };
+    if (jump.user !== undefined) given.user = jump.user;
+    if (jump.port !== undefined) given.port = jump.port;
+    hops.push(context.resolver.resolve(jump.host, given));
+  }
+  hops.push(settings);
+  return hops;
 }
 
 /**
@@ -252,7 +268,7 @@ async function connectOne(
 ): Promise<void> {
   const knownHostsFiles = [...hop.userKnownHostsFiles, ...hop.globalKnownHostsFiles];
   const entries = loadKnownHosts(knownHostsFiles);
-  const lookup = knownHostsName(hop.hostKeyAlias ?? hop.hostName, hop.hostKeyAlias ? 22 : hop.port);
+  const lookup = knownHostsName(hop.hostKeyAlias ?? hop.hostName, hop.port);
   const knownTypes = entries
     .filter((e) => e.marker === null)
     .filter((e) => checkHostKey([e], [lookup], e.key).status === 'known')

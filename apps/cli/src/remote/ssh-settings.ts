@@ -169,6 +169,12 @@ export class SshSettingsResolver {
             : expand(identityAgent);
     }
 
+    const proxyCommand = one('proxycommand');
+    if (proxyCommand !== undefined && proxyCommand.toLowerCase() !== 'none') {
+      // Running it would mean executing a command from the config; connecting directly instead
+      // would silently bypass the route the user configured.
+      throw new SshConfigError(`${alias}: ProxyCommand is not supported (ProxyJump is)`);
+    }
     const jump = one('proxyjump');
     const proxyJump = jump === undefined || jump.toLowerCase() === 'none' ? [] : jump.split(',');
 
