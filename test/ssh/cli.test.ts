@@ -1,9 +1,9 @@
 // Remote pmap mode as a user runs it: a real process with real stdout/stderr, against a real sshd.
 // Covers what happens before any connection (validation), sudo, and several hosts at once.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,51 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     const run = fleetpmap(['--port', String(sshd.port), '-p', '127.0.0.1:1'], env());
     expect(run.stdout).toBe(expected.stdout);
     expect(run.code).toBe(expected.status);
+  });
+
+  it('gives up on a host that accepts but never speaks, within --connect-timeout', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => {
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const started = Date.now();
+      const run = await new Promise<Run>((resolve) => {
+        const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
+process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
+        const child = spawn(
+          nodeBin,
+          [
+            '--input-type=module',
+            '-e',
+            script,
+            '--',
+            '--port',
+            String(port),
+            '--connect-timeout',
+            '1',
+            '127.0.0.1:1',
+          ],
+          { env: { PATH: process.env.PATH, ...env() } },
+        );
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        child.on('close', (code) => resolve({ stdout: '', stderr, code }));
+      });
+      expect(run.stderr).toBe(
+        `fleetpmap: 127.0.0.1: connect to host 127.0.0.1 port ${port}: Connection timed out\n`,
+      );
+      expect(run.code).toBe(255);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 
   it('prints one JSON document naming every target, failures included', () => {
