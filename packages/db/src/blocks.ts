@@ -59,6 +59,11 @@ export interface BlockCache {
 
 const caches = new WeakMap<object, BlockCache>();
 
+/** Forgets remembered keyframes (after partitions were dropped). */
+export function forgetBlockCache(db: Db): void {
+  caches.delete(db);
+}
+
 export function blockCache(db: Db): BlockCache {
   let c = caches.get(db);
   if (!c) {
@@ -110,7 +115,8 @@ export function keyframeHint(
 /**
  * The keyframe a new block at `takenAtMs` may be a delta against: same host and boot, at or
  * before it, within KEYFRAME_INTERVAL_MS and in the same UTC day (so both live in one
- * partition). A replica's memory only short-cuts the lookup of a committed keyframe.
+ * partition). Always asked of the database: a remembered keyframe may have been dropped with
+ * its partition by another replica's retention (decoded keyframes are still reused).
  */
 export async function findKeyframe(
   db: Db,
@@ -120,8 +126,6 @@ export async function findKeyframe(
   takenAtMs: number,
   dayStartMs: number,
 ): Promise<Keyframe | undefined> {
-  const hint = keyframeHint(cache, hostId, bootId, takenAtMs, dayStartMs);
-  if (hint) return hint;
   const lowest = Math.max(takenAtMs - KEYFRAME_INTERVAL_MS, dayStartMs);
   const [row] = await db
     .select(blockColumns)

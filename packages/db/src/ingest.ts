@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import {
   blockCache,
   findKeyframe,
+  forgetBlockCache,
   type Keyframe,
   keyframeHint,
   noteLatestKeyframe,
@@ -75,6 +76,7 @@ export async function ingestSnapshot(
     if (!isMissingPartition(e)) throw e;
     // another replica's retention dropped a partition this one remembered
     forgetEnsuredPartitions(db);
+    forgetBlockCache(db);
     await ensurePartitionsFor(db, snapshot.takenAtMs);
     return ingestOnce(db, snapshot, opts);
   }
@@ -264,31 +266,44 @@ async function ingestFast(
   }
   const data = Buffer.from(encodeSampleBlock(samples, base.byPid));
   const newer = sql`excluded_t.t >= hosts.last_seen_ms`;
-  const rows = await queryRows(
+  // The remembered keyframe must still exist (retention elsewhere may have dropped its day);
+  // the probe is a primary-key lookup in the same partition as the new block.
+  const [r] = await queryRows<{ base_ok: boolean; stored: boolean }>(
     db,
-    sql`with b as (
+    sql`with base as (
+          select 1 from sample_blocks
+          where host_id = ${hostId} and taken_at_ms = ${base.takenAtMs} and snapshot_id = ${base.snapshotId}
+        ), b as (
           insert into sample_blocks
             (host_id, taken_at_ms, snapshot_id, boot_id, base_taken_at_ms, base_snapshot_id, process_count, data)
-          values (${hostId}, ${t}, ${snapshot.snapshotId}, ${h.bootId}, ${base.takenAtMs},
-                  ${base.snapshotId}, ${samples.length}, ${data})
+          select ${hostId}, ${t}, ${snapshot.snapshotId}::uuid, ${h.bootId}::uuid, ${base.takenAtMs},
+                 ${base.snapshotId}::uuid, ${samples.length}, ${data}
+          where exists (select 1 from base)
           on conflict do nothing
           returning host_id
-        ), excluded_t as (select ${t}::bigint as t)
-        update hosts set
-          labels = case when ${newer} then ${JSON.stringify(h.labels ?? {})}::jsonb else labels end,
-          kernel = case when ${newer} then ${h.kernel} else kernel end,
-          mem_total_kb = case when ${newer} then ${h.memTotalKb}::bigint else mem_total_kb end,
-          agent_version = case when ${newer} then ${snapshot.agent.version} else agent_version end,
-          process_count = case when excluded_t.t > hosts.last_seen_ms then ${samples.length}::int
-                               when excluded_t.t = hosts.last_seen_ms then process_count + ${samples.length}::int
-                               else process_count end,
-          first_seen_ms = least(first_seen_ms, excluded_t.t),
-          last_seen_ms = greatest(last_seen_ms, excluded_t.t)
-        from b, excluded_t
-        where hosts.id = b.host_id
-        returning hosts.id`,
+        ), excluded_t as (select ${t}::bigint as t
+        ), u as (
+          update hosts set
+            labels = case when ${newer} then ${JSON.stringify(h.labels ?? {})}::jsonb else labels end,
+            kernel = case when ${newer} then ${h.kernel} else kernel end,
+            mem_total_kb = case when ${newer} then ${h.memTotalKb}::bigint else mem_total_kb end,
+            agent_version = case when ${newer} then ${snapshot.agent.version} else agent_version end,
+            process_count = case when excluded_t.t > hosts.last_seen_ms then ${samples.length}::int
+                                 when excluded_t.t = hosts.last_seen_ms then process_count + ${samples.length}::int
+                                 else process_count end,
+            first_seen_ms = least(first_seen_ms, excluded_t.t),
+            last_seen_ms = greatest(last_seen_ms, excluded_t.t)
+          from b, excluded_t
+          where hosts.id = b.host_id
+          returning hosts.id
+        )
+        select exists (select 1 from base) as base_ok, exists (select 1 from u) as stored`,
   );
-  return rows.length > 0;
+  if (!r?.base_ok) {
+    cache.latest.delete(hostId);
+    return undefined;
+  }
+  return Boolean(r.stored);
 }
 
 async function storeFullMaps(

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { forgetBlockCache } from './blocks.ts';
 import { type Db, queryRows } from './client.ts';
 
 export const DAY_MS = 86_400_000;
@@ -128,6 +129,8 @@ export function forgetEnsuredPartitions(db: Db): void {
 export interface MaintenanceResult {
   created: string[];
   dropped: string[];
+  /** incarnations not seen within the hourly-aggregate retention, deleted */
+  incarnationsDeleted: number;
 }
 
 /**
@@ -146,6 +149,7 @@ export async function maintainPartitions(
   const daysAhead = opts.daysAhead ?? 2;
   const created: string[] = [];
   const dropped: string[] = [];
+  let incarnationsDeleted = 0;
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
     const existing = await queryRows<{ parent: string; child: string }>(
@@ -178,7 +182,19 @@ export async function maintainPartitions(
         }
       }
     }
+    // Nothing references an incarnation older than every aggregate that could name it.
+    const gone = await queryRows<{ n: number }>(
+      tx as Db,
+      sql`with d as (delete from incarnations
+                     where last_seen_ms < ${opts.nowMs - retention.aggregates1hDays * DAY_MS}
+                     returning 1)
+          select count(*)::int as n from d`,
+    );
+    incarnationsDeleted = Number(gone[0]?.n ?? 0);
   });
-  if (dropped.length > 0) forgetEnsuredPartitions(db);
-  return { created, dropped };
+  if (dropped.length > 0) {
+    forgetEnsuredPartitions(db);
+    forgetBlockCache(db);
+  }
+  return { created, dropped, incarnationsDeleted };
 }

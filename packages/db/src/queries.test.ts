@@ -7,7 +7,7 @@ import {
   type Snapshot,
 } from '@fleetpmap/protocol';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { queryRows } from './client.ts';
 import { ingestSnapshot } from './ingest.ts';
 import {
@@ -55,6 +55,9 @@ async function tableBytes(t: TestDb, table: string): Promise<number> {
   );
   return Number(r?.n);
 }
+
+// Real databases on shared CI machines: generous limits, correctness is what is asserted.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 describe.each(testDrivers())('read services on %s', (driver) => {
   let t: TestDb;
