@@ -3,12 +3,14 @@
 
 import type { ProcSnapshot } from './freeze.ts';
 import {
+  extraKeyShapes,
   missingKeyShapes,
   oddShapes,
   protectionKeyShapes,
   renderMaps,
   renderSmaps,
   type SyntheticMapping,
+  shortBlockShapes,
   stackStart,
   strayLineShapes,
   withStartStack,
@@ -451,6 +453,8 @@ export const cases: CaseSpec[] = [
   ]),
   synthetic('synthetic-stray-line', strayLineShapes, [[], ['-x'], ['-X'], ['-XX']]),
   synthetic('synthetic-missing-key', missingKeyShapes, [[], ['-x'], ['-X'], ['-XX']]),
+  synthetic('synthetic-extra-key', extraKeyShapes, [['-X'], ['-XX'], ['-q', '-X']]),
+  synthetic('synthetic-short-block', shortBlockShapes, [['-x'], ['-X'], ['-XX'], ['-q', '-XX']]),
   {
     name: 'many-mappings',
     golden: false,
@@ -507,6 +511,8 @@ export const liveGroups = {
     'synthetic-protection-key',
     'synthetic-stray-line',
     'synthetic-missing-key',
+    'synthetic-extra-key',
+    'synthetic-short-block',
   ],
 } as const;
 

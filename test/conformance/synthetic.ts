@@ -65,7 +65,7 @@ export function smapsBlock(m: SyntheticMapping): string[] {
   ];
   const lines = [mapsLine(m)];
   for (const [key, value] of values) if (key !== m.omitKey) lines.push(detail(key, value));
-  lines.push(detail('THPeligible', 0, ''));
+  if (m.omitKey !== 'THPeligible') lines.push(detail('THPeligible', 0, ''));
   for (const [key, value] of m.extraKeys ?? []) lines.push(detail(key, value, ''));
   const flags = ['rd', m.perms[1] === 'w' ? 'wr' : '', m.perms[2] === 'x' ? 'ex' : '']
     .filter(Boolean)
@@ -212,4 +212,14 @@ export function strayLineShapes(): SyntheticMapping[] {
 /** The third block lacks Pss: -X reports an inconsistent detail field. */
 export function missingKeyShapes(): SyntheticMapping[] {
   return oddShapes().map((m, index) => (index === 2 ? { ...m, omitKey: 'Pss' } : m));
+}
+
+/** A later block with one more key at its end: -X/-XX append it as a new column. */
+export function extraKeyShapes(): SyntheticMapping[] {
+  return oddShapes().map((m, index) => (index === 4 ? { ...m, extraKeys: [['Extra_Key', 7]] } : m));
+}
+
+/** A later block without its last key: pmap repeats the previous block's value there. */
+export function shortBlockShapes(): SyntheticMapping[] {
+  return oddShapes().map((m, index) => (index === 3 ? { ...m, omitKey: 'THPeligible' } : m));
 }
