@@ -95,11 +95,11 @@ export function scanMapLine(
   out: MapLineFields,
 ): void {
   let i = hexEnd(text, s, e, MAX_HEX_DIGITS);
-  if (i <= s || text.charCodeAt(i) !== 45) return badMapLine(text, s, e, file, line, 'start');
+  if (i <= s || text.charCodeAt(i) !== 45) badMapLine(text, s, e, file, line, 'start');
   const start = text.slice(s, i);
   const endStart = i + 1;
   i = hexEnd(text, endStart, e, MAX_HEX_DIGITS);
-  if (i <= endStart || text.charCodeAt(i) !== 32) return badMapLine(text, s, e, file, line, 'end');
+  if (i <= endStart || text.charCodeAt(i) !== 32) badMapLine(text, s, e, file, line, 'end');
   const end = text.slice(endStart, i);
   const p = i + 1;
   if (
@@ -110,12 +110,12 @@ export function scanMapLine(
     (text.charCodeAt(p + 3) !== 112 && text.charCodeAt(p + 3) !== 115) ||
     text.charCodeAt(p + 4) !== 32
   ) {
-    return badMapLine(text, s, e, file, line, 'permissions');
+    badMapLine(text, s, e, file, line, 'permissions');
   }
   const offStart = p + 5;
   i = hexEnd(text, offStart, e, MAX_HEX_DIGITS);
   if (i <= offStart || text.charCodeAt(i) !== 32) {
-    return badMapLine(text, s, e, file, line, 'offset');
+    badMapLine(text, s, e, file, line, 'offset');
   }
   const offset =
     i - offStart === 8 && text.startsWith(ZERO_OFFSET, offStart)
@@ -123,12 +123,11 @@ export function scanMapLine(
       : text.slice(offStart, i);
   const devStart = i + 1;
   i = hexEnd(text, devStart, e, MAX_DEV_DIGITS);
-  if (i <= devStart || text.charCodeAt(i) !== 58)
-    return badMapLine(text, s, e, file, line, 'device');
+  if (i <= devStart || text.charCodeAt(i) !== 58) badMapLine(text, s, e, file, line, 'device');
   const minorStart = i + 1;
   i = hexEnd(text, minorStart, e, MAX_DEV_DIGITS);
   if (i <= minorStart || text.charCodeAt(i) !== 32) {
-    return badMapLine(text, s, e, file, line, 'device');
+    badMapLine(text, s, e, file, line, 'device');
   }
   const dev = internDev(text, devStart, i);
   const inoStart = i + 1;
@@ -139,7 +138,7 @@ export function scanMapLine(
     i++;
   }
   if (i === inoStart || i - inoStart > MAX_INODE_DIGITS || (i < e && text.charCodeAt(i) !== 32)) {
-    return badMapLine(text, s, e, file, line, 'inode');
+    badMapLine(text, s, e, file, line, 'inode');
   }
   // One-character strings come from V8's single-character cache: inode 0 costs nothing.
   const inode = text.slice(inoStart, i);
