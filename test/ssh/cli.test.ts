@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
+/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
+const HOOK_TIMEOUT_MS = 60_000;
 const missing = sshdUnavailable();
 if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
 if (missing !== null) console.log(`skipping SSH CLI tests: ${missing}`);
@@ -50,11 +52,11 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve));
     const address = counter.address();
     counterPort = typeof address === 'object' && address ? address.port : 0;
-  });
+  }, HOOK_TIMEOUT_MS);
   afterAll(async () => {
     counter?.close();
     await sshd?.[Symbol.asyncDispose]();
-  });
+  }, HOOK_TIMEOUT_MS);
 
   it.each([
     ['a host with a shell command', '127.0.0.1;touch /tmp/x:1', 'invalid host name'],

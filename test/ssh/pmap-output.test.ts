@@ -16,6 +16,8 @@ import {
 import { pmapRenderer } from '../../apps/cli/src/remote/remote-render.ts';
 import { freePort, sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
+/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
+const HOOK_TIMEOUT_MS = 60_000;
 const missing = sshdUnavailable();
 if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
 if (missing !== null) console.log(`skipping SSH pmap output tests: ${missing}`);
@@ -64,12 +66,12 @@ describe.skipIf(missing !== null)(
       sshd = await startSshd({
         freeze: [{ procPath: `/proc/${pid}/smaps`, bytes: readFileSync(`/proc/${pid}/smaps`) }],
       });
-    });
+    }, HOOK_TIMEOUT_MS);
     afterAll(async () => {
       workload?.kill();
       await sshd?.[Symbol.asyncDispose]();
       if (dir) rmSync(dir, { recursive: true, force: true });
-    });
+    }, HOOK_TIMEOUT_MS);
 
     function remotePmap(flags: string[], pids: (number | string)[]): Run {
       const result = spawnSync(

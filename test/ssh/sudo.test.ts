@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
+/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
+const HOOK_TIMEOUT_MS = 60_000;
 const unavailable =
   sshdUnavailable() ??
   (['/usr/bin/sudo', '/usr/sbin/useradd', '/usr/sbin/userdel'].find((p) => !existsSync(p))
@@ -40,13 +42,13 @@ describe.skipIf(unavailable !== null)('--sudo', { timeout: 90_000 }, () => {
     execFileSync('visudo', ['-c', '-f', sudoers], { stdio: 'ignore' });
     // A root process: other users cannot read its maps.
     target = spawn('sleep', ['600'], { stdio: 'ignore' });
-  });
+  }, HOOK_TIMEOUT_MS);
   afterAll(async () => {
     target?.kill();
     rmSync(sudoers, { force: true });
     for (const user of [allowed, refused]) spawnSync('userdel', [user], { stdio: 'ignore' });
     await sshd?.[Symbol.asyncDispose]();
-  });
+  }, HOOK_TIMEOUT_MS);
 
   function fleetpmap(args: string[]) {
     const script = `import { runRemoteCli } from ${JSON.stringify(entry)};

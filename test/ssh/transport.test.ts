@@ -13,6 +13,8 @@ import { type SshOptions, SshSettingsResolver } from '../../apps/cli/src/remote/
 import { parseRemoteTarget } from '../../apps/cli/src/remote/target.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
+/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
+const HOOK_TIMEOUT_MS = 60_000;
 const missing = sshdUnavailable();
 if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
 if (missing !== null) console.log(`skipping SSH transport tests: ${missing}`);
@@ -33,11 +35,11 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     ) {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-  });
+  }, HOOK_TIMEOUT_MS);
   afterAll(async () => {
     sleeper?.kill();
     await sshd?.[Symbol.asyncDispose]();
-  });
+  }, HOOK_TIMEOUT_MS);
 
   const options = (over: Partial<SshOptions> = {}): SshOptions => ({
     configFile: '/dev/null',
