@@ -4,7 +4,7 @@ import { historyOf, type InstanceHistory } from '../sim/buckets-from-samples.ts'
 import { buildFleet, type Fleet } from '../sim/fleet.ts';
 import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
-import { leastSquaresSlopePerHour, type MetricBucket } from '../src/buckets.ts';
+import { leastSquaresSlopePerHour, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
 import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
 import { DEFAULT_SCORE_OPTIONS } from '../src/score.ts';
 import { scoreService } from '../src/service.ts';
@@ -59,8 +59,25 @@ export interface ScenarioResult {
   scoreMs: number;
 }
 
+/**
+ * The buckets storage answers a query over [from, to) with: 5-minute buckets for windows up to
+ * 6 hours, hourly buckets (merged from the 5-minute ones, as the rollup does) beyond that. Only
+ * buckets complete by `to` exist; the hour in progress holds the 5-minute buckets so far.
+ */
 function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
-  return list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
+  const fine = list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
+  if (to - from <= 6 * HOUR) return fine;
+  const hours = new Map<number, MetricBucket[]>();
+  for (const b of fine) {
+    const h = b.tStartMs - (b.tStartMs % HOUR);
+    const g = hours.get(h);
+    if (g) g.push(b);
+    else hours.set(h, [b]);
+  }
+  return [...hours.entries()]
+    .filter(([h]) => h >= from)
+    .map(([h, g]) => mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR }))
+    .sort((a, b) => a.tStartMs - b.tStartMs);
 }
 
 function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: number): Verdicts {

@@ -17,9 +17,9 @@ export interface MetricBucket {
   /** Latest sample in the bucket and when it was taken. */
   last: number;
   lastAtMs: number;
-  /** Σy, Σy², Σdt, Σdt², Σdt·y (dt in seconds from tStartMs). */
+  /** Σy, Σdt, Σdt², Σdt·y (dt in seconds from tStartMs); Σy² when kept (not needed to score). */
   sum: number;
-  sumSq: number;
+  sumSq?: number;
   sumDt: number;
   sumDt2: number;
   sumDtY: number;
@@ -62,7 +62,7 @@ export function addSample(bucket: MetricBucket, tMs: number, value: number): voi
     bucket.lastAtMs = tMs;
   }
   bucket.sum += value;
-  bucket.sumSq += value * value;
+  bucket.sumSq = (bucket.sumSq ?? 0) + value * value;
   bucket.sumDt += dt;
   bucket.sumDt2 += dt * dt;
   bucket.sumDtY += dt * value;
@@ -87,12 +87,18 @@ export function bucketize(
   return [...byStart.values()].sort((a, b) => a.tStartMs - b.tStartMs);
 }
 
-/** Combines buckets (any order, non-empty list) into one spanning all of them. */
-export function mergeBuckets(buckets: readonly MetricBucket[]): MetricBucket {
+/**
+ * Combines buckets (any order, non-empty list) into one spanning all of them, or spanning
+ * `bounds` when given (e.g. the whole hour when its first 5 minutes had no sample).
+ */
+export function mergeBuckets(
+  buckets: readonly MetricBucket[],
+  bounds?: { tStartMs: number; tEndMs: number },
+): MetricBucket {
   const first = buckets[0];
   if (!first) throw new Error('mergeBuckets: empty list');
-  let start = first.tStartMs;
-  let end = first.tEndMs;
+  let start = bounds?.tStartMs ?? first.tStartMs;
+  let end = bounds?.tEndMs ?? first.tEndMs;
   for (const b of buckets) {
     if (b.tStartMs < start) start = b.tStartMs;
     if (b.tEndMs > end) end = b.tEndMs;
@@ -109,7 +115,7 @@ export function mergeBuckets(buckets: readonly MetricBucket[]): MetricBucket {
       out.lastAtMs = b.lastAtMs;
     }
     out.sum += b.sum;
-    out.sumSq += b.sumSq;
+    if (b.sumSq !== undefined) out.sumSq = (out.sumSq ?? 0) + b.sumSq;
     out.sumDt += b.sumDt + b.n * o;
     out.sumDt2 += b.sumDt2 + 2 * o * b.sumDt + b.n * o * o;
     out.sumDtY += b.sumDtY + o * b.sum;

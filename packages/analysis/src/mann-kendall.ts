@@ -99,9 +99,9 @@ function hamedRaoFactor(
   const lagLimit = Math.min(n - 3, maxLag ?? Math.floor(n / 3));
   // Hamed–Rao sums the lags whose correlation is significant; on the few dozen points a
   // window has, that misses most of a persistent wander. The lag-1 correlation, bias-corrected
-  // (Kendall: E[r1] ≈ ρ − (1 + 4ρ)/n, solved for ρ) and extended as an AR(1) decay, is the floor.
+  // (Kendall: E[r1] ≈ ρ − (1 + 4ρ)/n) and extended as an AR(1) decay, is the floor.
   const r1 = acf(1);
-  const ar = Math.min(0.95, Math.max(0, (r1 + 1 / n) / (1 - 4 / n)));
+  const ar = Math.min(0.95, Math.max(0, r1 + (1 + 4 * r1) / n));
   let sum = 0;
   for (let k = 1; k <= n - 3; k++) {
     const rho = k <= lagLimit ? acf(k) : 0;

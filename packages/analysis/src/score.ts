@@ -187,7 +187,7 @@ export interface IncarnationTrend {
 
 export interface IncarnationAnalysis {
   score: LeakScore;
-  /** Absent when the incarnation was too short to judge. */
+  /** Absent with fewer than three floor points. */
   trend: IncarnationTrend | null;
 }
 
@@ -248,7 +248,8 @@ export function analyseIncarnation(
     lastMs: f.lastMs,
   };
   const windowMs = opts.windowEndMs - opts.windowStartMs;
-  if (spanMs < opts.minSpanMs || n < 6) {
+  const tooLittle = spanMs < opts.minSpanMs || n < 6;
+  if (n < 3) {
     return {
       score: {
         ...base,
@@ -290,7 +291,7 @@ export function analyseIncarnation(
   // In an incarnation's first hours a warm-up's tail still rises, ever more slowly: there the
   // growth must also not be slowing down from one third to the next.
   const young = startedAt !== null && f.lastMs - startedAt < opts.youngMs;
-  const decelerating = young && m2 > m1 && m3 - m2 < 0.5 * (m2 - m1);
+  const decelerating = young && m2 - m1 > 2 * residualSigma && m3 - m2 < 0.3 * (m2 - m1);
   const persists = m3 > m1 && recentShare >= opts.minRecentShare && !decelerating;
   const leak = significant && fastEnough && persists;
   let reason: VerdictReason = 'leak';
@@ -321,6 +322,28 @@ export function analyseIncarnation(
         pctSlopes.push(((((f.ys[j] as number) - (f.ys[i] as number)) / dx) * 100) / level);
     }
   }
+  const trend = {
+    s: test.s,
+    varS: test.varS * test.varianceFactor,
+    pctSlopes,
+    slopeKbPerHour: slope,
+    persists,
+  };
+  if (tooLittle) {
+    // Too short to judge alone, but its trend still counts when a service's incarnations are
+    // pooled (a service restarted every few hours never has one long incarnation).
+    return {
+      score: {
+        ...base,
+        confidence: 0,
+        leak: false,
+        timeToLimitHours: null,
+        reason: 'too-little-data',
+        pValue: 1,
+      },
+      trend,
+    };
+  }
   return {
     score: {
       ...base,
@@ -330,12 +353,6 @@ export function analyseIncarnation(
       reason,
       pValue: p,
     },
-    trend: {
-      s: test.s,
-      varS: test.varS * test.varianceFactor,
-      pctSlopes,
-      slopeKbPerHour: slope,
-      persists,
-    },
+    trend,
   };
 }

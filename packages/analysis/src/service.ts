@@ -21,10 +21,13 @@ export interface ServiceScore {
   latest: LeakScore | null;
   /** One verdict per incarnation, oldest first. */
   incarnations: LeakScore[];
+  /** Incarnations long enough for a verdict of their own. */
   judgedIncarnations: number;
-  /** Incarnations whose floor kept growing to their end (no plateau). */
+  /** Incarnations with enough points to enter the pooled test. */
+  pooledIncarnations: number;
+  /** Pooled incarnations whose floor kept growing to their end (no plateau). */
   growingIncarnations: number;
-  /** Pooled over the judged incarnations (null with fewer than two). */
+  /** Pooled over the incarnations with a trend (null with fewer than two). */
   pooled: { pValue: number; pctPerHour: number } | null;
 }
 
@@ -45,15 +48,18 @@ export function scoreService(
     .map((inc) => analyseIncarnation(inc, options))
     .filter((a) => a.score.reason !== 'no-data')
     .sort((a, b) => a.score.firstMs - b.score.firstMs);
-  const judged = analysed.filter((a) => a.trend !== null);
-  const growing = judged.filter((a) => a.trend?.persists && (a.trend?.slopeKbPerHour ?? 0) > 0);
+  // Pooled: every incarnation with a trend (three floor points or more); judged alone: those
+  // long enough for a verdict of their own.
+  const pooledIn = analysed.filter((a) => a.trend !== null);
+  const judged = analysed.filter((a) => a.score.reason !== 'too-little-data');
+  const growing = pooledIn.filter((a) => a.trend?.persists && (a.trend?.slopeKbPerHour ?? 0) > 0);
   const latest = judged[judged.length - 1]?.score ?? null;
   let pooled: ServiceScore['pooled'] = null;
-  if (judged.length >= 2) {
+  if (pooledIn.length >= 2) {
     let s = 0;
     let v = 0;
     const slopes: number[] = [];
-    for (const a of judged) {
+    for (const a of pooledIn) {
       if (!a.trend) continue;
       s += a.trend.s;
       v += a.trend.varS;
@@ -66,21 +72,24 @@ export function scoreService(
     latest,
     incarnations: analysed.map((a) => a.score),
     judgedIncarnations: judged.length,
+    pooledIncarnations: pooledIn.length,
     growingIncarnations: growing.length,
     pooled,
   };
-  if (latest === null) return { ...base, leak: false, reason: 'too-little-data' };
-  if (latest.leak) return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
+  if (latest?.leak) return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
   // Most incarnations must grow to their end: a warm-up that levels off in each incarnation is
-  // not a leak however often the service restarts, and the latest must not be shrinking.
+  // not a leak however often the service restarts, and the most recent must still be growing.
+  const newest = pooledIn[pooledIn.length - 1];
   if (
     pooled &&
     pooled.pValue < opts.alpha &&
     pooled.pctPerHour >= opts.minPctPerHour &&
-    growing.length * 3 >= judged.length * 2 &&
-    latest.slopeKbPerHour > 0
+    growing.length * 3 >= pooledIn.length * 2 &&
+    (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
     return { ...base, leak: true, reason: 'every-incarnation-grows' };
   }
+  if (latest === null && pooled === null)
+    return { ...base, leak: false, reason: 'too-little-data' };
   return { ...base, leak: false, reason: 'not-leaking' };
 }
