@@ -87,6 +87,15 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     expect(run.code).toBe(expected.status);
   });
 
+  it('leaves a local call local even when an option argument holds a colon', () => {
+    const run = fleetpmap(['-C', './no:such.rc', '1'], env());
+    expect(run.stderr).toBe("pmap: couldn't read the rc file\n");
+    expect(run.code).toBe(1);
+    const mixed = fleetpmap(['--port', String(counterPort), '1', '127.0.0.1:1'], env());
+    expect(mixed.stderr).toBe("fleetpmap: local PIDs and HOST:PID targets cannot be mixed ('1')\n");
+    expect(mixed.code).toBe(1);
+  });
+
   it('gives up on a host that accepts but never speaks, within --connect-timeout', async () => {
     const held: Socket[] = [];
     const silent = createServer((socket) => {

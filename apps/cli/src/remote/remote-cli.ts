@@ -94,6 +94,16 @@ export async function runRemoteCli(
   env: Env,
   io: PmapOutput = new PmapOutput(),
 ): Promise<number> {
+  // A colon can also sit in an option's argument (`-C ./a:b`); with no remote operand at all this
+  // is an ordinary local pmap call.
+  const { operands } = getoptLong(argv, {
+    ...SPEC,
+    posixlyCorrect: env.POSIXLY_CORRECT !== undefined,
+  });
+  if (!operands.some(isRemoteTargetArg)) {
+    const { runPmap } = await import('../pmap-mode/run.ts');
+    return runPmap(argv, env, io);
+  }
   let status: number;
   try {
     status = await remoteMain(argv, env, io);
