@@ -62,59 +62,96 @@ export async function rollupAggregates(
       sql`select distinct host_id, taken_at_ms - taken_at_ms % ${BUCKET_5M_MS} as bucket
           from sample_blocks where ingested_at_ms > ${from} and ingested_at_ms <= ${upto}`,
     );
-    const hours = new Map<string, { hostId: number; hourMs: number }>();
+    const byHost = new Map<number, number[]>();
     for (const t of touched) {
-      const hostId = Number(t.host_id);
-      const bucketMs = Number(t.bucket);
-      await rollup5m(tx, hostId, bucketMs);
-      const hourMs = bucketMs - (bucketMs % BUCKET_1H_MS);
-      hours.set(`${hostId}/${hourMs}`, { hostId, hourMs });
+      const list = byHost.get(Number(t.host_id)) ?? [];
+      list.push(Number(t.bucket));
+      byHost.set(Number(t.host_id), list);
     }
-    for (const h of hours.values()) await rollup1h(tx, h.hostId, h.hourMs);
+    let hourCount = 0;
+    for (const [hostId, buckets] of byHost) {
+      hourCount += await rollupHost(tx, hostId, buckets);
+    }
     await tx
       .insert(rollupState)
       .values({ name: 'aggregates', watermarkMs: upto })
       .onConflictDoUpdate({ target: rollupState.name, set: { watermarkMs: upto } });
-    return { ran: true, buckets5m: touched.length, buckets1h: hours.size, watermarkMs: upto };
+    return { ran: true, buckets5m: touched.length, buckets1h: hourCount, watermarkMs: upto };
   });
 }
 
-async function rollup5m(tx: Db, hostId: number, bucketMs: number): Promise<void> {
-  const blocks = await readBlocks(tx, hostId, bucketMs, bucketMs + BUCKET_5M_MS - 1);
-  const byProcess = new Map<string, ProcessAggregate>();
-  for (const b of blocks) {
-    const sec = Math.round((b.takenAtMs - bucketMs) / 1000);
-    for (const s of b.samples) {
-      const k = key({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
-      let agg = byProcess.get(k);
-      if (!agg) {
-        agg = { bootId: b.bootId, pid: s.pid, startTicks: s.startTicks, metrics: {} };
-        byProcess.set(k, agg);
+/** Buckets closer than this are read with one query. */
+const READ_GAP_MS = BUCKET_1H_MS;
+
+/**
+ * Recomputes the given 5-minute buckets of one host from raw blocks, then their hours from the
+ * 5-minute rows; a handful of statements per host whatever the number of buckets.
+ */
+async function rollupHost(tx: Db, hostId: number, buckets: number[]): Promise<number> {
+  buckets.sort((x, y) => x - y);
+  const runs: number[][] = [];
+  for (const b of buckets) {
+    const run = runs.at(-1);
+    const last = run?.at(-1);
+    if (run && last !== undefined && b - last <= READ_GAP_MS) run.push(b);
+    else runs.push([b]);
+  }
+  const rows5m: { bucketMs: number; entries: ProcessAggregate[] }[] = [];
+  for (const run of runs) {
+    const first = run[0] as number;
+    const last = run.at(-1) as number;
+    const wanted = new Set(run);
+    const perBucket = new Map<number, Map<string, ProcessAggregate>>();
+    for (const b of await readBlocks(tx, hostId, first, last + BUCKET_5M_MS - 1)) {
+      const bucketMs = b.takenAtMs - (b.takenAtMs % BUCKET_5M_MS);
+      if (!wanted.has(bucketMs)) continue;
+      let byProcess = perBucket.get(bucketMs);
+      if (!byProcess) {
+        byProcess = new Map();
+        perBucket.set(bucketMs, byProcess);
       }
-      const values = metricValues(s);
-      METRICS.forEach((m, i) => {
-        const v = values[i];
-        if (v !== undefined) addPoint(agg.metrics, m, sec, v);
-      });
+      const sec = Math.round((b.takenAtMs - bucketMs) / 1000);
+      for (const s of b.samples) {
+        const k = key({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
+        let agg = byProcess.get(k);
+        if (!agg) {
+          agg = { bootId: b.bootId, pid: s.pid, startTicks: s.startTicks, metrics: {} };
+          byProcess.set(k, agg);
+        }
+        const values = metricValues(s);
+        for (let i = 0; i < METRICS.length; i++) {
+          const v = values[i];
+          if (v !== undefined) addPoint(agg.metrics, METRICS[i] as Metric, sec, v);
+        }
+      }
+    }
+    for (const bucketMs of run) {
+      rows5m.push({ bucketMs, entries: [...(perBucket.get(bucketMs)?.values() ?? [])] });
     }
   }
-  await upsertBucket(tx, aggregates5m, hostId, bucketMs, [...byProcess.values()]);
-}
+  await upsertBuckets(tx, aggregates5m, hostId, rows5m);
 
-async function rollup1h(tx: Db, hostId: number, hourMs: number): Promise<void> {
-  const rows = await tx
+  const hours = [...new Set(buckets.map((b) => b - (b % BUCKET_1H_MS)))];
+  const stored = await tx
     .select()
     .from(aggregates5m)
     .where(
       and(
         eq(aggregates5m.hostId, hostId),
-        gte(aggregates5m.bucketMs, hourMs),
-        lt(aggregates5m.bucketMs, hourMs + BUCKET_1H_MS),
+        gte(aggregates5m.bucketMs, Math.min(...hours)),
+        lt(aggregates5m.bucketMs, Math.max(...hours) + BUCKET_1H_MS),
+        inArray(sql`${aggregates5m.bucketMs} - ${aggregates5m.bucketMs} % ${BUCKET_1H_MS}`, hours),
       ),
     );
-  const byProcess = new Map<string, ProcessAggregate>();
-  for (const r of rows) {
+  const perHour = new Map<number, Map<string, ProcessAggregate>>();
+  for (const r of stored) {
+    const hourMs = r.bucketMs - (r.bucketMs % BUCKET_1H_MS);
     const offsetSec = Math.round((r.bucketMs - hourMs) / 1000);
+    let byProcess = perHour.get(hourMs);
+    if (!byProcess) {
+      byProcess = new Map();
+      perHour.set(hourMs, byProcess);
+    }
     for (const a of decodeAggregates(r.data)) {
       const k = key(a);
       let agg = byProcess.get(k);
@@ -128,24 +165,39 @@ async function rollup1h(tx: Db, hostId: number, hourMs: number): Promise<void> {
       }
     }
   }
-  await upsertBucket(tx, aggregates1h, hostId, hourMs, [...byProcess.values()]);
+  await upsertBuckets(
+    tx,
+    aggregates1h,
+    hostId,
+    hours.map((hourMs) => ({
+      bucketMs: hourMs,
+      entries: [...(perHour.get(hourMs)?.values() ?? [])],
+    })),
+  );
+  return hours.length;
 }
 
-async function upsertBucket(
+async function upsertBuckets(
   tx: Db,
   table: typeof aggregates5m | typeof aggregates1h,
   hostId: number,
-  bucketMs: number,
-  entries: ProcessAggregate[],
+  rows: { bucketMs: number; entries: ProcessAggregate[] }[],
 ): Promise<void> {
-  const data = encodeAggregates(entries);
-  await tx
-    .insert(table)
-    .values({ hostId, bucketMs, processCount: entries.length, data })
-    .onConflictDoUpdate({
-      target: [table.hostId, table.bucketMs],
-      set: { processCount: entries.length, data },
-    });
+  for (let i = 0; i < rows.length; i += 1000) {
+    const values = rows.slice(i, i + 1000).map((r) => ({
+      hostId,
+      bucketMs: r.bucketMs,
+      processCount: r.entries.length,
+      data: encodeAggregates(r.entries),
+    }));
+    await tx
+      .insert(table)
+      .values(values)
+      .onConflictDoUpdate({
+        target: [table.hostId, table.bucketMs],
+        set: { processCount: sql`excluded.process_count`, data: sql`excluded.data` },
+      });
+  }
 }
 
 export interface AggregateBucket {
