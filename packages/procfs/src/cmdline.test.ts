@@ -34,8 +34,12 @@ describe('cmdline and comm', () => {
     expect(parseComm('we) ir\td\n')).toBe('we) ir\td');
     const child = spawn('sh', ['-c', 'sleep 30; :', 'a b', '', 'c\xff'], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 50));
-      const c = await readCmdline(child.pid ?? 0);
+      // Until exec completes the child is a copy of this process with its cmdline.
+      let c = await readCmdline(child.pid ?? 0);
+      for (let i = 0; i < 250 && c.args[0] !== 'sh'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        c = await readCmdline(child.pid ?? 0);
+      }
       expect(c.args).toEqual(['sh', '-c', 'sleep 30; :', 'a b', '', 'c\xc3\xbf']);
       expect(byteStringToUtf8(c.text)).toBe('sh -c sleep 30; : a b  c\xff');
     } finally {

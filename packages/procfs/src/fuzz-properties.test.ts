@@ -9,6 +9,6 @@ describe('property tests', () => {
   for (const { name, property } of buildProperties()) {
     it(name, () => {
       fc.assert(property, { numRuns: RUNS });
-    });
+    }, 60_000);
   }
 });
