@@ -7,7 +7,7 @@ export function procRoot(env: Readonly<Record<string, string | undefined>>): str
 }
 
 /** Reads at most `limit` bytes of a file as a byte string; null if it cannot be opened. */
-export function readPrefix(path: string, limit: number): string | null {
+export function readPrefix(path: string | Buffer, limit: number): string | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');

@@ -54,6 +54,8 @@ const SPEC: Omit<GetoptSpec, 'posixlyCorrect'> = {
   ],
 };
 
+/** An rc file names a few dozen fields; this bounds what a hostile one can make us hold. */
+const RC_MAX_BYTES = 16 * 1024 * 1024;
 /** libproc2 selects at most this many PIDs at once. */
 const MAX_PIDS = 255;
 /** Environment of the run: process.env, or a test's. */
@@ -98,14 +100,7 @@ function createRcFile(path: string, io: PmapOutput): boolean {
 
 // pmap's config_read: null when the file cannot be opened; a directory reads as empty.
 function readRcText(path: string): string | null {
-  let fd: number;
-  try {
-    fd = openSync(pathBytes(path), 'r');
-  } catch {
-    return null;
-  }
-  closeSync(fd);
-  return readPrefix(path, 16 * 1024 * 1024) ?? '';
+  return readPrefix(pathBytes(path), RC_MAX_BYTES);
 }
 
 function defaultRcPath(env: Env, io: PmapOutput): string {
