@@ -195,7 +195,8 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     const bare = join(sshd.dir, 'bare-home');
     execFileSync('mkdir', ['-p', join(bare, '.ssh')]);
     writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
-    const env = { HOME: bare, USER: 'root' };
+    // A stale agent socket is skipped, as ssh skips it.
+    const env = { HOME: bare, USER: 'root', SSH_AUTH_SOCK: join(bare, 'no-agent.sock') };
     const without = await read([`127.0.0.1:${sleeper.pid}`], options(), env);
     expect(without.outcome.ok).toBe(false);
     if (!without.outcome.ok) {

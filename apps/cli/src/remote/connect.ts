@@ -364,6 +364,8 @@ async function connectOne(
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error & { level?: string; code?: string }) => {
+      // An agent that cannot be reached is skipped, as ssh does; ssh2 goes on with the next method.
+      if (error.level === 'agent') return;
       cleanup();
       reject(hostKeyProblem ?? classify(error, hop));
     };
@@ -385,7 +387,7 @@ async function connectOne(
       // Later errors (after ready) surface through the channel that is in use.
       client.on('error', () => {});
     };
-    client.once('error', onError);
+    client.on('error', onError);
     client.once('ready', onReady);
     client.once('close', onClose);
     client.connect(config);

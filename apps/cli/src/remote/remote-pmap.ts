@@ -225,7 +225,13 @@ export async function readHost(
     if (error instanceof SudoError || error instanceof RemoteReadError) {
       return { ok: false, error: new HostError('protocol', error.message), unreadable: true };
     }
-    throw error;
+    // Whatever went wrong with this host, the others are still read and printed.
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      ok: false,
+      error: new HostError('protocol', `unexpected failure: ${message}`),
+      unreadable: false,
+    };
   } finally {
     session?.close();
   }
