@@ -197,4 +197,27 @@ describe('-x layout', () => {
     const asc = render(proc(smaps), { mode: 'extended', sort: 'mapping', quiet: true }).text;
     expect(asc.split('\n')[1]?.startsWith('0000000010000000')).toBe(true);
   });
+
+  it('shows what the later lines left in the line buffer when a name starts early (pmap 4.0.2)', () => {
+    // Output checked against the real pmap on these bytes (bind-mounted over a live smaps).
+    const short = [
+      '1000-2000 r--p 0 fe:0 5 /x/yy',
+      'Rss:                   4 kB',
+      'Shared_Dirty:          0 kB',
+      'Private_Dirty:         0 kB',
+      'Swap:                  0 kB',
+      '3000-4000 r--p 0 fe:0 5 /averyveryveryveryverylongdirectoryname/f',
+      'Rss: 4 kB',
+      'Swap: 0 kB',
+    ].join('\n');
+    const rows = (showPath: boolean) =>
+      render(proc(short), { mode: 'extended', quiet: true, showPath }).text.split('\n').slice(1);
+    expect(rows(false)).toEqual([
+      '0000000000001000       4       4       0 r---- ',
+      '',
+      '0000000000003000       4       4       0 r---- f',
+      '',
+    ]);
+    expect(rows(true)[0]).toBe('0000000000001000       4       4       0 r----  kB');
+  });
 });

@@ -124,6 +124,8 @@ function mappingName(
  * reproduces the buffer for the lines where it does not.
  */
 function nameFromBuffer(mappingLine: string, later: readonly string[], offset: number): string {
+  // Each later line wrote its text, a newline and a NUL over the start of the buffer.
+  if (later.every((l) => l.length + 2 <= offset)) return cString(mappingLine, offset);
   let buf = `${mappingLine}\0`;
   for (const l of later) {
     const written = `${l}\n\0`;
