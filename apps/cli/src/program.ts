@@ -16,8 +16,10 @@ export async function runProgram(argv: readonly string[]): Promise<number> {
     )
     .exitOverride()
     .showHelpAfterError();
+  // `help NAME` shows NAME's full help, so NAME's module is loaded as if it were run.
+  const wanted = argv[0] === 'help' ? argv[1] : argv[0];
   for (const entry of COMMANDS) {
-    if (entry.name === argv[0]) program.addCommand((await entry.load()).exitOverride());
+    if (entry.name === wanted) program.addCommand((await entry.load()).exitOverride());
     else program.command(entry.name).description(entry.summary);
   }
   try {
