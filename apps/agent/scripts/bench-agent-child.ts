@@ -66,8 +66,8 @@ async function phase(tiers: TierConfig, forceFull: boolean) {
     const c = process.cpuUsage(c0);
     wall.push(performance.now() - w0);
     cpu.push((c.user + c.system) / 1000);
-    processes = r.result.records.length;
-    mappings = r.result.records.reduce((a, p) => a + (p.mappings?.length ?? 0), 0);
+    processes = r.result.processCount;
+    mappings = r.result.mappingCount;
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   return {

@@ -174,7 +174,7 @@ async function main(): Promise<void> {
       );
       started.push(a);
       await sleep(10_000);
-      binRss[`${label}, NODE_OPTIONS=${nodeOptions || '(none)'}`] = statusKb(a.pid ?? 0, 'VmRSS');
+      binRss[`${label}, NODE_OPTIONS=${nodeOptions || '(empty)'}`] = statusKb(a.pid ?? 0, 'VmRSS');
       a.kill('SIGTERM');
     }
   }

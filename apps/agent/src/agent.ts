@@ -5,7 +5,7 @@ import type { Clock } from './clock.ts';
 import { Collector, type CycleResult, type TierConfig } from './collector.ts';
 import type { ProcSource } from './proc-source.ts';
 import type { Sender } from './sender.ts';
-import { type AgentCost, buildSnapshots } from './snapshot.ts';
+import { type AgentCost, SnapshotPacker } from './snapshot.ts';
 
 export interface AgentOptions {
   source: ProcSource;
@@ -24,11 +24,14 @@ export interface AgentOptions {
   stats?: boolean;
   /** Force the full tier on the first cycle (`--full`). */
   fullFirst?: boolean;
+  /** Keep each cycle's parts in its report (tests); otherwise they are not retained. */
+  keepSnapshots?: boolean;
 }
 
 /** One cycle's outcome, for logs, `--stats` and tests. */
 export interface CycleReport {
   result: CycleResult;
+  snapshotIds: string[];
   snapshots: Snapshot[];
   cost: AgentCost;
 }
@@ -62,15 +65,35 @@ export class Agent {
   }
 
   async runCycle(opts: { forceFull?: boolean } = {}): Promise<CycleReport> {
-    const { clock, log } = this.#o;
+    const { clock, log, sender, sink } = this.#o;
     const takenAtMs = clock.nowMs();
     const cpu0 = process.cpuUsage();
     const host = await this.#hostFacts();
     const forceFull = opts.forceFull ?? (this.#cycles === 0 && this.#o.fullFirst === true);
-    const result = await this.#collector.cycle({ forceFull });
+    const packer = new SnapshotPacker({
+      takenAtMs,
+      host,
+      version: this.#o.version,
+      ...(this.#o.maxBodyBytes !== undefined ? { maxBodyBytes: this.#o.maxBodyBytes } : {}),
+    });
+    const snapshotIds: string[] = [];
+    const snapshots: Snapshot[] = [];
+    // Parts leave as soon as they are full: a cycle of many full maps is never all in memory.
+    const deliver = async (part: Snapshot) => {
+      snapshotIds.push(part.snapshotId);
+      if (this.#o.keepSnapshots) snapshots.push(part);
+      if (sink) await sink([part]);
+      if (sender) await sender.submit(part);
+    };
+    const result = await this.#collector.cycle({
+      forceFull,
+      onRecord: async (r) => {
+        const closed = packer.add(r);
+        if (closed) await deliver(closed);
+      },
+    });
     this.#cycles++;
     const cpu = process.cpuUsage(cpu0);
-    const sender = this.#o.sender;
     const cost: AgentCost = {
       tiers: result.tiers,
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
@@ -84,20 +107,18 @@ export class Agent {
         dropped: sender?.spool.droppedCount ?? 0,
       },
     };
-    const snapshots = buildSnapshots({
-      takenAtMs,
-      host,
-      version: this.#o.version,
+    for (const part of packer.finish({
       collectMs: result.collectMs,
-      records: result.records,
       skipped: result.skipped,
       cost,
-      ...(this.#o.maxBodyBytes !== undefined ? { maxBodyBytes: this.#o.maxBodyBytes } : {}),
-    });
+    })) {
+      await deliver(part);
+    }
     const line = {
-      processes: result.records.length,
+      processes: result.processCount,
+      mappings: result.mappingCount,
       skipped: result.skipped.length,
-      parts: snapshots.length,
+      parts: snapshotIds.length,
       collectMs: Math.round(result.collectMs),
       cheap: result.tiers.cheap,
       rollup: result.tiers.rollup,
@@ -108,13 +129,11 @@ export class Agent {
       spooled: cost.spool.count,
       spoolDropped: cost.spool.dropped,
     };
-    log.info({ ...line, snapshotIds: snapshots.map((s) => s.snapshotId) }, 'cycle');
+    log.info({ ...line, snapshotIds }, 'cycle');
     if (this.#o.stats) {
       process.stderr.write(`fleetpmap-agent stats ${JSON.stringify(line)}\n`);
     }
-    if (this.#o.sink) await this.#o.sink(snapshots);
-    if (sender) for (const s of snapshots) await sender.submit(s);
-    return { result, snapshots, cost };
+    return { result, snapshotIds, snapshots, cost };
   }
 
   /** Cycles every `cheapIntervalMs` (measured start to start) until `signal` aborts. */

@@ -26,7 +26,10 @@ export interface TierCost {
 }
 
 export interface CycleResult {
+  /** Every record, in pid order; empty when the records were streamed to `onRecord`. */
   records: CollectedRecord[];
+  processCount: number;
+  mappingCount: number;
   skipped: SkippedProcess[];
   tiers: Record<Tier, TierCost>;
   collectMs: number;
@@ -89,7 +92,22 @@ export class Collector {
     return this.#procs.size;
   }
 
-  async cycle(opts: { forceFull?: boolean } = {}): Promise<CycleResult> {
+  /**
+   * One collection cycle. With `onRecord`, each record is handed over as soon as it is complete
+   * (cheap-only ones during the first pass, the others after their expensive read), so the
+   * caller can pack and ship them without the whole cycle in memory.
+   */
+  async cycle(
+    opts: { forceFull?: boolean; onRecord?: (r: CollectedRecord) => Promise<void> | void } = {},
+  ): Promise<CycleResult> {
+    const stream = opts.onRecord;
+    let processCount = 0;
+    let mappingCount = 0;
+    const emit = async (r: CollectedRecord) => {
+      processCount++;
+      mappingCount += r.mappings?.length ?? 0;
+      if (stream) await stream(r);
+    };
     const cycle = ++this.#cycle;
     const t0 = this.#clock.monoMs();
     const tiers: Record<Tier, TierCost> = {
@@ -133,11 +151,12 @@ export class Collector {
       tiers.cheap.ms += cost;
       tiers.cheap.count++;
       const record = this.#baseRecord(c, state.identity, cost);
-      records.push(record);
+      if (!stream) records.push(record);
       // Kernel threads have no address space: there is no rollup or map to read.
       const want =
         c.status.vmSizeKb === 0 ? undefined : this.#decide(c, state, opts.forceFull === true, t0);
       if (want) candidates.push({ cheap: c, state, record, ...want });
+      else await emit(record);
     }
     for (const [pid, s] of this.#procs) {
       if (s.seenCycle !== cycle) this.#procs.delete(pid);
@@ -151,6 +170,7 @@ export class Collector {
           comm: cand.record.comm,
           reason: cand.heldReason.slice(0, 128),
         });
+        await emit(cand.record);
         continue;
       }
       const elapsed = this.#clock.monoMs() - t0;
@@ -160,13 +180,22 @@ export class Collector {
           comm: cand.record.comm,
           reason: `${cand.want}: cycle budget of ${this.#cfg.cycleBudgetMs} ms used`,
         });
+        await emit(cand.record);
         continue;
       }
       await this.#readExpensive(cand, tiers, opts.forceFull === true);
+      await emit(cand.record);
     }
 
     for (const t of Object.values(tiers)) t.ms = round(t.ms);
-    return { records, skipped, tiers, collectMs: this.#clock.monoMs() - t0 };
+    return {
+      records,
+      processCount,
+      mappingCount,
+      skipped,
+      tiers,
+      collectMs: this.#clock.monoMs() - t0,
+    };
   }
 
   #baseRecord(c: CheapSample, id: Identity, costMs: number): CollectedRecord {

@@ -50,7 +50,8 @@ export class Sender {
   };
   readonly #o: Required<Omit<SenderOptions, 'onAcknowledged'>> &
     Pick<SenderOptions, 'onAcknowledged'>;
-  readonly #pending: Snapshot[] = [];
+  /** Gzipped JSON, like the spool's files: a waiting snapshot costs its compressed size only. */
+  readonly #pending: { snapshotId: string; gz: Buffer }[] = [];
   #attempt = 0;
   #retryAtMono = 0;
   #wake: (() => void) | undefined;
@@ -80,10 +81,14 @@ export class Sender {
 
   /** Hands a snapshot over; it is pushed by `run`/`drain`, or spooled if older ones wait. */
   async submit(snapshot: Snapshot): Promise<void> {
+    const item = {
+      snapshotId: snapshot.snapshotId,
+      gz: await gzip(Buffer.from(JSON.stringify(snapshot), 'utf8')),
+    };
     if (this.#o.spool.count > 0 || this.#inBackoff()) {
-      await this.#spoolPut(snapshot);
+      await this.#spoolPut(item);
     } else {
-      this.#pending.push(snapshot);
+      this.#pending.push(item);
     }
     this.#wake?.();
   }
@@ -92,9 +97,8 @@ export class Sender {
     return this.#o.clock.monoMs() < this.#retryAtMono;
   }
 
-  async #spoolPut(snapshot: Snapshot): Promise<void> {
-    const body = await gzip(Buffer.from(JSON.stringify(snapshot), 'utf8'));
-    const { dropped } = await this.#o.spool.put(snapshot.snapshotId, body);
+  async #spoolPut(item: { snapshotId: string; gz: Buffer }): Promise<void> {
+    const { dropped } = await this.#o.spool.put(item.snapshotId, item.gz);
     for (const d of dropped) {
       this.#o.log.warn(
         { snapshotId: d.snapshotId, bytes: d.bytes, spoolDropped: this.#o.spool.droppedCount },
@@ -110,21 +114,18 @@ export class Sender {
   async step(): Promise<'sent' | 'idle' | 'backoff'> {
     if (this.#inBackoff()) return 'backoff';
     const entry = this.#o.spool.oldest();
+    const first = this.#pending[0];
+    if (!entry && !first) return 'idle';
     let snapshot: Snapshot;
-    if (entry) {
-      try {
-        snapshot = JSON.parse((await gunzip(await this.#o.spool.read(entry))).toString('utf8'));
-      } catch (err) {
-        // A damaged file can never be delivered; keeping it would stall the whole queue.
-        this.#o.log.error({ key: entry.key, err: (err as Error).message }, 'unreadable spool file');
-        await this.#o.spool.remove(entry);
-        this.stats.rejected++;
-        return 'sent';
-      }
-    } else {
-      const first = this.#pending[0];
-      if (!first) return 'idle';
-      snapshot = first;
+    try {
+      const gz = entry ? await this.#o.spool.read(entry) : (first?.gz ?? Buffer.alloc(0));
+      snapshot = JSON.parse((await gunzip(gz)).toString('utf8'));
+    } catch (err) {
+      // A damaged file can never be delivered; keeping it would stall the whole queue.
+      this.#o.log.error({ key: entry?.key, err: (err as Error).message }, 'unreadable snapshot');
+      await this.#done(entry);
+      this.stats.rejected++;
+      return 'sent';
     }
     const outcome = await this.#o.client.push(snapshot);
     this.stats.wireBytes += outcome.wireBytes;

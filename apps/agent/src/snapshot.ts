@@ -35,16 +35,23 @@ export interface AgentCost {
   spool: { count: number; bytes: number; dropped: number };
 }
 
-export interface BuildInput {
+export interface PartsHead {
   takenAtMs: number;
   host: Host;
   version: string;
-  collectMs: number;
-  records: CollectedRecord[];
-  skipped: SkippedProcess[];
-  cost: AgentCost;
   maxBodyBytes?: number;
   newId?: () => string;
+}
+
+/** What is only known once the cycle is over; it goes with the last part. */
+export interface CycleSummary {
+  collectMs: number;
+  skipped: SkippedProcess[];
+  cost: AgentCost;
+}
+
+export interface BuildInput extends PartsHead, CycleSummary {
+  records: CollectedRecord[];
 }
 
 type FieldSchema = { safeParse(v: unknown): { success: boolean } };
@@ -77,43 +84,55 @@ function fitAgent(a: Record<string, unknown>): Snapshot['agent'] {
 }
 
 /**
- * One cycle's snapshot, split into several under the body and count limits when needed. Every
- * part has the same `takenAtMs` and its own `snapshotId`; the skip list and cost go with the
- * first part only, so the server counts them once.
+ * Packs one cycle's records into snapshot parts as they are collected, each under the body and
+ * count limits, so a cycle that reads many full maps never holds more than one part in memory.
+ * Every part has the same `takenAtMs` and its own `snapshotId`. The skip list and the agent's
+ * cost are known only at the end and go with the last part, so the server counts them once.
  */
-export function buildSnapshots(input: BuildInput): Snapshot[] {
-  const maxBody = input.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const newId = input.newId ?? randomUUID;
-  const skipped = input.skipped.slice(0, LIMITS.skippedPerSnapshot);
-  const agentFull = {
-    version: input.version,
-    collectMs: Math.min(LIMITS.maxCostMs, Math.round(input.collectMs * 1000) / 1000),
-    ...(skipped.length > 0 ? { skipped } : {}),
-    cost: input.cost,
-  };
-  const agentFirst = fitAgent(agentFull);
-  const agentRest = fitAgent({ version: input.version, collectMs: agentFull.collectMs });
+export class SnapshotPacker {
+  readonly #head: PartsHead;
+  readonly #maxBody: number;
+  readonly #newId: () => string;
+  readonly #overhead: number;
+  #cur: Snapshot;
+  #bytes: number;
+  #mappings = 0;
 
-  const head = (agent: Snapshot['agent']): Snapshot => ({
-    schema: SNAPSHOT_SCHEMA_ID,
-    snapshotId: newId(),
-    takenAtMs: input.takenAtMs,
-    host: input.host,
-    agent,
-    processes: [],
-  });
-  const overhead = Buffer.byteLength(JSON.stringify(head(agentFirst))) + 64;
+  constructor(head: PartsHead) {
+    this.#head = head;
+    this.#maxBody = head.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#newId = head.newId ?? randomUUID;
+    this.#cur = this.#part();
+    this.#overhead = Buffer.byteLength(JSON.stringify(this.#cur)) + 64;
+    this.#bytes = this.#overhead;
+  }
 
-  const parts: Snapshot[] = [];
-  let cur = head(agentFirst);
-  let bytes = overhead;
-  let mappings = 0;
-  for (const r of input.records) {
+  #part(): Snapshot {
+    return {
+      schema: SNAPSHOT_SCHEMA_ID,
+      snapshotId: this.#newId(),
+      takenAtMs: this.#head.takenAtMs,
+      host: this.#head.host,
+      agent: { version: this.#head.version },
+      processes: [],
+    };
+  }
+
+  #cut(): Snapshot {
+    const done = this.#cur;
+    this.#cur = this.#part();
+    this.#bytes = this.#overhead;
+    this.#mappings = 0;
+    return done;
+  }
+
+  /** Adds one record; returns the part it closed when the record did not fit beside it. */
+  add(r: CollectedRecord): Snapshot | undefined {
     let rec = fitRecord(r);
     let size = Buffer.byteLength(JSON.stringify(rec)) + 1;
     if (
       rec.mappings !== undefined &&
-      (size + overhead > maxBody || rec.mappings.length > LIMITS.mappingsPerSnapshot)
+      (size + this.#overhead > this.#maxBody || rec.mappings.length > LIMITS.mappingsPerSnapshot)
     ) {
       // One process whose map alone exceeds a push: keep its totals, report the map as too big.
       const { mappings, ...rest } = rec;
@@ -127,21 +146,48 @@ export function buildSnapshots(input: BuildInput): Snapshot[] {
       size = Buffer.byteLength(JSON.stringify(rec)) + 1;
     }
     const m = rec.mappings?.length ?? 0;
-    const full =
-      cur.processes.length > 0 &&
-      (bytes + size > maxBody ||
-        mappings + m > LIMITS.mappingsPerSnapshot ||
-        cur.processes.length >= LIMITS.processesPerSnapshot);
-    if (full) {
-      parts.push(cur);
-      cur = head(agentRest);
-      bytes = overhead;
-      mappings = 0;
+    let closed: Snapshot | undefined;
+    if (
+      this.#cur.processes.length > 0 &&
+      (this.#bytes + size > this.#maxBody ||
+        this.#mappings + m > LIMITS.mappingsPerSnapshot ||
+        this.#cur.processes.length >= LIMITS.processesPerSnapshot)
+    ) {
+      closed = this.#cut();
     }
-    cur.processes.push(rec);
-    bytes += size;
-    mappings += m;
+    this.#cur.processes.push(rec);
+    this.#bytes += size;
+    this.#mappings += m;
+    return closed;
   }
-  parts.push(cur);
+
+  /** Closes the cycle: the last part(s), carrying the cycle's summary. */
+  finish(summary: CycleSummary): Snapshot[] {
+    const skipped = summary.skipped.slice(0, LIMITS.skippedPerSnapshot);
+    const agent = fitAgent({
+      version: this.#head.version,
+      collectMs: Math.min(LIMITS.maxCostMs, Math.round(summary.collectMs * 1000) / 1000),
+      ...(skipped.length > 0 ? { skipped } : {}),
+      cost: summary.cost,
+    });
+    const out: Snapshot[] = [];
+    if (this.#bytes + Buffer.byteLength(JSON.stringify(agent)) > this.#maxBody) {
+      out.push(this.#cut());
+    }
+    this.#cur.agent = agent;
+    out.push(this.#cur);
+    return out;
+  }
+}
+
+/** One cycle's records, all at once, as parts (see SnapshotPacker). */
+export function buildSnapshots(input: BuildInput): Snapshot[] {
+  const packer = new SnapshotPacker(input);
+  const parts: Snapshot[] = [];
+  for (const r of input.records) {
+    const closed = packer.add(r);
+    if (closed) parts.push(closed);
+  }
+  parts.push(...packer.finish(input));
   return parts;
 }
