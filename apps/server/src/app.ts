@@ -51,6 +51,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
             if (!event.duplicate) {
               metrics.processSamples.inc(event.processCount);
               metrics.mappings.inc(event.mappingCount);
+              metrics.mappingsStored.inc(event.mappingsStored ?? 0);
             }
           },
         },
@@ -63,7 +64,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000 }, listener);
     server.listen(config.listen.port, config.listen.host);
     await once(server, 'listening');
-    stopMaintenance = startMaintenance(database, config.maintenanceIntervalMs, log);
+    stopMaintenance = startMaintenance(
+      database,
+      { maintenanceMs: config.maintenanceIntervalMs, rollupMs: config.rollupIntervalMs },
+      log,
+    );
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;

@@ -46,6 +46,15 @@ const configSchema = z.strictObject({
   rateLimitBurst: positiveInt,
   /** how often partition maintenance and retention run */
   maintenanceIntervalMs: positiveInt,
+  /** how often new samples are rolled up into the 5-minute and hourly aggregates */
+  rollupIntervalMs: positiveInt,
+  /** days each kind of data is kept; unset ones keep the storage defaults */
+  retention: z.strictObject({
+    samplesDays: positiveInt.optional(),
+    mapsDays: positiveInt.optional(),
+    aggregates5mDays: positiveInt.optional(),
+    aggregates1hDays: positiveInt.optional(),
+  }),
 });
 
 export type ServerConfig = z.infer<typeof configSchema>;
@@ -72,6 +81,15 @@ export function loadConfig(
     rateLimitPerSec: nonEmpty(env.FLEETPMAP_RATE_LIMIT_PER_SEC) ?? 100,
     rateLimitBurst: nonEmpty(env.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
     maintenanceIntervalMs: nonEmpty(env.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,
+    rollupIntervalMs: nonEmpty(env.FLEETPMAP_ROLLUP_INTERVAL_MS) ?? 60_000,
+    retention: Object.fromEntries(
+      Object.entries({
+        samplesDays: env.FLEETPMAP_RETENTION_SAMPLES_DAYS,
+        mapsDays: env.FLEETPMAP_RETENTION_MAPS_DAYS,
+        aggregates5mDays: env.FLEETPMAP_RETENTION_AGGREGATES_5M_DAYS,
+        aggregates1hDays: env.FLEETPMAP_RETENTION_AGGREGATES_1H_DAYS,
+      }).filter(([, v]) => nonEmpty(v) !== undefined),
+    ),
   });
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -6,6 +6,7 @@ import {
   createToken,
   type DbHandle,
   ingestSnapshot,
+  listHosts,
   listTokens,
   type MaintenanceResult,
   MIGRATIONS_DIR,
@@ -13,6 +14,7 @@ import {
   migrate,
   queryRows,
   revokeToken,
+  rollupAggregates,
   verifyToken,
 } from '@fleetpmap/db';
 import type { Logger } from 'pino';
@@ -24,7 +26,10 @@ export type ServerDatabase = {
   handle: DbHandle;
   services: ApiServices;
   readiness(): Promise<Readiness>;
+  /** partition creation and retention (advisory lock: one replica at a time) */
   maintain(): Promise<MaintenanceResult>;
+  /** 5-minute and hourly aggregates from new sample blocks (one replica at a time) */
+  rollup(): Promise<Awaited<ReturnType<typeof rollupAggregates>>>;
   /** sample blocks stored (one per accepted snapshot part); for tests and the benchmark */
   storedSnapshotCount(): Promise<number>;
   close(): Promise<void>;
@@ -68,27 +73,21 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
     },
     async ingestSnapshot(snapshot) {
       const r = await ingestSnapshot(db, snapshot);
-      return { duplicate: r.duplicate, processCount: r.processCount, mappingCount: r.mappingCount };
+      return {
+        duplicate: r.duplicate,
+        processCount: r.processCount,
+        mappingCount: r.mappingCount,
+        mappingsStored: r.mappingsStored,
+      };
     },
     async listHosts(): Promise<HostSummary[]> {
-      const rows = await queryRows<{
-        name: string;
-        labels: Record<string, string> | string;
-        agent_version: string;
-        kernel: string;
-        last_seen_ms: number | string | bigint;
-        process_count: number;
-      }>(
-        db,
-        'select name, labels, agent_version, kernel, last_seen_ms, process_count from hosts order by name',
-      );
-      return rows.map((h) => ({
+      return (await listHosts(db)).map((h) => ({
         name: h.name,
-        labels: typeof h.labels === 'string' ? JSON.parse(h.labels) : h.labels,
-        agentVersion: h.agent_version,
+        labels: h.labels,
+        agentVersion: h.agentVersion,
         kernel: h.kernel,
-        lastSeenMs: Number(h.last_seen_ms),
-        processCount: Number(h.process_count),
+        lastSeenMs: h.lastSeenMs,
+        processCount: h.processCount,
       }));
     },
     async createToken(opts) {
@@ -125,7 +124,8 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
         return { ready: false, detail: `database unreachable: ${(error as Error).message}` };
       }
     },
-    maintain: () => maintainPartitions(db, { nowMs: Date.now() }),
+    maintain: () => maintainPartitions(db, { nowMs: Date.now(), retention: config.retention }),
+    rollup: () => rollupAggregates(db),
     async storedSnapshotCount() {
       const [row] = await queryRows<{ n: number | string }>(
         db,

@@ -2,22 +2,22 @@ import type { Logger } from 'pino';
 import type { ServerDatabase } from './database.ts';
 
 /**
- * Runs partition maintenance and retention now and then every `intervalMs`. The database side
- * takes an advisory lock, so with several replicas one run happens at a time; a failed run is
- * logged and tried again at the next tick.
+ * Runs a database job now and then every `intervalMs`. The jobs take Postgres advisory locks,
+ * so with several replicas one run happens at a time; a failed run is logged and tried again at
+ * the next tick. Never two runs of one job at once in this process.
  */
-export function startMaintenance(
-  database: ServerDatabase,
+function every(
+  name: string,
   intervalMs: number,
+  job: () => Promise<unknown>,
   log: Logger,
 ): () => Promise<void> {
   let running: Promise<void> | undefined;
   const tick = () => {
     if (running) return;
-    running = database
-      .maintain()
-      .then((outcome) => log.info({ maintenance: outcome }, 'maintenance run'))
-      .catch((error: unknown) => log.warn({ err: error }, 'maintenance failed'))
+    running = job()
+      .then((outcome) => log.debug({ job: name, outcome }, 'job done'))
+      .catch((error: unknown) => log.warn({ job: name, err: error }, 'job failed'))
       .finally(() => {
         running = undefined;
       });
@@ -28,5 +28,20 @@ export function startMaintenance(
   return async () => {
     clearInterval(timer);
     await running;
+  };
+}
+
+/** Partition maintenance with retention, and the aggregate rollup; returns a stop function. */
+export function startMaintenance(
+  database: ServerDatabase,
+  intervals: { maintenanceMs: number; rollupMs: number },
+  log: Logger,
+): () => Promise<void> {
+  const stops = [
+    every('partitions', intervals.maintenanceMs, () => database.maintain(), log),
+    every('rollup', intervals.rollupMs, () => database.rollup(), log),
+  ];
+  return async () => {
+    await Promise.all(stops.map((stop) => stop()));
   };
 }

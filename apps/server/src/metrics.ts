@@ -25,6 +25,11 @@ export function createMetrics() {
     help: 'Mappings received in full maps',
     registers: [registry],
   });
+  const mappingsStored = new Counter({
+    name: 'fleetpmap_ingest_mappings_stored_total',
+    help: 'Mapping contents written; unchanged mappings of a repeated full map are not',
+    registers: [registry],
+  });
   const bytes = new Counter({
     name: 'fleetpmap_ingest_bytes_total',
     help: 'Bytes of snapshot.push bodies, on the wire and after inflation',
@@ -60,6 +65,7 @@ export function createMetrics() {
     snapshots,
     processSamples,
     mappings,
+    mappingsStored,
     bytes,
     rejected,
     pushLatency,

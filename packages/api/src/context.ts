@@ -9,6 +9,7 @@ export type ApiHooks = {
     duplicate: boolean;
     processCount: number;
     mappingCount: number;
+    mappingsStored?: number;
   }): void;
 };
 

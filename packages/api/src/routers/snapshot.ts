@@ -18,6 +18,7 @@ export const snapshotRouter = router({
         duplicate: outcome.duplicate,
         processCount: outcome.processCount,
         mappingCount: outcome.mappingCount,
+        ...(outcome.mappingsStored === undefined ? {} : { mappingsStored: outcome.mappingsStored }),
       });
       return {
         snapshotId: input.snapshotId,

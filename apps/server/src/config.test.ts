@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('takes flags over environment over defaults', () => {
+    const env = {
+      HOME: '/home/u',
+      FLEETPMAP_LISTEN: '0.0.0.0:80',
+      FLEETPMAP_DATA_DIR: '/env/dir',
+      FLEETPMAP_RETENTION_SAMPLES_DAYS: '3',
+    };
+    const fromEnv = loadConfig({}, env);
+    expect(fromEnv.listen).toEqual({ host: '0.0.0.0', port: 80 });
+    expect(fromEnv.dataDir).toBe('/env/dir');
+    expect(fromEnv.databaseUrl).toBeUndefined();
+    expect(fromEnv.retention).toEqual({ samplesDays: 3 });
+    const fromFlags = loadConfig(
+      { listen: '[::1]:0', dataDir: '/flag/dir', database: 'postgres://db/x' },
+      env,
+    );
+    expect(fromFlags.listen).toEqual({ host: '::1', port: 0 });
+    expect(fromFlags.dataDir).toBe('/flag/dir');
+    expect(fromFlags.databaseUrl).toBe('postgres://db/x');
+    expect(loadConfig({}, { HOME: '/home/u' }).dataDir).toMatch(/\/\.local\/share\/fleetpmap$/);
+  });
+
+  it('names the bad setting', () => {
+    expect(() => loadConfig({ listen: '4680' }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({ listen: '127.0.0.1:70000' }, {})).toThrow(/listen/);
+    expect(() => loadConfig({ database: 'mysql://x' }, {})).toThrow(/databaseUrl: a postgres:\/\//);
+    expect(() => loadConfig({}, { FLEETPMAP_MAX_BODY_BYTES: 'lots' })).toThrow(/maxBodyBytes/);
+  });
+});
