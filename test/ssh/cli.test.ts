@@ -96,6 +96,49 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     expect(mixed.code).toBe(1);
   });
 
+  it('asks for a key passphrase on the terminal, and skips the key when there is none', () => {
+    const key = join(sshd.dir, 'encrypted_ed25519');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'open sesame', '-f', key]);
+    writeFileSync(join(sshd.dir, 'authorized_keys'), readFileSync(`${key}.pub`), { flag: 'a' });
+    const bare = mkdtempSync(join(tmpdir(), 'fleetpmap-pass-home-'));
+    try {
+      mkdirSync(join(bare, '.ssh'));
+      writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+      const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
+process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
+      const argv = ['--port', String(sshd.port), '-i', key, '-q', `127.0.0.1:${process.pid}`];
+      const quoted = [nodeBin, '--input-type=module', '-e', script, '--', ...argv]
+        .map((word) => `'${word.replaceAll("'", "'\\''")}'`)
+        .join(' ');
+      // script(1) gives the run a terminal whose input is our stdin: the passphrase line.
+      const onTty = spawnSync('script', ['-qec', quoted, '/dev/null'], {
+        input: 'open sesame\n',
+        env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
+        encoding: 'latin1',
+        timeout: 60_000,
+      });
+      expect(onTty.stdout).toContain(`Enter passphrase for key '${key}': `);
+      expect(onTty.stdout).toContain(`\n${process.pid}:   `);
+      expect(onTty.status).toBe(0);
+      // No controlling terminal (setsid): the key is skipped and authentication fails.
+      const noTty = spawnSync(
+        'setsid',
+        ['-w', nodeBin, '--input-type=module', '-e', script, '--', ...argv],
+        {
+          env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
+          encoding: 'latin1',
+          timeout: 60_000,
+        },
+      );
+      expect(noTty.stderr).toBe(
+        'fleetpmap: 127.0.0.1: root@127.0.0.1: Permission denied (publickey).\n',
+      );
+      expect(noTty.status).toBe(255);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  });
+
   it('gives up on a host that accepts but never speaks, within --connect-timeout', async () => {
     const held: Socket[] = [];
     const silent = createServer((socket) => {
