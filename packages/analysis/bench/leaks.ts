@@ -64,7 +64,7 @@ export interface ScenarioResult {
  * 6 hours, hourly buckets (merged from the 5-minute ones, as the rollup does) beyond that. Only
  * buckets complete by `to` exist; the hour in progress holds the 5-minute buckets so far.
  */
-function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
+export function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
   const fine = list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
   if (to - from <= 6 * HOUR) return fine;
   const hours = new Map<number, MetricBucket[]>();

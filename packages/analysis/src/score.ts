@@ -115,10 +115,18 @@ interface Floors {
 function floors(
   buckets: readonly MetricBucket[],
   opts: Required<ScoreOptions>,
-  fromMs: number,
+  graceUntilMs: number,
 ): Floors | null {
+  // A bucket belongs to the startup when most of it lies inside the grace period, so hourly
+  // buckets lose at most the first hour.
   const inWindow = buckets
-    .filter((b) => b.n > 0 && b.tStartMs >= fromMs && b.tStartMs < opts.windowEndMs)
+    .filter(
+      (b) =>
+        b.n > 0 &&
+        b.tStartMs >= opts.windowStartMs &&
+        b.tStartMs < opts.windowEndMs &&
+        (b.tStartMs + b.tEndMs) / 2 >= graceUntilMs,
+    )
     .sort((a, b) => a.tStartMs - b.tStartMs);
   const first = inWindow[0];
   const last = inWindow[inWindow.length - 1];
@@ -137,10 +145,16 @@ function floors(
     if (g) g.push(b);
     else groups.set(k, [b]);
   }
+  const blocks = [...groups.keys()]
+    .sort((a, b) => b - a)
+    .map((k) => ({ k, m: mergeBuckets(groups.get(k) as MetricBucket[]) }));
+  // The minimum of a handful of samples is no floor: a block cut short by a restart or by the
+  // window's edge would read the top of a saw-tooth as the level. Such blocks are left out.
+  const typicalN = median(blocks.map((b) => b.m.n));
   const xs: number[] = [];
   const ys: number[] = [];
-  for (const k of [...groups.keys()].sort((a, b) => b - a)) {
-    const m = mergeBuckets(groups.get(k) as MetricBucket[]);
+  for (const { k, m } of blocks) {
+    if (m.n < 0.3 * typicalN) continue;
     xs.push((last.tEndMs - (k + 0.5) * blockMs - first.tStartMs) / 3_600_000);
     ys.push(m.min);
   }
@@ -205,11 +219,9 @@ export function analyseIncarnation(
   // Startup is not judged: allocators, JITs and caches grow for a while after every start, and
   // a leak that is real is still there once the startup is over.
   const startedAt = input.startedAtMs ?? null;
-  const fromMs =
-    startedAt !== null && startedAt + opts.startupGraceMs > opts.windowStartMs
-      ? startedAt + opts.startupGraceMs
-      : opts.windowStartMs;
-  const f = floors(input.buckets, opts, fromMs);
+  const graceUntilMs =
+    startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.startupGraceMs;
+  const f = floors(input.buckets, opts, graceUntilMs);
   if (!f) {
     const score: LeakScore = {
       currentKb: 0,
@@ -280,7 +292,10 @@ export function analyseIncarnation(
   // growth many times the residual spread with at least weak rank evidence is a trend whatever
   // the correction says.
   const dominant =
-    spanMs >= 6 * 3_600_000 && growth >= opts.dominance * residualSigma && p < opts.weakAlpha;
+    spanMs >= 6 * 3_600_000 &&
+    n >= 6 &&
+    growth >= opts.dominance * residualSigma &&
+    p < opts.weakAlpha;
   const significant = slope > 0 && (p < opts.alpha || dominant);
   // Growth within the noise's own reach is not a verdict anyone can act on, however the ranks
   // fall: a process that wanders by ±2 % can show 2 % of "growth" in any few hours.
