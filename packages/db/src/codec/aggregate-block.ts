@@ -201,7 +201,22 @@ export function decodeAggregates(data: Uint8Array): ProcessAggregate[] {
   const masks = out.map(() => r.uint());
   METRICS.forEach((m, bit) => {
     const present = out.filter((_, i) => (masks[i] as number) & (1 << bit));
-    const aggs = present.map(() => ({}) as MetricAggregate);
+    // one object literal with every field: a single hidden class, no reshaping while filling
+    const aggs = present.map(
+      (): MetricAggregate => ({
+        n: 0,
+        minKb: 0,
+        maxKb: 0,
+        firstKb: 0,
+        lastKb: 0,
+        firstSec: 0,
+        lastSec: 0,
+        sumSec: 0,
+        sumSecSq: 0,
+        sumKb: 0,
+        sumSecKb: 0,
+      }),
+    );
     for (const a of aggs) a.n = r.uint();
     for (const a of aggs) a.minKb = r.uint();
     for (const a of aggs) a.maxKb = a.minKb + r.uint();

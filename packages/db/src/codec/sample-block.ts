@@ -152,7 +152,17 @@ export function decodeSampleBlock(
       pid: p,
       startTicks: b ? b.startTicks : r.uint(),
       threads: 0,
-      status: {} as StatusSample,
+      status: {
+        vmSizeKb: 0,
+        vmRssKb: 0,
+        rssAnonKb: 0,
+        rssFileKb: 0,
+        rssShmemKb: 0,
+        vmSwapKb: 0,
+        vmDataKb: 0,
+        vmStkKb: 0,
+        vmHwmKb: 0,
+      },
     };
   }
   for (const field of STATUS_FIELDS) {

@@ -75,16 +75,31 @@ export class ByteReader {
   }
 
   uint(): number {
-    let result = 0;
-    let scale = 1;
-    for (;;) {
-      if (this.pos >= this.buf.length) throw new RangeError('truncated varint');
-      const b = this.buf[this.pos++] as number;
-      result += (b & 127) * scale;
-      if (b < 128) return result;
-      scale *= 128;
-      if (scale > 2 ** 56) throw new RangeError('varint too long');
+    const buf = this.buf;
+    let pos = this.pos;
+    if (pos >= buf.length) throw new RangeError('truncated varint');
+    let b = buf[pos++] as number;
+    // most values fit one or two bytes: stay in 32-bit integer arithmetic for the first four
+    let result = b & 127;
+    let shift = 7;
+    while (b >= 128 && shift < 28) {
+      if (pos >= buf.length) throw new RangeError('truncated varint');
+      b = buf[pos++] as number;
+      result |= (b & 127) << shift;
+      shift += 7;
     }
+    if (b >= 128) {
+      let scale = 2 ** 28;
+      do {
+        if (pos >= buf.length) throw new RangeError('truncated varint');
+        b = buf[pos++] as number;
+        result += (b & 127) * scale;
+        scale *= 128;
+        if (scale > 2 ** 63) throw new RangeError('varint too long');
+      } while (b >= 128);
+    }
+    this.pos = pos;
+    return result;
   }
 
   sint(): number {
