@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/paths.ts';
+import { cliBin, repoRoot } from '../support/paths.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
 /** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
@@ -17,7 +17,6 @@ if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs ssh
 if (missing !== null) console.log(`skipping SSH CLI tests: ${missing}`);
 
 const nodeBin = join(repoRoot, 'node_modules/.bin/node');
-const entry = join(repoRoot, 'apps/cli/src/remote/remote-cli.ts');
 
 interface Run {
   stdout: string;
@@ -26,9 +25,7 @@ interface Run {
 }
 
 function fleetpmap(args: string[], env: NodeJS.ProcessEnv): Run {
-  const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
-process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
-  const result = spawnSync(nodeBin, ['--input-type=module', '-e', script, '--', ...args], {
+  const result = spawnSync(nodeBin, [cliBin, ...args], {
     env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8', ...env },
     encoding: 'latin1',
     timeout: 60_000,
@@ -104,10 +101,8 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     try {
       mkdirSync(join(bare, '.ssh'));
       writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
-      const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
-process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
       const argv = ['--port', String(sshd.port), '-i', key, '-q', `127.0.0.1:${process.pid}`];
-      const quoted = [nodeBin, '--input-type=module', '-e', script, '--', ...argv]
+      const quoted = [nodeBin, cliBin, ...argv]
         .map((word) => `'${word.replaceAll("'", "'\\''")}'`)
         .join(' ');
       // script(1) gives the run a terminal whose input is our stdin: the passphrase line.
@@ -121,15 +116,11 @@ process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
       expect(onTty.stdout).toContain(`\n${process.pid}:   `);
       expect(onTty.status).toBe(0);
       // No controlling terminal (setsid): the key is skipped and authentication fails.
-      const noTty = spawnSync(
-        'setsid',
-        ['-w', nodeBin, '--input-type=module', '-e', script, '--', ...argv],
-        {
-          env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
-          encoding: 'latin1',
-          timeout: 60_000,
-        },
-      );
+      const noTty = spawnSync('setsid', ['-w', nodeBin, cliBin, ...argv], {
+        env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
+        encoding: 'latin1',
+        timeout: 60_000,
+      });
       expect(noTty.stderr).toBe(
         'fleetpmap: 127.0.0.1: root@127.0.0.1: Permission denied (publickey).\n',
       );
@@ -150,21 +141,9 @@ process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
     try {
       const started = Date.now();
       const run = await new Promise<Run>((resolve) => {
-        const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
-process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
         const child = spawn(
           nodeBin,
-          [
-            '--input-type=module',
-            '-e',
-            script,
-            '--',
-            '--port',
-            String(port),
-            '--connect-timeout',
-            '1',
-            '127.0.0.1:1',
-          ],
+          [cliBin, '--port', String(port), '--connect-timeout', '1', '127.0.0.1:1'],
           { env: { PATH: process.env.PATH, ...env() } },
         );
         let stderr = '';

@@ -5,7 +5,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/paths.ts';
+import { cliBin, repoRoot } from '../support/paths.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
 /** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
@@ -19,7 +19,6 @@ if (unavailable !== null && process.env.CI === 'true') throw new Error(`CI needs
 if (unavailable !== null) console.log(`skipping --sudo tests: ${unavailable}`);
 
 const nodeBin = join(repoRoot, 'node_modules/.bin/node');
-const entry = join(repoRoot, 'apps/cli/src/remote/remote-cli.ts');
 const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const allowed = `fpms${tag}`.slice(0, 30);
 const refused = `fpmn${tag}`.slice(0, 30);
@@ -51,9 +50,7 @@ describe.skipIf(unavailable !== null)('--sudo', { timeout: 90_000 }, () => {
   }, HOOK_TIMEOUT_MS);
 
   function fleetpmap(args: string[]) {
-    const script = `import { runRemoteCli } from ${JSON.stringify(entry)};
-process.exitCode = await runRemoteCli(process.argv.slice(1), process.env);`;
-    const result = spawnSync(nodeBin, ['--input-type=module', '-e', script, '--', ...args], {
+    const result = spawnSync(nodeBin, [cliBin, ...args], {
       env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8', HOME: sshd.home, USER: 'root' },
       encoding: 'latin1',
       timeout: 60_000,
