@@ -43,7 +43,11 @@ describe('bench:leaks', () => {
     expect(r.robust.precision).toBeGreaterThan(r.baseline.precision);
     expect(r.robust.recall).toBe(1);
     expect(r.robust.f1).toBeGreaterThan(r.baseline.f1);
-    expect(r.robust.pivotTop?.group).toBe('/opt/api/1.2/api');
+    expect(r.robust.pivot[0]).toMatchObject({
+      group: '/opt/api/1.2/api',
+      leakingHosts: 4,
+      hosts: 6,
+    });
     expect(r.robust.detectHours.every((h) => h !== null && h <= 4)).toBe(true);
     expect(formatResult(r)).toMatch(/recall 1\.000/);
   });

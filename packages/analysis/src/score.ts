@@ -290,11 +290,13 @@ export function analyseIncarnation(
   // The variance correction reads any smooth departure from a straight line (a daily cycle
   // riding on a leak) as persistence and can drown a leak that dwarfs it; over several hours,
   // growth many times the residual spread with at least weak rank evidence is a trend whatever
-  // the correction says.
+  // the correction says (and at least a tenth of the process's size, so that a flat series with
+  // almost no noise cannot pass on a sliver of drift).
   const dominant =
     spanMs >= 6 * 3_600_000 &&
     n >= 6 &&
     growth >= opts.dominance * residualSigma &&
+    growth >= 0.1 * level &&
     p < opts.weakAlpha;
   const significant = slope > 0 && (p < opts.alpha || dominant);
   // Growth within the noise's own reach is not a verdict anyone can act on, however the ranks
