@@ -42,7 +42,7 @@ const configSchema = z.strictObject({
   /** bytes after gzip inflation: the cap that defeats gzip bombs */
   maxInflatedBytes: positiveInt,
   /** requests per second per token, and the burst a token may spend at once */
-  rateLimitPerSec: positiveInt,
+  rateLimitPerSec: z.coerce.number().positive(),
   rateLimitBurst: positiveInt,
   /** how often partition maintenance and retention run */
   maintenanceIntervalMs: positiveInt,
