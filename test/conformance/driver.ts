@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cliBin, repoRoot } from '../support/paths.ts';
 import {
   type ScenarioBinaries,
   type ScenarioGroup,
@@ -16,9 +18,9 @@ import {
   type ProcessSpec,
   type RunSpec,
 } from './cases.ts';
-import { executeAll, type Job, type JobResult } from './exec.ts';
+import type { Job, JobResult } from './exec.ts';
 import { type ProcSnapshot, runFrozen, snapshotProc } from './freeze.ts';
-import { baseEnv, fleetpmapArgv, pmapArgv } from './programs.ts';
+import { baseEnv, fleetpmapArgv, nodeBin, pmapArgv } from './programs.ts';
 
 export interface Outcome extends JobResult {
   /** Content of the run's `collect` files after it finished (null: not there). */
@@ -113,12 +115,13 @@ export function jobFor(
   args: string[],
   runDir: string,
   extraEnv: Record<string, string> = {},
+  subjectArgv: string[] = fleetpmapArgv,
 ): Job {
   const env = { ...baseEnv(run.locale ?? 'C.UTF-8', join(runDir, 'home')), ...extraEnv };
   if (run.noHome) delete env.HOME;
   if (run.hideKernel) env.LIBPROC_HIDE_KERNEL = '1';
   return {
-    argv: [...(program === 'pmap' ? pmapArgv : fleetpmapArgv), ...args],
+    argv: [...(program === 'pmap' ? pmapArgv : subjectArgv), ...args],
     // As typed in a shell, so getopt's messages read `pmap: invalid option -- 'z'` (reference §1).
     argv0: program === 'pmap' ? 'pmap' : undefined,
     env,
@@ -158,6 +161,25 @@ function concatenate(results: JobResult[]): JobResult {
     rc: rcs.some((rc) => rc === null) ? null : rcs.reduce<number>((a, b) => a | (b ?? 0), 0),
     signal: results.find((r) => r.signal !== null)?.signal ?? null,
   };
+}
+
+/**
+ * The repository as `nobody` can reach it. A checkout under a private directory (/root/…) is
+ * out of nobody's reach, so the runs as nobody see it bind-mounted at a world-readable path;
+ * paths inside it (the pinned node, workspace links) stay relative and keep working.
+ */
+async function nobodyRepoView(): Promise<{
+  argv: string[];
+  bind: [string, string];
+  dir: string;
+}> {
+  const view = await mkdtemp(join(tmpdir(), 'fleetpmap-repo-'));
+  await chmod(view, 0o755);
+  const inside = (path: string) => {
+    const rel = relative(repoRoot, path);
+    return rel.startsWith('..') ? path : join(view, rel);
+  };
+  return { argv: [inside(nodeBin), inside(cliBin)], bind: [repoRoot, view], dir: view };
 }
 
 interface PlannedRun {
@@ -206,6 +228,7 @@ export async function runCase(
   const frozen: Job[] = [];
   const whole: Job[] = [];
   const direct: Job[] = [];
+  const repoView = runs.some((run) => run.asNobody) ? await nobodyRepoView() : undefined;
   const planned: PlannedRun[] = [];
   for (const run of runs) {
     const batch = run.asNobody ? direct : frozen;
@@ -229,7 +252,8 @@ export async function runCase(
     if (options.subject) {
       plan.actualDir = await prepareRunDir(dir, run);
       const args = argsOf(run, plan.actualDir);
-      plan.actualJob = batch.push(jobFor('fleetpmap', run, args, plan.actualDir)) - 1;
+      const subject = run.asNobody && repoView ? repoView.argv : fleetpmapArgv;
+      plan.actualJob = batch.push(jobFor('fleetpmap', run, args, plan.actualDir, {}, subject)) - 1;
     }
     planned.push(plan);
   }
@@ -239,8 +263,10 @@ export async function runCase(
     whole.length > 0 && shorten
       ? runFrozen(shortenSnapshot(snapshot, shorten.long, shorten.short), whole)
       : [],
-    executeAll(direct),
+    direct.length > 0 && repoView ? runFrozen(new Map(), direct, [repoView.bind]) : [],
   ]);
+  // An empty mount point outside the namespace; rmdir cannot touch the repository.
+  if (repoView) await rmdir(repoView.dir);
 
   const outcomes: RunOutcome[] = [];
   for (const plan of planned) {

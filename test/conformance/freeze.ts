@@ -42,15 +42,23 @@ export async function writeSnapshot(snapshot: ProcSnapshot, dir: string): Promis
 /**
  * Runs `jobs` in a private mount namespace where every file of `snapshot` is bind-mounted over
  * its live /proc counterpart, so the real pmap and fleetpmap read exactly the same bytes.
+ * `extraBinds` (files or directories) are mounted after those.
  */
-export async function runFrozen(snapshot: ProcSnapshot, jobs: Job[]): Promise<JobResult[]> {
+export async function runFrozen(
+  snapshot: ProcSnapshot,
+  jobs: Job[],
+  extraBinds: [source: string, target: string][] = [],
+): Promise<JobResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetpmap-freeze-'));
   try {
     await writeSnapshot(snapshot, join(dir, 'proc'));
-    const binds = [...snapshot.keys()].map((relative) => [
-      join(dir, 'proc', relative),
-      join('/proc', relative),
-    ]);
+    const binds = [
+      ...[...snapshot.keys()].map((relative) => [
+        join(dir, 'proc', relative),
+        join('/proc', relative),
+      ]),
+      ...extraBinds,
+    ];
     const specPath = join(dir, 'spec.json');
     const resultPath = join(dir, 'result.json');
     await writeFile(specPath, JSON.stringify({ binds, jobs }));
