@@ -76,7 +76,8 @@ export function* hostSnapshots(fleet: Fleet, hostName: string): Generator<Snapsh
     });
     return { inst, values, incs, hwm: 0, lastInc: -1 };
   });
-  const rng = new Rng(`${fleet.scenario.seed}:${hostName}:ids`);
+  // Ids depend on the history's start too: a replay is a duplicate, a shifted re-run is not.
+  const rng = new Rng(`${fleet.scenario.seed}:${fleet.startMs}:${hostName}:ids`);
   for (let i = 0; i < ticks; i++) {
     const takenAtMs = fleet.startMs + i * fleet.intervalMs;
     const processes: ProcessRecord[] = [];
