@@ -2,7 +2,7 @@
 // kernel's, or the synthetic cases would test a layout no real process ever shows.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { catA } from './compare.ts';
+import { catA, expectSameOutcome } from './compare.ts';
 import { detail, mapsLine, withStartStack } from './synthetic.ts';
 
 const mapsRe = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+) +(.*)$/;
@@ -58,5 +58,25 @@ describe('catA', () => {
   it('shows line ends, tabs, control and high bytes like cat -A', () => {
     const bytes = Buffer.from([0x61, 0x09, 0x62, 0x7f, 0x01, 0xc3, 0xa9, 0x0a]);
     expect(catA(bytes)).toBe('a^Ib^?^AM-CM-)$\n');
+  });
+});
+
+describe('expectSameOutcome', () => {
+  const outcome = (stdout: string, rc = 0) => ({
+    stdout: Buffer.from(stdout, 'latin1'),
+    stderr: Buffer.alloc(0),
+    rc,
+    signal: null,
+    files: {},
+  });
+
+  it('accepts identical outcomes', () => {
+    expectSameOutcome('same', outcome('1:   a\n'), outcome('1:   a\n'));
+  });
+
+  it('rejects a one-byte difference, a different exit code and a trailing space', () => {
+    expect(() => expectSameOutcome('byte', outcome('\xe9\n'), outcome('\xe8\n'))).toThrow();
+    expect(() => expectSameOutcome('rc', outcome('x\n', 1), outcome('x\n', 43))).toThrow();
+    expect(() => expectSameOutcome('space', outcome('x \n'), outcome('x\n'))).toThrow();
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliBin, repoRoot } from '../support/paths.ts';
@@ -37,6 +38,10 @@ export function liveUnavailableReason(): string | undefined {
   if (!executable(pmapBin)) return `${pmapBin} (procps-ng 4.0.2) is not installed`;
   for (const tool of ['gcc', 'unshare', 'mount', 'setpriv']) {
     if (!onPath(tool)) return `${tool} is not installed`;
+  }
+  const version = spawnSync(pmapBin, ['-V'], { encoding: 'latin1' }).stdout;
+  if (version !== 'pmap from procps-ng 4.0.2\n') {
+    return `${pmapBin} is not procps-ng 4.0.2 (it says ${JSON.stringify(version)})`;
   }
   return undefined;
 }
