@@ -182,9 +182,13 @@ async function readFullMap(
     acc.add(entry);
   });
   try {
-    result.smapsBytes = await streamProcText(path, (chunk) => parser.write(chunk), {
-      maxBytes: options.maxSmapsBytes ?? DEFAULT_MAX_BYTES,
-    });
+    result.smapsBytes = await streamProcText(
+      path,
+      (chunk, bytes) => parser.writeBytes(bytes, chunk),
+      {
+        maxBytes: options.maxSmapsBytes ?? DEFAULT_MAX_BYTES,
+      },
+    );
     parser.end();
   } finally {
     // Partial data is still worth reporting next to the error.

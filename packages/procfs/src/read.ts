@@ -94,7 +94,8 @@ function giveBuffer(b: Buffer): void {
 
 /**
  * Streams a /proc file to `onChunk` as latin1 strings of up to `chunkBytes` without holding it
- * whole, and returns the number of bytes read.
+ * whole, and returns the number of bytes read. `onChunk` also gets the same bytes; that view is
+ * reused for the next chunk, so it is valid only during the call.
  *
  * Reads are synchronous, with a turn of the event loop between chunks. A seq_file such as smaps
  * returns about one page per read(2) whatever the buffer size, so the async API would cost a
@@ -104,7 +105,7 @@ function giveBuffer(b: Buffer): void {
  */
 export async function streamProcText(
   path: string,
-  onChunk: (chunk: string) => void,
+  onChunk: (chunk: string, bytes: Uint8Array) => void,
   options: ReadProcTextOptions & { chunkBytes?: number } = {},
 ): Promise<number> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -127,7 +128,7 @@ export async function streamProcText(
       if (used === 0) break;
       total += used;
       if (total > maxBytes) throw new ProcfsLimitError(path, maxBytes);
-      onChunk(buf.toString('latin1', 0, used));
+      onChunk(buf.toString('latin1', 0, used), buf.subarray(0, used));
       if (!eof) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return total;

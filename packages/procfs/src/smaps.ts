@@ -9,9 +9,10 @@ import type { SmapsEntry } from './model.ts';
 // This runs over every mapping of every process of a host, so the hot path avoids per-line
 // allocation and per-character loops:
 // - nearly every entry repeats the previous entry's key layout, so each key line is matched in
-//   place against the expected key (startsWith at an offset) and fieldOrder arrays are shared;
-// - a `N kB` value is read backwards from the ` kB` suffix, the padding checked with one
-//   startsWith against a run of spaces;
+//   place against the expected key and fieldOrder arrays are shared; lines are scanned as bytes
+//   (see maps.ts on why) and only the strings kept are sliced from the text;
+// - the line length is predicted from the previous entry, which saves searching for newlines;
+// - a `N kB` value is read backwards from the ` kB` suffix;
 // - kb/extra objects are built by a per-layout factory returning an object literal. Adding 20+
 //   properties one by one with computed keys turns a V8 object into a slow dictionary and cost
 //   about ten times more.
@@ -28,6 +29,8 @@ type Factory<T> = (values: readonly (number | string)[]) => T;
 /** The kb/extra split and object factories of one key layout. */
 interface Shape {
   order: readonly string[];
+  /** `order` as bytes. */
+  keyBytes: readonly Uint8Array[];
   /** KB_FLAG or EXTRA_FLAG per key of `order`. */
   kinds: Uint8Array;
   makeKb: Factory<Record<string, number>>;
@@ -81,6 +84,7 @@ function shapeFor(order: readonly string[], kinds: Uint8Array, n: number): Shape
   }
   const shape: Shape = {
     order,
+    keyBytes: order.map(latin1Bytes),
     kinds: kinds.slice(0, n),
     makeKb: makeFactory(kbKeys, kbSlots),
     makeExtra: makeFactory(exKeys, exSlots),
@@ -90,18 +94,24 @@ function shapeFor(order: readonly string[], kinds: Uint8Array, n: number): Shape
   return shape;
 }
 
-/** Two-letter VmFlags are interned: the same few dozen strings repeat on every entry. */
-const flagCache = new Map<number, string>();
+/** Two-letter lower-case VmFlags are interned: the same few dozen repeat on every entry. */
+const flagTable: (string | undefined)[] = new Array(26 * 26).fill(undefined);
 
-function flagString(text: string, s: number, e: number): string {
-  if (e - s !== 2) return text.slice(s, e);
-  const code = (text.charCodeAt(s) << 8) | text.charCodeAt(s + 1);
-  let f = flagCache.get(code);
-  if (f === undefined) {
-    f = text.slice(s, e);
-    flagCache.set(code, f);
+function flagString(bytes: Uint8Array, text: string, s: number, e: number): string {
+  if (e - s === 2) {
+    const a = (bytes[s] as number) - 97;
+    const b = (bytes[s + 1] as number) - 97;
+    if (a >= 0 && a < 26 && b >= 0 && b < 26) {
+      const slot = a * 26 + b;
+      let f = flagTable[slot];
+      if (f === undefined) {
+        f = text.slice(s, e);
+        flagTable[slot] = f;
+      }
+      return f;
+    }
   }
-  return f;
+  return text.slice(s, e);
 }
 
 /**
@@ -128,6 +138,8 @@ export class SmapsParser {
   private diverged: string[] | null = null;
   // The layout of the previous entry, expected again.
   private layout: readonly string[] = EMPTY_ORDER;
+  /** `layout`'s keys as bytes, for comparing in place. */
+  private keyBytes: readonly Uint8Array[] = [];
   private shape: Shape | null = null;
 
   constructor(file: string, onEntry: (entry: SmapsEntry) => void) {
@@ -137,6 +149,16 @@ export class SmapsParser {
 
   /** Parses every complete line of `chunk`; a trailing partial line waits for the next chunk. */
   write(chunk: string): void {
+    this.writeBytes(Buffer.from(chunk, 'latin1'), chunk);
+  }
+
+  /**
+   * Same as write(), for a chunk the caller has both as bytes and as latin1 text (what a reader
+   * has anyway): `bytes` and `chunk` must be the same length, index for index.
+   */
+  writeBytes(bytes: Uint8Array, chunk: string): void {
+    const b = bytes;
+    if (b.length !== chunk.length) throw new Error('writeBytes: bytes and text differ in length');
     let s = 0;
     const len = chunk.length;
     if (this.carry.length > 0) {
@@ -147,68 +169,68 @@ export class SmapsParser {
       }
       const joined = this.carry + chunk.slice(0, nl);
       this.carry = '';
-      this.parseLine(joined, 0, joined.length);
+      this.parseLine(Buffer.from(joined, 'latin1'), joined, 0, joined.length);
       s = nl + 1;
     }
     const lens = this.lens;
+    const values = this.values;
+    const kinds = this.kinds;
     while (s < len) {
-      // Fast path: a `Key: N kB` line where the previous entry had one of the same length. The
-      // predicted end must be a newline, the key must match in place, and fastKb() accepts only
-      // spaces, digits and " kB" in between, so a shorter real line cannot be mistaken for it.
-      const n = this.nKeys;
+      // Fast path, a run of `Key: N kB` lines that repeat the previous entry's layout with lines
+      // of the same length, with the parser state in locals. For each line the predicted end must
+      // be a newline, the key and colon must match in place, and only spaces, digits and " kB"
+      // may follow, so a shorter real line can never be taken for a predicted one.
       if (this.diverged === null && this.mapLine !== 0) {
-        const key = this.layout[n];
-        const e = s + (lens[n] as number);
-        if (
-          key !== undefined &&
-          e < len &&
-          chunk.charCodeAt(e) === 10 &&
-          chunk.charCodeAt(s + key.length) === 58 &&
-          sameAt(chunk, s, key) &&
-          this.fastKb(chunk, s + key.length + 1, e, n)
-        ) {
-          this.line++;
-          this.nKeys = n + 1;
+        const layout = this.layout;
+        const keyBytes = this.keyBytes;
+        const first = this.nKeys;
+        let n = first;
+        for (;;) {
+          const key = layout[n];
+          if (key === undefined) break;
+          const e = s + (lens[n] as number);
+          if (e >= len || (b[e] as number) !== 10) break;
+          const v = s + key.length + 1;
+          if (b[v - 1] !== 58 || !sameAt(b, s, keyBytes[n] as Uint8Array)) break;
+          if (
+            (b[e - 1] as number) !== 66 ||
+            (b[e - 2] as number) !== 107 ||
+            (b[e - 3] as number) !== 32
+          ) {
+            break;
+          }
+          let i = e - 4;
+          let num = 0;
+          let mul = 1;
+          while (i >= v) {
+            const c = b[i] as number;
+            if (c < 48 || c > 57) break;
+            num += (c - 48) * mul;
+            mul *= 10;
+            i--;
+          }
+          const digits = e - 4 - i;
+          if (digits === 0 || digits > 15) break;
+          let g = v;
+          while (g <= i && (b[g] as number) === 32) g++;
+          if (g <= i) break;
+          values[n] = num;
+          kinds[n] = KB_FLAG;
+          n++;
           s = e + 1;
-          continue;
         }
+        this.line += n - first;
+        this.nKeys = n;
+        if (s >= len) return;
       }
       const e = chunk.indexOf('\n', s);
       if (e < 0) {
         this.carry = chunk.slice(s);
         return;
       }
-      this.parseLine(chunk, s, e);
+      this.parseLine(b, chunk, s, e);
       s = e + 1;
     }
-  }
-
-  /** Reads `N kB` in text[v, e) into slot n; false (nothing stored) when it is not that form. */
-  private fastKb(text: string, v: number, e: number, n: number): boolean {
-    if (
-      e - v < 4 ||
-      text.charCodeAt(e - 1) !== 66 ||
-      text.charCodeAt(e - 2) !== 107 ||
-      text.charCodeAt(e - 3) !== 32
-    ) {
-      return false;
-    }
-    let i = e - 4;
-    let num = 0;
-    let mul = 1;
-    while (i >= v) {
-      const c = text.charCodeAt(i);
-      if (c < 48 || c > 57) break;
-      num += (c - 48) * mul;
-      mul *= 10;
-      i--;
-    }
-    const digits = e - 4 - i;
-    if (digits === 0 || digits > 15) return false;
-    for (let j = v; j <= i; j++) if (text.charCodeAt(j) !== 32) return false;
-    this.values[n] = num;
-    this.kinds[n] = KB_FLAG;
-    return true;
   }
 
   /** Flushes a final line without a newline and the last entry. */
@@ -216,12 +238,12 @@ export class SmapsParser {
     if (this.carry.length > 0) {
       const last = this.carry;
       this.carry = '';
-      this.parseLine(last, 0, last.length);
+      this.parseLine(Buffer.from(last, 'latin1'), last, 0, last.length);
     }
     this.finishEntry();
   }
 
-  private parseLine(text: string, s: number, e: number): void {
+  private parseLine(b: Uint8Array, text: string, s: number, e: number): void {
     const line = ++this.line;
     const n = this.nKeys;
     let key: string | undefined = this.diverged === null ? this.layout[n] : undefined;
@@ -229,14 +251,14 @@ export class SmapsParser {
     if (
       key !== undefined &&
       this.mapLine !== 0 &&
-      text.startsWith(key, s) &&
-      text.charCodeAt(s + key.length) === 58
+      b[s + key.length] === 58 &&
+      sameAt(b, s, this.keyBytes[n] as Uint8Array)
     ) {
       v = s + key.length + 1;
     } else {
-      if (looksLikeMapLine(text, s, e)) {
+      if (looksLikeMapLine(b, s, e)) {
         this.finishEntry();
-        scanMapLine(text, s, e, this.file, line, this.map);
+        scanMapLine(b, text, s, e, this.file, line, this.map);
         this.mapLine = line;
         return;
       }
@@ -247,7 +269,12 @@ export class SmapsParser {
           `expected a mapping line, got ${quoteInput(text.slice(s, e))}`,
         );
       }
-      const colon = scanKey(text, s, e);
+      if (b[s + 7] === 58 && sameAt(b, s, VMFLAGS)) {
+        if (this.vmFlags !== null) this.duplicate('VmFlags', line);
+        this.vmFlags = splitFlags(b, text, s + 8, e);
+        return;
+      }
+      const colon = scanKey(b, s, e);
       if (colon < 0) {
         throw new ProcfsParseError(
           this.file,
@@ -259,7 +286,7 @@ export class SmapsParser {
       v = colon + 1;
       if (key === 'VmFlags') {
         if (this.vmFlags !== null) this.duplicate(key, line);
-        this.vmFlags = splitFlags(text, v, e);
+        this.vmFlags = splitFlags(b, text, v, e);
         return;
       }
       if (key === '__proto__') {
@@ -275,15 +302,15 @@ export class SmapsParser {
     // `N kB`: optional spaces, digits, " kB", end of line.
     if (
       e - v >= 4 &&
-      text.charCodeAt(e - 1) === 66 &&
-      text.charCodeAt(e - 2) === 107 &&
-      text.charCodeAt(e - 3) === 32
+      (b[e - 1] as number) === 66 &&
+      (b[e - 2] as number) === 107 &&
+      (b[e - 3] as number) === 32
     ) {
       let i = e - 4;
       let num = 0;
       let mul = 1;
       while (i >= v) {
-        const c = text.charCodeAt(i);
+        const c = b[i] as number;
         if (c < 48 || c > 57) break;
         num += (c - 48) * mul;
         mul *= 10;
@@ -291,7 +318,7 @@ export class SmapsParser {
       }
       const digits = e - 4 - i;
       const gap = i + 1 - v;
-      if (digits > 0 && (gap === 0 || isSpaceRun(text, v, gap))) {
+      if (digits > 0 && (gap === 0 || isSpaceRun(b, v, gap))) {
         if (digits > 15) {
           // 10^15 kB is beyond any real size and beyond exact doubles a few digits later.
           throw new ProcfsParseError(this.file, line, `value of ${quoteInput(key)} out of range`);
@@ -301,11 +328,11 @@ export class SmapsParser {
         return;
       }
     }
-    let a = v;
-    while (a < e && isBlank(text.charCodeAt(a))) a++;
-    let b = e;
-    while (b > a && isBlank(text.charCodeAt(b - 1))) b--;
-    this.values[n] = text.slice(a, b);
+    let from = v;
+    while (from < e && isBlank(b[from] as number)) from++;
+    let to = e;
+    while (to > from && isBlank(b[to - 1] as number)) to--;
+    this.values[n] = text.slice(from, to);
     this.kinds[n] = EXTRA_FLAG;
   }
 
@@ -324,6 +351,7 @@ export class SmapsParser {
       this.shape = shape;
       // Share one array between entries, and between files, of the same layout.
       this.layout = shape.order;
+      this.keyBytes = shape.keyBytes;
     }
     const values = this.values;
     const entry: SmapsEntry = {
@@ -352,12 +380,18 @@ export class SmapsParser {
   }
 }
 
-/** text.startsWith(key, at), as a loop the JIT inlines (the builtin call costs more here). */
-function sameAt(text: string, at: number, key: string): boolean {
+/** Whether `key` (as bytes) occurs in `b` at `at`. */
+function sameAt(b: Uint8Array, at: number, key: Uint8Array): boolean {
   for (let i = key.length - 1; i >= 0; i--) {
-    if (text.charCodeAt(at + i) !== key.charCodeAt(i)) return false;
+    if (b[at + i] !== key[i]) return false;
   }
   return true;
+}
+
+const VMFLAGS = latin1Bytes('VmFlags');
+
+function latin1Bytes(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
 
 function sameKinds(a: Uint8Array, b: Uint8Array): boolean {
@@ -365,8 +399,8 @@ function sameKinds(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function isSpaceRun(text: string, at: number, len: number): boolean {
-  for (let i = at; i < at + len; i++) if (text.charCodeAt(i) !== 32) return false;
+function isSpaceRun(b: Uint8Array, at: number, len: number): boolean {
+  for (let i = at; i < at + len; i++) if (b[i] !== 32) return false;
   return true;
 }
 
@@ -375,24 +409,24 @@ function isBlank(c: number): boolean {
 }
 
 /** Index of the `:` ending a well-formed key at `s`, or -1. Keys are printable and space-free. */
-function scanKey(text: string, s: number, e: number): number {
+function scanKey(b: Uint8Array, s: number, e: number): number {
   const limit = Math.min(e, s + MAX_KEY_LENGTH + 1);
   for (let i = s; i < limit; i++) {
-    const c = text.charCodeAt(i);
+    const c = b[i] as number;
     if (c === 58) return i > s ? i : -1;
     if (c <= 32 || c >= 127) return -1;
   }
   return -1;
 }
 
-function splitFlags(text: string, s: number, e: number): string[] {
+function splitFlags(b: Uint8Array, text: string, s: number, e: number): string[] {
   const flags: string[] = [];
   let i = s;
   while (i < e) {
-    while (i < e && isBlank(text.charCodeAt(i))) i++;
+    while (i < e && isBlank(b[i] as number)) i++;
     const t = i;
-    while (i < e && !isBlank(text.charCodeAt(i))) i++;
-    if (i > t) flags.push(flagString(text, t, i));
+    while (i < e && !isBlank(b[i] as number)) i++;
+    if (i > t) flags.push(flagString(b, text, t, i));
   }
   return flags;
 }
