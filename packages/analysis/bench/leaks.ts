@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyOf, type InstanceHistory } from '../sim/buckets-from-samples.ts';
-import { buildFleet, type Fleet } from '../sim/fleet.ts';
+import { buildFleet, type Fleet, type Instance } from '../sim/fleet.ts';
 import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { leastSquaresSlopePerHour, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
@@ -41,6 +41,8 @@ export interface DetectorFigures {
   /** The same for every leak whose nominal rate is ≥ 2 % of its base size per hour. */
   nominalFastLeaks: number;
   nominalFastDetectedWithin2h: number;
+  /** The detection figures per kind of leak (linear, step, bursty; "restarted" when cut by restarts). */
+  byKind: Map<string, KindFigures>;
   /** Share of (non-leaking instance, evaluation time) pairs judged leaking. */
   falseAlarmTimeShare: number;
   /** The `top --group-by exe` pivot of the final verdicts. */
@@ -151,6 +153,7 @@ function figures(
   let fastDetected = 0;
   let nominalFast = 0;
   let nominalFastDetected = 0;
+  const byKind = new Map<string, KindFigures>();
   const rows = [];
   for (const h of histories) {
     const inst = h.instance;
@@ -166,13 +169,21 @@ function figures(
       const onset = h.leakShowsMs ?? inst.leakOnsetMs ?? fleet.startMs;
       const hours = since === null ? null : Math.max(0, since - onset) / HOUR;
       detectHours.push(hours);
+      const kind = leakKind(inst);
+      const k = byKind.get(kind) ?? { detectHours: [], fast: 0, fastDetected: 0 };
+      k.detectHours.push(hours);
+      byKind.set(kind, k);
       if (leakRate(inst) >= 2) {
         nominalFast++;
         if (hours !== null && hours <= 2) nominalFastDetected++;
       }
       if (netGrowthPctPerHour(h, onset, 2 * HOUR) >= 2) {
         fastLeaks++;
-        if (hours !== null && hours <= 2) fastDetected++;
+        k.fast++;
+        if (hours !== null && hours <= 2) {
+          fastDetected++;
+          k.fastDetected++;
+        }
       }
     } else {
       if (final.leak) fp++;
@@ -197,6 +208,7 @@ function figures(
     fastLeaks,
     fastDetectedWithin2h: fastDetected,
     nominalFastLeaks: nominalFast,
+    byKind,
     nominalFastDetectedWithin2h: nominalFastDetected,
     falseAlarmTimeShare: negEvals === 0 ? 0 : alarms / negEvals,
     pivot: pivotByGroup(rows),
@@ -244,7 +256,20 @@ const f2 = (v: number) => v.toFixed(3);
 const hours = (v: number | null | undefined) =>
   v === null || v === undefined ? 'never' : `${v.toFixed(2)}h`;
 
-function summariseDetect(d: DetectorFigures): string {
+export interface KindFigures {
+  detectHours: (number | null)[];
+  fast: number;
+  fastDetected: number;
+}
+
+function leakKind(inst: Instance): string {
+  const kinds = inst.components
+    .map((c) => c.type)
+    .filter((t) => ['linear', 'step', 'bursty'].includes(t));
+  return `${kinds.join('+')}${inst.incarnations.length > 1 ? ' restarted' : ''}`;
+}
+
+function summariseDetect(d: { detectHours: (number | null)[] }): string {
   const found = d.detectHours.filter((h): h is number => h !== null).sort((a, b) => a - b);
   const missed = d.detectHours.length - found.length;
   const med = found.length ? found[Math.floor((found.length - 1) / 2)] : null;
@@ -290,6 +315,11 @@ export function formatResult(r: ScenarioResult): string {
     lines.push(
       `           pivot: names ${p.named}/${p.leakingBinaries} leaking binaries, ${p.falselyNamed.length} falsely${p.falselyNamed.length ? ` (${p.falselyNamed.join(', ')})` : ''}`,
     );
+    for (const [kind, k] of [...d.byKind.entries()].sort()) {
+      lines.push(
+        `             ${kind} (${k.detectHours.length}): time to detect ${summariseDetect(k)}; within 2h ${k.fastDetected}/${k.fast}`,
+      );
+    }
     if (label === 'robust  ') {
       for (const row of p.rows) {
         lines.push(
