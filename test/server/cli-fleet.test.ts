@@ -38,7 +38,9 @@ describe('fleetpmap token and hosts against a real server', () => {
     if (home) await rm(home, { recursive: true, force: true });
   });
 
-  it('creates an agent token that can push, lists hosts, and revokes it', async () => {
+  it('creates an agent token that can push, lists hosts, and revokes it', {
+    timeout: 120_000,
+  }, async () => {
     const admin = ['--server', t.url, '--token', t.adminToken];
     const created = await fleetpmap([
       'token',

@@ -43,7 +43,7 @@ describe.skipIf(!postgresDriver)('server killed during ingest on Postgres', () =
     for (const c of cleanups.reverse()) await c();
   });
 
-  it('loses no acknowledged snapshot', async () => {
+  it('loses no acknowledged snapshot', { timeout: 180_000 }, async () => {
     const database = await createPostgresDatabase(driver.adminUrl);
     cleanups.push(() => database[Symbol.asyncDispose]());
     const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-crash-'));

@@ -90,7 +90,9 @@ describe.skipIf(!adminUrl)('Postgres unreachable', () => {
       body: JSON.stringify(snapshot),
     });
 
-  it('answers 503 while the database is gone and recovers without a restart', async () => {
+  it('answers 503 while the database is gone and recovers without a restart', {
+    timeout: 120_000,
+  }, async () => {
     expect((await push()).status).toBe(200);
 
     await proxy.cut();

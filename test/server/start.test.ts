@@ -20,7 +20,9 @@ describe('npm start', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('runs server and agent, shows this host, and stops both on Ctrl-C', async () => {
+  it('runs server and agent, shows this host, and stops both on Ctrl-C', {
+    timeout: 240_000,
+  }, async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-start-'));
     child = spawn(process.execPath, [join(repoRoot, 'apps/server/scripts/start.ts')], {
       env: { ...process.env, FLEETPMAP_DATA_DIR: dataDir, FLEETPMAP_LISTEN: '127.0.0.1:0' },

@@ -381,6 +381,7 @@ async function main() {
 }
 
 function round(x: number, digits: number): number {
+  if (!Number.isFinite(x)) return 0;
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
