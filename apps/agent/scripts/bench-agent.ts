@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     `  agent in-process, after cheap/rollup/full phases: ${agent.cheap.rssKbAfter} / ${agent.rollup.rssKbAfter} / ${agent.full.rssKbAfter}, peak ${agent.hwmKb}`,
   );
   for (const [k, v] of Object.entries(binRss))
-    console.log(`  agent binary steady loop, NODE_OPTIONS ${k}: ${v}`);
+    console.log(`  agent binary steady loop (${k}): ${v}`);
   console.log(`  process-exporter: ${exporterRssKb}`);
   const ratio = agent.cheap.cpuMs / exporterCpuMs;
   console.log(

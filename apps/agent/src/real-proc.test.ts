@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseSnapshot, type Snapshot } from '@fleetpmap/protocol';
@@ -7,6 +9,51 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
+
+/**
+ * Node and the agent as the unprivileged user can run them. When the checkout is not readable by
+ * `nobody` (a CI workspace under /root), the agent is bundled and Node copied to a world-readable
+ * temporary directory.
+ */
+async function runnableAsNobody(): Promise<{ node: string; entry: string }> {
+  try {
+    await run('/usr/bin/setpriv', [
+      '--reuid=nobody',
+      '--regid=nogroup',
+      '--clear-groups',
+      '/usr/bin/test',
+      '-x',
+      process.execPath,
+      '-a',
+      '-r',
+      bin,
+    ]);
+    return { node: process.execPath, entry: bin };
+  } catch {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetpmap-agent-nobody-'));
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'dist'), { mode: 0o755 });
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [bin],
+      outfile: join(dir, 'dist', 'agent.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      banner: {
+        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+      logLevel: 'error',
+    });
+    copyFileSync(
+      fileURLToPath(new URL('../package.json', import.meta.url)),
+      join(dir, 'package.json'),
+    );
+    copyFileSync(process.execPath, join(dir, 'node'));
+    chmodSync(join(dir, 'node'), 0o755);
+    return { node: join(dir, 'node'), entry: join(dir, 'dist', 'agent.mjs') };
+  }
+}
 
 function parseLines(stdout: string): Snapshot[] {
   return stdout
@@ -67,7 +114,7 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
     expect(mapRss).toBe(mappingRss);
     expect(me.rollup?.rssKb).toBeGreaterThan(rssBeforeKb / 2);
     expect(stderr).toMatch(/fleetpmap-agent stats \{"processes":\d+/);
-  }, 60_000);
+  }, 180_000);
 
   const root = process.getuid?.() === 0;
   const why = !root
@@ -81,6 +128,7 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
   it.skipIf(why !== undefined && process.env.CI !== 'true')(
     'as nobody without capabilities it reports what it could not read instead of failing',
     async () => {
+      const agentAsNobody = await runnableAsNobody();
       const { stdout } = await run(
         '/usr/bin/setpriv',
         [
@@ -90,8 +138,8 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
           '--inh-caps=-all',
           '--bounding-set=-all',
           '--no-new-privs',
-          process.execPath,
-          bin,
+          agentAsNobody.node,
+          agentAsNobody.entry,
           '--once',
           '--output',
           '-',
@@ -110,13 +158,14 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
       expect(nobody.length).toBeGreaterThanOrEqual(1);
       expect(nobody.some((p) => p.mappings !== undefined && p.error === undefined)).toBe(true);
     },
-    60_000,
+    180_000,
   );
 
   it.skipIf(why !== undefined && process.env.CI !== 'true')(
     'as nobody with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH it reads every process in full',
     async () => {
       const caps = '-all,+sys_ptrace,+dac_read_search';
+      const agentAsNobody = await runnableAsNobody();
       const { stdout } = await run(
         '/usr/bin/setpriv',
         [
@@ -127,8 +176,8 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
           `--ambient-caps=${caps}`,
           `--bounding-set=${caps}`,
           '--no-new-privs',
-          process.execPath,
-          bin,
+          agentAsNobody.node,
+          agentAsNobody.entry,
           '--once',
           '--output',
           '-',
@@ -143,6 +192,6 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
       expect(mine?.mappings?.length).toBeGreaterThan(20);
       expect(mine?.exe).toBe(process.execPath);
     },
-    60_000,
+    180_000,
   );
 });
