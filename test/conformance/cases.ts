@@ -362,6 +362,14 @@ export const cases: CaseSpec[] = [
         run('A_missing_arg', ['-A']),
         run('unknown_short', ['-z'], [a]),
         run('unknown_long', ['--bogus'], [a]),
+        run('long_abbreviated', ['--ext'], [a]),
+        run('long_ambiguous', ['--re'], [a]),
+        run('long_with_value', ['--extended=yes'], [a]),
+        run('range_separate_arg', ['--range', '0,ffffffffffff'], [a]),
+        run('A_attached', ['-A0,ffffffffffff'], [a]),
+        run('bundled_A', ['-qA', '0,ffffffffffff'], [a]),
+        run('double_dash', ['-x', '--'], [a]),
+        run('flag_after_pid', [], [a, '-x']),
         run('help', ['-h']),
         run('help_long', ['--help']),
         run('pids_255', ['-q', '-A', '1,1'], Array(255).fill(a)),
@@ -378,6 +386,8 @@ export const cases: CaseSpec[] = [
       const a = pidOf(ctx);
       return [
         { id: 'n', flags: ['-n'], targets: [], collect: ['home/.pmaprc'] },
+        { id: 'n_long', flags: ['--create-rc'], targets: [], collect: ['home/.pmaprc'] },
+        { id: 'c_long_missing', flags: ['--read-rc'], targets: [a] },
         { id: 'n_exists', flags: ['-n'], targets: [], setup: { 'home/.pmaprc': 'x\n' } },
         { id: 'N', flags: ['-N', '@RUN@/my.rc'], targets: [], collect: ['my.rc'] },
         { id: 'N_long', flags: ['--create-rc-to=@RUN@/my.rc'], targets: [], collect: ['my.rc'] },
