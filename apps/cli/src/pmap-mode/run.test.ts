@@ -1,7 +1,8 @@
 // Runs the real fleetpmap binary next to the real /usr/bin/pmap on live processes and compares
 // stdout, stderr and the exit status byte for byte. Only maps-based layouts and -x are compared
 // live (Pss in -X changes whenever another process maps the same pages); the conformance suite
-// under test/conformance covers the rest on frozen /proc files.
+// under test/conformance covers the rest on frozen /proc files, and the runs as `nobody` (it
+// makes the checkout reachable for that user wherever it lies).
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -15,12 +16,8 @@ vi.setConfig({ testTimeout: 60_000 });
 
 const PMAP = '/usr/bin/pmap';
 const BIN = fileURLToPath(new URL('../../bin/fleetpmap.js', import.meta.url));
-const isRoot = process.getuid?.() === 0;
-const missing = [!existsSync(PMAP) && `${PMAP} is not installed`, !isRoot && 'not running as root']
-  .filter(Boolean)
-  .join(', ');
-const skip = missing !== '' && process.env.CI !== 'true';
-if (skip) console.log(`skipping the live pmap comparison: ${missing}`);
+const skip = !existsSync(PMAP) && process.env.CI !== 'true';
+if (skip) console.log(`skipping the live pmap comparison: ${PMAP} is not installed`);
 
 interface Run {
   stdout: string;
@@ -31,17 +28,12 @@ interface Run {
 const home = mkdtempSync(join(tmpdir(), 'fleetpmap-home-'));
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LC_ALL: 'C.UTF-8' };
 
-function run(
-  cmd: string,
-  args: readonly string[],
-  opts: { stdout?: number; uid?: number } = {},
-): Run {
+function run(cmd: string, args: readonly string[], opts: { stdout?: number } = {}): Run {
   const r = spawnSync(cmd, args, {
     env: ENV,
     encoding: 'latin1',
     argv0: cmd === PMAP ? 'pmap' : undefined,
     stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'],
-    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
   });
   return { stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status };
 }
@@ -152,15 +144,6 @@ describe.skipIf(skip)('fleetpmap against the real pmap 4.0.2', () => {
     const ours = full(process.execPath, [BIN, String(a)]);
     expect(ours.stderr).toBe('pmap: write error: No space left on device\n');
     expect(ours).toEqual(theirs);
-  });
-
-  it('exits 1 for a process it may not read, and 43 with a missing PID too', () => {
-    for (const args of [[String(a)], [String(a), '999999']]) {
-      const theirs = run(PMAP, args, { uid: 65534 });
-      const ours = run(process.execPath, [BIN, ...args], { uid: 65534 });
-      expect(ours).toEqual(theirs);
-    }
-    expect(run(process.execPath, [BIN, String(a), '999999'], { uid: 65534 }).status).toBe(43);
   });
 });
 
