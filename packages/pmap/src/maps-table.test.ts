@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMapsTable } from './maps-table.ts';
 import { FULL_RANGE, type PmapOptions, type PmapProcess } from './options.ts';
-
-// Kernel layout: the name starts at column 73.
-function mapLine(
-  range: string,
-  perms: string,
-  offset: string,
-  dev: string,
-  inode: string,
-  name = '',
-): string {
-  const head = `${range} ${perms} ${offset} ${dev} ${inode} `;
-  return name === '' ? head : head.padEnd(73) + name;
-}
+import { mapLine } from './test-lines.ts';
 
 const MAPS = [
   mapLine('5604847ef000-5604847f1000', 'r--p', '00000000', 'fe:00', '260875', '/usr/bin/sleep'),

@@ -2,18 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PmapFormatError } from './errors.ts';
 import { FULL_RANGE, type PmapOptions, type PmapProcess } from './options.ts';
 import { renderSmapsTable } from './smaps-table.ts';
-
-function mapLine(
-  range: string,
-  perms: string,
-  offset: string,
-  dev: string,
-  inode: string,
-  name = '',
-): string {
-  const head = `${range} ${perms} ${offset} ${dev} ${inode} `;
-  return name === '' ? head : head.padEnd(73) + name;
-}
+import { mapLine } from './test-lines.ts';
 
 function block(size: number, rss: number, pss: number, dirty: number, flags: string): string[] {
   return [
