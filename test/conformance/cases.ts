@@ -40,6 +40,8 @@ export interface RunSpec {
   flags: string[];
   targets: string[];
   locale?: 'C' | 'C.UTF-8';
+  /** Locale variables set instead of LC_ALL (setlocale's LC_ALL > LC_CTYPE > LANG order). */
+  localeVars?: Record<string, string>;
   expect?: Expectation;
   stdoutToDevFull?: boolean;
   /** Run as nobody without frozen files (the EACCES paths); never stored as golden. */
@@ -265,6 +267,50 @@ export const cases: CaseSpec[] = [
       ],
     }),
   ),
+  {
+    name: 'locale-env',
+    processes: [{ kind: 'scenario', args: ['cmdline', 'odd'] }],
+    runs: (ctx): RunSpec[] => {
+      const t = [pidOf(ctx)];
+      const q = (id: string, localeVars: Record<string, string>): RunSpec => ({
+        id,
+        flags: ['-q'],
+        targets: t,
+        localeVars,
+      });
+      return [
+        q('no_locale_vars', {}),
+        q('lang_utf8', { LANG: 'C.UTF-8' }),
+        q('lc_ctype_over_lang', { LANG: 'C', LC_CTYPE: 'C.UTF-8' }),
+        q('lc_all_over_lc_ctype', { LC_ALL: 'C', LC_CTYPE: 'C.UTF-8' }),
+        q('lc_ctype_c_lang_utf8', { LANG: 'C.UTF-8', LC_CTYPE: 'C' }),
+        q('lc_messages_only', { LC_MESSAGES: 'C.UTF-8' }),
+        q('alias_c_utf8', { LC_ALL: 'C.utf8' }),
+        q('posix', { LC_ALL: 'POSIX' }),
+        q('empty_lc_all', { LC_ALL: '', LANG: 'C.UTF-8' }),
+      ];
+    },
+  },
+  {
+    // Depends on which locales the machine has, so it is compared live only.
+    name: 'locale-missing',
+    golden: false,
+    processes: [{ kind: 'scenario', args: ['cmdline', 'odd'] }],
+    runs: (ctx): RunSpec[] => [
+      {
+        id: 'not_installed',
+        flags: ['-q'],
+        targets: [pidOf(ctx)],
+        localeVars: { LC_ALL: 'xx_YY.UTF-8' },
+      },
+      {
+        id: 'not_installed_lang',
+        flags: ['-q'],
+        targets: [pidOf(ctx)],
+        localeVars: { LANG: 'xx_YY.UTF-8' },
+      },
+    ],
+  },
   {
     name: 'cmdline-huge',
     golden: false,
@@ -509,6 +555,8 @@ export const liveGroups = {
     'cmdline-zeroed',
     'cmdline-overwritten',
     'cmdline-huge',
+    'locale-env',
+    'locale-missing',
     'kernel-zombies',
     'multi-pid',
     'many-mappings',

@@ -66,6 +66,11 @@ export function runTitle(run: RunSpec): string {
   const extras = [
     run.targets.length === 0 ? 'no PID' : '',
     run.locale === 'C' ? 'LC_ALL=C' : '',
+    run.localeVars
+      ? Object.entries(run.localeVars)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || 'no locale variables'
+      : '',
     run.asNobody ? 'as nobody' : '',
     run.stdoutToDevFull ? 'stdout /dev/full' : '',
   ].filter(Boolean);

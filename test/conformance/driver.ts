@@ -117,7 +117,8 @@ export function jobFor(
   extraEnv: Record<string, string> = {},
   subjectArgv: string[] = fleetpmapArgv,
 ): Job {
-  const env = { ...baseEnv(run.locale ?? 'C.UTF-8', join(runDir, 'home')), ...extraEnv };
+  const locale = run.localeVars ?? run.locale ?? 'C.UTF-8';
+  const env = { ...baseEnv(locale, join(runDir, 'home')), ...extraEnv };
   if (run.noHome) delete env.HOME;
   if (run.hideKernel) env.LIBPROC_HIDE_KERNEL = '1';
   return {

@@ -46,7 +46,14 @@ export function liveUnavailableReason(): string | undefined {
   return undefined;
 }
 
-/** Environment for every run: nothing inherited, so the user's locale cannot leak in. */
-export function baseEnv(locale: string, home: string): Record<string, string> {
-  return { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', LC_ALL: locale, HOME: home };
+/**
+ * Environment for every run: nothing inherited, so the user's locale cannot leak in. `locale` is
+ * LC_ALL's value, or the exact set of locale variables to use instead.
+ */
+export function baseEnv(
+  locale: string | Record<string, string>,
+  home: string,
+): Record<string, string> {
+  const localeVars = typeof locale === 'string' ? { LC_ALL: locale } : locale;
+  return { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', ...localeVars, HOME: home };
 }
