@@ -58,7 +58,8 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
     let wireBytes = 0;
     let inflatedBytes = 0;
     let done = false;
-    const inflater = gzip ? createGunzip() : null;
+    // 64 KiB output chunks: a quarter of the callbacks of the default, same cap granularity.
+    const inflater = gzip ? createGunzip({ chunkSize: 64 * 1024 }) : null;
 
     const finish = (error: BodyError | null) => {
       if (done) return;

@@ -7,6 +7,7 @@ import {
   describeError,
   type ErrorDescription,
   errorShape,
+  mayHoldUnstorableText,
 } from '@fleetpmap/api';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
@@ -39,7 +40,12 @@ const REASON_BY_STATUS: Record<number, string> = {
   503: 'database_unavailable',
 };
 
-type RequestState = { log: Logger; reason?: string; body?: { wire: number; inflated: number } };
+type RequestState = {
+  log: Logger;
+  reason?: string;
+  body?: { wire: number; inflated: number };
+  textCheckNeeded?: boolean;
+};
 
 /**
  * The whole HTTP surface: `/trpc/*` (bodies read and inflated here, under caps, before tRPC sees
@@ -64,6 +70,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
       createApiContext(opts.deps, {
         authorization: req.headers.authorization,
         log: states.get(req)?.log ?? opts.log,
+        textCheckNeeded: states.get(req)?.textCheckNeeded ?? true,
       }),
     onError: ({ error, path, req }) => {
       const d = describeError(error);
@@ -155,6 +162,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
         try {
           const body = await readBody(req, opts.limits);
           state.body = { wire: body.wireBytes, inflated: body.inflatedBytes };
+          state.textCheckNeeded = mayHoldUnstorableText(body.text);
           (req as IncomingMessage & { body?: string }).body = body.text;
         } catch (error) {
           if (!(error instanceof BodyError)) throw error;

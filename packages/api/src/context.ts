@@ -32,6 +32,8 @@ export type ApiContext = {
   nowMs: () => number;
   /** the raw bearer secret, or why there is none; checked only by procedures that need it */
   credential: { secret: string } | { problem: string };
+  /** false when the transport saw that the body cannot hold text Postgres refuses */
+  textCheckNeeded: boolean;
   /** set by the auth middleware */
   identity?: Identity;
 };
@@ -54,7 +56,7 @@ export function parseAuthorization(header: string | undefined): ApiContext['cred
 /** One context per request; authentication is deferred so public procedures never touch storage. */
 export function createApiContext(
   deps: ApiDeps,
-  request: { authorization: string | undefined; log?: Logger },
+  request: { authorization: string | undefined; log?: Logger; textCheckNeeded?: boolean },
 ): ApiContext {
   return {
     services: deps.services,
@@ -64,5 +66,6 @@ export function createApiContext(
     rateLimiter: deps.rateLimiter ?? null,
     nowMs: deps.nowMs ?? Date.now,
     credential: parseAuthorization(request.authorization),
+    textCheckNeeded: request.textCheckNeeded ?? true,
   };
 }

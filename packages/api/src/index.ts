@@ -25,4 +25,5 @@ export {
   type Role,
   type TokenInfo,
 } from './services.ts';
+export { assertStorableText, mayHoldUnstorableText } from './storable-text.ts';
 export { describeError, type ErrorDescription, errorShape } from './trpc.ts';

@@ -1,40 +1,50 @@
-import type { z } from 'zod';
+import { ApiError, formatFieldPath } from './errors.ts';
+
+/**
+ * JSON text that may decode to U+0000 or to a surrogate: only the escapes `\u0000` and
+ * `\uD800`–`\uDFFF` can (raw control characters are invalid JSON, and raw bytes that are not
+ * UTF-8 decode to U+FFFD). A body without them needs no walk of its strings.
+ */
+const RISKY_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
+
+export function mayHoldUnstorableText(jsonText: string): boolean {
+  return RISKY_ESCAPE.test(jsonText);
+}
+
+const MESSAGE = 'contains U+0000 or an unpaired surrogate, which cannot be stored';
 
 /**
  * Postgres text and jsonb cannot hold U+0000, and jsonb refuses unpaired UTF-16 surrogates; JSON
  * carries both. Such a value would fail deep in an insert as a 500, so it is refused up front as
  * a 400 naming the field. Keys are checked as well as values (labels and kB maps are open maps).
  */
-export function refuseUnstorableText(value: unknown, ctx: z.RefinementCtx): void {
+export function assertStorableText(value: unknown): void {
   const path: (string | number)[] = [];
   const bad = (s: string) => s.includes('\u0000') || !s.isWellFormed();
-  const refuse = () => {
-    ctx.addIssue({
-      code: 'custom',
-      path: [...path],
-      message: 'contains U+0000 or an unpaired surrogate, which cannot be stored',
-    });
-    return false;
+  const refuse = (): never => {
+    const field = formatFieldPath(path);
+    throw new ApiError('INVALID_INPUT', `invalid input at ${field}: ${MESSAGE}`, { field });
   };
-  const walk = (node: unknown): boolean => {
-    if (typeof node === 'string') return bad(node) ? refuse() : true;
-    if (node === null || typeof node !== 'object') return true;
+  const walk = (node: unknown): void => {
+    if (typeof node === 'string') {
+      if (bad(node)) refuse();
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) {
         path.push(i);
-        const ok = walk(node[i]);
+        walk(node[i]);
         path.pop();
-        if (!ok) return false;
       }
-      return true;
+      return;
     }
     for (const key in node) {
       path.push(key);
-      const ok = bad(key) ? refuse() : walk((node as Record<string, unknown>)[key]);
+      if (bad(key)) refuse();
+      walk((node as Record<string, unknown>)[key]);
       path.pop();
-      if (!ok) return false;
     }
-    return true;
   };
   walk(value);
 }

@@ -1,5 +1,5 @@
 import { pushResultSchema, snapshotSchemaAt } from '@fleetpmap/protocol';
-import { refuseUnstorableText } from '../storable-text.ts';
+import { assertStorableText } from '../storable-text.ts';
 import { agentProcedure, assertMayWriteHost, router } from '../trpc.ts';
 
 export const snapshotRouter = router({
@@ -8,9 +8,10 @@ export const snapshotRouter = router({
    * snapshot is committed. The future-time check uses the server's clock at parse time.
    */
   push: agentProcedure
-    .input(snapshotSchemaAt().superRefine(refuseUnstorableText))
+    .input(snapshotSchemaAt())
     .output(pushResultSchema)
     .mutation(async ({ ctx, input }) => {
+      if (ctx.textCheckNeeded) assertStorableText(input);
       assertMayWriteHost(ctx.identity, input.host.name);
       const outcome = await ctx.services.ingestSnapshot(input);
       ctx.hooks.onIngest?.({
