@@ -84,7 +84,7 @@ export function scoreService(
     pooled &&
     pooled.pValue < opts.alpha &&
     pooled.pctPerHour >= opts.minPctPerHour &&
-    growing.length * 3 >= pooledIn.length * 2 &&
+    growing.length * 2 >= pooledIn.length &&
     (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
     return { ...base, leak: true, reason: 'every-incarnation-grows' };
