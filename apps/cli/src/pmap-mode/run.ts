@@ -1,7 +1,7 @@
 // `fleetpmap [options] PID…`: procps-ng pmap 4.0.2, byte for byte (stdout, stderr, exit status),
 // with the differences listed in docs/pmap-compat.md, plus --json, --sort and --summary.
 
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import {
   applyRange,
   DEFAULT_SHM_MINOR,
@@ -25,6 +25,12 @@ import {
   tgidFromStatus,
 } from '@fleetpmap/pmap';
 import { ExitError } from '../errors.ts';
+import {
+  EXTENSION_OPTIONS,
+  fleetpmapVersion,
+  PMAP_LONG_OPTIONS,
+  PMAP_SHORT_OPTIONS,
+} from './command-line.ts';
 import type { JsonProcess } from './extension-data.ts';
 import { type GetoptSpec, getoptLong } from './getopt.ts';
 import { utf8Codeset } from './locale.ts';
@@ -33,25 +39,9 @@ import { procRoot, readMapText, readPrefix, readSmall, statable } from './proc-f
 import { USAGE } from './usage.ts';
 
 const SPEC: Omit<GetoptSpec, 'posixlyCorrect'> = {
-  shortOptions: 'xXrdqA:hVcC:nN:p',
-  longOptions: [
-    { name: 'extended', hasArg: false, val: 'x' },
-    { name: 'device', hasArg: false, val: 'd' },
-    { name: 'quiet', hasArg: false, val: 'q' },
-    { name: 'range', hasArg: true, val: 'A' },
-    { name: 'help', hasArg: false, val: 'h' },
-    { name: 'version', hasArg: false, val: 'V' },
-    { name: 'read-rc', hasArg: false, val: 'c' },
-    { name: 'read-rc-from', hasArg: true, val: 'C' },
-    { name: 'create-rc', hasArg: false, val: 'n' },
-    { name: 'create-rc-to', hasArg: true, val: 'N' },
-    { name: 'show-path', hasArg: false, val: 'p' },
-  ],
-  exactOptions: [
-    { name: 'json', hasArg: false, val: 'json' },
-    { name: 'summary', hasArg: false, val: 'summary' },
-    { name: 'sort', hasArg: true, val: 'sort' },
-  ],
+  shortOptions: PMAP_SHORT_OPTIONS,
+  longOptions: PMAP_LONG_OPTIONS,
+  exactOptions: EXTENSION_OPTIONS,
 };
 
 /** An rc file names a few dozen fields; this bounds what a hostile one can make us hold. */
@@ -60,13 +50,6 @@ const RC_MAX_BYTES = 16 * 1024 * 1024;
 const MAX_PIDS = 255;
 /** Environment of the run: process.env, or a test's. */
 export type Env = Readonly<Record<string, string | undefined>>;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return `fleetpmap ${pkg.version}\n`;
-}
 
 /** Byte string (latin1) to a path Buffer, so non-UTF-8 names reach the file system intact. */
 function pathBytes(text: string): Buffer {
@@ -194,7 +177,7 @@ function parseCommandLine(argv: readonly string[], env: Env, io: PmapOutput): Pa
         io.out(USAGE);
         throw new ExitError(0);
       case 'V':
-        io.out(version());
+        io.out(fleetpmapVersion());
         throw new ExitError(0);
       case 'c':
         p.c = true;
