@@ -236,6 +236,8 @@ export async function processAggregates(
     toMs: number;
     resolution?: '5m' | '1h';
     hostNames?: readonly string[];
+    /** metrics to return (default all); ranking one metric decodes only that one */
+    metrics?: readonly Metric[];
   },
 ): Promise<ProcessAggregateSeries[]> {
   const resolution = opts.resolution ?? (opts.toMs - opts.fromMs <= 6 * BUCKET_1H_MS ? '5m' : '1h');
@@ -275,7 +277,7 @@ export async function processAggregates(
   for (const r of rows) {
     const h = hostById.get(r.hostId);
     if (!h) continue;
-    for (const a of decodeAggregates(r.data)) {
+    for (const a of decodeAggregates(r.data, opts.metrics)) {
       const k = `${r.hostId}/${key(a)}`;
       let s = out.get(k);
       if (!s) {

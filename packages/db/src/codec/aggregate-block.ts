@@ -180,7 +180,11 @@ export function encodeAggregates(entries: readonly ProcessAggregate[]): Uint8Arr
   return deflateRawSync(w.finish(), { level: 6 });
 }
 
-export function decodeAggregates(data: Uint8Array): ProcessAggregate[] {
+/** Decodes a bucket; metrics not in `wanted` are skipped without building objects. */
+export function decodeAggregates(
+  data: Uint8Array,
+  wanted: readonly Metric[] = METRICS,
+): ProcessAggregate[] {
   const r = new ByteReader(inflateRawSync(data));
   const version = r.uint();
   if (version !== VERSION) throw new Error(`aggregate block version ${version} is not supported`);
@@ -201,6 +205,10 @@ export function decodeAggregates(data: Uint8Array): ProcessAggregate[] {
   const masks = out.map(() => r.uint());
   METRICS.forEach((m, bit) => {
     const present = out.filter((_, i) => (masks[i] as number) & (1 << bit));
+    if (!wanted.includes(m)) {
+      r.skip(present.length * 11);
+      return;
+    }
     // one object literal with every field: a single hidden class, no reshaping while filling
     const aggs = present.map(
       (): MetricAggregate => ({

@@ -1,6 +1,14 @@
 import { exampleMapping } from '@fleetpmap/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import {
+  addPoint,
+  decodeAggregates,
+  encodeAggregates,
+  type MetricAggregate,
+  mergeAggregate,
+  type ProcessAggregate,
+} from './aggregate-block.ts';
 import { decodeMapping, encodeMapping, mappingHash } from './mapping.ts';
 import {
   decodeSampleBlock,
@@ -92,5 +100,51 @@ describe('mappings', () => {
     );
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
     expect(Buffer.from(a).equals(Buffer.from(c))).toBe(false);
+  });
+});
+
+describe('aggregate blocks', () => {
+  const entries = (): ProcessAggregate[] =>
+    Array.from({ length: 50 }, (_, i) => {
+      const metrics = {};
+      for (let k = 0; k < 10; k++) {
+        addPoint(metrics, 'anon', k * 30, 10_000 + i * 100 + k * (i % 7));
+        addPoint(metrics, 'rss', k * 30, 20_000 + i);
+        if (k % 5 === 0) addPoint(metrics, 'pss', k * 30, 5_000 + k);
+      }
+      return {
+        bootId:
+          i < 40 ? '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d13' : '0b6f3c1e-2f7a-4d59-9a43-5d1c0e8b7a21',
+        pid: 100 + ((i * 37) % 500),
+        startTicks: 5_000 + i,
+        metrics,
+      };
+    });
+  const sortKey = (a: ProcessAggregate) => `${a.bootId}/${a.pid}/${a.startTicks}`;
+  const sorted = (list: ProcessAggregate[]) =>
+    [...list].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+
+  it('give back every aggregate exactly, and only the metrics asked for', () => {
+    const input = entries();
+    expect(sorted(decodeAggregates(encodeAggregates(input)))).toEqual(sorted(input));
+    const anonOnly = decodeAggregates(encodeAggregates(input), ['anon']);
+    expect(sorted(anonOnly)).toEqual(
+      sorted(input.map((e) => ({ ...e, metrics: { anon: e.metrics.anon } }))),
+    );
+  });
+
+  it('merge sub-buckets into the same sums as aggregating the points directly', () => {
+    const direct = {};
+    const first = {};
+    const second = {};
+    for (let s = 0; s < 600; s += 30) {
+      const kb = 1_000 + s * 2 + (s % 90);
+      addPoint(direct, 'anon', s, kb);
+      addPoint(s < 300 ? first : second, 'anon', s < 300 ? s : s - 300, kb);
+    }
+    const merged: Partial<Record<'anon', MetricAggregate>> = {};
+    mergeAggregate(merged, 'anon', (first as Record<'anon', MetricAggregate>).anon, 0);
+    mergeAggregate(merged, 'anon', (second as Record<'anon', MetricAggregate>).anon, 300);
+    expect(merged.anon).toEqual((direct as Record<'anon', MetricAggregate>).anon);
   });
 });

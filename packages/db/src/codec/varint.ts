@@ -102,6 +102,18 @@ export class ByteReader {
     return result;
   }
 
+  /** Steps over `count` varints. */
+  skip(count: number): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    let left = count;
+    while (left > 0) {
+      if (pos >= buf.length) throw new RangeError('truncated varint');
+      if ((buf[pos++] as number) < 128) left--;
+    }
+    this.pos = pos;
+  }
+
   sint(): number {
     const v = this.uint();
     return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
