@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseSnapshot, type Snapshot } from '@fleetpmap/protocol';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
@@ -15,7 +15,18 @@ const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url))
  * `nobody` (a CI workspace under /root), the agent is bundled and Node copied to a world-readable
  * temporary directory.
  */
-async function runnableAsNobody(): Promise<{ node: string; entry: string }> {
+let asNobody: Promise<{ node: string; entry: string }> | undefined;
+const copies: string[] = [];
+afterAll(() => {
+  for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+});
+
+function runnableAsNobody(): Promise<{ node: string; entry: string }> {
+  asNobody ??= prepareForNobody();
+  return asNobody;
+}
+
+async function prepareForNobody(): Promise<{ node: string; entry: string }> {
   try {
     await run('/usr/bin/setpriv', [
       '--reuid=nobody',
@@ -31,6 +42,7 @@ async function runnableAsNobody(): Promise<{ node: string; entry: string }> {
     return { node: process.execPath, entry: bin };
   } catch {
     const dir = mkdtempSync(join(tmpdir(), 'fleetpmap-agent-nobody-'));
+    copies.push(dir);
     chmodSync(dir, 0o755);
     mkdirSync(join(dir, 'dist'), { mode: 0o755 });
     const { build } = await import('esbuild');
