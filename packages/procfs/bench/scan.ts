@@ -17,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readHost } from '../src/host-reader.ts';
+import { readHost, readSmapsFile } from '../src/host-reader.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const self = fileURLToPath(import.meta.url);
@@ -40,11 +40,12 @@ function vmHwmKb(): number {
   return m ? Number(m[1]) : 0;
 }
 
-async function measure(kind: string, file: ProcFile, pidsPath: string): Promise<void> {
-  const pids = readFileSync(pidsPath, 'latin1').trim().split('\n').map(Number);
+async function scanOnce(
+  kind: string,
+  file: ProcFile,
+  pids: number[],
+): Promise<{ items: number; errors: number }> {
   const wanted = new Set(pids);
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
   let items = 0;
   let errors = 0;
   if (kind === 'floor') {
@@ -58,6 +59,14 @@ async function measure(kind: string, file: ProcFile, pidsPath: string): Promise<
       }
       closeSync(fd);
     }
+  } else if (kind === 'records') {
+    // The smaps path alone: stream, parse into records, classify (what the floor is to compare
+    // with); the main stack is found by its [stack] name here.
+    for (const pid of pids) {
+      const r = await readSmapsFile(`/proc/${pid}/${file}`, null);
+      if (r.error !== undefined) errors++;
+      items += r.mappings?.length ?? 0;
+    }
   } else {
     const tier = file === 'smaps' ? 'full' : 'rollup';
     for await (const r of readHost({ tier, filter: (p) => wanted.has(p) })) {
@@ -65,6 +74,24 @@ async function measure(kind: string, file: ProcFile, pidsPath: string): Promise<
       items += tier === 'full' ? (r.mappings?.length ?? 0) : r.rollup !== undefined ? 1 : 0;
     }
   }
+  return { items, errors };
+}
+
+/**
+ * One timed scan. `warm`: an untimed scan first, as in an agent that scans every interval (the
+ * first scan of a process also pays for JIT compilation of the parser).
+ */
+async function measure(
+  kind: string,
+  file: ProcFile,
+  pidsPath: string,
+  warm: boolean,
+): Promise<void> {
+  const pids = readFileSync(pidsPath, 'latin1').trim().split('\n').map(Number);
+  if (warm) await scanOnce(kind, file, pids);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const { items, errors } = await scanOnce(kind, file, pids);
   const wallS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const out: Figures = {
@@ -227,10 +254,10 @@ async function main(): Promise<void> {
     // A bounded V8 heap, as the agent runs: without a cap V8 lets the young and old generations
     // grow to ~150 MB under this allocation rate before collecting, which is policy, not need.
     const v8Flags = ['--max-semi-space-size=1', '--max-old-space-size=64'];
-    const nodeMeasure = (kind: string, file: ProcFile) => async (): Promise<Run> => {
+    const nodeMeasure = (kind: string, file: ProcFile, warm: boolean) => async (): Promise<Run> => {
       const r = await runMeasured(
         runner,
-        [node, ...v8Flags, bundle, '--measure', kind, file, pidsPath],
+        [node, ...v8Flags, bundle, '--measure', kind, file, pidsPath, warm ? 'warm' : 'cold'],
         null,
         true,
       );
@@ -241,16 +268,18 @@ async function main(): Promise<void> {
       return { figures: r.outer, outer: r.outer };
     };
     const cases: [string, () => Promise<Run>][] = [
-      ['smaps floor (node, 1 MiB reads)', nodeMeasure('floor', 'smaps')],
+      ['smaps floor (node, 1 MiB reads)', nodeMeasure('floor', 'smaps', true)],
       ['smaps floor (one cat)', external(['cat', ...smapsPaths], null)],
-      ['smaps reader (parse all)', nodeMeasure('parse', 'smaps')],
+      ['smaps reader, first scan', nodeMeasure('records', 'smaps', false)],
+      ['smaps reader (parse all)', nodeMeasure('records', 'smaps', true)],
+      ['full tier (+stat,status,cmdline,…)', nodeMeasure('parse', 'smaps', true)],
       ['pmap -XX per process', external(['xargs', '-n1', '/usr/bin/pmap', '-XX'], pids.join('\n'))],
-      ['rollup floor (node)', nodeMeasure('floor', 'smaps_rollup')],
+      ['rollup floor (node)', nodeMeasure('floor', 'smaps_rollup', true)],
       [
         'rollup floor (one cat)',
         external(['cat', ...pids.map((p) => `/proc/${p}/smaps_rollup`)], null),
       ],
-      ['rollup reader (parse all)', nodeMeasure('parse', 'smaps_rollup')],
+      ['rollup reader (parse all)', nodeMeasure('parse', 'smaps_rollup', true)],
     ];
     const results = new Map<string, Run[]>();
     for (let round = 0; round < rounds; round++) {
@@ -269,16 +298,18 @@ async function main(): Promise<void> {
     }
 
     const row = (name: string, f: Figures, o: Figures) =>
-      `${name.padEnd(34)} ${f.wallS.toFixed(3).padStart(8)} ${f.cpuS.toFixed(3).padStart(8)} ` +
+      `${name.padEnd(36)} ${f.wallS.toFixed(3).padStart(8)} ${f.cpuS.toFixed(3).padStart(8)} ` +
       `${(f.maxRssKb / 1024).toFixed(1).padStart(8)}   ${o.wallS.toFixed(3).padStart(8)} ` +
       `${o.cpuS.toFixed(3).padStart(8)}`;
     console.log(
-      `\n${'measurement'.padEnd(34)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ` +
+      `\n${'measurement'.padEnd(36)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ` +
         `${'peak MB'.padStart(8)}   ${'proc wall'.padStart(8)} ${'proc cpu'.padStart(8)}`,
     );
     for (const [name, m] of med) console.log(row(name, m.inner, m.outer));
     console.log(
-      `(node rows: wall/cpu measured inside the child around the scan, start-up excluded, node run\n` +
+      `(node rows: wall/cpu measured inside the child around one scan, start-up excluded; except\n` +
+        ` "first scan", each child scanned once untimed before (as an agent scanning every interval,\n` +
+        ` JIT warm); node run` +
         ` with ${v8Flags.join(' ')};\n` +
         ' "proc" columns: the whole child process from wait4, start-up included; peak = VmHWM\n' +
         ' for node children, ru_maxrss for cat and pmap)',
@@ -291,6 +322,7 @@ async function main(): Promise<void> {
     };
     const floor = get('smaps floor (node, 1 MiB reads)');
     const parse = get('smaps reader (parse all)');
+    const fullTier = get('full tier (+stat,status,cmdline,…)');
     const pmap = get('pmap -XX per process');
     const rFloor = get('rollup floor (node)');
     const rParse = get('rollup reader (parse all)');
@@ -314,6 +346,10 @@ async function main(): Promise<void> {
     console.log(
       `  reader parsed ${parse.items} mappings of ${mappings} listed, ${parse.errors} process errors`,
     );
+    console.log(
+      `  full tier/floor: wall ${(fullTier.wallS / floor.wallS).toFixed(2)}x, ` +
+        `cpu ${(fullTier.cpuS / floor.cpuS).toFixed(2)}x, peak ${(fullTier.maxRssKb / 1024).toFixed(1)} MB`,
+    );
     console.log('ratios (smaps_rollup)');
     console.log(`  reader/floor wall ${(rParse.wallS / rFloor.wallS).toFixed(2)}x`);
     console.log(`  reader/floor cpu  ${(rParse.cpuS / rFloor.cpuS).toFixed(2)}x`);
@@ -329,6 +365,7 @@ if (process.argv[2] === '--measure') {
     process.argv[3] ?? '',
     (process.argv[4] ?? 'smaps') as ProcFile,
     process.argv[5] ?? '',
+    process.argv[6] === 'warm',
   );
 } else {
   await main();

@@ -163,43 +163,82 @@ export async function readProcess(
   return result;
 }
 
-async function readFullMap(
-  dir: string,
-  startStack: bigint,
-  options: ProcessReadOptions,
-  result: ProcessReadResult,
-): Promise<void> {
-  const path = `${dir}/smaps`;
+export interface MapReadOptions {
+  /** Keep every parsed entry in `mappings` (default true). False keeps only the totals. */
+  keepMappings?: boolean;
+  /** Stop reading a smaps larger than this (error ETOOBIG, totals so far kept). */
+  maxSmapsBytes?: number;
+  /** Stop after this many mappings (error ETOOBIG). Default unlimited. */
+  maxMappings?: number;
+}
+
+export interface MapReadResult {
+  mappings?: SmapsEntry[];
+  mappingClasses?: MappingClass[];
+  regions: ProcessRegionTotals;
+  mappingCount: number;
+  smapsBytes: number;
+  error?: ProcessReadError;
+}
+
+/**
+ * Streams one smaps file (`/proc/PID/smaps`, or any file in that format) into records and region
+ * totals without holding its text. `startStack` is stat field 28 (null: only `[stack]` counts as
+ * the main stack). Failures come back in `error` next to what was read before them.
+ */
+export async function readSmapsFile(
+  path: string,
+  startStack: bigint | null,
+  options: MapReadOptions = {},
+): Promise<MapReadResult> {
   const keep = options.keepMappings !== false;
   const maxMappings = options.maxMappings ?? Number.POSITIVE_INFINITY;
   const mappings: SmapsEntry[] = [];
   const classes: MappingClass[] = [];
   const acc = new RegionAccumulator(startStack, keep ? (_e, c) => classes.push(c) : null);
   let count = 0;
+  let bytes = 0;
   const parser = new SmapsParser(path, (entry) => {
     if (++count > maxMappings) throw new ProcfsLimitError(path, maxMappings);
     if (keep) mappings.push(entry);
     acc.add(entry);
   });
+  let error: ProcessReadError | undefined;
   try {
-    result.smapsBytes = await streamProcText(
-      path,
-      (chunk, bytes) => parser.writeBytes(bytes, chunk),
-      {
-        maxBytes: options.maxSmapsBytes ?? DEFAULT_MAX_BYTES,
-      },
-    );
+    bytes = await streamProcText(path, (chunk, b) => parser.writeBytes(b, chunk), {
+      maxBytes: options.maxSmapsBytes ?? DEFAULT_MAX_BYTES,
+    });
     parser.end();
-  } finally {
-    // Partial data is still worth reporting next to the error.
-    result.mappingCount = Math.min(count, maxMappings);
-    result.regions = acc.finish();
-    if (keep) {
-      result.mappings = mappings;
-      result.mappingClasses = classes;
-    }
+    if (count === 0) error = { code: 'NOMM', message: `${path}: empty (process exited?)` };
+  } catch (err) {
+    error = toReadError(err);
   }
-  if (count === 0) result.error = { code: 'NOMM', message: `${path}: empty (process exited?)` };
+  const out: MapReadResult = {
+    regions: acc.finish(),
+    mappingCount: Math.min(count, maxMappings),
+    smapsBytes: bytes,
+  };
+  if (keep) {
+    out.mappings = mappings;
+    out.mappingClasses = classes;
+  }
+  if (error !== undefined) out.error = error;
+  return out;
+}
+
+async function readFullMap(
+  dir: string,
+  startStack: bigint,
+  options: ProcessReadOptions,
+  result: ProcessReadResult,
+): Promise<void> {
+  const r = await readSmapsFile(`${dir}/smaps`, startStack, options);
+  result.mappingCount = r.mappingCount;
+  result.smapsBytes = r.smapsBytes;
+  result.regions = r.regions;
+  if (r.mappings !== undefined) result.mappings = r.mappings;
+  if (r.mappingClasses !== undefined) result.mappingClasses = r.mappingClasses;
+  if (r.error !== undefined) result.error = r.error;
 }
 
 /** Numeric entries of the proc root in ascending order. */

@@ -37,12 +37,15 @@ export {
   type CheapRead,
   type HostReadOptions,
   listPids,
+  type MapReadOptions,
+  type MapReadResult,
   type ProcessReadError,
   type ProcessReadOptions,
   type ProcessReadResult,
   type ReadTier,
   readHost,
   readProcess,
+  readSmapsFile,
 } from './host-reader.ts';
 export { parseMapLine, parseMaps } from './maps.ts';
 export type { MapsEntry, SmapsEntry } from './model.ts';
