@@ -44,6 +44,14 @@ export interface TestSshd {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -108,10 +116,13 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     writeFileSync(copy, file.bytes);
     mounts.push(copy, file.procPath);
   });
+  // sshd logs to a file, not to a pipe: a caller that blocks in spawnSync (the benchmark) would
+  // stop draining a pipe, and sshd would stall on its next log line.
+  const logFile = join(dir, 'sshd.log');
   // The paths are passed as positional parameters, never spliced into the script text.
   const child: ChildProcess =
     freeze.length === 0
-      ? spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+      ? spawn(SSHD, ['-D', '-E', logFile, '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
       : spawn(
           'unshare',
           [
@@ -126,28 +137,28 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
             ...mounts,
             SSHD,
             '-D',
-            '-e',
+            '-E',
+            logFile,
             '-f',
             config,
           ],
           { stdio: ['ignore', 'ignore', 'pipe'] },
         );
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sshd did not start:\n${log}`)), 10_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes('Server listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sshd exited with ${code}:\n${log}`));
-    });
+  let early = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    early += chunk.toString();
   });
-  child.stderr?.resume();
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code) =>
+      reject(new Error(`sshd exited with ${code}:\n${early}${readLog(logFile)}`)),
+    );
+  });
+  exited.catch(() => {});
+  const deadline = Date.now() + 30_000;
+  while (!readLog(logFile).includes('Server listening')) {
+    if (Date.now() > deadline) throw new Error(`sshd did not start:\n${early}${readLog(logFile)}`);
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, 50)), exited]);
+  }
 
   return {
     dir,
