@@ -1,14 +1,19 @@
 import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseSmaps, readProcText, type SmapsEntry } from '@fleetpmap/procfs';
+import {
+  RegionAccumulator,
+  readProcText,
+  type SmapsEntry,
+  SmapsParser,
+  streamProcText,
+} from '@fleetpmap/procfs';
 import {
   type Host,
   LIMITS,
   type Mapping,
   type ReadError,
   type Regions,
-  type RegionTotals,
   type Rollup,
   type StatusSample,
 } from '@fleetpmap/protocol';
@@ -190,36 +195,6 @@ export function parseRollup(text: string): Rollup {
   return r;
 }
 
-const SPECIAL = /^\[(vdso|vvar|vvar_vclock|vsyscall|uprobes|sigpage|vectors)\]$/;
-
-/** The region class of one smaps entry (latin1 path). */
-export function classify(e: SmapsEntry, startStack: number): keyof Regions {
-  const p = e.path;
-  if (p === '[heap]') return 'heap';
-  if (p === '[stack]') return 'stack';
-  if (startStack > 0) {
-    const lo = Number.parseInt(e.start, 16);
-    const hi = Number.parseInt(e.end, 16);
-    if (startStack >= lo && startStack < hi) return 'stack';
-  }
-  if (SPECIAL.test(p)) return 'special';
-  if (
-    e.perms[3] === 's' ||
-    p.startsWith('/dev/shm/') ||
-    p.startsWith('/memfd:') ||
-    p.startsWith('/SYSV') ||
-    p.startsWith('[anon_shmem:')
-  ) {
-    return 'shmem';
-  }
-  if (p.startsWith('/')) return 'file';
-  return 'anon';
-}
-
-function emptyTotals(): RegionTotals {
-  return { count: 0, sizeKb: 0, rssKb: 0, pssKb: 0, privateDirtyKb: 0, swapKb: 0 };
-}
-
 const HEX = /^[0-9a-f]{1,16}$/;
 
 /** Keeps at most `max` own properties (the kernel prints ~25 kB fields; the limit is 64). */
@@ -280,27 +255,6 @@ export function toWireMapping(e: SmapsEntry): Mapping {
     if (path.base64 !== undefined) m.pathBase64 = path.base64;
   }
   return m;
-}
-
-export function summarize(entries: readonly SmapsEntry[], startStack: number): Regions {
-  const regions: Regions = {
-    heap: emptyTotals(),
-    stack: emptyTotals(),
-    anon: emptyTotals(),
-    file: emptyTotals(),
-    shmem: emptyTotals(),
-    special: emptyTotals(),
-  };
-  for (const e of entries) {
-    const t = regions[classify(e, startStack)];
-    t.count++;
-    t.sizeKb += e.kb.Size ?? 0;
-    t.rssKb += e.kb.Rss ?? 0;
-    t.pssKb += e.kb.Pss ?? 0;
-    t.privateDirtyKb += e.kb.Private_Dirty ?? 0;
-    t.swapKb += e.kb.Swap ?? 0;
-  }
-  return regions;
 }
 
 /** Reads the auxiliary vector for AT_PAGESZ (6) and AT_CLKTCK (17): the kernel's own values. */
@@ -457,14 +411,19 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
     async readFull(pid, startStack) {
       const file = at(pid, 'smaps');
       try {
-        const text = await readProcText(file, {
+        // Streamed: a process with 100 000 mappings never has its whole smaps text in memory,
+        // and each entry is classified and converted as soon as it is parsed.
+        const mappings: Mapping[] = [];
+        const regions = new RegionAccumulator(startStack > 0 ? BigInt(startStack) : null);
+        const parser = new SmapsParser(file, (e) => {
+          regions.add(e);
+          mappings.push(toWireMapping(e));
+        });
+        await streamProcText(file, (chunk) => parser.write(chunk), {
           maxBytes: opts.maxSmapsBytes ?? 256 * 1024 * 1024,
         });
-        const entries = parseSmaps(text, file);
-        return {
-          ok: true,
-          value: { regions: summarize(entries, startStack), mappings: entries.map(toWireMapping) },
-        };
+        parser.end();
+        return { ok: true, value: { regions: regions.finish().regions, mappings } };
       } catch (err) {
         return { ok: false, error: toReadError(err) };
       }
