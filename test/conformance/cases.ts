@@ -3,16 +3,20 @@
 
 import type { ProcSnapshot } from './freeze.ts';
 import {
+  bigHeaderShapes,
   extraKeyShapes,
+  headerShapes,
   missingKeyShapes,
   oddShapes,
   protectionKeyShapes,
   renderMaps,
   renderSmaps,
+  type SyntheticHeader,
   type SyntheticMapping,
   shortBlockShapes,
   stackStart,
   strayLineShapes,
+  withComm,
   withStartStack,
 } from './synthetic.ts';
 
@@ -139,6 +143,41 @@ function synthetic(name: string, shapes: () => SyntheticMapping[], modes: string
       // The frozen status is the dummy's own, so its Tgid already names the dummy (§14).
     },
     runs: (ctx) => modeRuns(modes, [pidOf(ctx)]),
+  };
+}
+
+/** One dummy `sleep` per header shape: empty maps, the crafted cmdline and stat. */
+function syntheticHeaders(
+  name: string,
+  shapes: () => SyntheticHeader[],
+  golden: boolean,
+  flagSets: string[][],
+): CaseSpec {
+  const count = shapes().length;
+  return {
+    name,
+    golden,
+    processes: Array.from({ length: count }, () => ({ kind: 'sleep' as const })),
+    synthesize(ctx, snapshot) {
+      for (const [index, shape] of shapes().entries()) {
+        const pid = pidOf(ctx, index);
+        snapshot.set(`${pid}/maps`, Buffer.alloc(0));
+        snapshot.set(`${pid}/smaps`, Buffer.alloc(0));
+        snapshot.set(`${pid}/cmdline`, shape.cmdline);
+        const stat = snapshot.get(`${pid}/stat`);
+        if (stat === undefined) throw new Error('stat not frozen');
+        if (shape.comm !== undefined) {
+          snapshot.set(`${pid}/stat`, withComm(stat, shape.comm, shape.state ?? 'S'));
+        }
+      }
+    },
+    runs: (ctx) => {
+      const all = Array.from({ length: count }, (_, i) => pidOf(ctx, i));
+      return [
+        ...modeRuns(flagSets, all),
+        ...modeRuns(flagSets, all, { locale: 'C', idSuffix: '_lc_c' }),
+      ];
+    },
   };
 }
 
@@ -534,6 +573,8 @@ export const cases: CaseSpec[] = [
   synthetic('synthetic-missing-key', missingKeyShapes, [[], ['-x'], ['-X'], ['-XX']]),
   synthetic('synthetic-extra-key', extraKeyShapes, [['-X'], ['-XX'], ['-q', '-X']]),
   synthetic('synthetic-short-block', shortBlockShapes, [['-x'], ['-X'], ['-XX'], ['-q', '-XX']]),
+  syntheticHeaders('synthetic-headers', headerShapes, true, [['-q'], [], ['-x'], ['-X']]),
+  syntheticHeaders('synthetic-headers-big', bigHeaderShapes, false, [['-q']]),
   {
     name: 'many-mappings',
     golden: false,
@@ -594,12 +635,14 @@ export const liveGroups = {
     'synthetic-missing-key',
     'synthetic-extra-key',
     'synthetic-short-block',
+    'synthetic-headers',
+    'synthetic-headers-big',
   ],
 } as const;
 
 /** Enough of a context to list a case's run ids before any process exists. */
 export const listingContext: CaseContext = {
-  procs: Array.from({ length: 4 }, () => Array.from({ length: 16 }, (_, i) => 100 + i)),
+  procs: Array.from({ length: 32 }, () => Array.from({ length: 16 }, (_, i) => 100 + i)),
   kworker: 3,
   dir: '/nonexistent',
 };

@@ -223,3 +223,60 @@ export function extraKeyShapes(): SyntheticMapping[] {
 export function shortBlockShapes(): SyntheticMapping[] {
   return oddShapes().map((m, index) => (index === 3 ? { ...m, omitKey: 'THPeligible' } : m));
 }
+
+/** Returns `stat` with its comm (between the first `(` and the last `)`) and state replaced. */
+export function withComm(stat: Buffer, comm: Buffer, state: string): Buffer {
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  const rest = stat
+    .subarray(close + 2)
+    .toString('latin1')
+    .split(' ');
+  rest[0] = state;
+  return Buffer.concat([
+    stat.subarray(0, open + 1),
+    comm,
+    Buffer.from(`) ${rest.join(' ')}`, 'latin1'),
+  ]);
+}
+
+export interface SyntheticHeader {
+  cmdline: Buffer;
+  /** Replaces the comm in stat (used when cmdline is empty). */
+  comm?: Buffer;
+  state?: string;
+}
+
+/** Header-line inputs of reference §2: cmdline edge forms, and comm/state for empty cmdlines. */
+export function headerShapes(): SyntheticHeader[] {
+  const b = (text: string) => Buffer.from(text, 'latin1');
+  return [
+    { cmdline: b(''), comm: b('a) (b ) c'), state: 'S' },
+    { cmdline: b(''), comm: b('k'.repeat(63)), state: 'S' },
+    { cmdline: b(''), comm: b('\xc3\xa9\xe2\x82\xac\t\x7f'), state: 'Z' },
+    { cmdline: b(''), comm: b('\xffx\ty'), state: 'Z' },
+    { cmdline: b(''), comm: b(''), state: 'S' },
+    { cmdline: b('a\0b\n') },
+    { cmdline: b('x \0\0') },
+    { cmdline: b('x ') },
+    { cmdline: b('\0\0\0') },
+    { cmdline: b('\xc3\xa9\0\xe2\x82') },
+    { cmdline: b('\n') },
+    { cmdline: b('\x01\x1f\x7f\x80\xc2\xa0') },
+    { cmdline: b('tab\there\0\xf0\x9f\x98\x80\0\xf5x') },
+  ];
+}
+
+/** cmdline lengths around pmap's 131071-byte cut. */
+export function bigHeaderShapes(): SyntheticHeader[] {
+  const fill = (length: number, withNuls: boolean) =>
+    Buffer.from(
+      Array.from({ length }, (_, i) => (withNuls && i % 1000 === 999 ? '\0' : 'a')).join(''),
+      'latin1',
+    );
+  return [
+    { cmdline: fill(131071, false) },
+    { cmdline: fill(131072, false) },
+    { cmdline: fill(200000, true) },
+  ];
+}
