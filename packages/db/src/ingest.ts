@@ -265,45 +265,167 @@ async function ingestFast(
     if (p.mappings || base.byPid.get(p.pid)?.startTicks !== p.startTicks) return undefined;
   }
   const data = Buffer.from(encodeSampleBlock(samples, base.byPid));
-  const newer = sql`excluded_t.t >= hosts.last_seen_ms`;
-  // The remembered keyframe must still exist (retention elsewhere may have dropped its day);
-  // the probe is a primary-key lookup in the same partition as the new block.
-  const [r] = await queryRows<{ base_ok: boolean; stored: boolean }>(
-    db,
-    sql`with base as (
-          select 1 from sample_blocks
-          where host_id = ${hostId} and taken_at_ms = ${base.takenAtMs} and snapshot_id = ${base.snapshotId}
-        ), b as (
-          insert into sample_blocks
-            (host_id, taken_at_ms, snapshot_id, boot_id, base_taken_at_ms, base_snapshot_id, process_count, data)
-          select ${hostId}, ${t}, ${snapshot.snapshotId}::uuid, ${h.bootId}::uuid, ${base.takenAtMs},
-                 ${base.snapshotId}::uuid, ${samples.length}, ${data}
-          where exists (select 1 from base)
-          on conflict do nothing
-          returning host_id
-        ), excluded_t as (select ${t}::bigint as t
-        ), u as (
-          update hosts set
-            labels = case when ${newer} then ${JSON.stringify(h.labels ?? {})}::jsonb else labels end,
-            kernel = case when ${newer} then ${h.kernel} else kernel end,
-            mem_total_kb = case when ${newer} then ${h.memTotalKb}::bigint else mem_total_kb end,
-            agent_version = case when ${newer} then ${snapshot.agent.version} else agent_version end,
-            process_count = case when excluded_t.t > hosts.last_seen_ms then ${samples.length}::int
-                                 when excluded_t.t = hosts.last_seen_ms then process_count + ${samples.length}::int
-                                 else process_count end,
-            first_seen_ms = least(first_seen_ms, excluded_t.t),
-            last_seen_ms = greatest(last_seen_ms, excluded_t.t)
-          from b, excluded_t
-          where hosts.id = b.host_id
-          returning hosts.id
-        )
-        select exists (select 1 from base) as base_ok, exists (select 1 from u) as stored`,
-  );
-  if (!r?.base_ok) {
+  const r = await enqueueFast(db, {
+    hostId,
+    takenAtMs: t,
+    snapshotId: snapshot.snapshotId,
+    bootId: h.bootId,
+    baseTakenAtMs: base.takenAtMs,
+    baseSnapshotId: base.snapshotId,
+    processCount: samples.length,
+    data,
+    labels: JSON.stringify(h.labels ?? {}),
+    kernel: h.kernel,
+    memTotalKb: h.memTotalKb,
+    agentVersion: snapshot.agent.version,
+  });
+  if (!r.baseOk) {
     cache.latest.delete(hostId);
     return undefined;
   }
-  return Boolean(r.stored);
+  return r.stored;
+}
+
+interface FastItem {
+  hostId: number;
+  takenAtMs: number;
+  snapshotId: string;
+  bootId: string;
+  baseTakenAtMs: number;
+  baseSnapshotId: string;
+  processCount: number;
+  data: Buffer;
+  labels: string;
+  kernel: string;
+  memTotalKb: number;
+  agentVersion: string;
+}
+
+interface FastOutcome {
+  baseOk: boolean;
+  stored: boolean;
+}
+
+interface Pending {
+  item: FastItem;
+  resolve(o: FastOutcome): void;
+  reject(e: unknown): void;
+}
+
+interface Batcher {
+  pending: Pending[];
+  running: boolean;
+}
+
+const batchers = new WeakMap<Db, Batcher>();
+/** Snapshots per statement: 12 bind parameters each, far below Postgres' 65,535. */
+const FAST_BATCH_MAX = 500;
+
+/**
+ * Pushes that arrive while a statement is in flight are stored together by the next one: one
+ * commit for many snapshots, with no added wait when the server is idle. A batch holds at most
+ * one snapshot per host, so every host row is updated once per statement.
+ */
+function enqueueFast(db: Db, item: FastItem): Promise<FastOutcome> {
+  let b = batchers.get(db);
+  if (!b) {
+    b = { pending: [], running: false };
+    batchers.set(db, b);
+  }
+  const batcher = b;
+  return new Promise<FastOutcome>((resolve, reject) => {
+    batcher.pending.push({ item, resolve, reject });
+    if (!batcher.running) void drain(db, batcher);
+  });
+}
+
+async function drain(db: Db, b: Batcher): Promise<void> {
+  b.running = true;
+  try {
+    while (b.pending.length > 0) {
+      const batch: Pending[] = [];
+      const rest: Pending[] = [];
+      const hostsInBatch = new Set<number>();
+      for (const p of b.pending) {
+        if (batch.length >= FAST_BATCH_MAX || hostsInBatch.has(p.item.hostId)) rest.push(p);
+        else {
+          batch.push(p);
+          hostsInBatch.add(p.item.hostId);
+        }
+      }
+      b.pending = rest;
+      try {
+        const outcomes = await storeFastBatch(
+          db,
+          batch.map((p) => p.item),
+        );
+        batch.forEach((p, i) => {
+          p.resolve(outcomes[i] as FastOutcome);
+        });
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+      }
+    }
+  } finally {
+    b.running = false;
+  }
+}
+
+/**
+ * One autocommitted statement: for each snapshot whose remembered keyframe still exists (retention
+ * elsewhere may have dropped its day; the probe is a primary-key lookup in the new block's own
+ * partition), insert its block; for each block actually inserted (not a duplicate) update its host.
+ */
+async function storeFastBatch(db: Db, items: FastItem[]): Promise<FastOutcome[]> {
+  const rows = sql.join(
+    items.map(
+      (it, i) =>
+        sql`(${i}::int, ${it.hostId}::int, ${it.takenAtMs}::bigint, ${it.snapshotId}::uuid, ${it.bootId}::uuid,
+             ${it.baseTakenAtMs}::bigint, ${it.baseSnapshotId}::uuid, ${it.processCount}::int, ${it.data}::bytea,
+             ${it.labels}::jsonb, ${it.kernel}::text, ${it.memTotalKb}::bigint, ${it.agentVersion}::text)`,
+    ),
+    sql`, `,
+  );
+  const result = await queryRows<{ idx: number; base_ok: boolean; stored: boolean }>(
+    db,
+    sql`with input (idx, host_id, taken_at_ms, snapshot_id, boot_id, base_t, base_s, pc, data,
+                    labels, kernel, mem, agent) as (values ${rows}
+        ), ok as (
+          select i.* from input i
+          where exists (select 1 from sample_blocks s
+                        where s.host_id = i.host_id and s.taken_at_ms = i.base_t and s.snapshot_id = i.base_s)
+        ), b as (
+          insert into sample_blocks
+            (host_id, taken_at_ms, snapshot_id, boot_id, base_taken_at_ms, base_snapshot_id, process_count, data)
+          select host_id, taken_at_ms, snapshot_id, boot_id, base_t, base_s, pc, data from ok
+          on conflict do nothing
+          returning host_id, snapshot_id
+        ), x as (
+          select ok.* from ok join b on b.host_id = ok.host_id and b.snapshot_id = ok.snapshot_id
+        ), u as (
+          update hosts set
+            labels = case when x.taken_at_ms >= hosts.last_seen_ms then x.labels else hosts.labels end,
+            kernel = case when x.taken_at_ms >= hosts.last_seen_ms then x.kernel else hosts.kernel end,
+            mem_total_kb = case when x.taken_at_ms >= hosts.last_seen_ms then x.mem else hosts.mem_total_kb end,
+            agent_version = case when x.taken_at_ms >= hosts.last_seen_ms then x.agent else hosts.agent_version end,
+            process_count = case when x.taken_at_ms > hosts.last_seen_ms then x.pc
+                                 when x.taken_at_ms = hosts.last_seen_ms then hosts.process_count + x.pc
+                                 else hosts.process_count end,
+            first_seen_ms = least(hosts.first_seen_ms, x.taken_at_ms),
+            last_seen_ms = greatest(hosts.last_seen_ms, x.taken_at_ms)
+          from x
+          where hosts.id = x.host_id
+          returning hosts.id
+        )
+        select i.idx,
+               exists (select 1 from ok where ok.idx = i.idx) as base_ok,
+               exists (select 1 from x where x.idx = i.idx) as stored
+        from input i`,
+  );
+  const out: FastOutcome[] = items.map(() => ({ baseOk: false, stored: false }));
+  for (const r of result)
+    out[Number(r.idx)] = { baseOk: Boolean(r.base_ok), stored: Boolean(r.stored) };
+  return out;
 }
 
 async function storeFullMaps(

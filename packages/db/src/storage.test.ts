@@ -104,6 +104,31 @@ describe.each(testDrivers())('storage on %s', (driver) => {
     expect(cron.map((c) => c.startTicks).sort()).toEqual([704, 705, 706]);
   });
 
+  it('stores concurrent pushes of many hosts, re-sends among them, each exactly once', async () => {
+    const base = T0 + 2 * 3_600_000;
+    const names = Array.from({ length: 8 }, (_, i) => `conc-${i}`);
+    const make = (name: string, i: number) =>
+      snap(i, (s) => {
+        s.host.name = name;
+        s.takenAtMs = base + i * 30_000;
+      });
+    for (const n of names) await ingestSnapshot(t.db, make(n, 0));
+    const sent = names.flatMap((n) => Array.from({ length: 5 }, (_, i) => make(n, i + 1)));
+    const resent = sent.filter((_, i) => i % 3 === 0).map((s) => structuredClone(s));
+    const results = await Promise.all([...sent, ...resent].map((s) => ingestSnapshot(t.db, s)));
+    const stored = results.filter((r) => !r.duplicate).map((r) => r.snapshotId);
+    expect(stored.sort()).toEqual(sent.map((s) => s.snapshotId).sort());
+    expect(results.filter((r) => r.duplicate)).toHaveLength(resent.length);
+    for (const n of names) {
+      const [host] = await t.db.select().from(hosts).where(eq(hosts.name, n));
+      expect(host).toMatchObject({ lastSeenMs: base + 5 * 30_000, processCount: 2 });
+      const blocks = await readBlocks(t.db, host?.id ?? 0, base, base + 3_600_000);
+      expect(blocks.map((b) => b.samples[0]?.status.rssAnonKb)).toEqual(
+        [0, 1, 2, 3, 4, 5].map((i) => 700_000 + i * 8),
+      );
+    }
+  });
+
   it('merges the parts of a split snapshot into one point in time', async () => {
     const takenAtMs = T0 + 3_600_000;
     const a = snap(0, (s) => {
