@@ -64,13 +64,19 @@ export interface ScenarioResult {
 }
 
 /**
- * The buckets storage answers a query over [from, to) with: 5-minute buckets for windows up to
- * 6 hours, hourly buckets (merged from the 5-minute ones, as the rollup does) beyond that. Only
- * buckets complete by `to` exist; the hour in progress holds the 5-minute buckets so far.
+ * Windows up to this long are scored on 5-minute buckets, longer ones on hourly buckets (merged
+ * from the 5-minute ones exactly as the rollup does): storage's default query resolution.
+ * `FLEETPMAP_BENCH_FINE_HOURS=24` measures 5-minute buckets up to a day instead.
+ */
+export const FINE_WINDOW_MS = Number(process.env.FLEETPMAP_BENCH_FINE_HOURS ?? 6) * HOUR;
+
+/**
+ * The buckets a query over [from, to) gets. Only buckets complete by `to` exist; the hour in
+ * progress holds the 5-minute buckets so far.
  */
 export function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
   const fine = list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
-  if (to - from <= 6 * HOUR) return fine;
+  if (to - from <= FINE_WINDOW_MS) return fine;
   const hours = new Map<number, MetricBucket[]>();
   for (const b of fine) {
     const h = b.tStartMs - (b.tStartMs % HOUR);
@@ -299,7 +305,7 @@ export function pivotCheck(truth: GroupPivot[], detected: GroupPivot[]) {
 
 export function formatResult(r: ScenarioResult): string {
   const lines = [
-    `## ${r.name}: ${r.hosts} hosts, ${r.instances} processes, ${r.leaks} leaking, ${r.samples} samples, window ${r.windowHours}h`,
+    `## ${r.name}: ${r.hosts} hosts, ${r.instances} processes, ${r.leaks} leaking, ${r.samples} samples, window ${r.windowHours}h (5-minute buckets up to ${FINE_WINDOW_MS / HOUR}h windows, hourly beyond)`,
   ];
   for (const [label, d] of [
     ['robust  ', r.robust],
