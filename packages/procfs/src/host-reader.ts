@@ -82,6 +82,7 @@ export interface ProcessReadResult {
 }
 
 const SMALL_FILE_MAX = 1024 * 1024;
+const YIELD_EVERY = 32;
 
 function toReadError(err: unknown): ProcessReadError {
   if (err instanceof ProcfsParseError || err instanceof ProcfsLimitError) {
@@ -265,6 +266,8 @@ export async function* readHost(
     if (n >= max || options.signal?.aborted) return;
     if (options.filter !== undefined && !options.filter(pid)) continue;
     n++;
+    // Reads of small /proc files are synchronous; give timers and I/O a turn now and then.
+    if (n % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     yield await readProcess(pid, options);
   }
 }
