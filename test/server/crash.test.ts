@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,27 +5,13 @@ import { join } from 'node:path';
 import type { Snapshot } from '@fleetpmap/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSimulatedHost, nextSnapshot } from '../../apps/server/scripts/simulated-fleet.ts';
-import { repoRoot } from '../support/paths.ts';
-import { createClient, createPostgresDatabase, type Driver, drivers } from './harness.ts';
-
-const serverBin = join(repoRoot, 'apps/server/bin/fleetpmap-server.js');
-
-async function startServerProcess(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [serverBin, '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-  return { child, url };
-}
+import {
+  createClient,
+  createPostgresDatabase,
+  type Driver,
+  drivers,
+  startServerProcess,
+} from './harness.ts';
 
 // SIGKILL in the middle of ingest: every snapshot the server acknowledged must be there after a
 // restart on the same database (acknowledgement comes after the commit).

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -8,6 +9,7 @@ import { loadConfig, type RunningServer, startServer } from '@fleetpmap/server';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
 import postgres from 'postgres';
+import { repoRoot } from '../support/paths.ts';
 
 export type Driver = { name: 'pglite' } | { name: 'postgres'; adminUrl: string };
 
@@ -145,4 +147,26 @@ export function errorOf(r: RawResponse): { message: string; data: Record<string,
     message: typeof error?.message === 'string' ? error.message : '',
     data: (error?.data ?? {}) as Record<string, unknown>,
   };
+}
+
+const serverBin = join(repoRoot, 'apps/server/bin/fleetpmap-server.js');
+
+/** The real `fleetpmap-server` binary as a child process on port 0. */
+export async function startServerProcess(
+  args: string[],
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [serverBin, '--listen', '127.0.0.1:0', ...args], {
+    env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return { child, url };
 }

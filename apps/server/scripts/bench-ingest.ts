@@ -3,7 +3,7 @@
  * fleetpmap-server on real Postgres; then, in the same run, the same sample rows are COPYed into
  * a plain table of the same Postgres as the reference floor.
  *
- *   --hosts N (100)  --processes N (200)  --cycles N (20)  --concurrency N (16)
+ *   --hosts N (100)  --processes N (200)  --cycles N (20)  --concurrency N (16)  --workers N (2)
  *   --full-maps N (2 full maps per snapshot)  --mappings N (80 per full map)
  *   database: FLEETPMAP_BENCH_DATABASE_URL, else FLEETPMAP_TEST_DATABASE_URL, else
  *   postgres://postgres@127.0.0.1:5432/postgres (a fresh database is created and dropped).
@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'full-maps': { type: 'string', default: '2' },
     mappings: { type: 'string', default: '80' },
+    workers: { type: 'string', default: '2' },
   },
 });
 const HOSTS = Number(args.hosts);
@@ -38,6 +39,7 @@ const CYCLES = Number(args.cycles);
 const CONCURRENCY = Number(args.concurrency);
 const FULL_MAPS = Number(args['full-maps']);
 const MAPPINGS = Number(args.mappings);
+const WORKERS = Number(args.workers);
 const CYCLE_MS = 30_000;
 
 const serverBin = new URL('../bin/fleetpmap-server.js', import.meta.url).pathname;
@@ -57,6 +59,22 @@ type Push = {
 
 function log(line: string) {
   process.stderr.write(`${line}\n`);
+}
+
+/** CPU seconds of a process and of its direct children (the server's cluster workers). */
+async function treeCpuSeconds(pid: number): Promise<number> {
+  let total = await cpuSeconds(pid);
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) total += await cpuSeconds(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return total;
 }
 
 /** utime+stime of a process in seconds (fields 14 and 15 of /proc/PID/stat). */
@@ -288,10 +306,10 @@ async function main() {
     const firstRun = await runPushes(agent, server.url, tokens, first);
     await sql`checkpoint`;
     const sizes1 = await tableSizes(sql);
-    const serverCpu0 = await cpuSeconds(server.child.pid as number);
+    const serverCpu0 = await treeCpuSeconds(server.child.pid as number);
     const pgCpu0 = await postgresCpuSeconds();
     const main = await runPushes(agent, server.url, tokens, rest);
-    const serverCpu = (await cpuSeconds(server.child.pid as number)) - serverCpu0;
+    const serverCpu = (await treeCpuSeconds(server.child.pid as number)) - serverCpu0;
     const pgCpu = (await postgresCpuSeconds()) - pgCpu0;
     await sql`checkpoint`;
     const sizes2 = await tableSizes(sql);
@@ -348,18 +366,24 @@ async function main() {
       copyReferenceRowsPerSec: Math.round(copyRate),
       copyReferenceBytesPerRow: round(Number(copySize?.bytes ?? 0) / samples, 1),
       endToEndVsCopy: round(e2eRate / copyRate, 3),
+      cpuMicrosPerProcessSample: round(((serverCpu + pgCpu) / samples) * 1e6, 1),
+      cpuBoundCeilingSamplesPerSec: Math.round(
+        availableParallelism() / ((serverCpu + pgCpu) / samples),
+      ),
+      loadAverage1m: round(loadavg()[0] ?? 0, 1),
       firstCycle: { snapshots: first.length, seconds: round(firstRun.seconds, 2) },
     };
     process.stdout.write(
       [
-        `ingest over HTTP: ${rest.length} snapshots, ${samples} process samples, ${mappings} mappings in ${figures.seconds} s (concurrency ${CONCURRENCY})`,
+        `ingest over HTTP: ${rest.length} snapshots, ${samples} process samples, ${mappings} mappings in ${figures.seconds} s (concurrency ${CONCURRENCY}, ${WORKERS} server workers)`,
         `  process samples/s      ${figures.processSamplesPerSec}   (goal >= 100000)`,
         `  mappings/s             ${figures.mappingsPerSec}`,
         `  push latency           p50 ${figures.pushP50Ms} ms, p99 ${figures.pushP99Ms} ms`,
         `  wire bytes             ${figures.wireBytesPerProcessSample} B per process sample, ${figures.wireBytesPerMapping} B per mapping (gzip)`,
         `  database bytes         ${figures.dbBytesPerProcessSample} B per process sample incl. indexes (goal <= 24)`,
         `  full maps in database  ${figures.dbBytesPerMappingFirstMap} B per mapping of a first map, ${figures.dbBytesPerMappingRepeatedMap} B per mapping of a repeated map (${round(figures.dbBytesPerMappingRepeatedMap / figures.dbBytesPerMappingFirstMap, 3)}x)`,
-        `  CPU during the run     server ${figures.serverCpuSeconds} s, postgres ${figures.postgresCpuSeconds} s`,
+        `  CPU during the run     server ${figures.serverCpuSeconds} s, postgres ${figures.postgresCpuSeconds} s: ${figures.cpuMicrosPerProcessSample} us per process sample`,
+        `  CPU-bound ceiling      ${figures.cpuBoundCeilingSamplesPerSec} process samples/s on ${availableParallelism()} cores if nothing else ran (load average now ${figures.loadAverage1m})`,
         `reference: COPY of the same ${samples} sample rows into a plain table: ${figures.copyReferenceRowsPerSec} rows/s, ${figures.copyReferenceBytesPerRow} B per row`,
         `  end to end / COPY      ${figures.endToEndVsCopy}x the rate`,
         `  database bytes ratio   ${round(figures.dbBytesPerProcessSample / figures.copyReferenceBytesPerRow, 3)}x a plain row`,

@@ -28,7 +28,11 @@ const DRAIN_MS = 10_000;
  * Opens the database (migrations first), makes sure an admin token exists, then serves HTTP.
  * Used by the command, the tests and the benchmark alike.
  */
-export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  log: Logger,
+  opts: { clusterMetrics?: () => Promise<string> } = {},
+): Promise<RunningServer> {
   const database = await openDatabase(config, log);
   let server: Server | undefined;
   let stopMaintenance: (() => Promise<void>) | undefined;
@@ -60,6 +64,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       limits: { maxBodyBytes: config.maxBodyBytes, maxInflatedBytes: config.maxInflatedBytes },
       log,
       readiness: () => database.readiness(),
+      ...(opts.clusterMetrics ? { metricsText: opts.clusterMetrics } : {}),
     });
     server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000 }, listener);
     server.listen(config.listen.port, config.listen.host);

@@ -46,6 +46,8 @@ const configSchema = z.strictObject({
   rateLimitBurst: positiveInt,
   /** how often partition maintenance and retention run */
   maintenanceIntervalMs: positiveInt,
+  /** server processes sharing the listening socket (Postgres only) */
+  workers: positiveInt.max(64),
   /** how often new samples are rolled up into the 5-minute and hourly aggregates */
   rollupIntervalMs: positiveInt,
   /** days each kind of data is kept; unset ones keep the storage defaults */
@@ -63,6 +65,7 @@ export type ConfigInput = {
   database?: string | undefined;
   dataDir?: string | undefined;
   listen?: string | undefined;
+  workers?: string | undefined;
 };
 
 /** Flags override environment variables, which override defaults. */
@@ -82,6 +85,7 @@ export function loadConfig(
     rateLimitBurst: nonEmpty(env.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
     maintenanceIntervalMs: nonEmpty(env.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,
     rollupIntervalMs: nonEmpty(env.FLEETPMAP_ROLLUP_INTERVAL_MS) ?? 60_000,
+    workers: nonEmpty(flags.workers) ?? nonEmpty(env.FLEETPMAP_WORKERS) ?? 1,
     retention: Object.fromEntries(
       Object.entries({
         samplesDays: env.FLEETPMAP_RETENTION_SAMPLES_DAYS,
@@ -91,6 +95,11 @@ export function loadConfig(
       }).filter(([, v]) => nonEmpty(v) !== undefined),
     ),
   });
+  if (result.success && result.data.workers > 1 && result.data.databaseUrl === undefined) {
+    throw new ConfigError(
+      'invalid configuration: workers: more than one needs a postgres:// database',
+    );
+  }
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new ConfigError(

@@ -22,6 +22,8 @@ export type RequestListenerOptions = {
   limits: BodyLimits;
   log: Logger;
   readiness: () => Promise<Readiness>;
+  /** the /metrics text; by default this process's registry */
+  metricsText?: () => Promise<string>;
 };
 
 const PUSH_PATH = '/trpc/snapshot.push';
@@ -189,7 +191,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
         return;
       }
       case '/metrics': {
-        const text = await opts.metrics.registry.metrics();
+        const text = await (opts.metricsText ?? (() => opts.metrics.registry.metrics()))();
         res.writeHead(200, { 'content-type': opts.metrics.registry.contentType });
         res.end(text);
         return;

@@ -1,6 +1,9 @@
+import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { pino } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
 import { startServer } from './app.ts';
+import { announceListening, clusterMetricsFromWorker, runPrimary } from './cluster.ts';
 import { ConfigError, DEFAULT_LISTEN, loadConfig } from './config.ts';
 import { SERVER_VERSION } from './version.ts';
 
@@ -21,37 +24,69 @@ async function main(argv: string[]): Promise<number> {
       '--listen <host:port>',
       `address to listen on (env FLEETPMAP_LISTEN; default ${DEFAULT_LISTEN}; port 0 picks one)`,
     )
+    .option(
+      '--workers <n>',
+      'server processes sharing the port, for several cores (env FLEETPMAP_WORKERS; default 1; Postgres only)',
+    )
     .showHelpAfterError();
   program.parse(argv);
-  const flags = program.opts<{ database?: string; dataDir?: string; listen?: string }>();
+  const flags = program.opts<{
+    database?: string;
+    dataDir?: string;
+    listen?: string;
+    workers?: string;
+  }>();
   const config = loadConfig(flags);
   const log = pino({ level: config.logLevel, base: { service: 'fleetpmap-server' } });
+  const announce = (info: { url: string; adminTokenPath: string; adminTokenCreated: boolean }) => {
+    log.info(
+      {
+        url: info.url,
+        database: config.databaseUrl === undefined ? 'pglite' : 'postgres',
+        dataDir: config.dataDir,
+        workers: config.workers,
+      },
+      'listening',
+    );
+    process.stdout.write(`fleetpmap-server listening on ${info.url}\n`);
+    process.stdout.write(
+      info.adminTokenCreated
+        ? `admin token created and saved to ${info.adminTokenPath} (mode 0600)\n`
+        : `admin token: ${info.adminTokenPath}\n`,
+    );
+  };
 
-  const server = await startServer(config, log);
-  log.info(
-    {
+  let stop: () => Promise<void>;
+  if (config.workers > 1 && cluster.isPrimary) {
+    stop = await runPrimary(config, log, announce);
+  } else if (cluster.isWorker) {
+    const server = await startServer(config, log.child({ worker: process.pid }), {
+      clusterMetrics: clusterMetricsFromWorker(),
+    });
+    // Constructing one installs prom-client's listener that answers the primary's requests.
+    void new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([server.metrics.registry]);
+    announceListening(server.url);
+    stop = () => server.close();
+  } else {
+    const server = await startServer(config, log);
+    announce({
       url: server.url,
-      database: config.databaseUrl === undefined ? 'pglite' : 'postgres',
-      dataDir: config.dataDir,
-    },
-    'listening',
-  );
-  process.stdout.write(`fleetpmap-server listening on ${server.url}\n`);
-  process.stdout.write(
-    server.adminTokenCreated
-      ? `admin token created and saved to ${server.adminTokenPath} (mode 0600)\n`
-      : `admin token: ${server.adminTokenPath}\n`,
-  );
+      adminTokenPath: server.adminTokenPath,
+      adminTokenCreated: server.adminTokenCreated,
+    });
+    stop = () => server.close();
+  }
 
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'shutting down');
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   });
-  await server.close();
+  await stop();
   log.info('stopped');
   return 0;
 }

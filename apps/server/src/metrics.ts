@@ -45,6 +45,8 @@ export function createMetrics() {
   const hostsSeen = new Gauge({
     name: 'fleetpmap_hosts_seen',
     help: 'Distinct host names that pushed since the server started',
+    // Across cluster workers every worker sees the same hosts: the largest count, not the sum.
+    aggregator: 'max',
     registers: [registry],
   });
   const pushLatency = new Histogram({

@@ -1,0 +1,104 @@
+import cluster, { type Worker } from 'node:cluster';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
+import { ensureAdminToken } from './admin-token.ts';
+import type { ServerConfig } from './config.ts';
+import { openDatabase } from './database.ts';
+
+type FromWorker =
+  | { type: 'fleetpmap:listening'; url: string }
+  | { type: 'fleetpmap:metrics'; id: string };
+type ToWorker = { type: 'fleetpmap:metrics'; id: string; text: string };
+
+/**
+ * Several server processes on one listening socket (node:cluster), for a multi-core machine:
+ * the server is stateless, so workers share nothing but the database. The primary applies the
+ * migrations and makes the admin token once, forks the workers, restarts one that dies, and
+ * answers their /metrics requests with the sum over all workers.
+ */
+export async function runPrimary(
+  config: ServerConfig,
+  log: Logger,
+  onListening: (info: { url: string; adminTokenPath: string; adminTokenCreated: boolean }) => void,
+): Promise<() => Promise<void>> {
+  const database = await openDatabase(config, log);
+  const admin = await ensureAdminToken(config.dataDir, database.services).finally(() =>
+    database.close(),
+  );
+  const aggregator = new AggregatorRegistry();
+  let stopping = false;
+  let announced = false;
+
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'fleetpmap:listening' && !announced) {
+        announced = true;
+        onListening({
+          url: message.url,
+          adminTokenPath: admin.path,
+          adminTokenCreated: admin.created,
+        });
+      } else if (message.type === 'fleetpmap:metrics') {
+        aggregator.clusterMetrics().then(
+          (text) =>
+            worker.send({ type: 'fleetpmap:metrics', id: message.id, text } satisfies ToWorker),
+          (error: unknown) => log.warn({ err: error }, 'cluster metrics failed'),
+        );
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      if (stopping) return;
+      log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+      // A second's pause keeps a worker that cannot start (database gone) from spinning.
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, 1000).unref();
+    });
+    return worker;
+  };
+  for (let i = 0; i < config.workers; i++) fork();
+
+  return async () => {
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter(
+      (w): w is Worker => w !== undefined,
+    );
+    await Promise.all(
+      workers.map(async (w) => {
+        const exited = once(w, 'exit');
+        w.process.kill('SIGTERM');
+        await exited;
+      }),
+    );
+  };
+}
+
+/** In a worker: /metrics asks the primary, which gathers every worker's registry. */
+export function clusterMetricsFromWorker(): () => Promise<string> {
+  const pending = new Map<string, (text: string) => void>();
+  process.on('message', (message: ToWorker) => {
+    if (message?.type !== 'fleetpmap:metrics') return;
+    pending.get(message.id)?.(message.text);
+    pending.delete(message.id);
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const id = randomUUID();
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error('cluster metrics timed out'));
+      }, 5000);
+      pending.set(id, (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      process.send?.({ type: 'fleetpmap:metrics', id } satisfies FromWorker);
+    });
+}
+
+export function announceListening(url: string): void {
+  process.send?.({ type: 'fleetpmap:listening', url } satisfies FromWorker);
+}
