@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Component, ProcessSpec } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
+import { HOUR_MS, mergeBuckets } from './buckets.ts';
 import { type IncarnationInput, scoreIncarnation } from './score.ts';
 
 const HOUR = 3_600_000;
@@ -105,6 +106,26 @@ describe('scoreIncarnation', () => {
     const flat = scoreIncarnation({ ...verdictInput([noise(0.2)], 4), limitKb: 2_000_000 }, s);
     expect(flat.timeToLimitHours).toBeNull();
     expect(scoreIncarnation({ ...inc, limitKb: null }, s).timeToLimitHours).toBeNull();
+  });
+
+  it('judges the hourly buckets storage serves for long windows like the 5-minute ones', () => {
+    const hourly = (pattern: Component[]) => {
+      const s = simulate(pattern, 24, 11);
+      const inc = s.incarnations[0] as IncarnationInput;
+      const hours = new Map<number, typeof inc.buckets>();
+      for (const b of inc.buckets) {
+        const h = b.tStartMs - (b.tStartMs % HOUR_MS);
+        hours.set(h, [...(hours.get(h) ?? []), b]);
+      }
+      const buckets = [...hours.entries()].map(([h, g]) =>
+        mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR_MS }),
+      );
+      expect(buckets).toHaveLength(24);
+      return scoreIncarnation({ ...inc, buckets }, s);
+    };
+    const gc: Component = { type: 'sawtooth', amplitudePct: 25, periodMinutes: 4 };
+    expect(hourly([gc, noise(1), { type: 'linear', pctPerHour: 0.8 }]).leak).toBe(true);
+    expect(hourly([gc, noise(1)]).leak).toBe(false);
   });
 
   it('gives no verdict without data in the window', () => {
