@@ -16,6 +16,7 @@ import {
   shortBlockShapes,
   stackStart,
   strayLineShapes,
+  widthShapes,
   withComm,
   withStartStack,
 } from './synthetic.ts';
@@ -573,6 +574,7 @@ export const cases: CaseSpec[] = [
   synthetic('synthetic-missing-key', missingKeyShapes, [[], ['-x'], ['-X'], ['-XX']]),
   synthetic('synthetic-extra-key', extraKeyShapes, [['-X'], ['-XX'], ['-q', '-X']]),
   synthetic('synthetic-short-block', shortBlockShapes, [['-x'], ['-X'], ['-XX'], ['-q', '-XX']]),
+  synthetic('synthetic-widths', widthShapes, [...everyMode, ['-XX', '-p']]),
   syntheticHeaders('synthetic-headers', headerShapes, true, [['-q'], [], ['-x'], ['-X']]),
   syntheticHeaders('synthetic-headers-big', bigHeaderShapes, false, [['-q']]),
   {
@@ -635,6 +637,7 @@ export const liveGroups = {
     'synthetic-missing-key',
     'synthetic-extra-key',
     'synthetic-short-block',
+    'synthetic-widths',
     'synthetic-headers',
     'synthetic-headers-big',
   ],

@@ -9,7 +9,7 @@ export interface SyntheticMapping {
   offset?: bigint;
   major?: number;
   minor?: number;
-  inode?: number;
+  inode?: number | bigint;
   name?: string;
   rssKb?: number;
   dirtyKb?: number;
@@ -19,6 +19,9 @@ export interface SyntheticMapping {
   omitKey?: string;
   /** A raw line inserted after VmFlags (e.g. `Weird: abc`). */
   strayLine?: string;
+  thpEligible?: number;
+  /** VmFlags text instead of the one derived from perms; null leaves the line out. */
+  vmFlags?: string | null;
 }
 
 const hex = (value: bigint, width: number) => value.toString(16).padStart(width, '0');
@@ -65,12 +68,12 @@ export function smapsBlock(m: SyntheticMapping): string[] {
   ];
   const lines = [mapsLine(m)];
   for (const [key, value] of values) if (key !== m.omitKey) lines.push(detail(key, value));
-  if (m.omitKey !== 'THPeligible') lines.push(detail('THPeligible', 0, ''));
+  if (m.omitKey !== 'THPeligible') lines.push(detail('THPeligible', m.thpEligible ?? 0, ''));
   for (const [key, value] of m.extraKeys ?? []) lines.push(detail(key, value, ''));
   const flags = ['rd', m.perms[1] === 'w' ? 'wr' : '', m.perms[2] === 'x' ? 'ex' : '']
     .filter(Boolean)
     .concat(shared ? ['sh', 'mr', 'mw', 'me', 'ms'] : ['mr', 'mw', 'me']);
-  lines.push(`VmFlags: ${flags.join(' ')} `);
+  if (m.vmFlags !== null) lines.push(`VmFlags: ${m.vmFlags ?? flags.join(' ')} `);
   if (m.strayLine !== undefined) lines.push(m.strayLine);
   return lines;
 }
@@ -278,5 +281,89 @@ export function bigHeaderShapes(): SyntheticHeader[] {
     { cmdline: fill(131071, false) },
     { cmdline: fill(131072, false) },
     { cmdline: fill(200000, true) },
+  ];
+}
+
+/** Width corners of -X/-XX: huge values, the 127-byte cut, odd names, long flags. */
+export function widthShapes(): SyntheticMapping[] {
+  const file = { major: 0xfe, minor: 0, inode: 1234 };
+  return [
+    {
+      start: 0x400000n,
+      end: 0x401000n,
+      perms: 'r-xp',
+      ...file,
+      name: '/usr/bin/x',
+      rssKb: 123456789,
+      thpEligible: 1,
+    },
+    {
+      start: 0x401000n,
+      end: 0x402000n,
+      perms: 'r--p',
+      ...file,
+      name: `/p/${'q'.repeat(120)}/abc`,
+      rssKb: 4,
+    },
+    {
+      start: 0x402000n,
+      end: 0x403000n,
+      perms: 'r--p',
+      ...file,
+      name: `/p/${'q'.repeat(120)}/abcd`,
+      rssKb: 4,
+    },
+    {
+      start: 0x403000n,
+      end: 0x404000n,
+      perms: 'r--p',
+      ...file,
+      name: `/p/${'r'.repeat(123)}/`,
+      rssKb: 4,
+    },
+    { start: 0x404000n, end: 0x405000n, perms: 'r--p', ...file, name: '/tmp/trail  ', rssKb: 4 },
+    { start: 0x405000n, end: 0x406000n, perms: 'r--p', ...file, name: '/tmp/ lead', rssKb: 4 },
+    {
+      start: 0x406000n,
+      end: 0x407000n,
+      perms: 'r--p',
+      major: 0xfe,
+      inode: 18446744073709551615n,
+      name: '/big/inode',
+      rssKb: 4,
+    },
+    {
+      start: 0x407000n,
+      end: 0x408000n,
+      perms: 'r--s',
+      ...file,
+      offset: 0xffffffffffff000n,
+      name: '/dev/mem',
+      rssKb: 4,
+    },
+    {
+      start: 0x7f0000000000n,
+      end: 0x7f0000001000n,
+      perms: 'rw-p',
+      rssKb: 4,
+      dirtyKb: 4,
+      vmFlags: 'rd wr mr mw me ac sd nr ht ar dd mm hg nh mg um uw ss sl',
+    },
+    {
+      start: 0x7f0000001000n,
+      end: 0x7f0000002000n,
+      perms: 'rw-p',
+      rssKb: 4,
+      dirtyKb: 4,
+      vmFlags: null,
+    },
+    {
+      start: 0x7ffd00000000n,
+      end: 0x7ffd00021000n,
+      perms: 'rw-p',
+      name: '[stack]',
+      rssKb: 20,
+      dirtyKb: 20,
+    },
   ];
 }
