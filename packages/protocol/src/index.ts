@@ -16,6 +16,8 @@ export {
 export { type PushResult, pushResultSchema } from './push-result.ts';
 export {
   type Agent,
+  type AgentCost,
+  agentCostSchema,
   agentSchema,
   formatIssuePath,
   type Host,
@@ -45,4 +47,6 @@ export {
   snapshotSchema,
   snapshotSchemaAt,
   statusSampleSchema,
+  type Tier,
+  tierSchema,
 } from './snapshot.ts';

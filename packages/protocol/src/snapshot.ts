@@ -51,10 +51,32 @@ export const skippedProcessSchema = z.strictObject({
   reason: z.string().min(1).max(LIMITS.reasonChars),
 });
 
+/** Which collection tier produced a process record (ARCHITECTURE.md, "the tiered agent"). */
+export const tierSchema = z.enum(['cheap', 'rollup', 'full']);
+
+const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+const costMs = z.number().min(0).max(LIMITS.maxCostMs);
+const tierCostSchema = z.strictObject({ count, ms: costMs });
+
+/** The agent's own cost and delivery state over the cycle that made the snapshot. */
+export const agentCostSchema = z.strictObject({
+  tiers: z.strictObject({ cheap: tierCostSchema, rollup: tierCostSchema, full: tierCostSchema }),
+  /** CPU time the agent used during the collection, ms. */
+  cpuMs: costMs,
+  rssKb: kb,
+  /** Compressed bytes the agent sent since its start. */
+  wireBytes: count,
+  acknowledged: count,
+  rejected: count,
+  /** Snapshots waiting in the on-disk spool, and how many were dropped because it was full. */
+  spool: z.strictObject({ count, bytes: count, dropped: count }),
+});
+
 export const agentSchema = z.strictObject({
   version: z.string().min(1).max(LIMITS.agentVersionChars),
   collectMs: z.number().min(0).max(LIMITS.maxCostMs).optional(),
   skipped: z.array(skippedProcessSchema).max(LIMITS.skippedPerSnapshot).optional(),
+  cost: agentCostSchema.optional(),
 });
 
 /** From /proc/PID/status. A line the kernel omits (kernel threads have no Vm* lines) is 0. */
@@ -164,6 +186,7 @@ export const processRecordSchema = z.strictObject({
   regions: regionsSchema.optional(),
   mappings: z.array(mappingSchema).max(LIMITS.mappingsPerProcess).optional(),
   readCostMs: z.number().min(0).max(LIMITS.maxCostMs).optional(),
+  tier: tierSchema.optional(),
   error: readErrorSchema.optional(),
 });
 
@@ -203,6 +226,8 @@ export const snapshotSchema = z
 
 export type Host = z.infer<typeof hostSchema>;
 export type Agent = z.infer<typeof agentSchema>;
+export type AgentCost = z.infer<typeof agentCostSchema>;
+export type Tier = z.infer<typeof tierSchema>;
 export type SkippedProcess = z.infer<typeof skippedProcessSchema>;
 export type StatusSample = z.infer<typeof statusSampleSchema>;
 export type Rollup = z.infer<typeof rollupSchema>;
