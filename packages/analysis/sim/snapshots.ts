@@ -133,6 +133,7 @@ function record(
     exe: inst.exe,
     cgroup: inst.cgroup,
     threads: 8,
+    tier: 'cheap',
     status: {
       vmSizeKb: Math.round(anonKb * 1.5) + fileKb * 3 + 65536,
       vmRssKb: rss,
