@@ -189,6 +189,52 @@ const rcAllCommented = '[Fields Display]\n#Perm\n#Rss\n#Mapping\n\n[Mapping]\n#S
 const rcWarnings =
   '  [Fields Display]\n  Rss   # resident\nSwap\n[Bogus]\nfoo\n[Fields Display]\nPss extra\nMapping\n';
 
+/** rc-file parsing corners (reference §11): order, duplicates, unknown names, blanks, CRLF. */
+const rcCorners: Record<string, string> = {
+  reversed_order: '[Fields Display]\nMapping\nRss\nSize\nInode\nDevice\nOffset\nPerm\n',
+  duplicates: '[Fields Display]\nRss\nRss\nMapping\nMapping\n',
+  unknown_and_lowercase: '[Fields Display]\nBogus\nrss\nAddress\nPss\nMapping\n',
+  tabs_and_comments: '\t[Fields Display]\n\tRss#no space\n \t Pss # spaced\nMapping\n',
+  crlf: '[Fields Display]\r\nRss\r\nMapping\r\n',
+  empty: '',
+  fields_outside_section: 'Rss\nMapping\n',
+  header_with_text: '[Fields Display] extra\nRss\nMapping\n',
+  show_path_twice: '[Fields Display]\nRss\nMapping\n[Mapping]\nShowPath\nShowPath\n',
+  vmflags_only: '[Fields Display]\nVmFlags\n',
+  every_key: `[Fields Display]\n${[
+    'Perm',
+    'Offset',
+    'Device',
+    'Inode',
+    'Size',
+    'KernelPageSize',
+    'MMUPageSize',
+    'Rss',
+    'Pss',
+    'Pss_Dirty',
+    'Shared_Clean',
+    'Shared_Dirty',
+    'Private_Clean',
+    'Private_Dirty',
+    'Referenced',
+    'Anonymous',
+    'KSM',
+    'LazyFree',
+    'AnonHugePages',
+    'ShmemPmdMapped',
+    'FilePmdMapped',
+    'Shared_Hugetlb',
+    'Private_Hugetlb',
+    'Swap',
+    'SwapPss',
+    'Locked',
+    'THPeligible',
+    'VmFlags',
+    'Mapping',
+  ].join('\n')}\n`,
+  long_line: `[Fields Display]\n${'x'.repeat(2000)}\nRss\nMapping\n`,
+};
+
 export const cases: CaseSpec[] = [
   {
     name: 'sleep',
@@ -559,6 +605,14 @@ export const cases: CaseSpec[] = [
           targets: [a],
           setup: { 'f.rc': rcShowPath },
         },
+        ...Object.entries(rcCorners).map(
+          ([name, content]): RunSpec => ({
+            id: `C_${name}`,
+            flags: ['-C', '@RUN@/f.rc'],
+            targets: [a],
+            setup: { 'f.rc': content },
+          }),
+        ),
       ];
     },
   },
