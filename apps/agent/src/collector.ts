@@ -1,8 +1,8 @@
-import type { ProcessRecord, SkippedProcess } from '@fleetpmap/protocol';
+import type { ProcessRecord, SkippedProcess, Tier } from '@fleetpmap/protocol';
 import type { Clock } from './clock.ts';
 import type { CheapSample, Identity, ProcSource } from './proc-source.ts';
 
-export type Tier = 'cheap' | 'rollup' | 'full';
+export type { Tier };
 
 /** A process record as the collector makes it: the wire record plus the tier that made it. */
 export type CollectedRecord = ProcessRecord & { tier: Tier };

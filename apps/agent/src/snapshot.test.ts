@@ -53,6 +53,34 @@ describe('buildSnapshots', () => {
     ]);
   });
 
+  it('says which tier made each record and carries the agent cost on the wire', async () => {
+    const { result, host, takenAtMs } = await fixtureCycle();
+    const parts = buildSnapshots({
+      takenAtMs,
+      host,
+      version: '0.1.0',
+      collectMs: 3,
+      records: result.records,
+      skipped: [],
+      cost: {
+        ...cost,
+        cpuMs: 42,
+        rssKb: 51_200,
+        tiers: { ...cost.tiers, full: { count: 3, ms: 9 } },
+      },
+    });
+    const r = parseSnapshot(parts[0], { nowMs: takenAtMs });
+    if (!r.ok) throw new Error(JSON.stringify(r));
+    // pid 2 is a kernel thread: it only ever gets the cheap tier, even on a forced full cycle.
+    expect(r.snapshot.processes.map((p) => [p.pid, p.tier])).toEqual([
+      [2, 'cheap'],
+      [1200, 'full'],
+      [1300, 'full'],
+    ]);
+    expect(r.snapshot.agent.cost?.cpuMs).toBe(42);
+    expect(r.snapshot.agent.cost?.tiers.full).toEqual({ count: 3, ms: 9 });
+  });
+
   it('splits a snapshot over the body limit into parts with one takenAtMs and distinct ids', async () => {
     const { result, host, takenAtMs } = await fixtureCycle();
     const limit = 64 * 1024;

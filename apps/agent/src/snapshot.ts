@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import {
-  agentSchema,
+  type AgentCost,
   type Host,
   LIMITS,
   MAX_COMPRESSED_BODY_BYTES,
   MAX_INFLATED_BODY_BYTES,
   type ProcessRecord,
-  processRecordSchema,
   type SkippedProcess,
   SNAPSHOT_SCHEMA_ID,
   type Snapshot,
 } from '@fleetpmap/protocol';
-import type { CollectedRecord, Tier, TierCost } from './collector.ts';
+import type { CollectedRecord } from './collector.ts';
 
 /**
  * JSON bytes per push. The server caps the inflated body at MAX_INFLATED_BODY_BYTES and the
@@ -23,17 +22,7 @@ export const DEFAULT_MAX_BODY_BYTES = Math.min(
   2 * MAX_COMPRESSED_BODY_BYTES,
 );
 
-/** The agent's own cost and delivery state, reported with each snapshot and in logs. */
-export interface AgentCost {
-  tiers: Record<Tier, TierCost>;
-  /** CPU time the agent process used during the collection, ms. */
-  cpuMs: number;
-  rssKb: number;
-  wireBytes: number;
-  acknowledged: number;
-  rejected: number;
-  spool: { count: number; bytes: number; dropped: number };
-}
+export type { AgentCost } from '@fleetpmap/protocol';
 
 export interface PartsHead {
   takenAtMs: number;
@@ -52,35 +41,6 @@ export interface CycleSummary {
 
 export interface BuildInput extends PartsHead, CycleSummary {
   records: CollectedRecord[];
-}
-
-type FieldSchema = { safeParse(v: unknown): { success: boolean } };
-const recordShape = processRecordSchema.shape as unknown as Record<string, FieldSchema | undefined>;
-const agentShape = agentSchema.shape as unknown as Record<string, FieldSchema | undefined>;
-
-/**
- * The wire schema is strict: a field it does not define (or defines differently) would make the
- * server refuse the whole snapshot. The collector's extra facts (the tier of each record, the
- * agent's cost) are sent only where the protocol package defines a field of that name that
- * accepts the value, and are logged either way.
- */
-const tierAccepted = new Map<string, boolean>();
-
-function fitRecord(r: CollectedRecord): ProcessRecord {
-  let ok = tierAccepted.get(r.tier);
-  if (ok === undefined) {
-    ok = recordShape.tier?.safeParse(r.tier).success === true;
-    tierAccepted.set(r.tier, ok);
-  }
-  if (ok) return r;
-  const { tier: _tier, ...rest } = r;
-  return rest;
-}
-
-function fitAgent(a: Record<string, unknown>): Snapshot['agent'] {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(a)) if (agentShape[k]?.safeParse(v).success) out[k] = v;
-  return out as Snapshot['agent'];
 }
 
 /**
@@ -128,7 +88,7 @@ export class SnapshotPacker {
 
   /** Adds one record; returns the part it closed when the record did not fit beside it. */
   add(r: CollectedRecord): Snapshot | undefined {
-    let rec = fitRecord(r);
+    let rec: ProcessRecord = r;
     let size = Buffer.byteLength(JSON.stringify(rec)) + 1;
     if (
       rec.mappings !== undefined &&
@@ -164,12 +124,12 @@ export class SnapshotPacker {
   /** Closes the cycle: the last part(s), carrying the cycle's summary. */
   finish(summary: CycleSummary): Snapshot[] {
     const skipped = summary.skipped.slice(0, LIMITS.skippedPerSnapshot);
-    const agent = fitAgent({
+    const agent: Snapshot['agent'] = {
       version: this.#head.version,
       collectMs: Math.min(LIMITS.maxCostMs, Math.round(summary.collectMs * 1000) / 1000),
       ...(skipped.length > 0 ? { skipped } : {}),
       cost: summary.cost,
-    });
+    };
     const out: Snapshot[] = [];
     if (this.#bytes + Buffer.byteLength(JSON.stringify(agent)) > this.#maxBody) {
       out.push(this.#cut());
