@@ -2,6 +2,7 @@
 // files, strict known_hosts checking, a connect timeout, and a read timeout per command.
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { AnyAuthMethod, AuthenticationType, Client, ClientChannel, ConnectConfig } from 'ssh2';
@@ -56,13 +57,29 @@ export interface ConnectContext {
   warn: (message: string) => void;
 }
 
+type Ssh2 = Pick<typeof import('ssh2'), 'Client'> & {
+  utils: Pick<typeof import('ssh2')['utils'], 'parseKey'>;
+};
+let ssh2: Ssh2 | undefined;
+
 /**
- * ssh2 is CommonJS and Node's ESM named-export detection does not see `utils`, so everything is
- * taken from the default export. Loaded lazily: it is the largest module of the CLI.
+ * Loads ssh2's client lazily: it is the largest module of the CLI. Its index also loads the SSH
+ * server, the SFTP helpers and the HTTP(S) agents (node:https alone costs ~80 ms of start-up),
+ * none of which a client needs, so the client and key parser are required directly. ssh2 is
+ * pinned to an exact version and its package has no exports map; the index is the fallback.
  */
-async function loadSsh2(): Promise<typeof import('ssh2')> {
-  const module = await import('ssh2');
-  return (module as unknown as { default: typeof import('ssh2') }).default ?? module;
+function loadSsh2(): Ssh2 {
+  if (ssh2 !== undefined) return ssh2;
+  const require = createRequire(import.meta.url);
+  try {
+    const Client = require('ssh2/lib/client.js') as Ssh2['Client'];
+    const { parseKey } = require('ssh2/lib/protocol/keyParser.js') as Ssh2['utils'];
+    if (typeof Client !== 'function' || typeof parseKey !== 'function') throw new Error('layout');
+    ssh2 = { Client, utils: { parseKey } };
+  } catch {
+    ssh2 = require('ssh2') as Ssh2;
+  }
+  return ssh2;
 }
 
 const KEY_FILE_MAX_BYTES = 1 << 20;
@@ -172,9 +189,9 @@ export async function connect(
   // of the CLI, is being loaded.
   const first = hops[0] as HostSettings;
   const early = preconnect(first);
-  let loaded: Awaited<ReturnType<typeof loadSsh2>>;
+  let loaded: Ssh2;
   try {
-    loaded = await loadSsh2();
+    loaded = loadSsh2();
   } catch (error) {
     early.socket.destroy();
     throw error;
@@ -402,7 +419,7 @@ async function authMethods(hop: HostSettings, context: ConnectContext): Promise<
   if (hop.agentSocket !== null && !hop.identitiesOnly) {
     methods.push({ type: 'agent', username: hop.user, agent: hop.agentSocket });
   }
-  const { utils } = await loadSsh2();
+  const { utils } = loadSsh2();
   for (const file of hop.identityFiles) {
     let data: Buffer;
     try {
