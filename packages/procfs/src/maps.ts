@@ -156,7 +156,9 @@ export function scanMapLine(
   out.offset = offset;
   out.dev = dev;
   out.inode = inode;
-  out.path = i < e ? text.slice(i, e) : '';
+  // A copy, not text.slice(): V8 makes slices of 13+ characters views into the parent string,
+  // so every named mapping would keep its whole 64 KiB read chunk alive (and copied by the GC).
+  out.path = i === e ? '' : b instanceof Buffer ? b.toString('latin1', i, e) : text.slice(i, e);
 }
 
 /**
