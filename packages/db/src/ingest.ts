@@ -261,8 +261,22 @@ async function ingestFast(
   const t = snapshot.takenAtMs;
   const base = keyframeHint(cache, hostId, h.bootId, t, dayMs);
   if (!base) return undefined;
+  const fresh: FastIncarnation[] = [];
   for (const p of snapshot.processes) {
-    if (p.mappings || base.byPid.get(p.pid)?.startTicks !== p.startTicks) return undefined;
+    if (p.mappings) return undefined;
+    if (base.byPid.get(p.pid)?.startTicks !== p.startTicks) {
+      if (fresh.length >= FAST_NEW_PROCESSES_MAX) return undefined;
+      fresh.push({
+        pid: p.pid,
+        startTicks: p.startTicks,
+        ppid: p.ppid,
+        uid: p.uid,
+        comm: p.comm,
+        cmdline: p.cmdline,
+        exe: p.exe ?? null,
+        cgroup: p.cgroup ?? null,
+      });
+    }
   }
   const data = Buffer.from(encodeSampleBlock(samples, base.byPid));
   const r = await enqueueFast(db, {
@@ -278,12 +292,27 @@ async function ingestFast(
     kernel: h.kernel,
     memTotalKb: h.memTotalKb,
     agentVersion: snapshot.agent.version,
+    fresh,
   });
   if (!r.baseOk) {
     cache.latest.delete(hostId);
     return undefined;
   }
   return r.stored;
+}
+
+/** Processes new since the keyframe that the one-statement path still takes along. */
+const FAST_NEW_PROCESSES_MAX = 200;
+
+interface FastIncarnation {
+  pid: number;
+  startTicks: number;
+  ppid: number;
+  uid: number;
+  comm: string;
+  cmdline: string;
+  exe: string | null;
+  cgroup: string | null;
 }
 
 interface FastItem {
@@ -299,6 +328,8 @@ interface FastItem {
   kernel: string;
   memTotalKb: number;
   agentVersion: string;
+  /** incarnations to record along with the block (processes the keyframe does not know) */
+  fresh: FastIncarnation[];
 }
 
 interface FastOutcome {
@@ -318,8 +349,10 @@ interface Batcher {
 }
 
 const batchers = new WeakMap<Db, Batcher>();
-/** Snapshots per statement: 12 bind parameters each, far below Postgres' 65,535. */
+/** Snapshots per statement, and bind parameters per statement (Postgres allows 65,535). */
 const FAST_BATCH_MAX = 500;
+const FAST_BATCH_PARAMS = 50_000;
+const paramsOf = (it: FastItem) => 13 + 10 * it.fresh.length;
 
 /**
  * Pushes that arrive while a statement is in flight are stored together by the next one: one
@@ -346,10 +379,15 @@ async function drain(db: Db, b: Batcher): Promise<void> {
       const batch: Pending[] = [];
       const rest: Pending[] = [];
       const hostsInBatch = new Set<number>();
+      let params = 0;
       for (const p of b.pending) {
-        if (batch.length >= FAST_BATCH_MAX || hostsInBatch.has(p.item.hostId)) rest.push(p);
+        const full =
+          batch.length >= FAST_BATCH_MAX ||
+          (batch.length > 0 && params + paramsOf(p.item) > FAST_BATCH_PARAMS);
+        if (full || hostsInBatch.has(p.item.hostId)) rest.push(p);
         else {
           batch.push(p);
+          params += paramsOf(p.item);
           hostsInBatch.add(p.item.hostId);
         }
       }
@@ -386,6 +424,29 @@ async function storeFastBatch(db: Db, items: FastItem[]): Promise<FastOutcome[]>
     ),
     sql`, `,
   );
+  // New incarnations are written only for blocks this statement stored (joined to x).
+  const fresh = items.flatMap((it, i) => it.fresh.map((f) => ({ i, f })));
+  const incarnationCte =
+    fresh.length === 0
+      ? sql``
+      : sql`, inc_input (idx, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup) as (values ${sql.join(
+          fresh.map(
+            ({ i, f }) =>
+              sql`(${i}::int, ${f.pid}::int, ${f.startTicks}::bigint, ${f.ppid}::int, ${f.uid}::bigint,
+                   ${f.comm}::text, ${f.cmdline}::text, ${f.exe}::text, ${f.cgroup}::text)`,
+          ),
+          sql`, `,
+        )}
+        ), inc as (
+          insert into incarnations
+            (host_id, boot_id, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, first_seen_ms, last_seen_ms)
+          select x.host_id, x.boot_id, n.pid, n.start_ticks, n.ppid, n.uid, n.comm, n.cmdline, n.exe, n.cgroup,
+                 x.taken_at_ms, x.taken_at_ms
+          from inc_input n join x on x.idx = n.idx
+          on conflict (host_id, boot_id, pid, start_ticks) do update set
+            first_seen_ms = least(incarnations.first_seen_ms, excluded.first_seen_ms),
+            last_seen_ms = greatest(incarnations.last_seen_ms, excluded.last_seen_ms)
+        )`;
   const result = await queryRows<{ idx: number; base_ok: boolean; stored: boolean }>(
     db,
     sql`with input (idx, host_id, taken_at_ms, snapshot_id, boot_id, base_t, base_s, pc, data,
@@ -417,6 +478,7 @@ async function storeFastBatch(db: Db, items: FastItem[]): Promise<FastOutcome[]>
           where hosts.id = x.host_id
           returning hosts.id
         )
+${incarnationCte}
         select i.idx,
                exists (select 1 from ok where ok.idx = i.idx) as base_ok,
                exists (select 1 from x where x.idx = i.idx) as stored
