@@ -267,7 +267,8 @@ export async function processAggregates(
     .where(
       and(
         inArray(incarnations.hostId, hostIds),
-        gte(incarnations.lastSeenMs, opts.fromMs - KEYFRAME_INTERVAL_MS),
+        // last_seen_ms is refreshed at keyframes, so it may lag by a keyframe interval and a bit
+        gte(incarnations.lastSeenMs, opts.fromMs - 2 * KEYFRAME_INTERVAL_MS),
         lt(incarnations.firstSeenMs, opts.toMs),
       ),
     );
