@@ -1,5 +1,6 @@
 import { hostRouter } from './routers/host.ts';
 import { healthProcedure, versionProcedure } from './routers/meta.ts';
+import { mapRouter, processRouter } from './routers/query.ts';
 import { snapshotRouter } from './routers/snapshot.ts';
 import { tokenRouter } from './routers/token.ts';
 import { router } from './trpc.ts';
@@ -10,6 +11,8 @@ export const appRouter = router({
   snapshot: snapshotRouter,
   host: hostRouter,
   token: tokenRouter,
+  process: processRouter,
+  map: mapRouter,
 });
 
 /** Clients import this with `import type` only, so they never load the database layer. */

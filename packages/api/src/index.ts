@@ -13,6 +13,10 @@ export {
   isDatabaseUnavailable,
   toApiError,
 } from './errors.ts';
+export {
+  createQueryServices,
+  type QueryServices,
+} from './queries/query-services.ts';
 export { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
 export type { HostSummaryOutput } from './routers/host.ts';
 export {

@@ -1,4 +1,5 @@
 import type { Snapshot } from '@fleetpmap/protocol';
+import type { QueryServices } from './queries/query-services.ts';
 
 export const ROLES = ['admin', 'reader', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
@@ -60,4 +61,6 @@ export type ApiServices = {
   listTokens(): Promise<TokenInfo[]>;
   /** false when no such token exists */
   revokeToken(id: string): Promise<TokenInfo | null>;
+  /** fleet reads (top, ps, history, diff, maps); absent on a server without a database */
+  queries?: QueryServices;
 };

@@ -1,0 +1,500 @@
+import {
+  bucketize,
+  FIVE_MINUTES_MS,
+  type GroupPivot,
+  type MetricBucket,
+  pivotByGroup,
+  scoreIncarnation,
+  scoreService,
+  theilSen,
+} from '@fleetpmap/analysis';
+import {
+  type AggregateBucket,
+  type Db,
+  type HostSummary as DbHost,
+  diffMappings,
+  getFullMap,
+  latestProcesses,
+  listFullMaps,
+  listHosts,
+  METRICS,
+  type Metric,
+  metricValues,
+  processAggregates,
+  processSeries,
+} from '@fleetpmap/db';
+import type { Mapping } from '@fleetpmap/protocol';
+import { ApiError } from '../errors.ts';
+
+export type GroupBy = 'exe' | 'comm' | 'cgroup';
+
+export type HostFilter = {
+  /** shell-style glob over host names (`*`, `?`) */
+  hostGlob?: string | undefined;
+  /** every label must match */
+  labels?: Record<string, string> | undefined;
+};
+
+export type TopInput = HostFilter & {
+  windowMs: number;
+  /** end of the window; the server's clock when omitted */
+  toMs?: number | undefined;
+  metric: Metric;
+  comm?: string | undefined;
+  limit: number;
+  /** also processes not judged leaking */
+  all: boolean;
+};
+
+export type TopRow = {
+  host: string;
+  pid: number;
+  startTicks: number;
+  comm: string;
+  cmdline: string;
+  exe: string | null;
+  cgroup: string | null;
+  metric: Metric;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  currentKb: number;
+  growthKb: number;
+  slopeKbPerHour: number;
+  pctPerHour: number;
+  confidence: number;
+  leak: boolean;
+  timeToLimitHours: number | null;
+  reason: string;
+  /** incarnations (restarts) of this command on this host seen in the window */
+  incarnations: number;
+};
+
+export type PivotInput = Omit<TopInput, 'limit' | 'all'> & { groupBy: GroupBy; limit: number };
+
+export type PsInput = HostFilter & {
+  sort: 'rss' | 'pss' | 'uss' | 'anon' | 'heap' | 'swap';
+  limit: number;
+};
+
+export type PsRow = {
+  host: string;
+  pid: number;
+  startTicks: number;
+  comm: string;
+  cmdline: string;
+  takenAtMs: number;
+  firstSeenMs: number;
+  threads: number;
+  rssKb: number;
+  anonKb: number;
+  swapKb: number;
+  /** null when the tier that measures it was not read recently */
+  pssKb: number | null;
+  ussKb: number | null;
+  heapKb: number | null;
+};
+
+export type HistoryInput = {
+  host: string;
+  pid: number;
+  startTicks?: number | undefined;
+  fromMs: number;
+  toMs: number;
+  metric: Metric;
+};
+
+export type HistoryResult = {
+  host: string;
+  pid: number;
+  startTicks: number;
+  comm: string;
+  cmdline: string;
+  metric: Metric;
+  points: { tMs: number; kb: number }[];
+  trend: {
+    /** the fitted floor line: kb = interceptKb + slopeKbPerHour · hours since fromMs */
+    interceptKb: number;
+    slopeKbPerHour: number;
+    pctPerHour: number;
+    confidence: number;
+    leak: boolean;
+    reason: string;
+    timeToLimitHours: number | null;
+  };
+};
+
+export type MapChange = {
+  kind: 'appeared' | 'disappeared' | 'grew' | 'shrank' | 'changed';
+  start: string;
+  end: string;
+  perms: string;
+  path: string;
+  rssBeforeKb: number;
+  rssAfterKb: number;
+  rssDeltaKb: number;
+  sizeBeforeKb: number;
+  sizeAfterKb: number;
+  sizeDeltaKb: number;
+};
+
+export type DiffInput = {
+  host: string;
+  pid: number;
+  fromMs?: number | undefined;
+  toMs?: number | undefined;
+};
+
+export type DiffResult = {
+  host: string;
+  pid: number;
+  startTicks: number;
+  fromMs: number;
+  toMs: number;
+  rssBeforeKb: number;
+  rssAfterKb: number;
+  changes: MapChange[];
+};
+
+export type StoredMap = {
+  host: string;
+  pid: number;
+  startTicks: number;
+  takenAtMs: number;
+  comm: string;
+  cmdline: string;
+  mappings: Mapping[];
+};
+
+/** The read side of the fleet: every query the `reader` role may run. */
+export type QueryServices = {
+  top(input: TopInput): Promise<TopRow[]>;
+  pivot(input: PivotInput): Promise<GroupPivot[]>;
+  ps(input: PsInput): Promise<PsRow[]>;
+  history(input: HistoryInput): Promise<HistoryResult>;
+  diff(input: DiffInput): Promise<DiffResult>;
+  at(input: { host: string; pid: number; atMs: number }): Promise<StoredMap>;
+};
+
+/** Glob → anchored regular expression; only `*` and `?` are special. */
+export function globRegExp(glob: string): RegExp {
+  const body = glob
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`);
+}
+
+function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
+  const re = filter.hostGlob === undefined ? null : globRegExp(filter.hostGlob);
+  return all.filter(
+    (h) =>
+      (re === null || re.test(h.name)) &&
+      Object.entries(filter.labels ?? {}).every(([k, v]) => h.labels[k] === v),
+  );
+}
+
+function toMetricBuckets(buckets: readonly AggregateBucket[], metric: Metric): MetricBucket[] {
+  const out: MetricBucket[] = [];
+  for (const b of buckets) {
+    const a = b.metrics[metric];
+    if (!a || a.n === 0) continue;
+    out.push({
+      tStartMs: b.startMs,
+      tEndMs: b.startMs + b.widthMs,
+      n: a.n,
+      min: a.minKb,
+      max: a.maxKb,
+      last: a.lastKb,
+      lastAtMs: b.startMs + a.lastSec * 1000,
+      sum: a.sumKb,
+      sumDt: a.sumSec,
+      sumDt2: a.sumSecSq,
+      sumDtY: a.sumSecKb,
+    });
+  }
+  return out;
+}
+
+/**
+ * A process first seen well after its host started reporting started about then, so its
+ * startup is not judged; one seen from the host's first snapshot on has an unknown start.
+ */
+const STARTED_SLACK_MS = 10 * 60_000;
+
+async function scoreWindow(
+  db: Db,
+  input: Omit<TopInput, 'limit' | 'all'>,
+  nowMs: number,
+): Promise<TopRow[]> {
+  const toMs = input.toMs ?? nowMs;
+  const fromMs = toMs - input.windowMs;
+  const hosts = chooseHosts(await listHosts(db), input);
+  if (hosts.length === 0) return [];
+  const hostByName = new Map(hosts.map((h) => [h.name, h]));
+  const series = await processAggregates(db, {
+    fromMs,
+    toMs,
+    hostNames: hosts.map((h) => h.name),
+    metrics: [input.metric],
+  });
+  // A restarted service is a new incarnation of the same command: its incarnations are judged
+  // together, so growth cut short by restarts still counts.
+  const services = new Map<string, typeof series>();
+  for (const s of series) {
+    if (input.comm !== undefined && s.comm !== input.comm) continue;
+    const k = `${s.host}\0${s.exe ?? s.comm}\0${s.cmdline}`;
+    const g = services.get(k);
+    if (g) g.push(s);
+    else services.set(k, [s]);
+  }
+  const rows: TopRow[] = [];
+  for (const members of services.values()) {
+    members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+    const newest = members[members.length - 1];
+    if (!newest) continue;
+    const host = hostByName.get(newest.host);
+    const hostFirstSeen = host?.firstSeenMs ?? 0;
+    const verdict = scoreService(
+      members.map((m) => ({
+        buckets: toMetricBuckets(m.buckets, input.metric),
+        startedAtMs: m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null,
+        limitKb: m.memTotalKb,
+      })),
+      { windowStartMs: fromMs, windowEndMs: toMs },
+    );
+    const score = verdict.latest ?? verdict.incarnations[verdict.incarnations.length - 1];
+    if (!score) continue;
+    rows.push({
+      host: newest.host,
+      pid: newest.pid,
+      startTicks: newest.startTicks,
+      comm: newest.comm,
+      cmdline: newest.cmdline,
+      exe: newest.exe,
+      cgroup: newest.cgroup,
+      metric: input.metric,
+      firstSeenMs: newest.firstSeenMs,
+      lastSeenMs: newest.lastSeenMs,
+      currentKb: score.currentKb,
+      growthKb: score.growthKb,
+      slopeKbPerHour: score.slopeKbPerHour,
+      pctPerHour: score.pctPerHour,
+      confidence: score.confidence,
+      leak: verdict.leak,
+      timeToLimitHours: verdict.leak || score.leak ? score.timeToLimitHours : null,
+      reason: verdict.leak ? verdict.reason : score.reason,
+      incarnations: members.length,
+    });
+  }
+  return rows.sort(
+    (a, b) =>
+      Number(b.leak) - Number(a.leak) ||
+      b.slopeKbPerHour - a.slopeKbPerHour ||
+      a.host.localeCompare(b.host) ||
+      a.pid - b.pid,
+  );
+}
+
+function groupKey(r: TopRow, by: GroupBy): string {
+  if (by === 'exe') return r.exe ?? `[${r.comm}]`;
+  if (by === 'cgroup') return r.cgroup ?? '-';
+  return r.comm;
+}
+
+function findTarget<T extends { startTicks: number }>(list: T[], what: string): T {
+  const last = list[list.length - 1];
+  if (!last) throw new ApiError('NOT_FOUND', what);
+  return last;
+}
+
+function sumKb(m: Mapping | undefined, field: string): number {
+  return m?.kb[field] ?? 0;
+}
+
+/** The query services over one database (Postgres or PGlite). */
+export function createQueryServices(db: Db, nowMs: () => number = Date.now): QueryServices {
+  return {
+    async top(input) {
+      const rows = await scoreWindow(db, input, nowMs());
+      return (input.all ? rows : rows.filter((r) => r.leak)).slice(0, input.limit);
+    },
+
+    async pivot(input) {
+      const rows = await scoreWindow(db, input, nowMs());
+      return pivotByGroup(
+        rows.map((r) => ({
+          host: r.host,
+          group: groupKey(r, input.groupBy),
+          leak: r.leak,
+          slopeKbPerHour: r.slopeKbPerHour,
+          pctPerHour: r.pctPerHour,
+        })),
+      ).slice(0, input.limit);
+    },
+
+    async ps(input) {
+      const hosts = chooseHosts(await listHosts(db), input);
+      if (hosts.length === 0) return [];
+      const states = await latestProcesses(db, { hostNames: hosts.map((h) => h.name) });
+      const rows: PsRow[] = states.map((s) => ({
+        host: s.host,
+        pid: s.pid,
+        startTicks: s.startTicks,
+        comm: s.comm,
+        cmdline: s.cmdline,
+        takenAtMs: s.takenAtMs,
+        firstSeenMs: s.firstSeenMs,
+        threads: s.threads,
+        rssKb: s.status.vmRssKb,
+        anonKb: s.status.rssAnonKb + s.status.vmSwapKb,
+        swapKb: s.status.vmSwapKb,
+        pssKb: s.rollup?.pssKb ?? null,
+        ussKb: s.rollup ? s.rollup.privateCleanKb + s.rollup.privateDirtyKb : null,
+        heapKb: s.regions ? s.regions.heap.rssKb + s.regions.heap.swapKb : null,
+      }));
+      const field = `${input.sort}Kb` as const;
+      rows.sort(
+        (a, b) =>
+          (b[field] ?? -1) - (a[field] ?? -1) || a.host.localeCompare(b.host) || a.pid - b.pid,
+      );
+      return rows.slice(0, input.limit);
+    },
+
+    async history(input) {
+      const series = await processSeries(db, {
+        hostName: input.host,
+        pid: input.pid,
+        fromMs: input.fromMs,
+        toMs: input.toMs,
+        ...(input.startTicks === undefined ? {} : { startTicks: input.startTicks }),
+      });
+      series.sort((a, b) => (a.points.at(-1)?.takenAtMs ?? 0) - (b.points.at(-1)?.takenAtMs ?? 0));
+      const s = findTarget(series, `no samples of ${input.host}:${input.pid} in that window`);
+      const index = METRICS.indexOf(input.metric);
+      const points: { tMs: number; kb: number }[] = [];
+      for (const p of s.points) {
+        const kb = metricValues({ ...p, pid: s.pid, startTicks: s.startTicks })[index];
+        if (kb !== undefined) points.push({ tMs: p.takenAtMs, kb });
+      }
+      const buckets = bucketize(
+        points.map((p) => ({ tMs: p.tMs, value: p.kb })),
+        FIVE_MINUTES_MS,
+      );
+      const hosts = await listHosts(db);
+      const limitKb = hosts.find((h) => h.name === input.host)?.memTotalKb ?? null;
+      const score = scoreIncarnation(
+        { buckets, limitKb },
+        { windowStartMs: input.fromMs, windowEndMs: input.toMs + 1 },
+      );
+      // The drawn line follows the floors (what the verdict judges), not the peaks.
+      const floors = buckets.length >= 2 ? buckets : [];
+      const line =
+        floors.length >= 2
+          ? theilSen(
+              floors.map((b) => (b.tStartMs - input.fromMs) / 3_600_000),
+              floors.map((b) => b.min),
+            )
+          : { slope: 0, intercept: points[0]?.kb ?? 0 };
+      return {
+        host: s.host,
+        pid: s.pid,
+        startTicks: s.startTicks,
+        comm: s.comm,
+        cmdline: s.cmdline,
+        metric: input.metric,
+        points,
+        trend: {
+          interceptKb: Number.isFinite(line.intercept) ? line.intercept : 0,
+          slopeKbPerHour: Number.isFinite(line.slope) ? line.slope : 0,
+          pctPerHour: score.pctPerHour,
+          confidence: score.confidence,
+          leak: score.leak,
+          reason: score.reason,
+          timeToLimitHours: score.timeToLimitHours,
+        },
+      };
+    },
+
+    async diff(input) {
+      const refs = await listFullMaps(db, {
+        hostName: input.host,
+        pid: input.pid,
+        ...(input.fromMs === undefined ? {} : { fromMs: input.fromMs }),
+        ...(input.toMs === undefined ? {} : { toMs: input.toMs }),
+      });
+      const last = findTarget(refs, `no full map of ${input.host}:${input.pid} is stored there`);
+      // Both maps must belong to one incarnation: a reused pid is another process.
+      const same = refs.filter((r) => r.startTicks === last.startTicks && r.bootId === last.bootId);
+      const first = same[0];
+      if (!first || first === last) {
+        throw new ApiError(
+          'NOT_FOUND',
+          `only one full map of ${input.host}:${input.pid} is stored in that window; diff needs two`,
+        );
+      }
+      const load = async (atMs: number) => {
+        const m = await getFullMap(db, {
+          hostName: input.host,
+          pid: input.pid,
+          atMs,
+          startTicks: last.startTicks,
+        });
+        if (!m) throw new ApiError('NOT_FOUND', `the map of ${input.host}:${input.pid} vanished`);
+        return m;
+      };
+      const before = await load(first.takenAtMs);
+      const after = await load(last.takenAtMs);
+      const changes: MapChange[] = diffMappings(before.mappings, after.mappings).map((c) => {
+        const m = (c.after ?? c.before) as Mapping;
+        const kind: MapChange['kind'] = !c.before
+          ? 'appeared'
+          : !c.after
+            ? 'disappeared'
+            : c.rssDeltaKb > 0 || (c.rssDeltaKb === 0 && c.sizeDeltaKb > 0)
+              ? 'grew'
+              : c.rssDeltaKb < 0 || c.sizeDeltaKb < 0
+                ? 'shrank'
+                : 'changed';
+        return {
+          kind,
+          start: m.start,
+          end: m.end,
+          perms: m.perms,
+          path: m.path,
+          rssBeforeKb: sumKb(c.before, 'Rss'),
+          rssAfterKb: sumKb(c.after, 'Rss'),
+          rssDeltaKb: c.rssDeltaKb,
+          sizeBeforeKb: sumKb(c.before, 'Size'),
+          sizeAfterKb: sumKb(c.after, 'Size'),
+          sizeDeltaKb: c.sizeDeltaKb,
+        };
+      });
+      const total = (ms: Mapping[]) => ms.reduce((n, m) => n + (m.kb.Rss ?? 0), 0);
+      return {
+        host: input.host,
+        pid: input.pid,
+        startTicks: last.startTicks,
+        fromMs: before.takenAtMs,
+        toMs: after.takenAtMs,
+        rssBeforeKb: total(before.mappings),
+        rssAfterKb: total(after.mappings),
+        changes,
+      };
+    },
+
+    async at(input) {
+      const m = await getFullMap(db, { hostName: input.host, pid: input.pid, atMs: input.atMs });
+      if (!m)
+        throw new ApiError('NOT_FOUND', `no full map of ${input.host}:${input.pid} is stored`);
+      return {
+        host: m.host,
+        pid: m.pid,
+        startTicks: m.startTicks,
+        takenAtMs: m.takenAtMs,
+        comm: m.comm,
+        cmdline: m.cmdline,
+        mappings: m.mappings,
+      };
+    },
+  };
+}
