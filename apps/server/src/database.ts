@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ApiServices, HostSummary, Role, TokenInfo } from '@fleetpmap/api';
+import {
+  type ApiServices,
+  createQueryServices,
+  type HostSummary,
+  type Role,
+  type TokenInfo,
+} from '@fleetpmap/api';
 import {
   createDb,
   createToken,
@@ -105,6 +111,7 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       const t = await revokeToken(db, /^\d{1,9}$/.test(id) ? Number(id) : id);
       return t ? toTokenInfo(t) : null;
     },
+    queries: createQueryServices(db),
   };
 
   return {
