@@ -22,6 +22,27 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'create, list and revoke API tokens (admin)',
     load: async () => (await import('../fleet/token.ts')).tokenCommand,
   },
+  {
+    name: 'top',
+    summary:
+      'rank processes across hosts by memory growth over a window (--group-by for the pivot)',
+    load: async () => (await import('../fleet/top.ts')).topCommand,
+  },
+  {
+    name: 'ps',
+    summary: 'the latest state of processes across hosts, largest first',
+    load: async () => (await import('../fleet/ps.ts')).psCommand,
+  },
+  {
+    name: 'history',
+    summary: "one process's memory over a window as a chart with its fitted trend",
+    load: async () => (await import('../fleet/history.ts')).historyCommand,
+  },
+  {
+    name: 'diff',
+    summary: 'what appeared, disappeared and grew between two stored maps of a process',
+    load: async () => (await import('../fleet/diff.ts')).diffCommand,
+  },
 ];
 
 /** Whether the first argument names a subcommand (anything else is pmap mode). */

@@ -1,0 +1,96 @@
+import type { AppRouter } from '@fleetpmap/api';
+import type { inferRouterOutputs } from '@trpc/server';
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { call } from './client.ts';
+import type { Connection } from './connection.ts';
+import { FleetCommandError } from './errors.ts';
+import { table } from './format.ts';
+import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+import { parseLabels } from './top.ts';
+import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
+
+export type PsRow = inferRouterOutputs<AppRouter>['process']['list'][number];
+
+const SORTS = ['rss', 'pss', 'uss', 'anon', 'heap', 'swap'] as const;
+
+const psOptionsSchema = z.object({
+  host: z.string().min(1).optional(),
+  label: z.array(z.string()).default([]),
+  sort: z.enum(SORTS).default('rss'),
+  limit: z.coerce.number().int().min(1).max(100_000).default(50),
+  csv: z.boolean().default(false),
+});
+
+export type PsOptions = z.infer<typeof psOptionsSchema>;
+
+export function listProcesses(connection: Connection, opts: PsOptions): Promise<PsRow[]> {
+  const labels = parseLabels(opts.label);
+  return call(connection, (c) =>
+    c.process.list.query({
+      sort: opts.sort,
+      limit: opts.limit,
+      ...(opts.host === undefined ? {} : { hostGlob: opts.host }),
+      ...(Object.keys(labels).length === 0 ? {} : { labels }),
+    }),
+  );
+}
+
+const HEAD = ['HOST', 'PID', 'COMMAND', 'UPTIME', 'RSS', 'PSS', 'USS', 'ANON', 'HEAP', 'SWAP'];
+
+function cells(r: PsRow, forCsv: boolean): string[] {
+  const command = r.cmdline === '' ? `[${r.comm}]` : r.cmdline;
+  const kb = (v: number | null) => (forCsv ? (v === null ? '' : String(v)) : formatKb(v));
+  return [
+    r.host,
+    String(r.pid),
+    forCsv ? command : shorten(command),
+    forCsv ? String(r.takenAtMs - r.firstSeenMs) : formatDuration(r.takenAtMs - r.firstSeenMs),
+    kb(r.rssKb),
+    kb(r.pssKb),
+    kb(r.ussKb),
+    kb(r.anonKb),
+    kb(r.heapKb),
+    kb(r.swapKb),
+  ];
+}
+
+export function renderPs(rows: PsRow[]): string {
+  if (rows.length === 0) return 'no processes stored yet\n';
+  return table(
+    HEAD,
+    rows.map((r) => cells(r, false)),
+  );
+}
+
+export function psCsv(rows: PsRow[]): string {
+  return csv(
+    HEAD.map((h) =>
+      h === 'UPTIME' ? 'UPTIME_MS' : /^[A-Z]+SS$|ANON|HEAP|SWAP/.test(h) ? `${h}_KB` : h,
+    ),
+    rows.map((r) => cells(r, true)),
+  );
+}
+
+export const psCommand = withConnectionOptions(
+  new Command('ps')
+    .description('the latest state of processes across hosts, largest first')
+    .option('--host <glob>', 'only hosts whose name matches (shell glob)')
+    .option(
+      '--label <k=v>',
+      'only hosts with this label (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .addOption(new Option('--sort <metric>', 'order by this size').choices(SORTS).default('rss'))
+    .option('--limit <n>', 'at most this many rows', '50')
+    .option('--csv', 'print the table as CSV'),
+).action(async (raw: unknown) => {
+  const { connection, json } = parseConnectionOptions(raw);
+  const parsed = psOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new FleetCommandError(`--${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const rows = await listProcesses(connection, parsed.data);
+  output(json, rows, () => (parsed.data.csv ? psCsv(rows) : renderPs(rows)));
+});

@@ -1,0 +1,197 @@
+import type { AppRouter } from '@fleetpmap/api';
+import type { inferRouterOutputs } from '@trpc/server';
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { parseDurationMs } from './at-time.ts';
+import { call } from './client.ts';
+import type { Connection } from './connection.ts';
+import { FleetCommandError } from './errors.ts';
+import { table } from './format.ts';
+import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
+
+type Outputs = inferRouterOutputs<AppRouter>['process'];
+export type TopRow = Outputs['top'][number];
+export type PivotRow = Outputs['pivot'][number];
+
+export const METRIC_NAMES = ['anon', 'heap', 'rss', 'pss', 'uss', 'swap'] as const;
+
+const topOptionsSchema = z.object({
+  window: z.string().default('6h'),
+  metric: z.enum(METRIC_NAMES).default('anon'),
+  host: z.string().min(1).optional(),
+  label: z.array(z.string()).default([]),
+  comm: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).default(20),
+  all: z.boolean().default(false),
+  groupBy: z.enum(['exe', 'comm', 'cgroup']).optional(),
+  csv: z.boolean().default(false),
+});
+
+export type TopOptions = z.infer<typeof topOptionsSchema>;
+
+/** `k=v` pairs into an object; the key must not be empty. */
+export function parseLabels(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new FleetCommandError(`--label "${p}": expected KEY=VALUE`);
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+function queryOf(opts: TopOptions) {
+  const labels = parseLabels(opts.label);
+  return {
+    windowMs: parseDurationMs(opts.window, '--window'),
+    metric: opts.metric,
+    limit: opts.limit,
+    ...(opts.host === undefined ? {} : { hostGlob: opts.host }),
+    ...(opts.comm === undefined ? {} : { comm: opts.comm }),
+    ...(Object.keys(labels).length === 0 ? {} : { labels }),
+  };
+}
+
+export function topProcesses(connection: Connection, opts: TopOptions): Promise<TopRow[]> {
+  return call(connection, (c) => c.process.top.query({ ...queryOf(opts), all: opts.all }));
+}
+
+export function topGroups(
+  connection: Connection,
+  opts: TopOptions & { groupBy: 'exe' | 'comm' | 'cgroup' },
+): Promise<PivotRow[]> {
+  return call(connection, (c) =>
+    c.process.pivot.query({ ...queryOf(opts), groupBy: opts.groupBy }),
+  );
+}
+
+const TOP_HEAD = [
+  'HOST',
+  'PID',
+  'COMMAND',
+  'UPTIME',
+  'SIZE',
+  'GROWTH',
+  'KIB/H',
+  '%/H',
+  'CONFIDENCE',
+  'TO LIMIT',
+  'VERDICT',
+];
+
+function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
+  const command = r.cmdline === '' ? `[${r.comm}]` : r.cmdline;
+  return [
+    r.host,
+    String(r.pid),
+    forCsv ? command : shorten(command),
+    forCsv ? String(Math.max(0, nowMs - r.firstSeenMs)) : formatDuration(nowMs - r.firstSeenMs),
+    forCsv ? String(r.currentKb) : formatKb(r.currentKb),
+    forCsv ? String(r.growthKb) : formatKb(r.growthKb),
+    forCsv ? r.slopeKbPerHour.toFixed(1) : Math.round(r.slopeKbPerHour).toString(),
+    r.pctPerHour.toFixed(2),
+    r.confidence.toFixed(2),
+    r.timeToLimitHours === null
+      ? '-'
+      : forCsv
+        ? r.timeToLimitHours.toFixed(1)
+        : formatDuration(r.timeToLimitHours * 3_600_000),
+    r.leak ? 'LEAK' : r.reason,
+  ];
+}
+
+export function renderTop(rows: TopRow[], nowMs: number = Date.now()): string {
+  if (rows.length === 0)
+    return 'no process is judged leaking in this window (--all lists every one)\n';
+  return table(
+    TOP_HEAD,
+    rows.map((r) => topCells(r, nowMs, false)),
+  );
+}
+
+export function topCsv(rows: TopRow[], nowMs: number = Date.now()): string {
+  const head = TOP_HEAD.map((h) =>
+    h === 'UPTIME' ? 'UPTIME_MS' : h === 'TO LIMIT' ? 'TO_LIMIT_H' : h,
+  );
+  return csv(
+    head,
+    rows.map((r) => topCells(r, nowMs, true)),
+  );
+}
+
+const PIVOT_HEAD = [
+  'GROUP',
+  'LEAKS ON',
+  'HOSTS',
+  'PROCESSES',
+  'LEAKING',
+  'MEDIAN KIB/H',
+  'MEDIAN %/H',
+];
+
+function pivotCells(g: PivotRow): string[] {
+  return [
+    g.group,
+    String(g.leakingHosts),
+    String(g.hosts),
+    String(g.processes),
+    String(g.leakingProcesses),
+    g.medianSlopeKbPerHour.toFixed(1),
+    g.medianPctPerHour.toFixed(2),
+  ];
+}
+
+export function renderPivot(groups: PivotRow[]): string {
+  if (groups.length === 0) return 'no processes in this window\n';
+  return table(PIVOT_HEAD, groups.map(pivotCells));
+}
+
+export function pivotCsv(groups: PivotRow[]): string {
+  return csv(
+    PIVOT_HEAD.map((h) => h.replaceAll(' ', '_').replace('/', '_PER_')),
+    groups.map(pivotCells),
+  );
+}
+
+export const topCommand = withConnectionOptions(
+  new Command('top')
+    .description('rank processes across hosts by memory growth over a window')
+    .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '6h')
+    .addOption(
+      new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
+        .choices(METRIC_NAMES)
+        .default('anon'),
+    )
+    .option('--host <glob>', 'only hosts whose name matches (shell glob)')
+    .option(
+      '--label <k=v>',
+      'only hosts with this label (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--comm <name>', 'only processes with this comm')
+    .option('--limit <n>', 'at most this many rows', '20')
+    .option('--all', 'also processes not judged leaking')
+    .addOption(
+      new Option(
+        '--group-by <key>',
+        'per binary, command or cgroup: on how many hosts it leaks',
+      ).choices(['exe', 'comm', 'cgroup']),
+    )
+    .option('--csv', 'print the table as CSV'),
+).action(async (raw: unknown) => {
+  const { connection, json } = parseConnectionOptions(raw);
+  const parsed = topOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new FleetCommandError(`--${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const opts = parsed.data;
+  if (opts.groupBy !== undefined) {
+    const groups = await topGroups(connection, { ...opts, groupBy: opts.groupBy });
+    output(json, groups, () => (opts.csv ? pivotCsv(groups) : renderPivot(groups)));
+    return;
+  }
+  const rows = await topProcesses(connection, opts);
+  output(json, rows, () => (opts.csv ? topCsv(rows) : renderTop(rows)));
+});

@@ -1,0 +1,245 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { rollupAggregates } from '@fleetpmap/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
+import { cliBin } from '../support/paths.ts';
+import { fleetSnapshots } from './fleet-history.ts';
+
+const run = promisify(execFile);
+
+type CliResult = { code: number; stdout: string; stderr: string };
+
+async function fleetpmap(args: string[], input?: string): Promise<CliResult> {
+  try {
+    const child = run(process.execPath, [cliBin, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (input !== undefined) child.child.stdin?.end(input);
+    const { stdout, stderr } = await child;
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+type TopJson = {
+  host: string;
+  pid: number;
+  startTicks: number;
+  comm: string;
+  cmdline: string;
+  metric: string;
+  currentKb: number;
+  growthKb: number;
+  slopeKbPerHour: number;
+  pctPerHour: number;
+  confidence: number;
+  leak: boolean;
+  timeToLimitHours: number | null;
+};
+
+for (const driver of drivers()) {
+  describe(`fleet queries through the CLI (${driver.name})`, () => {
+    let t: TestServer;
+    let reader: string;
+    let agent: string;
+    const endMs = Date.now() - 60_000;
+    const as = (token: string) => ['--server', t.url, '--token', token];
+
+    beforeAll(async () => {
+      t = await startTestServer(driver);
+      const admin = t.client(t.adminToken);
+      reader = (await admin.token.create.mutate({ role: 'reader' })).token;
+      agent = (await admin.token.create.mutate({ role: 'agent', hostName: 'web-1' })).token;
+      const snapshots = fleetSnapshots(endMs, 6);
+      for (let i = 0; i < snapshots.length; i += 8) {
+        await Promise.all(snapshots.slice(i, i + 8).map((s) => admin.snapshot.push.mutate(s)));
+      }
+      await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
+    }, 300_000);
+    afterAll(async () => {
+      await t?.[Symbol.asyncDispose]();
+    });
+
+    it('top ranks the leaking processes first, with the verdict, and hides the rest by default', async () => {
+      const all = await fleetpmap(['top', '--all', '--json', '--window', '6h', ...as(reader)]);
+      expect(all.code, all.stderr).toBe(0);
+      const rows = JSON.parse(all.stdout) as TopJson[];
+      expect(rows).toHaveLength(8);
+      const leaking = rows.filter((r) => r.leak);
+      expect(leaking.map((r) => r.host).sort()).toEqual(['web-1', 'web-2']);
+      expect(rows.slice(0, 2).every((r) => r.leak && r.comm === 'leaky')).toBe(true);
+      const first = rows[0] as TopJson;
+      expect(first).toMatchObject({ pid: 100, startTicks: 1000, metric: 'anon' });
+      expect(first.cmdline).toBe('/usr/bin/leaky --serve');
+      // 4 %/h of 200 MB is 8000 KiB/h; the level it is measured against has grown by then.
+      expect(first.slopeKbPerHour).toBeGreaterThan(6000);
+      expect(first.slopeKbPerHour).toBeLessThan(10_000);
+      expect(first.pctPerHour).toBeGreaterThan(2.5);
+      expect(first.growthKb).toBeGreaterThan(30_000);
+      expect(first.confidence).toBeGreaterThan(0.5);
+      expect(first.confidence).toBeLessThanOrEqual(1);
+      expect(first.timeToLimitHours).toBeGreaterThan(100);
+      const flat = rows.filter((r) => r.comm === 'steady');
+      expect(flat).toHaveLength(4);
+      for (const r of flat) {
+        expect(r.leak).toBe(false);
+        expect(r.timeToLimitHours).toBeNull();
+      }
+      expect(rows.find((r) => r.host === 'web-3' && r.comm === 'leaky')?.leak).toBe(false);
+
+      const leaksOnly = await fleetpmap(['top', '--json', ...as(reader)]);
+      expect((JSON.parse(leaksOnly.stdout) as TopJson[]).map((r) => r.host).sort()).toEqual([
+        'web-1',
+        'web-2',
+      ]);
+
+      const table = await fleetpmap(['top', ...as(reader)]);
+      expect(table.stdout).toMatch(
+        /^HOST\s+PID\s+COMMAND\s+UPTIME\s+SIZE\s+GROWTH\s+KIB\/H\s+%\/H\s+CONFIDENCE\s+TO LIMIT\s+VERDICT$/m,
+      );
+      expect(table.stdout).toMatch(/^web-[12]\s+100\s+\/usr\/bin\/leaky --serve\s+.*LEAK$/m);
+
+      const csv = await fleetpmap(['top', '--csv', '--all', '--host', 'web-*', ...as(reader)]);
+      const lines = csv.stdout.trimEnd().split('\r\n');
+      expect(lines[0]).toBe(
+        'HOST,PID,COMMAND,UPTIME_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,VERDICT',
+      );
+      expect(lines).toHaveLength(1 + 6);
+    });
+
+    it('top filters by host glob, label and comm', async () => {
+      const staging = await fleetpmap([
+        'top',
+        '--all',
+        '--json',
+        '--label',
+        'env=staging',
+        ...as(reader),
+      ]);
+      expect(new Set((JSON.parse(staging.stdout) as TopJson[]).map((r) => r.host))).toEqual(
+        new Set(['db-1']),
+      );
+      const web2 = await fleetpmap(['top', '--all', '--json', '--host', 'web-?2', ...as(reader)]);
+      expect(JSON.parse(web2.stdout)).toEqual([]);
+      const steady = await fleetpmap(['top', '--all', '--json', '--comm', 'steady', ...as(reader)]);
+      const rows = JSON.parse(steady.stdout) as TopJson[];
+      expect(rows).toHaveLength(4);
+      expect(rows.every((r) => r.comm === 'steady')).toBe(true);
+    });
+
+    it('top --group-by exe counts on how many hosts each binary leaks', async () => {
+      const r = await fleetpmap(['top', '--group-by', 'exe', '--json', ...as(reader)]);
+      expect(r.code, r.stderr).toBe(0);
+      const groups = JSON.parse(r.stdout) as {
+        group: string;
+        hosts: number;
+        leakingHosts: number;
+        medianSlopeKbPerHour: number;
+      }[];
+      expect(groups[0]).toMatchObject({ group: '/usr/bin/leaky', hosts: 4, leakingHosts: 2 });
+      expect(groups[1]).toMatchObject({ group: '/usr/bin/steady', hosts: 4, leakingHosts: 0 });
+      const text = await fleetpmap(['top', '--group-by', 'exe', ...as(reader)]);
+      expect(text.stdout).toMatch(/^\/usr\/bin\/leaky\s+2\s+4\s+4\s+2\s/m);
+    });
+
+    it('ps sorts the latest state by the chosen size', async () => {
+      const bySwap = await fleetpmap([
+        'ps',
+        '--sort',
+        'swap',
+        '--json',
+        '--limit',
+        '3',
+        ...as(reader),
+      ]);
+      expect(bySwap.code, bySwap.stderr).toBe(0);
+      const swap = JSON.parse(bySwap.stdout) as { host: string; comm: string; swapKb: number }[];
+      expect(swap.map((r) => `${r.host}/${r.comm}/${r.swapKb}`)).toEqual([
+        'db-1/steady/1003',
+        'web-3/steady/1002',
+        'web-2/steady/1001',
+      ]);
+      const byHeap = await fleetpmap(['ps', '--sort', 'heap', '--json', ...as(reader)]);
+      const heap = JSON.parse(byHeap.stdout) as { host: string; comm: string; heapKb: number }[];
+      expect(heap).toHaveLength(8);
+      expect(
+        heap
+          .slice(0, 2)
+          .map((r) => r.host)
+          .sort(),
+      ).toEqual(['web-1', 'web-2']);
+      expect(heap.slice(0, 4).every((r) => r.comm === 'leaky')).toBe(true);
+      const byRss = await fleetpmap(['ps', '--host', 'web-1', ...as(reader)]);
+      expect(byRss.stdout).toMatch(
+        /^HOST\s+PID\s+COMMAND\s+UPTIME\s+RSS\s+PSS\s+USS\s+ANON\s+HEAP\s+SWAP$/m,
+      );
+      const lines = byRss.stdout.trimEnd().split('\n');
+      expect(lines[1]).toMatch(/^web-1\s+200\s+\/usr\/bin\/steady\s/);
+      expect(lines[2]).toMatch(/^web-1\s+100\s+\/usr\/bin\/leaky --serve\s/);
+    });
+
+    it('history prints the series with its fitted trend', async () => {
+      const r = await fleetpmap([
+        'history',
+        'web-1:100',
+        '--json',
+        '--window',
+        '7h',
+        ...as(reader),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const h = JSON.parse(r.stdout) as {
+        points: { tMs: number; kb: number }[];
+        trend: { slopeKbPerHour: number; leak: boolean };
+      };
+      expect(h.points).toHaveLength(120);
+      expect(h.points.at(-1)?.tMs).toBe(endMs);
+      expect((h.points.at(-1)?.kb ?? 0) - (h.points[0]?.kb ?? 0)).toBeGreaterThan(40_000);
+      expect(h.trend.leak).toBe(true);
+      expect(h.trend.slopeKbPerHour).toBeGreaterThan(6000);
+      const text = await fleetpmap(['history', 'web-1:100', ...as(reader)]);
+      expect(text.stdout).toMatch(/^web-1:100 \/usr\/bin\/leaky --serve$/m);
+      expect(text.stdout).toMatch(/[┤┼]/);
+      expect(text.stdout).toMatch(/verdict LEAK$/m);
+      const flat = await fleetpmap(['history', 'web-1:200', '--json', ...as(reader)]);
+      expect((JSON.parse(flat.stdout) as { trend: { leak: boolean } }).trend.leak).toBe(false);
+      const missing = await fleetpmap(['history', 'web-1:999', ...as(reader)]);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toMatch(/404.*no samples of web-1:999/);
+    });
+
+    it('diff lists the grown mapping first, then what appeared and disappeared', async () => {
+      const r = await fleetpmap(['diff', 'web-1:100', '--json', ...as(reader)]);
+      expect(r.code, r.stderr).toBe(0);
+      const d = JSON.parse(r.stdout) as {
+        toMs: number;
+        changes: { kind: string; path: string; rssDeltaKb: number }[];
+      };
+      expect(d.toMs).toBe(endMs);
+      expect(d.changes.map((c) => `${c.kind} ${c.path || 'anon'} ${c.rssDeltaKb}`)).toEqual([
+        'grew [heap] 50000',
+        'appeared anon 30000',
+        'disappeared /usr/lib/libold.so -200',
+      ]);
+      const text = await fleetpmap(['diff', 'web-1:100', ...as(reader)]);
+      expect(text.stdout.split('\n')[2]).toMatch(
+        /^grew\s+55d4a3c00000-\S+\s+rw-p\s+39\.1M\s+87\.9M\s+\+48\.8M\s+\+48\.8M\s+\[heap\]$/,
+      );
+      const none = await fleetpmap(['diff', 'web-2:100', ...as(reader)]);
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toMatch(/no full map of web-2:100/);
+    });
+
+    it('the reader role is enough; an agent token is refused for queries', async () => {
+      const r = await fleetpmap(['top', '--json', ...as(agent)]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/403: a agent token may not call this/);
+      const ps = await fleetpmap(['ps', ...as(agent)]);
+      expect(ps.stderr).toMatch(/403/);
+    });
+  });
+}
