@@ -1,11 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/paths.ts';
+import { cliBin, repoRoot } from '../support/paths.ts';
 import { createClient } from './harness.ts';
+
+const run = promisify(execFile);
 
 // `npm start` as a user runs it: server on PGlite plus a real agent on the real /proc.
 describe('npm start', () => {
@@ -55,6 +58,12 @@ describe('npm start', () => {
     expect(hosts).toHaveLength(1);
     expect(hosts[0]?.labels).toEqual({ 'started-by': 'npm-start' });
     expect(hosts[0]?.processCount).toBeGreaterThan(1);
+
+    // The next command the banner suggests, with the real CLI binary.
+    const cli = await run(process.execPath, [cliBin, 'hosts'], {
+      env: { ...process.env, FLEETPMAP_SERVER: url, FLEETPMAP_TOKEN_FILE: adminTokenPath },
+    });
+    expect(cli.stdout).toMatch(new RegExp(`^${hosts[0]?.name}\\s+started-by=npm-start\\s`, 'm'));
 
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');
