@@ -247,7 +247,7 @@ function expandPath(path: string, tokens: Record<string, string>, home: string):
 /** `[user@]host[:port]` of one ProxyJump hop. */
 export function parseJump(spec: string): { host: string; user?: string; port?: number } {
   const match =
-    /^(?:([A-Za-z0-9_][A-Za-z0-9._-]*)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::([0-9]{1,5}))?$/.exec(
+    /^(?:([A-Za-z0-9_][A-Za-z0-9._-]*)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9_.-]*)(?::([0-9]{1,5}))?$/.exec(
       spec.trim(),
     );
   if (match === null) throw new SshConfigError(`Bad ProxyJump entry '${spec}'`);
