@@ -54,6 +54,50 @@ describe.each(drivers())('hostile input on $name', (driver) => {
     expect(await t.server.database.storedSnapshotCount()).toBe(1);
   });
 
+  it('refuses hostile input to the token and host procedures, creating nothing', async () => {
+    const admin = t.client(t.adminToken);
+    const before = (await admin.token.list.query()).length;
+    const cases: [string, string, string | undefined][] = [
+      ['token.create', 'POST', JSON.stringify({ role: 'root' })],
+      ['token.create', 'POST', JSON.stringify({ role: 'agent' })],
+      ['token.create', 'POST', JSON.stringify({ role: 'reader', hostName: 'web-07' })],
+      ['token.create', 'POST', JSON.stringify({ role: 'agent', hostName: 'bad host' })],
+      ['token.create', 'POST', JSON.stringify({ role: 'agent', hostName: 'h'.repeat(300) })],
+      ['token.create', 'POST', JSON.stringify({ role: 'admin', label: 'l'.repeat(201) })],
+      ['token.create', 'POST', JSON.stringify({ role: 'admin', sneaky: true })],
+      ['token.create', 'POST', JSON.stringify({ role: ['admin'] })],
+      ['token.create', 'POST', JSON.stringify({ role: 'admin', label: 'a\u0000b' })],
+      ['token.create', 'POST', '{"role":'],
+      ['token.create', 'POST', JSON.stringify([{ role: 'admin' }])],
+      ['token.revoke', 'POST', JSON.stringify({ id: "1' or '1'='1" })],
+      ['token.revoke', 'POST', JSON.stringify({ id: 'x'.repeat(65) })],
+      ['token.revoke', 'POST', JSON.stringify({ id: '' })],
+      ['token.revoke', 'POST', JSON.stringify({ id: 1 })],
+      ['token.revoke', 'POST', JSON.stringify({ id: '999999' })],
+      ['token.revoke', 'POST', JSON.stringify({ id: '%' })],
+      ['token.revoke', 'POST', JSON.stringify({})],
+      ['token.create', 'POST', JSON.stringify({ role: 'admin', label: 'lone \ud800' })],
+    ];
+    const failures: string[] = [];
+    for (const [path, method, body] of cases) {
+      const r = await rawRequest(t.url, {
+        method,
+        path: `/trpc/${path}`,
+        headers: {
+          authorization: `Bearer ${t.adminToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body }),
+      });
+      const { message } = errorOf(r);
+      if (r.status < 400 || r.status > 499 || message.length < 5) {
+        failures.push(`${path} ${body ?? ''}: ${r.status} "${message}"`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect((await admin.token.list.query()).length).toBe(before);
+  });
+
   function send(c: HostileCase) {
     return rawRequest(t.url, {
       method: c.method ?? 'POST',

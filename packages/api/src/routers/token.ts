@@ -26,7 +26,13 @@ export const createTokenInputSchema = z
   .strictObject({
     role: z.enum(ROLES),
     hostName: hostNameSchema.optional(),
-    label: z.string().max(200).optional(),
+    label: z
+      .string()
+      .max(200)
+      .refine((s) => !s.includes('\u0000') && s.isWellFormed(), {
+        message: 'contains U+0000 or an unpaired surrogate, which cannot be stored',
+      })
+      .optional(),
   })
   .superRefine((v, ctx) => {
     if (v.role === 'agent' && v.hostName === undefined) {
