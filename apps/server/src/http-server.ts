@@ -82,7 +82,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
         opts.metrics.databaseErrors.inc({ kind: 'unavailable' });
         (state?.log ?? opts.log).warn({ path, err: error.cause }, 'database unavailable');
       } else if (d.httpStatus >= 500) {
-        opts.metrics.databaseErrors.inc({ kind: 'internal' });
+        if (hasSqlState(error)) opts.metrics.databaseErrors.inc({ kind: 'query' });
         (state?.log ?? opts.log).error({ path, err: error.cause ?? error }, 'internal error');
       }
     },
@@ -200,6 +200,19 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
         sendError(res, clientError(404, `no such path: ${pathname.slice(0, 200)}`));
     }
   }
+}
+
+/** Whether a failure came from Postgres itself: a server error with a severity and a SQLSTATE. */
+function hasSqlState(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Object; depth++) {
+    const { code, severity } = current as { code?: unknown; severity?: unknown };
+    if (typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 const CLIENT_ERRORS = {

@@ -57,7 +57,7 @@ export function createMetrics() {
   });
   const databaseErrors = new Counter({
     name: 'fleetpmap_database_errors_total',
-    help: 'Requests that failed because the database was unreachable or broken',
+    help: 'Requests that failed in the database: unavailable (answered 503) or a failed query (500)',
     labelNames: ['kind'] as const,
     registers: [registry],
   });
