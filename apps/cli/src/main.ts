@@ -10,6 +10,11 @@ async function main(argv: readonly string[]): Promise<number> {
     const { runProgram } = await import('./program.ts');
     return runProgram(argv);
   }
+  // `--at TIME` reads the stored map from the server instead of the host.
+  if (argv.some(isRemoteTargetArg) && argv.some((a) => a === '--at' || a.startsWith('--at='))) {
+    const { runAt } = await import('./fleet/at.ts');
+    return runAt(argv, process.env);
+  }
   if (argv.some(isRemoteTargetArg)) {
     const { runRemoteCli } = await import('./remote/remote-cli.ts');
     return runRemoteCli(argv, process.env);
