@@ -1,7 +1,7 @@
 // Remote pmap mode as a user runs it: a real process with real stdout/stderr, against a real sshd.
 // Covers what happens before any connection (validation), sudo, and several hosts at once.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,10 +38,13 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
   let counter: Server;
   let counterPort: number;
   let connections = 0;
+  let sleeper: ChildProcess;
   const env = () => ({ HOME: sshd.home, USER: 'root' });
 
   beforeAll(async () => {
     sshd = await startSshd();
+    // An idle process whose map does not change between two readers.
+    sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
     counter = createServer((socket) => {
       connections++;
       socket.destroy();
@@ -51,6 +54,7 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     counterPort = typeof address === 'object' && address ? address.port : 0;
   }, HOOK_TIMEOUT_MS);
   afterAll(async () => {
+    sleeper?.kill();
     counter?.close();
     await sshd?.[Symbol.asyncDispose]();
   }, HOOK_TIMEOUT_MS);
@@ -76,10 +80,11 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
   });
 
   it('prints pmap for a PID with -p keeping its pmap meaning (not the SSH port)', () => {
-    const expected = spawnSync('ssh', [...sshd.sshArgs(), 'pmap', '-p', '1'], {
+    const pid = String(sleeper.pid);
+    const expected = spawnSync('ssh', [...sshd.sshArgs(), 'pmap', '-p', pid], {
       encoding: 'latin1',
     });
-    const run = fleetpmap(['--port', String(sshd.port), '-p', '127.0.0.1:1'], env());
+    const run = fleetpmap(['--port', String(sshd.port), '-p', `127.0.0.1:${pid}`], env());
     expect(run.stdout).toBe(expected.stdout);
     expect(run.code).toBe(expected.status);
   });
