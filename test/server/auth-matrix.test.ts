@@ -1,3 +1,4 @@
+import { appRouter } from '@fleetpmap/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
 import {
@@ -109,6 +110,36 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     expect(outcomes).toEqual([]);
     expect(await t.server.database.storedSnapshotCount()).toBe(0);
     expect(await t.client(t.adminToken).token.list.query()).toHaveLength(5);
+  });
+
+  it('refuses every procedure of the router, present and future, without a usable token', async () => {
+    const outcomes: string[] = [];
+    const all = Object.entries(
+      appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>,
+    );
+    expect(all.length).toBeGreaterThanOrEqual(7);
+    for (const [path, procedure] of all) {
+      if (path === 'health' || path === 'version') continue;
+      const c: Call =
+        procedure._def.type === 'query'
+          ? { method: 'GET', path: `/trpc/${path}` }
+          : { method: 'POST', path: `/trpc/${path}`, body: '{}' };
+      const who: [string, string | undefined, number][] = [
+        ['no token', undefined, 401],
+        ['unknown token', `Bearer fpm_${'B'.repeat(43)}`, 401],
+        ['revoked token', `Bearer ${tokens.revoked}`, 401],
+        // Agents only write their own snapshots.
+        ...(path === 'snapshot.push'
+          ? []
+          : [['agent token', `Bearer ${tokens.agent}`, 403] as [string, string, number]]),
+      ];
+      for (const [name, auth, status] of who) {
+        const r = await call(c, auth);
+        if (r.status !== status)
+          outcomes.push(`${path} with ${name}: ${r.status}, wanted ${status}`);
+      }
+    }
+    expect(outcomes).toEqual([]);
   });
 
   it('lets each role do what it may', async () => {
