@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { rollupAggregates } from '@fleetpmap/db';
+import { exampleSnapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
 import { cliBin } from '../support/paths.ts';
@@ -240,6 +241,43 @@ for (const driver of drivers()) {
       expect(r.stderr).toMatch(/403: a agent token may not call this/);
       const ps = await fleetpmap(['ps', ...as(agent)]);
       expect(ps.stderr).toMatch(/403/);
+    });
+
+    it('import pushes NDJSON snapshots, reports bad lines by number and imports the rest', async () => {
+      const base = exampleSnapshot();
+      const snap = (i: number) =>
+        JSON.stringify({
+          ...base,
+          snapshotId: `0b6f3c1e-2f7a-4d59-9a43-5d1c0e8b7a${String(i).padStart(2, '0')}`,
+          takenAtMs: endMs - (10 - i) * 60_000,
+          host: { ...base.host, name: 'imp-1' },
+        });
+      const broken = JSON.parse(snap(4)) as { processes: { pid: number }[] };
+      (broken.processes[0] as { pid: number }).pid = -5;
+      const ndjson = [snap(1), snap(2), '{"schema": ', snap(3), JSON.stringify(broken), '', snap(5)]
+        .join('\n')
+        .concat('\n');
+      const r = await fleetpmap(['import', '-', '--json', ...as(t.adminToken)], ndjson);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ lines: 7, imported: 4, duplicates: 0 });
+      expect(r.stderr).toMatch(/^fleetpmap: line 3: not JSON/m);
+      expect(r.stderr).toMatch(/^fleetpmap: line 5: processes\[0\]\.pid: /m);
+      expect(r.stderr).not.toMatch(/line [12467]:/);
+      expect(r.stderr).toMatch(/7 lines: 4 imported, 0 already stored, 2 bad/);
+      const hosts = await t.client(reader).host.list.query();
+      expect(hosts.find((h) => h.name === 'imp-1')?.lastSeenMs).toBe(endMs - 5 * 60_000);
+
+      const again = await fleetpmap(
+        ['import', '-', ...as(t.adminToken)],
+        `${snap(1)}\n${snap(2)}\n`,
+      );
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toMatch(/2 lines: 0 imported, 2 already stored, 0 bad/);
+
+      // An agent token writes only its own host (web-1), so imp-1's lines are refused one by one.
+      const asAgent = await fleetpmap(['import', '-', ...as(agent)], `${snap(6)}\n`);
+      expect(asAgent.code).toBe(1);
+      expect(asAgent.stderr).toMatch(/line 1: 403: this agent token is bound to host "web-1"/);
     });
   });
 }

@@ -43,6 +43,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'what appeared, disappeared and grew between two stored maps of a process',
     load: async () => (await import('../fleet/diff.ts')).diffCommand,
   },
+  {
+    name: 'import',
+    summary: 'push NDJSON protocol-v1 snapshots (a file or stdin) through the server (admin)',
+    load: async () => (await import('../fleet/import.ts')).importCommand,
+  },
 ];
 
 /** Whether the first argument names a subcommand (anything else is pmap mode). */

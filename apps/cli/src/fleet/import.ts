@@ -1,0 +1,155 @@
+// `fleetpmap import FILE|-`: NDJSON of protocol-v1 snapshots pushed through snapshot.push, for
+// backfills and for snapshots other agents collected. Each line is checked here first so a bad
+// line is reported with its number and never stops the others.
+
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { isRetryableStatus, MAX_INFLATED_BODY_BYTES, parseSnapshot } from '@fleetpmap/protocol';
+import { TRPCClientError } from '@trpc/client';
+import { Command } from 'commander';
+import { createFleetClient } from './client.ts';
+import type { Connection } from './connection.ts';
+import { FleetCommandError } from './errors.ts';
+import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+
+export type ImportResult = {
+  lines: number;
+  imported: number;
+  duplicates: number;
+  bad: { line: number; error: string }[];
+};
+
+/** Pushes in flight at once: enough to hide the round trip, few enough for the rate limit. */
+const IN_FLIGHT = 4;
+const MAX_ATTEMPTS = 6;
+/** Bad lines listed in full; beyond that only counted, so a wrong file cannot flood memory. */
+const MAX_BAD_LISTED = 1000;
+
+function statusOf(error: unknown): number | undefined {
+  if (!(error instanceof TRPCClientError)) return undefined;
+  return (error.data as { httpStatus?: number } | undefined)?.httpStatus;
+}
+
+export async function importSnapshots(
+  connection: Connection,
+  input: Readable,
+  opts: { progress?: (r: ImportResult) => void; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<ImportResult> {
+  const client = createFleetClient(connection);
+  const sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  const result: ImportResult = { lines: 0, imported: 0, duplicates: 0, bad: [] };
+  let badCount = 0;
+  const bad = (line: number, error: string) => {
+    badCount++;
+    if (result.bad.length < MAX_BAD_LISTED) result.bad.push({ line, error });
+  };
+  let fatal: Error | undefined;
+
+  const push = async (line: number, snapshot: unknown) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await client.snapshot.push.mutate(snapshot as never);
+        if (r.duplicate) result.duplicates++;
+        else result.imported++;
+        return;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 401) {
+          fatal ??= new FleetCommandError(
+            `server answered 401: ${(error as Error).message} (give an admin token)`,
+          );
+          return;
+        }
+        const retry = status === undefined || isRetryableStatus(status);
+        if (retry && attempt < MAX_ATTEMPTS) {
+          await sleep(Math.min(10_000, 250 * 2 ** attempt));
+          continue;
+        }
+        bad(
+          line,
+          status === undefined
+            ? (error as Error).message
+            : `${status}: ${(error as Error).message}`,
+        );
+        return;
+      }
+    }
+  };
+
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  const inFlight = new Set<Promise<void>>();
+  let lastProgress = Date.now();
+  for await (const text of lines) {
+    if (fatal) break;
+    const line = ++result.lines;
+    if (text.trim() === '') continue;
+    if (text.length > MAX_INFLATED_BODY_BYTES) {
+      bad(line, `longer than ${MAX_INFLATED_BODY_BYTES} bytes`);
+      continue;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      bad(line, `not JSON: ${(error as Error).message}`);
+      continue;
+    }
+    const parsed = parseSnapshot(json);
+    if (!parsed.ok) {
+      bad(line, parsed.path === '' ? parsed.message : `${parsed.path}: ${parsed.message}`);
+      continue;
+    }
+    const p = push(line, json).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+    if (opts.progress && Date.now() - lastProgress >= 1000) {
+      lastProgress = Date.now();
+      opts.progress({ ...result, bad: result.bad });
+    }
+  }
+  await Promise.all(inFlight);
+  if (fatal) throw fatal;
+  if (badCount > result.bad.length) {
+    result.bad.push({
+      line: 0,
+      error: `${badCount - result.bad.length} more bad lines not listed`,
+    });
+  }
+  return result;
+}
+
+function summary(r: ImportResult): string {
+  const bad = r.bad.filter((b) => b.line > 0).length;
+  return `${r.lines} lines: ${r.imported} imported, ${r.duplicates} already stored, ${bad} bad`;
+}
+
+export const importCommand = withConnectionOptions(
+  new Command('import')
+    .description('push NDJSON protocol-v1 snapshots (FILE, or - for stdin) through the server')
+    .argument('<file>', 'NDJSON file, one snapshot per line; - reads stdin'),
+).action(async (file: string, raw: unknown) => {
+  const { connection, json } = parseConnectionOptions(raw);
+  let input: Readable;
+  if (file === '-') input = process.stdin;
+  else {
+    input = createReadStream(file);
+    await new Promise<void>((resolve, reject) => {
+      input.once('open', () => resolve());
+      input.once('error', (e) =>
+        reject(new FleetCommandError(`cannot read ${file}: ${(e as Error).message}`)),
+      );
+    });
+  }
+  const result = await importSnapshots(connection, input, {
+    progress: (r) => process.stderr.write(`fleetpmap: import: ${summary(r)} so far\n`),
+  });
+  for (const b of result.bad) {
+    process.stderr.write(
+      b.line > 0 ? `fleetpmap: line ${b.line}: ${b.error}\n` : `fleetpmap: ${b.error}\n`,
+    );
+  }
+  process.stderr.write(`fleetpmap: import: ${summary(result)}\n`);
+  output(json, result, () => '');
+  if (result.bad.length > 0) throw new FleetCommandError('some lines were not imported', 1);
+});
