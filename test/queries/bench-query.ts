@@ -1,0 +1,316 @@
+/**
+ * `npm run bench:query`: ranking cost on a real Postgres. A fleet of 200 hosts × 100 processes
+ * × 24 h at one sample a minute (28.8M samples) is loaded twice into one fresh database: into the
+ * storage's own tables (incarnations, 5-minute and hourly aggregates, encoded by the storage's
+ * codec) and into a plain table of raw samples. Then, median of 5 each:
+ *
+ * - `top --window 24h`, `--window 1h` and `--group-by exe` through the real server's tRPC API;
+ * - the naive SQL beside them: `regr_slope` over the raw samples, grouped per process (and per
+ *   exe for the pivot), in the same database.
+ *
+ *   node test/queries/bench-query.ts [--hosts 200] [--processes 100]
+ *
+ * FLEETPMAP_BENCH_DATABASE_URL (else FLEETPMAP_TEST_DATABASE_URL, else the local Postgres) is the
+ * server the scratch database is created on; it is dropped at the end.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { AppRouter } from '@fleetpmap/api';
+import { createDb, ensurePartitionsFor, migrate, schema } from '@fleetpmap/db';
+import { loadConfig, startServer } from '@fleetpmap/server';
+import { createTRPCClient, httpLink } from '@trpc/client';
+import { pino } from 'pino';
+import postgres from 'postgres';
+import {
+  encodeAggregates,
+  type MetricAggregate,
+  type ProcessAggregate,
+} from '../../packages/db/src/codec/aggregate-block.ts';
+
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '200' },
+    processes: { type: 'string', default: '100' },
+  },
+});
+const HOSTS = Number(values.hosts);
+const PROCS = Number(values.processes);
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+// Whole hours, recent enough that the server's retention keeps every partition.
+const END = Math.floor(Date.now() / HOUR) * HOUR;
+const START = END - 24 * HOUR;
+const RUNS = 5;
+/** One process in ten leaks, at 2 %/h of its base size; the rest are flat with ±1 % noise. */
+const leaks = (pid: number) => pid % 10 === 0;
+const baseKb = (pid: number) => 50_000 + (pid % 37) * 10_000;
+
+/**
+ * The same sample values in JavaScript (for the aggregates) and in SQL (for the raw table):
+ * y = base · (1 + 0.02 · hours·leak) + noise, noise a fixed pseudo-random ±1 % of base.
+ */
+function sampleKb(host: number, pid: number, minute: number): number {
+  const b = baseKb(pid);
+  const growth = leaks(pid) ? (b * 0.02 * minute) / 60 : 0;
+  const noise = (((host * 7919 + pid * 104_729 + minute * 1_299_709) % 2001) - 1000) / 1000;
+  return Math.round(b + growth + 0.01 * b * noise);
+}
+const SAMPLE_SQL = `round(b + case when pid % 10 = 0 then b * 0.02 * m / 60.0 else 0 end
+  + 0.01 * b * ((((h::bigint * 7919 + pid * 104729 + m * 1299709) % 2001) - 1000) / 1000.0))::bigint`;
+
+function aggregate(
+  host: number,
+  pid: number,
+  fromMinute: number,
+  minutes: number,
+): MetricAggregate {
+  const a: MetricAggregate = {
+    n: 0,
+    minKb: Number.POSITIVE_INFINITY,
+    maxKb: Number.NEGATIVE_INFINITY,
+    firstKb: 0,
+    lastKb: 0,
+    firstSec: 0,
+    lastSec: 0,
+    sumSec: 0,
+    sumSecSq: 0,
+    sumKb: 0,
+    sumSecKb: 0,
+  };
+  for (let k = 0; k < minutes; k++) {
+    const y = sampleKb(host, pid, fromMinute + k);
+    const t = k * 60;
+    if (a.n === 0) a.firstKb = y;
+    a.n++;
+    a.minKb = Math.min(a.minKb, y);
+    a.maxKb = Math.max(a.maxKb, y);
+    a.lastKb = y;
+    a.lastSec = t;
+    a.sumSec += t;
+    a.sumSecSq += t * t;
+    a.sumKb += y;
+    a.sumSecKb += t * y;
+  }
+  return a;
+}
+
+function bucketRows(host: number, bootId: string, startMs: number, widthMs: number) {
+  const fromMinute = (startMs - START) / MINUTE;
+  const entries: ProcessAggregate[] = [];
+  for (let p = 0; p < PROCS; p++) {
+    const pid = 100 + p;
+    entries.push({
+      bootId,
+      pid,
+      startTicks: 1000 + pid,
+      metrics: { anon: aggregate(host, pid, fromMinute, widthMs / MINUTE) },
+    });
+  }
+  return encodeAggregates(entries);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+  const runs: number[] = [];
+  let result: T | undefined;
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    result = await fn();
+    runs.push(performance.now() - t0);
+  }
+  return { ms: median(runs), result: result as T };
+}
+
+async function main() {
+  const adminUrl =
+    process.env.FLEETPMAP_BENCH_DATABASE_URL ??
+    process.env.FLEETPMAP_TEST_DATABASE_URL ??
+    'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `fleetpmap_bench_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}"`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-bench-query-'));
+  const handle = await createDb(url.toString(), { maxConnections: 4 });
+  const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  try {
+    await migrate(handle);
+    const { db } = handle;
+    for (let t = START; t <= END; t += 24 * HOUR) await ensurePartitionsFor(db, t);
+    await ensurePartitionsFor(db, END);
+
+    let t0 = performance.now();
+    log(`loading aggregates: ${HOSTS} hosts x ${PROCS} processes x 24 h`);
+    for (let h = 0; h < HOSTS; h++) {
+      const bootId = randomUUID();
+      const [row] = await db
+        .insert(schema.hosts)
+        .values({
+          name: `host-${String(h).padStart(3, '0')}`,
+          bootId,
+          kernel: '6.18',
+          memTotalKb: 24_000_000,
+          pageSizeKb: 4,
+          clockTicksPerSec: 100,
+          agentVersion: '0.1.0',
+          firstSeenMs: START - HOUR,
+          lastSeenMs: END,
+          processCount: PROCS,
+        })
+        .returning({ id: schema.hosts.id });
+      const hostId = row?.id as number;
+      await db.insert(schema.incarnations).values(
+        Array.from({ length: PROCS }, (_, p) => {
+          const pid = 100 + p;
+          return {
+            hostId,
+            bootId,
+            pid,
+            startTicks: 1000 + pid,
+            ppid: 1,
+            uid: 0,
+            comm: `svc${pid % 20}`,
+            cmdline: `/usr/bin/svc${pid % 20} --serve`,
+            exe: `/usr/bin/svc${pid % 20}`,
+            cgroup: `/system.slice/svc${pid % 20}.service`,
+            firstSeenMs: START - HOUR,
+            lastSeenMs: END,
+          };
+        }),
+      );
+      const fine = [];
+      for (let t = START; t < END; t += 5 * MINUTE) {
+        fine.push({
+          hostId,
+          bucketMs: t,
+          processCount: PROCS,
+          data: bucketRows(h, bootId, t, 5 * MINUTE),
+        });
+      }
+      for (let i = 0; i < fine.length; i += 100) {
+        await db.insert(schema.aggregates5m).values(fine.slice(i, i + 100));
+      }
+      const hourly = [];
+      for (let t = START; t < END; t += HOUR) {
+        hourly.push({
+          hostId,
+          bucketMs: t,
+          processCount: PROCS,
+          data: bucketRows(h, bootId, t, HOUR),
+        });
+      }
+      await db.insert(schema.aggregates1h).values(hourly);
+    }
+    const aggregatesS = (performance.now() - t0) / 1000;
+
+    t0 = performance.now();
+    const samples = HOSTS * PROCS * 24 * 60;
+    log(`loading ${samples.toLocaleString('en-US')} raw samples with generate_series`);
+    // Unlogged: the table is scratch data for the comparison, its WAL would only slow the load.
+    await sql.unsafe(`create unlogged table raw_samples (
+      host_id integer not null, pid integer not null, start_ticks bigint not null,
+      taken_at_ms bigint not null, anon_kb bigint not null)`);
+    for (let h0 = 0; h0 < HOSTS; h0 += 20) {
+      await sql.unsafe(`insert into raw_samples
+        select i.id, g.pid, 1000 + g.pid, ${START} + m * ${MINUTE}, ${SAMPLE_SQL}
+        from generate_series(${h0}, ${Math.min(HOSTS, h0 + 20) - 1}) h
+        join hosts i on i.name = 'host-' || lpad(h::text, 3, '0')
+        cross join generate_series(100, ${100 + PROCS - 1}) g(pid)
+        cross join lateral (select (50000 + (g.pid % 37) * 10000)::float8 as b) c
+        cross join generate_series(0, ${24 * 60 - 1}) m`);
+    }
+    await sql.unsafe('create index raw_samples_time on raw_samples using brin (taken_at_ms)');
+    await sql.unsafe('vacuum analyze');
+    const rawS = (performance.now() - t0) / 1000;
+    const [check] = await sql.unsafe<{ n: string }[]>(
+      'select count(*)::text as n from raw_samples',
+    );
+    if (Number(check?.n) !== samples) throw new Error(`raw table holds ${check?.n} rows`);
+
+    const config = loadConfig(
+      { dataDir, listen: '127.0.0.1:0', database: url.toString() },
+      { FLEETPMAP_LOG_LEVEL: 'silent' },
+    );
+    const server = await startServer(config, pino({ level: 'silent' }));
+    try {
+      const token = (await readFile(server.adminTokenPath, 'utf8')).trim();
+      const client = createTRPCClient<AppRouter>({
+        links: [
+          httpLink({ url: `${server.url}/trpc`, headers: { authorization: `Bearer ${token}` } }),
+        ],
+      });
+      const top = (windowMs: number) =>
+        timed(() => client.process.top.query({ windowMs, toMs: END, limit: 20, all: false }));
+      log('timing top --window 24h, 1h, --group-by exe');
+      const top24 = await top(24 * HOUR);
+      const top1 = await top(HOUR);
+      const pivot = await timed(() =>
+        client.process.pivot.query({ windowMs: 24 * HOUR, toMs: END, groupBy: 'exe', limit: 50 }),
+      );
+
+      const naiveTop = (fromMs: number) =>
+        timed(() =>
+          sql.unsafe(`select host_id, pid, start_ticks,
+              regr_slope(anon_kb, taken_at_ms) * 3600000 as slope_kb_per_hour
+            from raw_samples where taken_at_ms >= ${fromMs} and taken_at_ms < ${END}
+            group by host_id, pid, start_ticks
+            order by slope_kb_per_hour desc limit 20`),
+        );
+      log('timing the naive SQL');
+      const naive24 = await naiveTop(START);
+      const naive1 = await naiveTop(END - HOUR);
+      const naivePivot = await timed(() =>
+        sql.unsafe(`with s as (
+            select host_id, pid, start_ticks,
+              regr_slope(anon_kb, taken_at_ms) * 3600000 as slope,
+              regr_slope(anon_kb, taken_at_ms) * 3600000 / avg(anon_kb) * 100 as pct
+            from raw_samples where taken_at_ms >= ${START} and taken_at_ms < ${END}
+            group by host_id, pid, start_ticks)
+          select i.exe, count(distinct s.host_id) as hosts,
+            count(distinct s.host_id) filter (where s.pct >= 0.25) as leaking_hosts,
+            percentile_cont(0.5) within group (order by s.slope) as median_slope
+          from s join incarnations i using (host_id, pid, start_ticks)
+          group by i.exe order by leaking_hosts desc`),
+      );
+
+      const leakCount = top24.result.length;
+      const leaking = pivot.result.reduce((n, g) => n + g.leakingProcesses, 0);
+      const f = (ms: number) => `${ms.toFixed(1).padStart(9)} ms`;
+      const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+      process.stdout.write(
+        `${[
+          `fleet                      ${HOSTS} hosts x ${PROCS} processes x 24 h, 1 sample/min = ${samples.toLocaleString('en-US')} samples`,
+          `load                       aggregates ${aggregatesS.toFixed(1)} s, raw samples ${rawS.toFixed(1)} s`,
+          `verdicts                   ${leaking} of ${HOSTS * PROCS} processes leak (truth: ${HOSTS * Math.ceil(PROCS / 10)}); top 24h returned ${leakCount} rows (limit 20)`,
+          '',
+          `                           fleetpmap (median of ${RUNS})   naive SQL (median of ${RUNS})   naive / fleetpmap`,
+          `top --window 24h           ${f(top24.ms)}             ${f(naive24.ms)}             ${ratio(naive24.ms, top24.ms)}`,
+          `top --window 1h            ${f(top1.ms)}             ${f(naive1.ms)}             ${ratio(naive1.ms, top1.ms)}`,
+          `top --group-by exe (24h)   ${f(pivot.ms)}             ${f(naivePivot.ms)}             ${ratio(naivePivot.ms, pivot.ms)}`,
+          '',
+          `24h / 1h (fleetpmap)       ${(top24.ms / top1.ms).toFixed(2)}x   (goal <= 1.5x)`,
+          `naive 24h / top 24h        ${ratio(naive24.ms, top24.ms)}   (goal >= 100x)`,
+        ].join('\n')}\n`,
+      );
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+    await handle.close();
+    await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.end({ timeout: 5 });
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
