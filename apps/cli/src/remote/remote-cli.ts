@@ -305,7 +305,11 @@ async function remoteMain(argv: readonly string[], env: Env, io: PmapOutput): Pr
             : 'default';
   if (sort !== undefined && !json && !summary && mode in MAPS_SORT_FIELDS) {
     const fields = MAPS_SORT_FIELDS[mode as keyof typeof MAPS_SORT_FIELDS];
-    if (!fields.includes(sort.toLowerCase())) fail(io, new SortFieldError(sort, fields).message);
+    if (!fields.includes(sort.toLowerCase())) {
+      // Worded and prefixed as in local pmap mode.
+      io.warn(new SortFieldError(sort, fields).message);
+      throw new ExitError(1);
+    }
   }
   const layout: PmapLayout = {
     mode,
