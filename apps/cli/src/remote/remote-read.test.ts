@@ -96,6 +96,9 @@ describe('the remote read script', () => {
   it('refuses output that was cut short or does not follow the framing', () => {
     const whole = runLikeSshd(remoteCommand('maps', [pid], false));
     expect(() => parseRemoteOutput(whole.subarray(0, whole.length - 2))).toThrow(RemoteReadError);
+    // What a chatty login shell prints first is skipped.
+    const chatty = Buffer.concat([Buffer.from('Welcome to the host!\n'), whole]);
+    expect(parseRemoteOutput(chatty).exists.get(pid)).toBe(true);
     expect(() => parseRemoteOutput(Buffer.from('Welcome to the host!\nE\n'))).toThrow(
       RemoteReadError,
     );

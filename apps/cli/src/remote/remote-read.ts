@@ -9,6 +9,7 @@
 //   `T PATH\n` BYTES `\0` RC ` ` N `\n` MSG   a text file; BYTES never contain NUL (proc text
 //                                          files cannot), MSG is cat's stderr, N bytes long
 //   `H PATH\n` HEX `\0` RC ` ` N `\n` MSG     the same for a binary file, as `od` hex (cmdline)
+//   `fleetpmap-read 1\n`                   start (what a login shell prints before it is skipped)
 //   `S PID\n`                             the script's own shell (left out of comm= matches)
 //   `E\n`                                 end: anything shorter is a truncated read
 
@@ -17,6 +18,8 @@ export type ReadMode = 'maps' | 'smaps';
 
 // One line, no single quote: it travels inside single quotes through the user's login shell,
 // which may be csh-like (no multi-line quoted strings there).
+const START = 'fleetpmap-read 1';
+
 // biome-ignore-start lint/suspicious/noTemplateCurlyInString: these are shell expansions
 const SCRIPT = [
   'export LC_ALL=C',
@@ -28,6 +31,8 @@ const SCRIPT = [
   'm=$1',
   'shift',
   'case $m in maps|smaps|list) ;; *) exit 2;; esac',
+  // Output starts at this line: anything a login shell's rc files print before it is skipped.
+  `printf "${START}\\n"`,
   'printf "S %s\\n" "$$"',
   // list: every process's stat line, for comm= selection done locally.
   'if [ "$m" = list ]; then printf "L\\n"; cat /proc/[0-9]*/stat 2>/dev/null; printf "\\000E\\n"; exit 0; fi',
@@ -91,7 +96,9 @@ const NL = 0x0a;
 /** Parses the script's output; throws RemoteReadError when the framing is broken or cut short. */
 export function parseRemoteOutput(output: Buffer): RemoteProcSnapshot {
   const snapshot: RemoteProcSnapshot = { exists: new Map(), files: new Map(), selfPid: null };
-  let at = 0;
+  const start = output.indexOf(`${START}\n`);
+  if (start === -1) throw new RemoteReadError('remote read framing broken (no start line)');
+  let at = start + START.length + 1;
   const line = (): string => {
     const end = output.indexOf(NL, at);
     if (end === -1) throw new RemoteReadError('remote read cut short');
