@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -68,6 +68,18 @@ describe('SshSettingsResolver', () => {
     const hop = r.resolve('bastion', { user: 'ops', port: 2200, jump: true });
     expect(hop).toMatchObject({ user: 'ops', port: 2200, hostName: 'bastion' });
     expect(hop.identityFiles).not.toContain('/keys/a');
+  });
+
+  it('follows Include globs in place, in sorted order', () => {
+    const inc = join(dir, 'inc');
+    mkdirSync(inc, { recursive: true });
+    writeFileSync(join(inc, 'b.conf'), 'Host db-*\n  User from-b\n  Port 2200\n');
+    writeFileSync(join(inc, 'a.conf'), 'Host db-*\n  User from-a\n');
+    const s = resolver(`Include ${inc}/*.conf\nHost *\n  User later\n`).resolve('db-1');
+    expect(s).toMatchObject({ user: 'from-a', port: 2200 });
+    expect(() => resolver(`Include ${join(dir, 'loop.conf')}\n`)).not.toThrow();
+    writeFileSync(join(dir, 'loop.conf'), `Include ${join(dir, 'loop.conf')}\n`);
+    expect(() => resolver(`Include ${join(dir, 'loop.conf')}\n`)).toThrow('nested too deeply');
   });
 
   it('falls back to OpenSSH defaults', () => {

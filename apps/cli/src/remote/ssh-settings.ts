@@ -3,9 +3,9 @@
 // See ssh_config(5). Parsing is ssh-config's; `Match exec` is not evaluated, so reading a config
 // never runs a command.
 
-import { readFileSync } from 'node:fs';
+import { globSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 
 export type StrictHostKeyChecking = 'yes' | 'accept-new';
@@ -91,8 +91,11 @@ export class SshSettingsResolver {
         continue;
       }
       try {
-        this.#configs.push(SSHConfig.parse(text));
+        // Relative Include paths are relative to ~/.ssh for user files, /etc/ssh for the system's.
+        const base = file === SYSTEM_CONFIG ? '/etc/ssh' : join(this.#home, '.ssh');
+        this.#configs.push(SSHConfig.parse(expandIncludes(text, base, this.#home, 0)));
       } catch (error) {
+        if (error instanceof SshConfigError) throw error;
         throw new SshConfigError(`${file}: ${(error as Error).message}`);
       }
     }
@@ -218,6 +221,43 @@ export class SshSettingsResolver {
       hostKeyAlias: one('hostkeyalias') ?? null,
     };
   }
+}
+
+const INCLUDE = /^\s*include\s*[=\s]\s*(.+?)\s*$/i;
+const INCLUDE_DEPTH_MAX = 16;
+
+/**
+ * Replaces `Include` lines by the files they name (globs, sorted like glob(3)), in place, since
+ * ssh-config does not follow them. An Include inside a Host block therefore continues that block
+ * until the included file's own first Host line.
+ */
+function expandIncludes(text: string, base: string, home: string, depth: number): string {
+  if (!/^\s*include\b/im.test(text)) return text;
+  if (depth >= INCLUDE_DEPTH_MAX) throw new SshConfigError('Include nested too deeply');
+  return text
+    .split('\n')
+    .map((line) => {
+      const match = INCLUDE.exec(line);
+      if (match === null) return line;
+      const parts: string[] = [];
+      for (const raw of (match[1] ?? '').split(/\s+/)) {
+        const pattern = raw.replace(/^"(.*)"$/, '$1');
+        const expanded = pattern.startsWith('~/') ? home + pattern.slice(1) : pattern;
+        const absolute = isAbsolute(expanded) ? expanded : join(base, expanded);
+        for (const file of globSync(absolute).sort()) {
+          let data: Buffer;
+          try {
+            data = readFileSync(file);
+          } catch {
+            continue;
+          }
+          if (data.length > CONFIG_MAX_BYTES) throw new SshConfigError(`${file}: too large`);
+          parts.push(expandIncludes(data.toString('utf8'), base, home, depth + 1));
+        }
+      }
+      return parts.join('\n');
+    })
+    .join('\n');
 }
 
 function listValue(value: string | string[] | undefined): string[] {
