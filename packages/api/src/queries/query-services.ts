@@ -238,17 +238,36 @@ async function scoreWindow(
     metrics: [input.metric],
   });
   // A restarted service is a new incarnation of the same command: its incarnations are judged
-  // together, so growth cut short by restarts still counts.
-  const services = new Map<string, typeof series>();
+  // together, so growth cut short by restarts still counts. Processes of one command that run at
+  // the same time (workers) are not incarnations of each other: each chain holds incarnations
+  // whose lifetimes follow one another.
+  const commands = new Map<string, typeof series>();
   for (const s of series) {
     if (input.comm !== undefined && s.comm !== input.comm) continue;
     const k = `${s.host}\0${s.exe ?? s.comm}\0${s.cmdline}`;
-    const g = services.get(k);
+    const g = commands.get(k);
     if (g) g.push(s);
-    else services.set(k, [s]);
+    else commands.set(k, [s]);
+  }
+  const services: (typeof series)[] = [];
+  for (const group of commands.values()) {
+    group.sort((a, b) => a.firstSeenMs - b.firstSeenMs || a.lastSeenMs - b.lastSeenMs);
+    const chains: (typeof series)[] = [];
+    for (const s of group) {
+      let best: typeof series | undefined;
+      for (const c of chains) {
+        const tail = c[c.length - 1];
+        if (tail && tail.lastSeenMs <= s.firstSeenMs) {
+          if (!best || (best[best.length - 1]?.lastSeenMs ?? 0) < tail.lastSeenMs) best = c;
+        }
+      }
+      if (best) best.push(s);
+      else chains.push([s]);
+    }
+    services.push(...chains);
   }
   const rows: TopRow[] = [];
-  for (const members of services.values()) {
+  for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
     const newest = members[members.length - 1];
     if (!newest) continue;
