@@ -12,6 +12,12 @@ import {
   SortFieldError,
 } from '@fleetpmap/pmap';
 import { ExitError } from '../errors.ts';
+import {
+  EXTENSION_OPTIONS,
+  fleetpmapVersion,
+  PMAP_LONG_OPTIONS,
+  PMAP_SHORT_OPTIONS,
+} from '../pmap-mode/command-line.ts';
 import { type GetoptSpec, getoptLong } from '../pmap-mode/getopt.ts';
 import type { JsonProcess } from '../pmap-mode/json.ts';
 import { utf8Codeset } from '../pmap-mode/locale.ts';
@@ -25,25 +31,11 @@ import { isRemoteTargetArg, type RemoteTarget } from './target.ts';
 type Env = Readonly<Record<string, string | undefined>>;
 
 const SPEC: Omit<GetoptSpec, 'posixlyCorrect'> = {
-  shortOptions: 'xXrdqA:hVcC:nN:pF:l:i:',
-  longOptions: [
-    { name: 'extended', hasArg: false, val: 'x' },
-    { name: 'device', hasArg: false, val: 'd' },
-    { name: 'quiet', hasArg: false, val: 'q' },
-    { name: 'range', hasArg: true, val: 'A' },
-    { name: 'help', hasArg: false, val: 'h' },
-    { name: 'version', hasArg: false, val: 'V' },
-    { name: 'read-rc', hasArg: false, val: 'c' },
-    { name: 'read-rc-from', hasArg: true, val: 'C' },
-    { name: 'create-rc', hasArg: false, val: 'n' },
-    { name: 'create-rc-to', hasArg: true, val: 'N' },
-    { name: 'show-path', hasArg: false, val: 'p' },
-  ],
+  shortOptions: `${PMAP_SHORT_OPTIONS}F:l:i:`,
+  longOptions: PMAP_LONG_OPTIONS,
   // Spelled out in full only, so pmap's long-option abbreviations resolve as they do in pmap.
   exactOptions: [
-    { name: 'json', hasArg: false, val: 'json' },
-    { name: 'summary', hasArg: false, val: 'summary' },
-    { name: 'sort', hasArg: true, val: 'sort' },
+    ...EXTENSION_OPTIONS,
     { name: 'port', hasArg: true, val: 'port' },
     { name: 'sudo', hasArg: false, val: 'sudo' },
     { name: 'parallel', hasArg: true, val: 'parallel' },
@@ -75,13 +67,6 @@ export const REMOTE_USAGE = [
   ' --read-timeout SECONDS      per host read (default 60)',
   '',
 ].join('\n');
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return `fleetpmap ${pkg.version}\n`;
-}
 
 /** Whether this command line names remote targets (checked before any parsing). */
 export function hasRemoteTargets(argv: readonly string[]): boolean {
@@ -193,7 +178,7 @@ async function remoteMain(argv: readonly string[], env: Env, io: PmapOutput): Pr
         io.out(REMOTE_USAGE);
         throw new ExitError(0);
       case 'V':
-        io.out(version());
+        io.out(fleetpmapVersion());
         throw new ExitError(0);
       case 'c':
         rc = true;
