@@ -91,6 +91,26 @@ describe('agent configuration', () => {
     );
   });
 
+  it('refuses config file values of the wrong type, out of range, or unknown', async () => {
+    const file = join(dir, 'agent.json');
+    const load = async (body: object) => {
+      await writeFile(file, JSON.stringify({ output: '-', ...body }));
+      return () => resolveConfig({ config: file }, {});
+    };
+    expect(await load({ cheapIntervalMs: '30s' })).toThrow(/invalid cheapIntervalMs/);
+    expect(await load({ cheapIntervalMs: 0 })).toThrow(/invalid cheapIntervalMs/);
+    expect(await load({ maxBackoffLevel: 17 })).toThrow(/invalid maxBackoffLevel/);
+    expect(await load({ maxBodyBytes: 1000 })).toThrow(/invalid maxBodyBytes/);
+    expect(await load({ labels: { '1x': 'a' } })).toThrow(/invalid labels: 1x/);
+    expect(await load({ logLevel: 'loud' })).toThrow(/invalid logLevel/);
+    expect(await load({ server: 'http://' })).toThrow(/invalid server/);
+    expect(await load({ cheapIntervalMS: 1000 })).toThrow(/invalid cheapIntervalMS: unknown/);
+    expect((await load({ readBudgetMs: 0.5, once: true }))()).toMatchObject({
+      readBudgetMs: 0.5,
+      once: true,
+    });
+  });
+
   it('reads durations and sizes with units', () => {
     expect(parseDurationMs('30s')).toBe(30_000);
     expect(parseDurationMs('5m')).toBe(300_000);

@@ -1,77 +1,157 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
-
 /** A config value that could not be accepted; the entry point prints it and exits with 2. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG';
   readonly retryable = false;
 }
 
-const positiveMs = z.number().int().positive();
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The resolved configuration: file, environment and flags merged, checked, defaults filled in. */
+export interface AgentConfig {
+  server?: string;
+  token?: string;
+  once: boolean;
+  output?: string;
+  full: boolean;
+  stats: boolean;
+  procRoot: string;
+  hostName: string;
+  labels: Record<string, string>;
+  /** Tier 1 (stat + status of every process). */
+  cheapIntervalMs: number;
+  /** Tier 2 (smaps_rollup), also read at once for processes whose anonymous memory grows. */
+  rollupIntervalMs: number;
+  /** Tier 3 (full smaps), also read for growth suspects. */
+  fullIntervalMs: number;
+  /** Anonymous growth (RssAnon + VmSwap, KiB) since the last rollup that triggers one at once. */
+  growthTriggerKb: number;
+  /** A process whose rollup/smaps read takes longer than this is read less often. */
+  readBudgetMs: number;
+  /** Expensive reads stop for this cycle once the cycle has run this long. */
+  cycleBudgetMs: number;
+  /** Processes bigger than this (VmRSS, KiB) get their expensive tiers backed off. */
+  maxRssKb: number;
+  /** Processes with more mappings than this (as last counted) get their full map backed off. */
+  maxMappings: number;
+  /** Backoff doubles the interval up to this many times. */
+  maxBackoffLevel: number;
+  spoolDir?: string;
+  spoolMaxBytes: number;
+  /** Body limit for one push (uncompressed JSON bytes); bigger snapshots are split. */
+  maxBodyBytes?: number;
+  logLevel: LogLevel;
+}
 
 /** Host names travel in URLs, logs and SQL keys: keep them to what DNS and shells treat as plain. */
-const hostNameSchema = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only');
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const LABEL_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-const labelKey = z
-  .string()
-  .min(1)
-  .max(63)
-  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'label keys are identifiers');
+/*
+ * The checks are written out rather than declared with a schema library: the config is flat and
+ * checked once at start, while a schema library stays resident for the agent's whole life (zod
+ * was about a sixth of the agent's memory).
+ */
+type Check = (v: unknown) => string | undefined;
 
-export const agentConfigSchema = z.strictObject({
-  server: z.url({ protocol: /^https?$/ }).optional(),
-  token: z.string().min(1).max(4096).optional(),
-  once: z.boolean().default(false),
-  output: z.string().min(1).optional(),
-  full: z.boolean().default(false),
-  stats: z.boolean().default(false),
-  procRoot: z.string().min(1).default('/proc'),
-  hostName: hostNameSchema,
-  labels: z.record(labelKey, z.string().max(255)).default({}),
-  /** Tier 1 (stat + status of every process). */
-  cheapIntervalMs: positiveMs.default(30_000),
-  /** Tier 2 (smaps_rollup), also read at once for processes whose anonymous memory grows. */
-  rollupIntervalMs: positiveMs.default(300_000),
-  /** Tier 3 (full smaps), also read for growth suspects. */
-  fullIntervalMs: positiveMs.default(900_000),
-  /** Anonymous growth (RssAnon + VmSwap, KiB) since the last rollup that triggers one at once. */
-  growthTriggerKb: z.number().int().positive().default(1024),
-  /** A process whose rollup/smaps read takes longer than this is read less often. */
-  readBudgetMs: z.number().positive().default(200),
-  /** Expensive reads stop for this cycle once the cycle has run this long. */
-  cycleBudgetMs: positiveMs.default(5_000),
-  /** Processes bigger than this (VmRSS, KiB) get their expensive tiers backed off. */
-  maxRssKb: z
-    .number()
-    .int()
-    .positive()
-    .default(32 * 1024 * 1024),
-  /** Processes with more mappings than this (as last counted) get their full map backed off. */
-  maxMappings: z.number().int().positive().default(20_000),
-  /** Backoff doubles the interval up to this many times. */
-  maxBackoffLevel: z.number().int().min(0).max(16).default(5),
-  spoolDir: z.string().min(1).optional(),
-  spoolMaxBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024 * 1024),
-  /** Body limit for one push (uncompressed JSON bytes); bigger snapshots are split. */
-  maxBodyBytes: z
-    .number()
-    .int()
-    .min(64 * 1024)
-    .optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+const str =
+  (min: number, max: number, pattern?: RegExp, patternText?: string): Check =>
+  (v) => {
+    if (typeof v !== 'string') return 'expected a string';
+    if (v.length < min) return `must be at least ${min} character${min === 1 ? '' : 's'}`;
+    if (v.length > max) return `must be at most ${max} characters`;
+    if (pattern && !pattern.test(v)) return patternText ?? `must match ${pattern}`;
+    return undefined;
+  };
 
-export type AgentConfig = z.infer<typeof agentConfigSchema>;
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (v) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) return 'expected an integer';
+    if (v < min) return `must be >= ${min}`;
+    if (v > max) return `must be <= ${max}`;
+    return undefined;
+  };
+
+const positiveInt = int(1);
+const positiveNumber: Check = (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'expected a positive number';
+const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'expected true or false');
+
+const httpUrl: Check = (v) => {
+  if (typeof v !== 'string') return 'expected a string';
+  const u = URL.parse(v);
+  if (u === null) return 'not a URL';
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http(s) URL';
+  if (u.hostname === '') return 'URL has no host';
+  return undefined;
+};
+
+const labelKey = str(1, 63, LABEL_KEY, 'label keys are identifiers');
+const labelValue = str(0, 255);
+const labels: Check = (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'expected an object';
+  for (const [k, val] of Object.entries(v)) {
+    const bad = labelKey(k) ?? labelValue(val);
+    if (bad) return `${k}: ${bad}`;
+  }
+  return undefined;
+};
+
+const logLevel: Check = (v) =>
+  (LOG_LEVELS as readonly unknown[]).includes(v) ? undefined : `one of ${LOG_LEVELS.join(', ')}`;
+
+/** Every accepted key with its check and default; a key without a default is optional. */
+const FIELDS: Record<keyof AgentConfig, { check: Check; default?: unknown }> = {
+  server: { check: httpUrl },
+  token: { check: str(1, 4096) },
+  once: { check: bool, default: false },
+  output: { check: str(1, 4096) },
+  full: { check: bool, default: false },
+  stats: { check: bool, default: false },
+  procRoot: { check: str(1, 4096), default: '/proc' },
+  hostName: { check: str(1, 253, HOST_NAME, 'letters, digits, dot, dash and underscore only') },
+  labels: { check: labels, default: {} },
+  cheapIntervalMs: { check: positiveInt, default: 30_000 },
+  rollupIntervalMs: { check: positiveInt, default: 300_000 },
+  fullIntervalMs: { check: positiveInt, default: 900_000 },
+  growthTriggerKb: { check: positiveInt, default: 1024 },
+  readBudgetMs: { check: positiveNumber, default: 200 },
+  cycleBudgetMs: { check: positiveInt, default: 5_000 },
+  maxRssKb: { check: positiveInt, default: 32 * 1024 * 1024 },
+  maxMappings: { check: positiveInt, default: 20_000 },
+  maxBackoffLevel: { check: int(0, 16), default: 5 },
+  spoolDir: { check: str(1, 4096) },
+  spoolMaxBytes: { check: positiveInt, default: 256 * 1024 * 1024 },
+  maxBodyBytes: { check: int(64 * 1024) },
+  logLevel: { check: logLevel, default: 'info' },
+};
+const REQUIRED: ReadonlySet<string> = new Set(['hostName']);
+
+/** Checks a merged config object: unknown keys, wrong types and out-of-range values are refused. */
+export function checkAgentConfig(input: Readonly<Record<string, unknown>>): AgentConfig {
+  for (const key of Object.keys(input)) {
+    if (!Object.hasOwn(FIELDS, key)) throw new ConfigError(`invalid ${key}: unknown setting`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const v = input[key];
+    if (v === undefined) {
+      if (REQUIRED.has(key)) throw new ConfigError(`invalid ${key}: required`);
+      if (field.default !== undefined) {
+        out[key] = typeof field.default === 'object' ? { ...field.default } : field.default;
+      }
+      continue;
+    }
+    const bad = field.check(v);
+    if (bad) throw new ConfigError(`invalid ${key}: ${bad}`);
+    out[key] = v;
+  }
+  return out as unknown as AgentConfig;
+}
 
 /** What the command line gave; every field optional so absent flags fall through to env/file. */
 export interface FlagValues {
@@ -240,13 +320,7 @@ export function resolveConfig(
     ...fromEnv(env),
     ...fromFlags(flags),
   };
-  const parsed = agentConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.join('.') || 'config';
-    throw new ConfigError(`invalid ${where}: ${issue?.message ?? 'invalid'}`);
-  }
-  const cfg = parsed.data;
+  const cfg = checkAgentConfig(merged);
   if (cfg.output === undefined && cfg.server === undefined) {
     throw new ConfigError('no server: pass --server URL (or FLEETPMAP_SERVER), or --output FILE');
   }

@@ -7,7 +7,7 @@ export {
   type Tier,
   type TierConfig,
 } from './collector.ts';
-export { type AgentConfig, agentConfigSchema, resolveConfig } from './config.ts';
+export { type AgentConfig, checkAgentConfig, resolveConfig } from './config.ts';
 export { main } from './main.ts';
 export { type ProcSource, procfsSource } from './proc-source.ts';
 export { createTrpcPushClient, type PushClient, type PushOutcome } from './push.ts';
