@@ -50,3 +50,4 @@ export {
   type Tier,
   tierSchema,
 } from './snapshot.ts';
+export { parseSnapshotFast, snapshotInputAt } from './snapshot-input.ts';

@@ -1,20 +1,27 @@
 import { z } from 'zod';
 import { LIMITS, MAX_FUTURE_SKEW_MS, MIN_TAKEN_AT_MS, SNAPSHOT_SCHEMA_ID } from './limits.ts';
 
+/** Shared with the fast check of process records (snapshot-input.ts), so both accept alike. */
+export const PATTERNS = {
+  lowerHex: /^[0-9a-f]{1,16}$/,
+  base64: /^[A-Za-z0-9+/]*={0,2}$/,
+  fieldName: /^[A-Za-z0-9_]+$/,
+  perms: /^[r-][w-][x-][ps]$/,
+  dev: /^[0-9a-f]{2,3}:[0-9a-f]{2,5}$/,
+  vmFlag: /^[a-z0-9?]{2}$/,
+} as const;
+
 /** Sizes are KiB exactly as the kernel prints them (`kB` in /proc means KiB). */
 const kb = z.int().min(0).max(LIMITS.maxKb);
 const lowerHex = z
   .string()
-  .regex(/^[0-9a-f]{1,16}$/, 'lower-case hex without 0x, at most 16 digits');
-const base64 = z
-  .string()
-  .max(LIMITS.base64Chars)
-  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'standard base64');
+  .regex(PATTERNS.lowerHex, 'lower-case hex without 0x, at most 16 digits');
+const base64 = z.string().max(LIMITS.base64Chars).regex(PATTERNS.base64, 'standard base64');
 const fieldName = z
   .string()
   .min(1)
   .max(LIMITS.fieldNameChars)
-  .regex(/^[A-Za-z0-9_]+$/, 'a kernel field name');
+  .regex(PATTERNS.fieldName, 'a kernel field name');
 
 /** Host names travel in URLs, logs, `host:PID` targets and SQL keys: keep them plain. */
 export const hostNameSchema = z
@@ -133,9 +140,9 @@ export const regionsSchema = z.strictObject({
 export const mappingSchema = z.strictObject({
   start: lowerHex,
   end: lowerHex,
-  perms: z.string().regex(/^[r-][w-][x-][ps]$/, 'four characters such as r-xp'),
+  perms: z.string().regex(PATTERNS.perms, 'four characters such as r-xp'),
   offset: lowerHex,
-  dev: z.string().regex(/^[0-9a-f]{2,3}:[0-9a-f]{2,5}$/, 'major:minor in hex, e.g. fe:01'),
+  dev: z.string().regex(PATTERNS.dev, 'major:minor in hex, e.g. fe:01'),
   /** Inode numbers above 2^53 cannot travel as JSON numbers exactly; they are refused. */
   inode: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
   /**
@@ -148,7 +155,7 @@ export const mappingSchema = z.strictObject({
     message: `at most ${LIMITS.kbFieldsPerMapping} kB fields`,
   }),
   vmFlags: z
-    .array(z.string().regex(/^[a-z0-9?]{2}$/, 'two-letter VmFlags mnemonic'))
+    .array(z.string().regex(PATTERNS.vmFlag, 'two-letter VmFlags mnemonic'))
     .max(LIMITS.vmFlagsPerMapping),
   extra: z
     .record(fieldName, z.string().max(LIMITS.extraValueChars))

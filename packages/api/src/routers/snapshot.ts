@@ -1,4 +1,4 @@
-import { pushResultSchema, snapshotSchemaAt } from '@fleetpmap/protocol';
+import { pushResultSchema, snapshotInputAt } from '@fleetpmap/protocol';
 import { assertStorableText } from '../storable-text.ts';
 import { agentProcedure, assertMayWriteHost, router } from '../trpc.ts';
 
@@ -8,7 +8,7 @@ export const snapshotRouter = router({
    * snapshot is committed. The future-time check uses the server's clock at parse time.
    */
   push: agentProcedure
-    .input(snapshotSchemaAt())
+    .input(snapshotInputAt())
     .output(pushResultSchema)
     .mutation(async ({ ctx, input }) => {
       if (ctx.textCheckNeeded) assertStorableText(input);
