@@ -167,6 +167,8 @@ async function startServer(databaseUrl: string, dataDir: string) {
       dataDir,
       '--listen',
       '127.0.0.1:0',
+      '--workers',
+      String(WORKERS),
     ],
     {
       env: {
