@@ -248,12 +248,29 @@ async function main() {
           httpLink({ url: `${server.url}/trpc`, headers: { authorization: `Bearer ${token}` } }),
         ],
       });
+      // The server scores a window once per rollup and keeps the result until the rollup
+      // watermark moves. Cold: the watermark is moved before every call (the first call after a
+      // rollup); warm: calls repeated within one rollup period.
+      const newRollup = () =>
+        sql.unsafe(`insert into rollup_state (name, watermark_ms) values ('aggregates', 0)
+          on conflict (name) do update set watermark_ms = rollup_state.watermark_ms + 1`);
+      const both = async <T>(fn: () => Promise<T>) => {
+        const cold: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          await newRollup();
+          const t0 = performance.now();
+          await fn();
+          cold.push(performance.now() - t0);
+        }
+        const warm = await timed(fn);
+        return { cold: median(cold), ms: warm.ms, result: warm.result };
+      };
       const top = (windowMs: number) =>
-        timed(() => client.process.top.query({ windowMs, toMs: END, limit: 20, all: false }));
+        both(() => client.process.top.query({ windowMs, toMs: END, limit: 20, all: false }));
       log('timing top --window 24h, 1h, --group-by exe');
       const top24 = await top(24 * HOUR);
       const top1 = await top(HOUR);
-      const pivot = await timed(() =>
+      const pivot = await both(() =>
         client.process.pivot.query({ windowMs: 24 * HOUR, toMs: END, groupBy: 'exe', limit: 50 }),
       );
 
@@ -314,13 +331,20 @@ async function main() {
           `verdicts (24h)             ${leaking} of ${HOSTS * PROCS} processes leak; ${found} of ${truthLeaks.length} true leaks found, ${falseAlarms} false alarms${missed.size > 0 ? `; missed: ${[...missed].map(([k, n]) => `${k} ${n}`).join(', ')}` : ''}; top 24h returned ${leakCount} rows (limit 20)`,
           `aggregate read alone       24h ${read24.ms.toFixed(1)} ms, 1h ${read1.ms.toFixed(1)} ms (median of ${RUNS}, in process)`,
           '',
-          `                           fleetpmap (median of ${RUNS})   naive SQL (median of ${RUNS})   naive / fleetpmap`,
-          `top --window 24h           ${f(top24.ms)}             ${f(naive24.ms)}             ${ratio(naive24.ms, top24.ms)}`,
-          `top --window 1h            ${f(top1.ms)}             ${f(naive1.ms)}             ${ratio(naive1.ms, top1.ms)}`,
-          `top --group-by exe (24h)   ${f(pivot.ms)}             ${f(naivePivot.ms)}             ${ratio(naivePivot.ms, pivot.ms)}`,
+          `median of ${RUNS}                  fleetpmap cold   fleetpmap warm      naive SQL   naive/cold   naive/warm`,
+          ...(
+            [
+              ['top --window 24h', top24, naive24],
+              ['top --window 1h', top1, naive1],
+              ['top --group-by exe (24h)', pivot, naivePivot],
+            ] as const
+          ).map(
+            ([label, ours, naive]) =>
+              `${label.padEnd(25)}${f(ours.cold)}     ${f(ours.ms)}   ${f(naive.ms)}   ${ratio(naive.ms, ours.cold).padStart(10)}   ${ratio(naive.ms, ours.ms).padStart(10)}`,
+          ),
           '',
-          `24h / 1h (fleetpmap)       ${(top24.ms / top1.ms).toFixed(2)}x   (goal <= 1.5x)`,
-          `naive 24h / top 24h        ${ratio(naive24.ms, top24.ms)}   (goal >= 100x)`,
+          `24h / 1h (fleetpmap)       cold ${(top24.cold / top1.cold).toFixed(2)}x, warm ${(top24.ms / top1.ms).toFixed(2)}x   (goal <= 1.5x)`,
+          `naive 24h / top 24h        cold ${ratio(naive24.ms, top24.cold)}, warm ${ratio(naive24.ms, top24.ms)}   (goal >= 100x)`,
         ].join('\n')}\n`,
       );
     } finally {

@@ -22,6 +22,7 @@ import {
   metricValues,
   processAggregates,
   processSeries,
+  queryRows,
 } from '@fleetpmap/db';
 import type { Mapping } from '@fleetpmap/protocol';
 import { ApiError } from '../errors.ts';
@@ -330,16 +331,60 @@ function sumKb(m: Mapping | undefined, field: string): number {
   return m?.kb[field] ?? 0;
 }
 
+/** Window lengths up to this are read at 5-minute resolution (processAggregates' default). */
+const FINE_WINDOW_MS = 6 * 3_600_000;
+const SCORED_CACHE_ENTRIES = 16;
+
+/**
+ * The aggregates change only when the rollup runs, so a scored window is kept until the rollup
+ * watermark moves: repeated `top` calls (a dashboard, several users, `top` then `--group-by`)
+ * score the fleet once per rollup. The key is the set of buckets the window covers, not the
+ * clock, so `now` moving inside one bucket still hits.
+ */
+function createScoredCache(db: Db) {
+  const entries = new Map<string, Promise<TopRow[]>>();
+  return async (input: Omit<TopInput, 'limit' | 'all'>, nowMs: number): Promise<TopRow[]> => {
+    const [state] = await queryRows<{ watermark_ms: string | number }>(
+      db,
+      "select watermark_ms from rollup_state where name = 'aggregates'",
+    );
+    const toMs = input.toMs ?? nowMs;
+    const widthMs = input.windowMs <= FINE_WINDOW_MS ? 300_000 : 3_600_000;
+    const key = JSON.stringify([
+      Number(state?.watermark_ms ?? -1),
+      input.metric,
+      input.windowMs,
+      Math.ceil((toMs - input.windowMs) / widthMs),
+      Math.ceil(toMs / widthMs),
+      input.hostGlob ?? null,
+      input.labels ?? null,
+      input.comm ?? null,
+    ]);
+    let hit = entries.get(key);
+    if (!hit) {
+      hit = scoreWindow(db, { ...input, toMs }, nowMs);
+      entries.set(key, hit);
+      hit.catch(() => entries.delete(key));
+      while (entries.size > SCORED_CACHE_ENTRIES) {
+        const oldest = entries.keys().next().value as string;
+        entries.delete(oldest);
+      }
+    }
+    return hit;
+  };
+}
+
 /** The query services over one database (Postgres or PGlite). */
 export function createQueryServices(db: Db, nowMs: () => number = Date.now): QueryServices {
+  const scored = createScoredCache(db);
   return {
     async top(input) {
-      const rows = await scoreWindow(db, input, nowMs());
+      const rows = await scored(input, nowMs());
       return (input.all ? rows : rows.filter((r) => r.leak)).slice(0, input.limit);
     },
 
     async pivot(input) {
-      const rows = await scoreWindow(db, input, nowMs());
+      const rows = await scored(input, nowMs());
       return pivotByGroup(
         rows.map((r) => ({
           host: r.host,
