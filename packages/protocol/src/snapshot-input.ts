@@ -1,4 +1,4 @@
-import { LIMITS } from './limits.ts';
+import { LIMITS, MAX_FUTURE_SKEW_MS } from './limits.ts';
 import {
   formatIssuePath,
   mappingSchema,
@@ -10,6 +10,7 @@ import {
   rollupSchema,
   type Snapshot,
   type SnapshotParseResult,
+  snapshotSchema,
   snapshotSchemaAt,
   statusSampleSchema,
 } from './snapshot.ts';
@@ -51,8 +52,17 @@ function isHex(v: unknown): boolean {
   return typeof v === 'string' && PATTERNS.lowerHex.test(v);
 }
 
+/**
+ * kB and extra field names repeat in every mapping (Size, Rss, …): remember the ones that passed,
+ * up to a bound, so a hostile stream of distinct names cannot grow it.
+ */
+const goodFieldNames = new Set<string>();
+
 function isFieldName(k: string): boolean {
-  return k.length >= 1 && k.length <= LIMITS.fieldNameChars && PATTERNS.fieldName.test(k);
+  if (goodFieldNames.has(k)) return true;
+  if (k.length < 1 || k.length > LIMITS.fieldNameChars || !PATTERNS.fieldName.test(k)) return false;
+  if (goodFieldNames.size < 1024) goodFieldNames.add(k);
+  return true;
 }
 
 const isKb = (v: unknown) => isInt(v, 0, LIMITS.maxKb);
@@ -282,8 +292,9 @@ function fastSnapshot(input: unknown, nowMs: () => number): Snapshot | undefined
     mappings += maps?.length ?? 0;
   }
   if (mappings > LIMITS.mappingsPerSnapshot) return undefined;
-  const rest = snapshotSchemaAt(nowMs).safeParse({ ...input, processes: [] });
-  if (!rest.success) return undefined;
+  // snapshotSchema is built once; a schema per call would be compiled anew by zod each time.
+  const rest = snapshotSchema.safeParse({ ...input, processes: [] });
+  if (!rest.success || rest.data.takenAtMs > nowMs() + MAX_FUTURE_SKEW_MS) return undefined;
   return { ...rest.data, processes: processes as Snapshot['processes'] };
 }
 
