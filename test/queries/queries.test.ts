@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { rollupAggregates } from '@fleetpmap/db';
-import { exampleSnapshot } from '@fleetpmap/protocol';
+import { exampleProcess, exampleSnapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
 import { cliBin } from '../support/paths.ts';
-import { fleetSnapshots } from './fleet-history.ts';
+import { fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
 
 const run = promisify(execFile);
 
@@ -51,7 +51,8 @@ for (const driver of drivers()) {
     const as = (token: string) => ['--server', t.url, '--token', token];
 
     beforeAll(async () => {
-      t = await startTestServer(driver);
+      // The tests roll up themselves, so they know what the aggregates hold.
+      t = await startTestServer(driver, { FLEETPMAP_ROLLUP_INTERVAL_MS: String(24 * 3_600_000) });
       const admin = t.client(t.adminToken);
       reader = (await admin.token.create.mutate({ role: 'reader' })).token;
       agent = (await admin.token.create.mutate({ role: 'agent', hostName: 'web-1' })).token;
@@ -278,6 +279,39 @@ for (const driver of drivers()) {
       const asAgent = await fleetpmap(['import', '-', ...as(agent)], `${snap(6)}\n`);
       expect(asAgent.code).toBe(1);
       expect(asAgent.stderr).toMatch(/line 1: 403: this agent token is bound to host "web-1"/);
+    });
+
+    it('top sees new data once the rollup has run, and judges concurrent workers one by one', async () => {
+      const base = exampleSnapshot();
+      const worker = (pid: number, anonKb: number) =>
+        exampleProcess({
+          pid,
+          startTicks: 5000 + pid,
+          comm: 'worker',
+          cmdline: 'worker --pool',
+          exe: '/usr/bin/worker',
+          status: { ...exampleProcess().status, rssAnonKb: anonKb, vmRssKb: anonKb + 10_000 },
+        });
+      const steps = (3 * HOUR_MS) / SAMPLE_MS;
+      const admin = t.client(t.adminToken);
+      for (let i = 0; i < steps; i++) {
+        const hours = (i * SAMPLE_MS) / HOUR_MS;
+        await admin.snapshot.push.mutate({
+          ...base,
+          snapshotId: crypto.randomUUID(),
+          takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
+          host: { ...base.host, name: 'late-1', bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d99' },
+          processes: [
+            worker(300, Math.round(100_000 * (1 + 0.05 * hours) + (i % 3) * 100)),
+            worker(301, 100_000 + (i % 3) * 100),
+          ],
+        });
+      }
+      const query = ['top', '--all', '--json', '--host', 'late-1', ...as(reader)];
+      expect(JSON.parse((await fleetpmap(query)).stdout)).toEqual([]);
+      await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
+      const rows = JSON.parse((await fleetpmap(query)).stdout) as TopJson[];
+      expect(rows.map((r) => `${r.pid} ${r.leak}`)).toEqual(['300 true', '301 false']);
     });
   });
 }
