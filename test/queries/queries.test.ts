@@ -196,13 +196,20 @@ for (const driver of drivers()) {
       expect(r.code, r.stderr).toBe(0);
       const h = JSON.parse(r.stdout) as {
         points: { tMs: number; kb: number }[];
-        trend: { slopeKbPerHour: number; leak: boolean };
+        trend: { interceptKb: number; slopeKbPerHour: number; leak: boolean };
       };
       expect(h.points).toHaveLength(120);
       expect(h.points.at(-1)?.tMs).toBe(endMs);
       expect((h.points.at(-1)?.kb ?? 0) - (h.points[0]?.kb ?? 0)).toBeGreaterThan(40_000);
       expect(h.trend.leak).toBe(true);
       expect(h.trend.slopeKbPerHour).toBeGreaterThan(6000);
+      // The drawn line runs through the floors: at both ends it sits at the series' level.
+      const first = h.points[0] as { tMs: number; kb: number };
+      const last = h.points.at(-1) as { tMs: number; kb: number };
+      const lineAt = (tMs: number) =>
+        h.trend.interceptKb + (h.trend.slopeKbPerHour * (tMs - first.tMs)) / 3_600_000;
+      expect(Math.abs(lineAt(first.tMs) - first.kb) / first.kb).toBeLessThan(0.03);
+      expect(Math.abs(lineAt(last.tMs) - last.kb) / last.kb).toBeLessThan(0.03);
       const text = await fleetpmap(['history', 'web-1:100', ...as(reader)]);
       expect(text.stdout).toMatch(/^web-1:100 \/usr\/bin\/leaky --serve$/m);
       expect(text.stdout).toMatch(/[┤┼]/);

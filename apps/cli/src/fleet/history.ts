@@ -73,7 +73,6 @@ export function renderHistory(h: HistoryResult, opts: { width: number; height: n
   const title = `${h.host}:${h.pid} ${h.cmdline === '' ? `[${h.comm}]` : h.cmdline}\n`;
   if (!first || !last) return `${title}no ${h.metric} samples in this window\n`;
   const { series, trend } = columns(h, opts.width, first.tMs, last.tMs);
-  // The trend is fitted from the series' first sample on; re-anchor it at the first column.
   const chart = asciichart.plot([series, trend], {
     height: opts.height,
     format: (v: number) => formatKb(v).padStart(8),

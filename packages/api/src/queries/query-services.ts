@@ -113,7 +113,7 @@ export type HistoryResult = {
   metric: Metric;
   points: { tMs: number; kb: number }[];
   trend: {
-    /** the fitted floor line: kb = interceptKb + slopeKbPerHour · hours since fromMs */
+    /** the fitted floor line: kb = interceptKb + slopeKbPerHour · hours since the first point */
     interceptKb: number;
     slopeKbPerHour: number;
     pctPerHour: number;
@@ -455,7 +455,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
       const line =
         floors.length >= 2
           ? theilSen(
-              floors.map((b) => (b.tStartMs - input.fromMs) / 3_600_000),
+              floors.map((b) => (b.tStartMs - (points[0]?.tMs ?? input.fromMs)) / 3_600_000),
               floors.map((b) => b.min),
             )
           : { slope: 0, intercept: points[0]?.kb ?? 0 };
