@@ -5,7 +5,6 @@ import { Agent, fileSink } from './agent.ts';
 import { systemClock } from './clock.ts';
 import { type AgentConfig, ConfigError, type FlagValues, resolveConfig } from './config.ts';
 import { procfsSource } from './proc-source.ts';
-import { createTrpcPushClient } from './push.ts';
 import { Sender } from './sender.ts';
 import { DiskSpool, MemorySpool, type Spool } from './spool.ts';
 
@@ -117,6 +116,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   let sender: Sender | undefined;
   if (cfg.output === undefined && cfg.server !== undefined) {
+    // Loaded only to push: an `--output` run never pays for the tRPC client and the HTTP stack.
+    const { createTrpcPushClient } = await import('./push.ts');
     const client = createTrpcPushClient({
       server: cfg.server,
       ...(cfg.token !== undefined ? { token: cfg.token } : {}),

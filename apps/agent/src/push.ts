@@ -1,3 +1,4 @@
+import type { request as httpRequest, IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { AppRouter } from '@fleetpmap/api';
@@ -54,6 +55,78 @@ interface LastResponse {
   wireBytes: number;
 }
 
+/** The server answers a push with a few hundred bytes; anything far bigger is not its answer. */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** What tRPC's link reads from a response. */
+interface PushResponse {
+  ok: boolean;
+  status: number;
+  json(): Promise<unknown>;
+}
+
+/**
+ * Each HTTP module is loaded only once a push to such a URL is made, and through
+ * getBuiltinModule: an ESM import of node:http evaluates every export, among them lazy getters
+ * that load undici, about 12 MB resident; node:https (TLS, OpenSSL) costs several MB more.
+ */
+function requester(url: string): typeof httpRequest {
+  return url.startsWith('https:')
+    ? process.getBuiltinModule('node:https').request
+    : process.getBuiltinModule('node:http').request;
+}
+
+/**
+ * One POST through node:http(s) instead of the global fetch: fetch brings undici, whose HTTP parser
+ * is WebAssembly, which costs resident memory and rules out V8's --lite-mode (see docs/agent.md).
+ */
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  signal: AbortSignal,
+): Promise<{ res: IncomingMessage; text: string }> {
+  const send = requester(url);
+  return new Promise((resolve, reject) => {
+    const req = send(
+      url,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(body.length) },
+        signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            res.destroy(new Error(`response over ${MAX_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('error', reject);
+        res.on('end', () => resolve({ res, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function plainHeaders(h: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(h)) {
+    for (const [k, v] of h as [string, string][]) out[k.toLowerCase()] = v;
+  } else if (h && typeof h === 'object') {
+    for (const [k, v] of Object.entries(h)) {
+      if (typeof v === 'string') out[k.toLowerCase()] = v;
+    }
+  }
+  return out;
+}
+
 /**
  * `snapshot.push` through the tRPC client. The link's fetch gzips the JSON body and records the
  * HTTP status: a proxy or the server's own body limit may answer with a non-tRPC body, and the
@@ -63,26 +136,31 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): PushClient {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let last: LastResponse = { retryAfter: null, wireBytes: 0 };
 
-  const gzipFetch = async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+  const gzipFetch = async (
+    input: string | URL | { url: string },
+    init?: { body?: unknown; headers?: unknown; signal?: AbortSignal | null },
+  ): Promise<PushResponse> => {
     const body = init?.body;
     const raw = typeof body === 'string' ? body : '';
     const packed = await gzip(Buffer.from(raw, 'utf8'));
     last.wireBytes += packed.length;
-    const headers = new Headers(init?.headers);
-    headers.set('content-encoding', 'gzip');
-    headers.set('content-type', 'application/json');
-    if (opts.userAgent) headers.set('user-agent', opts.userAgent);
+    const headers = plainHeaders(init?.headers);
+    headers['content-encoding'] = 'gzip';
+    headers['content-type'] = 'application/json';
+    if (opts.userAgent) headers['user-agent'] = opts.userAgent;
     const signals = [AbortSignal.timeout(timeoutMs)];
     if (init?.signal) signals.push(init.signal);
-    const res = await fetch(input, {
-      ...init,
-      headers,
-      body: packed,
-      signal: AbortSignal.any(signals),
-    });
-    last.status = res.status;
-    last.retryAfter = res.headers.get('retry-after');
-    return res;
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const { res, text } = await post(url, headers, packed, AbortSignal.any(signals));
+    const status = res.statusCode ?? 0;
+    last.status = status;
+    const retryAfter = res.headers['retry-after'];
+    last.retryAfter = typeof retryAfter === 'string' ? retryAfter : null;
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      json: async () => JSON.parse(text) as unknown,
+    };
   };
 
   const client = createTRPCClient<AppRouter>({

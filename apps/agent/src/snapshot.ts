@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   type AgentCost,
   type Host,
@@ -11,6 +10,7 @@ import {
   type Snapshot,
 } from '@fleetpmap/protocol';
 import type { CollectedRecord } from './collector.ts';
+import { randomUuid } from './uuid.ts';
 
 /**
  * JSON bytes per push. The server caps the inflated body at MAX_INFLATED_BODY_BYTES and the
@@ -61,7 +61,7 @@ export class SnapshotPacker {
   constructor(head: PartsHead) {
     this.#head = head;
     this.#maxBody = head.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.#newId = head.newId ?? randomUUID;
+    this.#newId = head.newId ?? randomUuid;
     this.#cur = this.#part();
     this.#overhead = Buffer.byteLength(JSON.stringify(this.#cur)) + 64;
     this.#bytes = this.#overhead;
