@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { PRODUCTION_FLAGS } from './production-flags.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const agentBin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
@@ -29,8 +30,6 @@ const SMALL = Number(process.env.BENCH_SMALL ?? 180);
 const BIG = Number(process.env.BENCH_BIG ?? 20);
 const BIG_MAPPINGS = Number(process.env.BENCH_BIG_MAPPINGS ?? 2500);
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 10);
-/** The V8 flags the systemd unit and the bundle's #! line run the agent with. */
-const PRODUCTION_FLAGS = ['--max-semi-space-size=1', '--lite-mode'];
 
 const started: ChildProcess[] = [];
 const work = mkdtempSync(join(tmpdir(), 'fleetpmap-bench-agent-'));

@@ -1,6 +1,9 @@
 // Bundles the agent into one ES module, dist/fleetpmap-agent.mjs, for hosts that should not pay
-// for TypeScript stripping at run time (it costs resident memory: see docs/agent.md).
+// for TypeScript stripping at run time (it costs resident memory: see docs/agent.md). The file is
+// executable and its #! line carries the production V8 flags.
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { build, type Plugin } from 'esbuild';
+import { PRODUCTION_FLAGS } from './production-flags.ts';
 
 /**
  * The workspace packages the agent imports declare their module-level values without side
@@ -28,9 +31,10 @@ const pureWorkspacePackages: Plugin = {
   },
 };
 
+const outfile = new URL('../dist/fleetpmap-agent.mjs', import.meta.url).pathname;
 await build({
   entryPoints: [new URL('../bin/fleetpmap-agent.js', import.meta.url).pathname],
-  outfile: new URL('../dist/fleetpmap-agent.mjs', import.meta.url).pathname,
+  outfile,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -44,3 +48,7 @@ await build({
   },
   logLevel: 'warning',
 });
+
+const text = readFileSync(outfile, 'utf8').replace(/^#!.*\n/, '');
+writeFileSync(outfile, `#!/usr/bin/env -S node ${PRODUCTION_FLAGS.join(' ')}\n${text}`);
+chmodSync(outfile, 0o755);
