@@ -100,7 +100,9 @@ async function main(): Promise<void> {
   // The agent, tier by tier, in a process of its own.
   const child = execFileSync(
     process.execPath,
-    [...PRODUCTION_FLAGS, join(here, 'bench-agent-child.ts'), String(CYCLES)],
+    // From source: type stripping needs WebAssembly, which --lite-mode turns off. The binary
+    // runs below give the production flags' CPU per cycle.
+    [join(here, 'bench-agent-child.ts'), String(CYCLES)],
     {
       maxBuffer: 64 * 1024 * 1024,
     },
@@ -183,7 +185,10 @@ async function main(): Promise<void> {
   copyFileSync(join(here, '..', 'package.json'), join(bundleDir, 'package.json'));
   copyFileSync(join(here, '..', 'dist', 'fleetpmap-agent.mjs'), join(bundleDir, 'dist', 'a.mjs'));
   const bundle = join(bundleDir, 'dist', 'a.mjs');
-  const binRss: Record<string, { rss: number; min: number; max: number; hwm: number }> = {};
+  const binRss: Record<
+    string,
+    { rss: number; min: number; max: number; hwm: number; cpuMsPerCycle: number }
+  > = {};
   for (const [entry, label, flags] of [
     [agentBin, 'source', ['--max-semi-space-size=1']],
     [bundle, 'bundle', []],
@@ -212,6 +217,7 @@ async function main(): Promise<void> {
     // Past start-up, then one sample a second over 12 cycles.
     await sleep(4000);
     const samples: number[] = [];
+    const ticks0 = cpuTicks(a.pid ?? 0);
     for (let i = 0; i < 12; i++) {
       samples.push(statusKb(a.pid ?? 0, 'VmRSS'));
       await sleep(1000);
@@ -221,6 +227,8 @@ async function main(): Promise<void> {
       min: Math.min(...samples),
       max: Math.max(...samples),
       hwm: statusKb(a.pid ?? 0, 'VmHWM'),
+      // Steady cycles are cheap-tier cycles (plus the odd growth-triggered rollup) and a push.
+      cpuMsPerCycle: ((cpuTicks(a.pid ?? 0) - ticks0) / ticksPerSec / 12) * 1000,
     };
     a.kill('SIGTERM');
     await new Promise((r) => a.once('exit', r));
@@ -257,14 +265,16 @@ async function main(): Promise<void> {
   );
   for (const [k, v] of Object.entries(binRss)) {
     console.log(
-      `  agent binary pushing every 1 s (${k}): VmRSS ${v.rss} (${v.min}..${v.max} over 12 cycles), VmHWM ${v.hwm}`,
+      `  agent binary pushing every 1 s (${k}): VmRSS ${v.rss} (${v.min}..${v.max} over 12 cycles), VmHWM ${v.hwm}; CPU ${v.cpuMsPerCycle.toFixed(0)} ms/cycle = ${(v.cpuMsPerCycle / exporterCpuMs).toFixed(3)}x exporter`,
     );
   }
   console.log(`  process-exporter: ${exporterRssKb}`);
   const ratio = agent.cheap.cpuMs / exporterCpuMs;
-  const prod = binRss[`bundle, ${PRODUCTION_FLAGS.join(' ')}`]?.max ?? 0;
+  const prodRun = binRss[`bundle, ${PRODUCTION_FLAGS.join(' ')}`];
+  const prod = prodRun?.max ?? 0;
+  const prodRatio = (prodRun?.cpuMsPerCycle ?? 0) / exporterCpuMs;
   console.log(
-    `\ngoals (production flags: ${PRODUCTION_FLAGS.join(' ')}): cheap tier <= 0.2x exporter CPU: ${ratio.toFixed(3)}x ${ratio <= 0.2 ? 'met' : 'NOT met'}; ` +
+    `\ngoals: cheap tier <= 0.2x exporter CPU: ${ratio.toFixed(3)}x in-process, ${prodRatio.toFixed(3)}x as deployed (bundle, ${PRODUCTION_FLAGS.join(' ')}, with the push) ${Math.max(ratio, prodRatio) <= 0.2 ? 'met' : 'NOT met'}; ` +
       `agent RSS <= 60 MB: ${prod} KiB at most ${prod <= 60 * 1024 ? 'met' : 'NOT met'}`,
   );
 }

@@ -32,6 +32,30 @@ const pureWorkspacePackages: Plugin = {
 };
 
 const outfile = new URL('../dist/fleetpmap-agent.mjs', import.meta.url).pathname;
+/**
+ * Node built-ins through process.getBuiltinModule instead of ESM imports. An ESM import of a
+ * built-in evaluates every export of its namespace, lazy getters included, and some of those load
+ * whole subsystems: `import … from 'node:util'` alone costs 3 MB resident. As CommonJS, the bundle
+ * reads only the properties it uses. child_process, which commander imports for subcommands the
+ * agent does not have, is loaded on first use only (4 MB).
+ */
+const lazyBuiltins: Plugin = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
+      const id = JSON.stringify(args.path);
+      if (args.path === 'node:child_process') {
+        return {
+          contents: `module.exports = new Proxy({}, { get: (_, k) => process.getBuiltinModule(${id})[k] });`,
+          loader: 'js',
+        };
+      }
+      return { contents: `module.exports = process.getBuiltinModule(${id});`, loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: [new URL('../bin/fleetpmap-agent.js', import.meta.url).pathname],
   outfile,
@@ -41,7 +65,7 @@ await build({
   target: 'node26',
   minify: true,
   legalComments: 'none',
-  plugins: [pureWorkspacePackages],
+  plugins: [pureWorkspacePackages, lazyBuiltins],
   // Some dependencies are CommonJS and call require() for Node built-ins.
   banner: {
     js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
