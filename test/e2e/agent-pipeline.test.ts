@@ -75,6 +75,10 @@ describe('agent → server → database, with the real binaries', () => {
       '1h',
       '--spool-dir',
       spool,
+      // The server is down for a while in the fault tests; however long its restart takes on a
+      // loaded machine, the agent tries again within two seconds of it coming back.
+      '--retry-max-delay',
+      '2s',
       ...extra,
     ]);
     agents.push(a);

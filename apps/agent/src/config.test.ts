@@ -23,8 +23,15 @@ describe('agent configuration', () => {
       fullIntervalMs: 900_000,
       spoolDir: join(dir, '.fleetpmap', 'agent-spool'),
       spoolMaxBytes: 256 * 1024 * 1024,
+      retryMaxDelayMs: 300_000,
       labels: {},
     });
+    expect(resolveConfig({ output: '-', retryMaxDelay: '5s' }, { HOME: dir }).retryMaxDelayMs).toBe(
+      5000,
+    );
+    expect(() => resolveConfig({ output: '-', retryMaxDelay: '10ms' }, { HOME: dir })).toThrow(
+      ConfigError,
+    );
     expect(resolveConfig({ output: '-' }, { STATE_DIRECTORY: '/var/lib/a' }).spoolDir).toBe(
       '/var/lib/a/spool',
     );

@@ -41,6 +41,8 @@ export interface AgentConfig {
   maxBackoffLevel: number;
   spoolDir?: string;
   spoolMaxBytes: number;
+  /** Retryable push failures wait at most this long (exponential backoff with jitter up to it). */
+  retryMaxDelayMs: number;
   /** Body limit for one push (uncompressed JSON bytes); bigger snapshots are split. */
   maxBodyBytes?: number;
   logLevel: LogLevel;
@@ -126,6 +128,7 @@ const FIELDS: Record<keyof AgentConfig, { check: Check; default?: unknown }> = {
   maxBackoffLevel: { check: int(0, 16), default: 5 },
   spoolDir: { check: str(1, 4096) },
   spoolMaxBytes: { check: positiveInt, default: 256 * 1024 * 1024 },
+  retryMaxDelayMs: { check: int(1000, 3_600_000), default: 5 * 60_000 },
   maxBodyBytes: { check: int(64 * 1024) },
   logLevel: { check: logLevel, default: 'info' },
 };
@@ -175,6 +178,7 @@ export interface FlagValues {
   maxMappings?: string;
   spoolDir?: string;
   spoolMaxBytes?: string;
+  retryMaxDelay?: string;
   maxBodyBytes?: string;
   logLevel?: string;
 }
@@ -261,6 +265,7 @@ function fromFlags(f: FlagValues): Partialish {
   if (f.maxMappings !== undefined) c.maxMappings = parseIntFlag('max-mappings', f.maxMappings);
   if (f.spoolDir !== undefined) c.spoolDir = f.spoolDir;
   if (f.spoolMaxBytes !== undefined) c.spoolMaxBytes = parseBytes(f.spoolMaxBytes);
+  if (f.retryMaxDelay !== undefined) c.retryMaxDelayMs = parseDurationMs(f.retryMaxDelay);
   if (f.maxBodyBytes !== undefined) c.maxBodyBytes = parseBytes(f.maxBodyBytes);
   if (f.logLevel !== undefined) c.logLevel = f.logLevel;
   return c;

@@ -48,6 +48,7 @@ export function agentProgram(): Command {
     .option('--max-mappings <n>', 'processes with more mappings are read less often')
     .option('--spool-dir <dir>', 'where undelivered snapshots wait (FLEETPMAP_SPOOL_DIR)')
     .option('--spool-max-bytes <size>', 'spool size cap, e.g. 256M (default 256M)')
+    .option('--retry-max-delay <duration>', 'longest wait between push retries (default 5m)')
     .option('--max-body-bytes <size>', 'split snapshots above this JSON size')
     .addOption(
       new Option('--log-level <level>', 'pino log level').choices([
@@ -128,6 +129,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       spool: await openSpool(cfg, log),
       clock,
       log,
+      maxDelayMs: cfg.retryMaxDelayMs,
       onAcknowledged: (snapshotId, duplicate) =>
         log.info({ snapshotId, duplicate }, 'acknowledged'),
     });
