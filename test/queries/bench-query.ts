@@ -13,13 +13,20 @@
  * FLEETPMAP_BENCH_DATABASE_URL (else FLEETPMAP_TEST_DATABASE_URL, else the local Postgres) is the
  * server the scratch database is created on; it is dropped at the end.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AppRouter } from '@fleetpmap/api';
-import { createDb, ensurePartitionsFor, migrate, processAggregates, schema } from '@fleetpmap/db';
+import {
+  benchAdminUrl,
+  createScratchDb,
+  ensurePartitionsFor,
+  migrate,
+  processAggregates,
+  schema,
+} from '@fleetpmap/db';
 import { loadConfig, startServer } from '@fleetpmap/server';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
@@ -129,18 +136,12 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }
 }
 
 async function main() {
-  const adminUrl =
-    process.env.FLEETPMAP_BENCH_DATABASE_URL ??
-    process.env.FLEETPMAP_TEST_DATABASE_URL ??
-    'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `fleetpmap_bench_${randomBytes(4).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database "${name}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-bench-query-'));
-  const handle = await createDb(url.toString(), { maxConnections: 4 });
-  const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const handle = await createScratchDb(benchAdminUrl(), {
+    prefix: 'fleetpmap_bench',
+    maxConnections: 4,
+  });
+  const sql = postgres(handle.url, { max: 1, onnotice: () => {} });
   const log = (s: string) => process.stderr.write(`${s}\n`);
   try {
     await migrate(handle);
@@ -237,7 +238,7 @@ async function main() {
     if (Number(check?.n) !== samples) throw new Error(`raw table holds ${check?.n} rows`);
 
     const config = loadConfig(
-      { dataDir, listen: '127.0.0.1:0', database: url.toString() },
+      { dataDir, listen: '127.0.0.1:0', database: handle.url },
       { FLEETPMAP_LOG_LEVEL: 'silent' },
     );
     const server = await startServer(config, pino({ level: 'silent' }));
@@ -352,9 +353,7 @@ async function main() {
     }
   } finally {
     await sql.end({ timeout: 5 });
-    await handle.close();
-    await admin.unsafe(`drop database if exists "${name}" with (force)`);
-    await admin.end({ timeout: 5 });
+    await handle[Symbol.asyncDispose]();
     await rm(dataDir, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@
  * Database: FLEETPMAP_BENCH_DATABASE_URL, else FLEETPMAP_TEST_DATABASE_URL, else
  * postgres://postgres@127.0.0.1:5432/postgres; a scratch database is created and dropped.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
   exampleMapping,
@@ -17,7 +17,14 @@ import {
   type Snapshot,
 } from '@fleetpmap/protocol';
 import postgres from 'postgres';
-import { createDb, ingestSnapshot, migrate, queryRows, rollupAggregates } from '../src/index.ts';
+import {
+  benchAdminUrl,
+  createScratchDb,
+  ingestSnapshot,
+  migrate,
+  queryRows,
+  rollupAggregates,
+} from '../src/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -146,17 +153,11 @@ function snapshotOf(host: BenchHost, cycle: number): Snapshot {
 }
 
 async function main() {
-  const adminUrl =
-    process.env.FLEETPMAP_BENCH_DATABASE_URL ??
-    process.env.FLEETPMAP_TEST_DATABASE_URL ??
-    'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `fleetpmap_bench_${randomBytes(4).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE "${name}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const handle = await createDb(url.toString(), { maxConnections: CONCURRENCY + 2 });
-  const raw = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const handle = await createScratchDb(benchAdminUrl(), {
+    prefix: 'fleetpmap_bench',
+    maxConnections: CONCURRENCY + 2,
+  });
+  const raw = postgres(handle.url, { max: 1, onnotice: () => {} });
   try {
     await migrate(handle);
     const hosts = Array.from({ length: HOSTS }, (_, h) => makeHost(h));
@@ -253,9 +254,7 @@ async function main() {
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
     await raw.end({ timeout: 5 });
-    await handle.close();
-    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end({ timeout: 5 });
+    await handle[Symbol.asyncDispose]();
   }
 }
 

@@ -5,15 +5,21 @@
  *
  *   node bench/query-db.ts [--hosts 200] [--processes 100]
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import postgres from 'postgres';
 import {
   encodeAggregates,
   type MetricAggregate,
   type ProcessAggregate,
 } from '../src/codec/aggregate-block.ts';
-import { createDb, ensurePartitionsFor, migrate, processAggregates, schema } from '../src/index.ts';
+import {
+  benchAdminUrl,
+  createScratchDb,
+  ensurePartitionsFor,
+  migrate,
+  processAggregates,
+  schema,
+} from '../src/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -89,16 +95,10 @@ function bucket(
 }
 
 async function main() {
-  const adminUrl =
-    process.env.FLEETPMAP_BENCH_DATABASE_URL ??
-    process.env.FLEETPMAP_TEST_DATABASE_URL ??
-    'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `fleetpmap_bench_${randomBytes(4).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE "${name}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const handle = await createDb(url.toString(), { maxConnections: 4 });
+  const handle = await createScratchDb(benchAdminUrl(), {
+    prefix: 'fleetpmap_bench',
+    maxConnections: 4,
+  });
   const { db } = handle;
   try {
     await migrate(handle);
@@ -190,9 +190,7 @@ async function main() {
       ].join('\n')}\n`,
     );
   } finally {
-    await handle.close();
-    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end({ timeout: 5 });
+    await handle[Symbol.asyncDispose]();
   }
 }
 

@@ -60,7 +60,15 @@ export {
   rollupAggregates,
 } from './rollup.ts';
 export * as schema from './schema/index.ts';
-export { createTestDb, type TestDb, type TestDriver, testDrivers } from './test-db.ts';
+export {
+  benchAdminUrl,
+  createScratchDb,
+  createTestDb,
+  type ScratchDb,
+  type TestDb,
+  type TestDriver,
+  testDrivers,
+} from './test-db.ts';
 export {
   type CreatedToken,
   createToken,

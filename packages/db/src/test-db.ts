@@ -32,20 +32,42 @@ export async function createTestDb(
   }
   const adminUrl = env.FLEETPMAP_TEST_DATABASE_URL;
   if (!adminUrl) throw new Error('FLEETPMAP_TEST_DATABASE_URL is not set');
-  const name = `fleetpmap_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  let scratch: ScratchDb;
+  try {
+    scratch = await createScratchDb(adminUrl, { prefix: `fleetpmap_test_${process.pid}` });
+  } catch (e) {
+    throw new Error(
+      `FLEETPMAP_TEST_DATABASE_URL is set but its server refused: ${(e as Error).message}`,
+    );
+  }
+  await migrate(scratch);
+  return scratch;
+}
+
+export interface ScratchDb extends DbHandle, AsyncDisposable {
+  /** the new database's URL */
+  url: string;
+}
+
+/**
+ * A new, empty database with a unique name on the Postgres server of `adminUrl` (not migrated),
+ * dropped again on dispose: for tests and benchmarks that must never share a database.
+ */
+export async function createScratchDb(
+  adminUrl: string,
+  opts: { prefix?: string; maxConnections?: number } = {},
+): Promise<ScratchDb> {
+  const name = `${opts.prefix ?? 'fleetpmap_scratch'}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     await admin.unsafe(`CREATE DATABASE "${name}"`);
   } catch (e) {
     await admin.end({ timeout: 1 });
-    throw new Error(
-      `FLEETPMAP_TEST_DATABASE_URL is set but its server refused: ${(e as Error).message}`,
-    );
+    throw e;
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const handle = await createDb(url.toString(), { maxConnections: 4 });
-  await migrate(handle);
+  const handle = await createDb(url.toString(), { maxConnections: opts.maxConnections ?? 4 });
   return {
     ...handle,
     url: url.toString(),
@@ -55,4 +77,13 @@ export async function createTestDb(
       await admin.end({ timeout: 5 });
     },
   };
+}
+
+/** The Postgres server benchmarks create their scratch databases on. */
+export function benchAdminUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.FLEETPMAP_BENCH_DATABASE_URL ??
+    env.FLEETPMAP_TEST_DATABASE_URL ??
+    'postgres://postgres@127.0.0.1:5432/postgres'
+  );
 }
