@@ -80,20 +80,10 @@ export async function incarnationsOf(
   return out;
 }
 
-export interface ProcessState {
+/** An incarnation's stored metadata as of one snapshot of its host. */
+export interface ProcessState extends Omit<IncarnationInfo, 'lastSeenMs'> {
   host: string;
-  hostId: number;
-  bootId: string;
   takenAtMs: number;
-  pid: number;
-  startTicks: number;
-  ppid: number;
-  uid: number;
-  comm: string;
-  cmdline: string;
-  exe: string | null;
-  cgroup: string | null;
-  firstSeenMs: number;
   threads: number;
   status: StatusSample;
   /** newest smaps_rollup read within the look-back, with its time */
