@@ -2,8 +2,15 @@ import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  AT_CLKTCK,
+  AT_PAGESZ,
+  parseAuxv,
+  parseSmapsRollup,
+  parseStat,
+  parseStatus,
   RegionAccumulator,
   readProcText,
+  rollupFromKb,
   type SmapsEntry,
   SmapsParser,
   streamProcText,
@@ -73,128 +80,6 @@ export function toReadError(err: unknown): ReadError {
   return { code, message: message.slice(0, LIMITS.errorMessageChars) };
 }
 
-const STATUS_KEYS: Record<string, keyof StatusSample> = {
-  VmSize: 'vmSizeKb',
-  VmRSS: 'vmRssKb',
-  RssAnon: 'rssAnonKb',
-  RssFile: 'rssFileKb',
-  RssShmem: 'rssShmemKb',
-  VmSwap: 'vmSwapKb',
-  VmData: 'vmDataKb',
-  VmStk: 'vmStkKb',
-  VmHWM: 'vmHwmKb',
-};
-
-/** Parses /proc/PID/stat; comm may hold spaces and parentheses, so fields count from the last `)`. */
-export function parseStat(text: string): {
-  comm: string;
-  ppid: number;
-  threads: number;
-  startTicks: number;
-  startStack: number;
-} {
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open)
-    throw Object.assign(new Error('stat: no (comm)'), { code: 'EPARSE' });
-  const f = text
-    .slice(close + 2)
-    .trim()
-    .split(' ');
-  // f[0] is field 3 (state): field n sits at f[n - 3].
-  const num = (n: number) => {
-    const v = Number(f[n - 3]);
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw Object.assign(new Error(`stat: field ${n} is not a count`), { code: 'EPARSE' });
-    }
-    return v;
-  };
-  return {
-    comm: text.slice(open + 1, close),
-    ppid: num(4),
-    threads: num(20),
-    startTicks: num(22),
-    startStack: num(28),
-  };
-}
-
-/** Parses /proc/PID/status: the memory lines (absent ones, as in kernel threads, are 0) and Uid. */
-export function parseStatus(text: string): { status: StatusSample; uid: number; threads?: number } {
-  const status: StatusSample = {
-    vmSizeKb: 0,
-    vmRssKb: 0,
-    rssAnonKb: 0,
-    rssFileKb: 0,
-    rssShmemKb: 0,
-    vmSwapKb: 0,
-    vmDataKb: 0,
-    vmStkKb: 0,
-    vmHwmKb: 0,
-  };
-  let uid = -1;
-  let threads: number | undefined;
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0) continue;
-    const key = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    const field = STATUS_KEYS[key];
-    if (field) {
-      const n = Number.parseInt(value, 10);
-      if (Number.isSafeInteger(n) && n >= 0) status[field] = n;
-    } else if (key === 'Uid') {
-      uid = Number.parseInt(value, 10);
-    } else if (key === 'Threads') {
-      threads = Number.parseInt(value, 10);
-    }
-  }
-  if (!Number.isSafeInteger(uid) || uid < 0) {
-    throw Object.assign(new Error('status: no Uid line'), { code: 'EPARSE' });
-  }
-  return { status, uid, ...(threads !== undefined ? { threads } : {}) };
-}
-
-const ROLLUP_KEYS: Record<string, keyof Rollup> = {
-  Rss: 'rssKb',
-  Pss: 'pssKb',
-  Pss_Anon: 'pssAnonKb',
-  Pss_File: 'pssFileKb',
-  Pss_Shmem: 'pssShmemKb',
-  Shared_Clean: 'sharedCleanKb',
-  Shared_Dirty: 'sharedDirtyKb',
-  Private_Clean: 'privateCleanKb',
-  Private_Dirty: 'privateDirtyKb',
-  Anonymous: 'anonymousKb',
-  Swap: 'swapKb',
-  SwapPss: 'swapPssKb',
-  Locked: 'lockedKb',
-};
-
-/** Parses /proc/PID/smaps_rollup (empty for kernel threads: every field 0). */
-export function parseRollup(text: string): Rollup {
-  const r: Rollup = {
-    rssKb: 0,
-    pssKb: 0,
-    pssAnonKb: 0,
-    pssFileKb: 0,
-    pssShmemKb: 0,
-    sharedCleanKb: 0,
-    sharedDirtyKb: 0,
-    privateCleanKb: 0,
-    privateDirtyKb: 0,
-    anonymousKb: 0,
-    swapKb: 0,
-    swapPssKb: 0,
-    lockedKb: 0,
-  };
-  for (const line of text.split('\n')) {
-    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
-    const field = m?.[1] ? ROLLUP_KEYS[m[1]] : undefined;
-    if (field && m?.[2]) r[field] = Number(m[2]);
-  }
-  return r;
-}
-
 const HEX = /^[0-9a-f]{1,16}$/;
 
 /** Keeps at most `max` own properties (the kernel prints ~25 kB fields; the limit is 64). */
@@ -257,19 +142,6 @@ export function toWireMapping(e: SmapsEntry): Mapping {
   return m;
 }
 
-/** Reads the auxiliary vector for AT_PAGESZ (6) and AT_CLKTCK (17): the kernel's own values. */
-export function parseAuxv(buf: Buffer): { pageSize?: number; clockTicks?: number } {
-  const out: { pageSize?: number; clockTicks?: number } = {};
-  for (let off = 0; off + 16 <= buf.length; off += 16) {
-    const type = Number(buf.readBigUInt64LE(off));
-    const value = Number(buf.readBigUInt64LE(off + 8));
-    if (type === 0) break;
-    if (type === 6) out.pageSize = value;
-    if (type === 17) out.clockTicks = value;
-  }
-  return out;
-}
-
 /** Cap for the small per-process text files; a larger one is corrupt or hostile. */
 const SMALL_FILE_MAX = 1024 * 1024;
 
@@ -330,19 +202,31 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
 
     async readCheap(pid) {
       try {
-        const st = parseStat(small(at(pid, 'stat')));
-        const s = parseStatus(small(at(pid, 'status')));
+        const statFile = at(pid, 'stat');
+        const statusFile = at(pid, 'status');
+        const st = parseStat(small(statFile), statFile);
+        const s = parseStatus(small(statusFile), statusFile);
         return {
           ok: true,
           value: {
             pid,
             ppid: st.ppid,
-            uid: s.uid,
+            uid: s.uids[0],
             startTicks: st.startTicks,
-            threads: s.threads ?? st.threads,
+            threads: s.threads,
             statComm: st.comm,
-            startStack: st.startStack,
-            status: s.status,
+            startStack: Number(st.startStack),
+            status: {
+              vmSizeKb: s.vmSizeKb,
+              vmRssKb: s.vmRssKb,
+              rssAnonKb: s.rssAnonKb,
+              rssFileKb: s.rssFileKb,
+              rssShmemKb: s.rssShmemKb,
+              vmSwapKb: s.vmSwapKb,
+              vmDataKb: s.vmDataKb,
+              vmStkKb: s.vmStkKb,
+              vmHwmKb: s.vmHwmKb,
+            },
           },
         };
       } catch (err) {
@@ -401,8 +285,11 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
 
     async readRollup(pid) {
       try {
-        const text = await readProcText(at(pid, 'smaps_rollup'), { maxBytes: SMALL_FILE_MAX });
-        return { ok: true, value: parseRollup(text) };
+        const file = at(pid, 'smaps_rollup');
+        const text = await readProcText(file, { maxBytes: SMALL_FILE_MAX });
+        // Empty for a process without an address space: every field 0. USS is not on the wire.
+        const { ussKb: _uss, ...rollup } = parseSmapsRollup(text, file)?.rollup ?? rollupFromKb({});
+        return { ok: true, value: rollup };
       } catch (err) {
         return { ok: false, error: toReadError(err) };
       }
@@ -434,10 +321,10 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
       const bootId = (await text('sys/kernel/random/boot_id')).trim();
       const kernel = (await text('sys/kernel/osrelease')).trim();
       const mem = /^MemTotal:\s+(\d+) kB/m.exec(await text('meminfo'));
-      let aux: { pageSize?: number; clockTicks?: number } = {};
+      let aux = new Map<number, bigint>();
       for (const p of [join(root, 'self', 'auxv'), '/proc/self/auxv']) {
         try {
-          aux = parseAuxv(await readFile(p));
+          aux = parseAuxv(await readFile(p), p);
           break;
         } catch {
           // A fixture tree has no self/auxv; the agent's own is the same kernel's answer.
@@ -447,8 +334,8 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         bootId,
         kernel,
         memTotalKb: mem?.[1] ? Number(mem[1]) : 0,
-        pageSizeKb: Math.max(1, Math.round((aux.pageSize ?? 4096) / 1024)),
-        clockTicksPerSec: aux.clockTicks ?? 100,
+        pageSizeKb: Math.max(1, Math.round(Number(aux.get(AT_PAGESZ) ?? 4096n) / 1024)),
+        clockTicksPerSec: Number(aux.get(AT_CLKTCK) ?? 100n),
       };
     },
   };
