@@ -56,8 +56,10 @@ export {
   type ProcessAggregateSeries,
   processAggregates,
   ROLLUP_SETTLE_MS,
+  type RollupMarks,
   type RollupResult,
   rollupAggregates,
+  rollupMarks,
 } from './rollup.ts';
 export * as schema from './schema/index.ts';
 export {
@@ -80,3 +82,11 @@ export {
   type TokenRole,
   verifyToken,
 } from './tokens.ts';
+export {
+  listVerdictRuns,
+  readVerdicts,
+  replaceVerdicts,
+  type StoredVerdict,
+  type VerdictRun,
+  withVerdictLock,
+} from './verdicts.ts';

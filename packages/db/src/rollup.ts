@@ -19,6 +19,11 @@ export const BUCKET_1H_MS = 3_600_000;
 /** Blocks younger than this (by database clock) wait for the next run: their commit may lag. */
 export const ROLLUP_SETTLE_MS = 30_000;
 const ROLLUP_LOCK = 0x66_6c_72_75; // 'flru'
+/**
+ * A bucket that ended this long before the previous run's watermark was rewritten by data that
+ * came late (a backfill, an import, a spool replayed after an outage), not by the live edge.
+ */
+const LATE_MARGIN_MS = 5 * 60_000;
 
 const key = (a: { bootId: string; pid: number; startTicks: number }) =>
   `${a.bootId}/${a.pid}/${a.startTicks}`;
@@ -29,6 +34,8 @@ export interface RollupResult {
   buckets5m: number;
   buckets1h: number;
   watermarkMs: number;
+  /** whether this run rewrote buckets behind the live edge (see `rollupMarks`) */
+  late: boolean;
 }
 
 /**
@@ -48,7 +55,7 @@ export async function rollupAggregates(
       tx,
       sql`select pg_try_advisory_xact_lock(${ROLLUP_LOCK}) as ok`,
     );
-    if (!lock?.ok) return { ran: false, buckets5m: 0, buckets1h: 0, watermarkMs: 0 };
+    if (!lock?.ok) return { ran: false, buckets5m: 0, buckets1h: 0, watermarkMs: 0, late: false };
     const [state] = await tx.select().from(rollupState).where(eq(rollupState.name, 'aggregates'));
     const from = state?.watermarkMs ?? 0;
     const [clock] = await queryRows<{ now: string | number }>(
@@ -56,7 +63,8 @@ export async function rollupAggregates(
       sql`select (extract(epoch from clock_timestamp()) * 1000)::bigint as now`,
     );
     const upto = Number(clock?.now) - settleMs;
-    if (upto <= from) return { ran: true, buckets5m: 0, buckets1h: 0, watermarkMs: from };
+    if (upto <= from)
+      return { ran: true, buckets5m: 0, buckets1h: 0, watermarkMs: from, late: false };
     const touched = await queryRows<{ host_id: number; bucket: string | number }>(
       tx,
       sql`select distinct host_id, taken_at_ms - taken_at_ms % ${BUCKET_5M_MS} as bucket
@@ -72,12 +80,33 @@ export async function rollupAggregates(
     for (const [hostId, buckets] of byHost) {
       hourCount += await rollupHost(tx, hostId, buckets);
     }
-    await tx
-      .insert(rollupState)
-      .values({ name: 'aggregates', watermarkMs: upto })
-      .onConflictDoUpdate({ target: rollupState.name, set: { watermarkMs: upto } });
-    return { ran: true, buckets5m: touched.length, buckets1h: hourCount, watermarkMs: upto };
+    const late = touched.some((t) => Number(t.bucket) + BUCKET_5M_MS < from - LATE_MARGIN_MS);
+    for (const name of late ? ['aggregates', 'late-data'] : ['aggregates']) {
+      await tx
+        .insert(rollupState)
+        .values({ name, watermarkMs: upto })
+        .onConflictDoUpdate({ target: rollupState.name, set: { watermarkMs: upto } });
+    }
+    return { ran: true, buckets5m: touched.length, buckets1h: hourCount, watermarkMs: upto, late };
   });
+}
+
+export interface RollupMarks {
+  /** aggregates are complete for blocks ingested up to this time */
+  watermarkMs: number;
+  /** the watermark of the newest run that rewrote buckets behind the live edge; 0 when none */
+  lateDataMs: number;
+}
+
+/**
+ * Where the rollup stands. Anything computed from the aggregates at watermark W (stored leak
+ * verdicts) is still right for the past as long as `lateDataMs` ≤ W: since then only the live
+ * edge moved.
+ */
+export async function rollupMarks(db: Db): Promise<RollupMarks> {
+  const rows = await db.select().from(rollupState);
+  const get = (name: string) => rows.find((r) => r.name === name)?.watermarkMs ?? 0;
+  return { watermarkMs: get('aggregates'), lateDataMs: get('late-data') };
 }
 
 /** Buckets closer than this are read with one query. */

@@ -1,0 +1,105 @@
+import { and, asc, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
+import { type Db, queryRows } from './client.ts';
+import { leakVerdicts, verdictRuns } from './schema/index.ts';
+
+/** One stored verdict: a service chain's judgement over one (metric, window). */
+export type StoredVerdict = Omit<typeof leakVerdicts.$inferSelect, 'metric' | 'windowMs'>;
+
+export type VerdictRun = typeof verdictRuns.$inferSelect;
+
+/** 22 columns a row: 1,000 rows keep a statement well under Postgres's 65,535 parameters. */
+const INSERT_CHUNK = 1000;
+
+/**
+ * Replaces the verdicts of one (metric, window) with a new run's, in one transaction: a reader
+ * sees the whole previous run or the whole new one, never a mix.
+ */
+export async function replaceVerdicts(
+  db: Db,
+  run: Omit<VerdictRun, 'rows'>,
+  rows: readonly StoredVerdict[],
+): Promise<void> {
+  await db.transaction(async (txRaw) => {
+    const tx = txRaw as unknown as Db;
+    await tx
+      .delete(leakVerdicts)
+      .where(and(eq(leakVerdicts.metric, run.metric), eq(leakVerdicts.windowMs, run.windowMs)));
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      await tx
+        .insert(leakVerdicts)
+        .values(
+          rows
+            .slice(i, i + INSERT_CHUNK)
+            .map((r) => ({ ...r, metric: run.metric, windowMs: run.windowMs })),
+        );
+    }
+    const stored = { ...run, rows: rows.length };
+    await tx
+      .insert(verdictRuns)
+      .values(stored)
+      .onConflictDoUpdate({ target: [verdictRuns.metric, verdictRuns.windowMs], set: stored });
+  });
+}
+
+/** The runs stored so far, one per (metric, window). */
+export async function listVerdictRuns(db: Db): Promise<VerdictRun[]> {
+  return db.select().from(verdictRuns).orderBy(asc(verdictRuns.metric), asc(verdictRuns.windowMs));
+}
+
+/**
+ * Stored verdicts of one (metric, window), ranked as `top` ranks them: the leaking first, then by
+ * slope, then by host and pid (byte order, as the live ranking compares them).
+ */
+export async function readVerdicts(
+  db: Db,
+  opts: {
+    metric: string;
+    windowMs: number;
+    /** only these hosts (all when omitted) */
+    hostIds?: readonly number[];
+    comm?: string;
+    leakOnly?: boolean;
+    limit?: number;
+  },
+): Promise<StoredVerdict[]> {
+  if (opts.hostIds?.length === 0) return [];
+  const where = and(
+    eq(leakVerdicts.metric, opts.metric),
+    eq(leakVerdicts.windowMs, opts.windowMs),
+    opts.hostIds === undefined ? undefined : inArray(leakVerdicts.hostId, [...opts.hostIds]),
+    opts.comm === undefined ? undefined : eq(leakVerdicts.comm, opts.comm),
+    opts.leakOnly ? eq(leakVerdicts.leak, true) : undefined,
+  );
+  const { metric: _m, windowMs: _w, ...columns } = getTableColumns(leakVerdicts);
+  const query = db
+    .select(columns)
+    .from(leakVerdicts)
+    .where(where)
+    .orderBy(
+      desc(leakVerdicts.leak),
+      desc(leakVerdicts.slopeKbPerHour),
+      sql`${leakVerdicts.host} collate "C"`,
+      asc(leakVerdicts.pid),
+    );
+  return opts.limit === undefined ? query : query.limit(opts.limit);
+}
+
+const VERDICT_LOCK = 0x66_6c_76_64; // 'flvd'
+
+/**
+ * Runs `job` in a transaction holding the verdict refresh's advisory lock, so that with several
+ * server replicas one computes a run while the others skip it. Undefined when another holds it.
+ */
+export async function withVerdictLock<T>(
+  db: Db,
+  job: (tx: Db) => Promise<T>,
+): Promise<T | undefined> {
+  return db.transaction(async (txRaw) => {
+    const tx = txRaw as unknown as Db;
+    const [lock] = await queryRows<{ ok: boolean }>(
+      tx,
+      sql`select pg_try_advisory_xact_lock(${VERDICT_LOCK}) as ok`,
+    );
+    return lock?.ok ? job(tx) : undefined;
+  });
+}
