@@ -24,6 +24,27 @@ describe('loadConfig', () => {
     expect(loadConfig({}, { HOME: '/home/u' }).dataDir).toMatch(/\/\.local\/share\/fleetpmap$/);
   });
 
+  it('reads which windows and metrics get stored verdicts, and refuses nonsense', () => {
+    const defaults = loadConfig({}, { HOME: '/home/u' });
+    expect(defaults.verdictWindowsMs).toEqual([3_600_000, 21_600_000, 86_400_000, 604_800_000]);
+    expect(defaults.verdictMetrics).toEqual(['anon']);
+    const set = loadConfig(
+      {},
+      { FLEETPMAP_VERDICT_WINDOWS: '30m, 2d,30m', FLEETPMAP_VERDICT_METRICS: 'anon,pss' },
+    );
+    expect(set.verdictWindowsMs).toEqual([1_800_000, 172_800_000]);
+    expect(set.verdictMetrics).toEqual(['anon', 'pss']);
+    expect(loadConfig({}, { FLEETPMAP_VERDICT_WINDOWS: '' }).verdictWindowsMs).toEqual([]);
+    expect(() => loadConfig({}, { FLEETPMAP_VERDICT_WINDOWS: '1w' })).toThrow(
+      /verdictWindowsMs: "1w" is not a window/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_VERDICT_WINDOWS: '2m' })).toThrow(/from 5m to 31d/);
+    expect(() => loadConfig({}, { FLEETPMAP_VERDICT_WINDOWS: '40d' })).toThrow(/from 5m to 31d/);
+    expect(() => loadConfig({}, { FLEETPMAP_VERDICT_METRICS: 'heap,vsz' })).toThrow(
+      /verdictMetrics/,
+    );
+  });
+
   it('names the bad setting', () => {
     expect(() => loadConfig({ listen: '4680' }, {})).toThrow(ConfigError);
     expect(() => loadConfig({ listen: '127.0.0.1:70000' }, {})).toThrow(/listen/);

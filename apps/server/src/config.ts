@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { METRICS } from '@fleetpmap/db';
 import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
 import { z } from 'zod';
 
@@ -28,6 +29,37 @@ const listenSchema = z.string().transform((value, ctx) => {
 
 const positiveInt = z.coerce.number().int().positive();
 
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const MAX_VERDICT_WINDOW_MS = 31 * UNIT_MS.d;
+
+/** `1h,6h,24h,7d` → milliseconds; an empty list turns stored verdicts off. */
+const windowList = z.string().transform((value, ctx) => {
+  const out: number[] = [];
+  for (const part of value.split(',').map((p) => p.trim())) {
+    if (part === '') continue;
+    const match = /^(\d{1,4})([mhd])$/.exec(part);
+    const ms = match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : Number.NaN;
+    if (!(ms >= 5 * UNIT_MS.m && ms <= MAX_VERDICT_WINDOW_MS)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${part}" is not a window from 5m to 31d (e.g. 30m, 6h, 7d)`,
+      });
+      return z.NEVER;
+    }
+    if (!out.includes(ms)) out.push(ms);
+  }
+  if (out.length > 8) {
+    ctx.addIssue({ code: 'custom', message: 'at most 8 windows' });
+    return z.NEVER;
+  }
+  return out;
+});
+
+const metricList = z
+  .string()
+  .transform((value) => [...new Set(value.split(',').map((p) => p.trim()))].filter((p) => p))
+  .pipe(z.array(z.enum(METRICS)));
+
 const configSchema = z.strictObject({
   /** postgres:// URL; absent means embedded PGlite in `<dataDir>/pglite` */
   databaseUrl: z
@@ -50,6 +82,10 @@ const configSchema = z.strictObject({
   workers: positiveInt.max(64),
   /** how often new samples are rolled up into the 5-minute and hourly aggregates */
   rollupIntervalMs: positiveInt,
+  /** windows whose leak verdicts are computed after the rollup, so `top` over them is a read */
+  verdictWindowsMs: windowList,
+  /** metrics those verdicts are computed for */
+  verdictMetrics: metricList,
   /** days each kind of data is kept; unset ones keep the storage defaults */
   retention: z.strictObject({
     samplesDays: positiveInt.optional(),
@@ -85,6 +121,8 @@ export function loadConfig(
     rateLimitBurst: nonEmpty(env.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
     maintenanceIntervalMs: nonEmpty(env.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,
     rollupIntervalMs: nonEmpty(env.FLEETPMAP_ROLLUP_INTERVAL_MS) ?? 60_000,
+    verdictWindowsMs: env.FLEETPMAP_VERDICT_WINDOWS ?? '1h,6h,24h,7d',
+    verdictMetrics: env.FLEETPMAP_VERDICT_METRICS ?? 'anon',
     workers: nonEmpty(flags.workers) ?? nonEmpty(env.FLEETPMAP_WORKERS) ?? 1,
     retention: Object.fromEntries(
       Object.entries({

@@ -4,7 +4,9 @@ import {
   type ApiServices,
   createQueryServices,
   type HostSummary,
+  type RefreshOutcome,
   type Role,
+  refreshVerdicts,
   type TokenInfo,
 } from '@fleetpmap/api';
 import {
@@ -34,8 +36,11 @@ export type ServerDatabase = {
   readiness(): Promise<Readiness>;
   /** partition creation and retention (advisory lock: one replica at a time) */
   maintain(): Promise<MaintenanceResult>;
-  /** 5-minute and hourly aggregates from new sample blocks (one replica at a time) */
-  rollup(): Promise<Awaited<ReturnType<typeof rollupAggregates>>>;
+  /**
+   * 5-minute and hourly aggregates from new sample blocks, then the leak verdicts of the
+   * configured windows that are due (each one replica at a time)
+   */
+  rollup(): Promise<Awaited<ReturnType<typeof rollupAggregates>> & { verdicts: RefreshOutcome[] }>;
   /** sample blocks stored (one per accepted snapshot part); for tests and the benchmark */
   storedSnapshotCount(): Promise<number>;
   close(): Promise<void>;
@@ -132,7 +137,15 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       }
     },
     maintain: () => maintainPartitions(db, { nowMs: Date.now(), retention: config.retention }),
-    rollup: () => rollupAggregates(db),
+    async rollup() {
+      const rolled = await rollupAggregates(db);
+      const verdicts = await refreshVerdicts(
+        db,
+        { windowsMs: config.verdictWindowsMs, metrics: config.verdictMetrics },
+        { nowMs: Date.now() },
+      );
+      return { ...rolled, verdicts };
+    },
     async storedSnapshotCount() {
       const [row] = await queryRows<{ n: number | string }>(
         db,

@@ -17,6 +17,14 @@ export {
   createQueryServices,
   type QueryServices,
 } from './queries/query-services.ts';
+export {
+  DEFAULT_VERDICT_SCHEDULE,
+  type RefreshOutcome,
+  refreshPeriodMs,
+  refreshVerdicts,
+  staleAfterMs,
+  type VerdictSchedule,
+} from './queries/verdicts.ts';
 export { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
 export type { HostSummaryOutput } from './routers/host.ts';
 export {

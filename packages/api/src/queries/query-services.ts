@@ -2,30 +2,29 @@ import {
   bucketize,
   FIVE_MINUTES_MS,
   type GroupPivot,
-  type MetricBucket,
   pivotByGroup,
   scoreIncarnation,
-  scoreService,
   theilSen,
 } from '@fleetpmap/analysis';
 import {
-  type AggregateBucket,
   type Db,
-  type HostSummary as DbHost,
   diffMappings,
   getFullMap,
   latestProcesses,
   listFullMaps,
   listHosts,
+  listVerdictRuns,
   METRICS,
   type Metric,
   metricValues,
-  processAggregates,
   processSeries,
-  queryRows,
+  readVerdicts,
+  rollupMarks,
 } from '@fleetpmap/db';
 import type { Mapping } from '@fleetpmap/protocol';
 import { ApiError } from '../errors.ts';
+import { chooseHosts, scoreWindow } from './score-window.ts';
+import { fromStoredVerdict, usableRun } from './verdicts.ts';
 
 export type GroupBy = 'exe' | 'comm' | 'cgroup';
 
@@ -176,145 +175,6 @@ export type QueryServices = {
   at(input: { host: string; pid: number; atMs: number }): Promise<StoredMap>;
 };
 
-/** Glob → anchored regular expression; only `*` and `?` are special. */
-export function globRegExp(glob: string): RegExp {
-  const body = glob
-    .split('')
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`);
-}
-
-function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
-  const re = filter.hostGlob === undefined ? null : globRegExp(filter.hostGlob);
-  return all.filter(
-    (h) =>
-      (re === null || re.test(h.name)) &&
-      Object.entries(filter.labels ?? {}).every(([k, v]) => h.labels[k] === v),
-  );
-}
-
-function toMetricBuckets(buckets: readonly AggregateBucket[], metric: Metric): MetricBucket[] {
-  const out: MetricBucket[] = [];
-  for (const b of buckets) {
-    const a = b.metrics[metric];
-    if (!a || a.n === 0) continue;
-    out.push({
-      tStartMs: b.startMs,
-      tEndMs: b.startMs + b.widthMs,
-      n: a.n,
-      min: a.minKb,
-      max: a.maxKb,
-      last: a.lastKb,
-      lastAtMs: b.startMs + a.lastSec * 1000,
-      sum: a.sumKb,
-      sumDt: a.sumSec,
-      sumDt2: a.sumSecSq,
-      sumDtY: a.sumSecKb,
-    });
-  }
-  return out;
-}
-
-/**
- * A process first seen well after its host started reporting started about then, so its
- * startup is not judged; one seen from the host's first snapshot on has an unknown start.
- */
-const STARTED_SLACK_MS = 10 * 60_000;
-
-async function scoreWindow(
-  db: Db,
-  input: Omit<TopInput, 'limit' | 'all'>,
-  nowMs: number,
-): Promise<TopRow[]> {
-  const toMs = input.toMs ?? nowMs;
-  const fromMs = toMs - input.windowMs;
-  const hosts = chooseHosts(await listHosts(db), input);
-  if (hosts.length === 0) return [];
-  const hostByName = new Map(hosts.map((h) => [h.name, h]));
-  const series = await processAggregates(db, {
-    fromMs,
-    toMs,
-    hostNames: hosts.map((h) => h.name),
-    metrics: [input.metric],
-  });
-  // A restarted service is a new incarnation of the same command: its incarnations are judged
-  // together, so growth cut short by restarts still counts. Processes of one command that run at
-  // the same time (workers) are not incarnations of each other: each chain holds incarnations
-  // whose lifetimes follow one another.
-  const commands = new Map<string, typeof series>();
-  for (const s of series) {
-    if (input.comm !== undefined && s.comm !== input.comm) continue;
-    const k = `${s.host}\0${s.exe ?? s.comm}\0${s.cmdline}`;
-    const g = commands.get(k);
-    if (g) g.push(s);
-    else commands.set(k, [s]);
-  }
-  const services: (typeof series)[] = [];
-  for (const group of commands.values()) {
-    group.sort((a, b) => a.firstSeenMs - b.firstSeenMs || a.lastSeenMs - b.lastSeenMs);
-    const chains: (typeof series)[] = [];
-    for (const s of group) {
-      let best: typeof series | undefined;
-      for (const c of chains) {
-        const tail = c[c.length - 1];
-        if (tail && tail.lastSeenMs <= s.firstSeenMs) {
-          if (!best || (best[best.length - 1]?.lastSeenMs ?? 0) < tail.lastSeenMs) best = c;
-        }
-      }
-      if (best) best.push(s);
-      else chains.push([s]);
-    }
-    services.push(...chains);
-  }
-  const rows: TopRow[] = [];
-  for (const members of services) {
-    members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
-    const newest = members[members.length - 1];
-    if (!newest) continue;
-    const host = hostByName.get(newest.host);
-    const hostFirstSeen = host?.firstSeenMs ?? 0;
-    const verdict = scoreService(
-      members.map((m) => ({
-        buckets: toMetricBuckets(m.buckets, input.metric),
-        startedAtMs: m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null,
-        limitKb: m.memTotalKb,
-      })),
-      { windowStartMs: fromMs, windowEndMs: toMs },
-    );
-    const score = verdict.latest ?? verdict.incarnations[verdict.incarnations.length - 1];
-    if (!score) continue;
-    rows.push({
-      host: newest.host,
-      pid: newest.pid,
-      startTicks: newest.startTicks,
-      comm: newest.comm,
-      cmdline: newest.cmdline,
-      exe: newest.exe,
-      cgroup: newest.cgroup,
-      metric: input.metric,
-      firstSeenMs: newest.firstSeenMs,
-      lastSeenMs: newest.lastSeenMs,
-      currentKb: score.currentKb,
-      growthKb: score.growthKb,
-      slopeKbPerHour: score.slopeKbPerHour,
-      pctPerHour: score.pctPerHour,
-      confidence: score.confidence,
-      leak: verdict.leak,
-      timeToLimitHours: verdict.leak || score.leak ? score.timeToLimitHours : null,
-      reason: verdict.leak ? verdict.reason : score.reason,
-      incarnations: members.length,
-    });
-  }
-  return rows.sort(
-    (a, b) =>
-      Number(b.leak) - Number(a.leak) ||
-      b.slopeKbPerHour - a.slopeKbPerHour ||
-      a.host.localeCompare(b.host) ||
-      a.pid - b.pid,
-  );
-}
-
 function groupKey(r: TopRow, by: GroupBy): string {
   if (by === 'exe') return r.exe ?? `[${r.comm}]`;
   if (by === 'cgroup') return r.cgroup ?? '-';
@@ -344,14 +204,11 @@ const SCORED_CACHE_ENTRIES = 16;
 function createScoredCache(db: Db) {
   const entries = new Map<string, Promise<TopRow[]>>();
   return async (input: Omit<TopInput, 'limit' | 'all'>, nowMs: number): Promise<TopRow[]> => {
-    const [state] = await queryRows<{ watermark_ms: string | number }>(
-      db,
-      "select watermark_ms from rollup_state where name = 'aggregates'",
-    );
+    const { watermarkMs: watermark } = await rollupMarks(db);
     const toMs = input.toMs ?? nowMs;
     const widthMs = input.windowMs <= FINE_WINDOW_MS ? 300_000 : 3_600_000;
     const key = JSON.stringify([
-      Number(state?.watermark_ms ?? -1),
+      watermark,
       input.metric,
       input.windowMs,
       Math.ceil((toMs - input.windowMs) / widthMs),
@@ -362,7 +219,7 @@ function createScoredCache(db: Db) {
     ]);
     let hit = entries.get(key);
     if (!hit) {
-      hit = scoreWindow(db, { ...input, toMs }, nowMs);
+      hit = scoreWindow(db, { ...input, toMs }, nowMs).then((rows) => rows.map((r) => r.row));
       entries.set(key, hit);
       hit.catch(() => entries.delete(key));
       while (entries.size > SCORED_CACHE_ENTRIES) {
@@ -377,14 +234,45 @@ function createScoredCache(db: Db) {
 /** The query services over one database (Postgres or PGlite). */
 export function createQueryServices(db: Db, nowMs: () => number = Date.now): QueryServices {
   const scored = createScoredCache(db);
+
+  /**
+   * The verdicts of a window: read ranked from the ones the server stored after the rollup when
+   * a fresh run covers this window, else scored now (and kept until the next rollup).
+   * `limit` and `leakOnly` are applied by the database on the stored path.
+   */
+  async function verdicts(
+    input: Omit<TopInput, 'limit' | 'all'>,
+    ranking: { leakOnly: boolean; limit?: number },
+  ): Promise<TopRow[]> {
+    const now = nowMs();
+    const toMs = input.toMs ?? now;
+    const [runs, marks] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
+    const run = usableRun(runs, marks, { ...input, toMs });
+    if (!run) {
+      const rows = await scored(input, now);
+      const kept = ranking.leakOnly ? rows.filter((r) => r.leak) : rows;
+      return ranking.limit === undefined ? kept : kept.slice(0, ranking.limit);
+    }
+    const filtered = input.hostGlob !== undefined || input.labels !== undefined;
+    const hostIds = filtered ? chooseHosts(await listHosts(db), input).map((h) => h.id) : undefined;
+    const stored = await readVerdicts(db, {
+      metric: input.metric,
+      windowMs: input.windowMs,
+      ...(hostIds === undefined ? {} : { hostIds }),
+      ...(input.comm === undefined ? {} : { comm: input.comm }),
+      leakOnly: ranking.leakOnly,
+      ...(ranking.limit === undefined ? {} : { limit: ranking.limit }),
+    });
+    return stored.map((v) => fromStoredVerdict(v, input.metric));
+  }
+
   return {
     async top(input) {
-      const rows = await scored(input, nowMs());
-      return (input.all ? rows : rows.filter((r) => r.leak)).slice(0, input.limit);
+      return verdicts(input, { leakOnly: !input.all, limit: input.limit });
     },
 
     async pivot(input) {
-      const rows = await scored(input, nowMs());
+      const rows = await verdicts(input, { leakOnly: false });
       return pivotByGroup(
         rows.map((r) => ({
           host: r.host,

@@ -1,0 +1,173 @@
+import { type MetricBucket, scoreService } from '@fleetpmap/analysis';
+import {
+  type AggregateBucket,
+  type Db,
+  type HostSummary as DbHost,
+  listHosts,
+  type Metric,
+  processAggregates,
+} from '@fleetpmap/db';
+import type { HostFilter, TopInput, TopRow } from './query-services.ts';
+
+/** Glob → anchored regular expression; only `*` and `?` are special. */
+export function globRegExp(glob: string): RegExp {
+  const body = glob
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`);
+}
+
+export function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
+  const re = filter.hostGlob === undefined ? null : globRegExp(filter.hostGlob);
+  return all.filter(
+    (h) =>
+      (re === null || re.test(h.name)) &&
+      Object.entries(filter.labels ?? {}).every(([k, v]) => h.labels[k] === v),
+  );
+}
+
+function toMetricBuckets(buckets: readonly AggregateBucket[], metric: Metric): MetricBucket[] {
+  const out: MetricBucket[] = [];
+  for (const b of buckets) {
+    const a = b.metrics[metric];
+    if (!a || a.n === 0) continue;
+    out.push({
+      tStartMs: b.startMs,
+      tEndMs: b.startMs + b.widthMs,
+      n: a.n,
+      min: a.minKb,
+      max: a.maxKb,
+      last: a.lastKb,
+      lastAtMs: b.startMs + a.lastSec * 1000,
+      sum: a.sumKb,
+      sumDt: a.sumSec,
+      sumDt2: a.sumSecSq,
+      sumDtY: a.sumSecKb,
+    });
+  }
+  return out;
+}
+
+/**
+ * A process first seen well after its host started reporting started about then, so its
+ * startup is not judged; one seen from the host's first snapshot on has an unknown start.
+ */
+const STARTED_SLACK_MS = 10 * 60_000;
+
+/**
+ * Scores every process of the chosen hosts over one window from the aggregates: the work behind
+ * `top` and `top --group-by`, done live for any window and ahead of time for the standard ones.
+ */
+export async function scoreWindow(
+  db: Db,
+  input: Omit<TopInput, 'limit' | 'all'>,
+  nowMs: number,
+): Promise<ScoredRow[]> {
+  const toMs = input.toMs ?? nowMs;
+  const fromMs = toMs - input.windowMs;
+  const hosts = chooseHosts(await listHosts(db), input);
+  if (hosts.length === 0) return [];
+  const hostByName = new Map(hosts.map((h) => [h.name, h]));
+  const series = await processAggregates(db, {
+    fromMs,
+    toMs,
+    hostNames: hosts.map((h) => h.name),
+    metrics: [input.metric],
+  });
+  // A restarted service is a new incarnation of the same command: its incarnations are judged
+  // together, so growth cut short by restarts still counts. Processes of one command that run at
+  // the same time (workers) are not incarnations of each other: each chain holds incarnations
+  // whose lifetimes follow one another.
+  const commands = new Map<string, typeof series>();
+  for (const s of series) {
+    if (input.comm !== undefined && s.comm !== input.comm) continue;
+    const k = `${s.host}\0${s.exe ?? s.comm}\0${s.cmdline}`;
+    const g = commands.get(k);
+    if (g) g.push(s);
+    else commands.set(k, [s]);
+  }
+  const services: (typeof series)[] = [];
+  for (const group of commands.values()) {
+    group.sort((a, b) => a.firstSeenMs - b.firstSeenMs || a.lastSeenMs - b.lastSeenMs);
+    const chains: (typeof series)[] = [];
+    for (const s of group) {
+      let best: typeof series | undefined;
+      for (const c of chains) {
+        const tail = c[c.length - 1];
+        if (tail && tail.lastSeenMs <= s.firstSeenMs) {
+          if (!best || (best[best.length - 1]?.lastSeenMs ?? 0) < tail.lastSeenMs) best = c;
+        }
+      }
+      if (best) best.push(s);
+      else chains.push([s]);
+    }
+    services.push(...chains);
+  }
+  const rows: ScoredRow[] = [];
+  for (const members of services) {
+    members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+    const newest = members[members.length - 1];
+    if (!newest) continue;
+    const host = hostByName.get(newest.host);
+    const hostFirstSeen = host?.firstSeenMs ?? 0;
+    const verdict = scoreService(
+      members.map((m) => ({
+        buckets: toMetricBuckets(m.buckets, input.metric),
+        startedAtMs: m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null,
+        limitKb: m.memTotalKb,
+      })),
+      { windowStartMs: fromMs, windowEndMs: toMs },
+    );
+    const score = verdict.latest ?? verdict.incarnations[verdict.incarnations.length - 1];
+    if (!score) continue;
+    rows.push({
+      hostId: newest.hostId,
+      bootId: newest.bootId,
+      row: {
+        host: newest.host,
+        pid: newest.pid,
+        startTicks: newest.startTicks,
+        comm: newest.comm,
+        cmdline: newest.cmdline,
+        exe: newest.exe,
+        cgroup: newest.cgroup,
+        metric: input.metric,
+        firstSeenMs: newest.firstSeenMs,
+        lastSeenMs: newest.lastSeenMs,
+        currentKb: score.currentKb,
+        growthKb: score.growthKb,
+        slopeKbPerHour: score.slopeKbPerHour,
+        pctPerHour: score.pctPerHour,
+        confidence: score.confidence,
+        leak: verdict.leak,
+        timeToLimitHours: verdict.leak || score.leak ? score.timeToLimitHours : null,
+        reason: verdict.leak ? verdict.reason : score.reason,
+        incarnations: members.length,
+      },
+    });
+  }
+  return rows.sort((a, b) => compareTopRows(a.row, b.row));
+}
+
+/** A verdict with the keys storage needs beside what `top` shows. */
+export interface ScoredRow {
+  hostId: number;
+  bootId: string;
+  row: TopRow;
+}
+
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * `top`'s order: the leaking first, fastest first, then host and pid. Host names compare by code
+ * point, as the stored ranking's `collate "C"` does, so both paths list ties alike.
+ */
+export function compareTopRows(a: TopRow, b: TopRow): number {
+  return (
+    Number(b.leak) - Number(a.leak) ||
+    b.slopeKbPerHour - a.slopeKbPerHour ||
+    byteOrder(a.host, b.host) ||
+    a.pid - b.pid
+  );
+}

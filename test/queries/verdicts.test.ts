@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import {
+  createQueryServices,
+  type QueryServices,
+  refreshPeriodMs,
+  refreshVerdicts,
+  staleAfterMs,
+} from '@fleetpmap/api';
+import {
+  createTestDb,
+  ingestSnapshot,
+  listVerdictRuns,
+  rollupAggregates,
+  schema,
+  type TestDb,
+  testDrivers,
+} from '@fleetpmap/db';
+import { exampleProcess, exampleSnapshot } from '@fleetpmap/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
+
+const SCHEDULE = { windowsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS], metrics: ['anon' as const] };
+
+/** A backfilled host: three hours of one leaking and one flat worker, ending at `endMs`. */
+function lateHost(endMs: number) {
+  const base = exampleSnapshot();
+  const steps = (3 * HOUR_MS) / SAMPLE_MS;
+  const worker = (pid: number, anonKb: number) =>
+    exampleProcess({
+      pid,
+      startTicks: 5000 + pid,
+      comm: 'worker',
+      cmdline: 'worker --pool',
+      exe: '/usr/bin/worker',
+      status: { ...exampleProcess().status, rssAnonKb: anonKb, vmRssKb: anonKb + 10_000 },
+    });
+  return Array.from({ length: steps }, (_, i) => ({
+    ...base,
+    snapshotId: randomUUID(),
+    takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
+    host: { ...base.host, name: 'late-1', bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d99' },
+    processes: [
+      worker(300, Math.round(100_000 * (1 + (0.05 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100)),
+      worker(301, 100_000 + (i % 3) * 100),
+    ],
+  }));
+}
+
+for (const driver of testDrivers()) {
+  describe(`leak verdicts stored after the rollup (${driver})`, () => {
+    let t: TestDb;
+    let services: QueryServices;
+    let nowMs = Date.now();
+    const endMs = nowMs - 60_000;
+
+    /** Forgets the stored runs, so the next queries score live; returns what they return. */
+    async function live<T>(query: () => Promise<T>): Promise<T> {
+      await t.db.delete(schema.verdictRuns);
+      return query();
+    }
+
+    beforeAll(async () => {
+      t = await createTestDb(driver);
+      for (const s of fleetSnapshots(endMs, 6)) await ingestSnapshot(t.db, s);
+      await rollupAggregates(t.db, { settleMs: 0 });
+      services = createQueryServices(t.db, () => nowMs);
+    }, 300_000);
+    afterAll(async () => {
+      await t?.[Symbol.asyncDispose]();
+    });
+
+    it('answers top and the pivot exactly as live scoring does, filters and limits included', async () => {
+      const done = await refreshVerdicts(t.db, SCHEDULE, { nowMs });
+      expect(done.map((d) => [d.windowMs / HOUR_MS, d.rows])).toEqual([
+        [1, 8],
+        [6, 8],
+        [24, 8],
+      ]);
+      const inputs = [
+        { windowMs: 6 * HOUR_MS, limit: 100, all: true },
+        { windowMs: 6 * HOUR_MS, limit: 100, all: false },
+        { windowMs: 6 * HOUR_MS, limit: 1, all: true },
+        { windowMs: HOUR_MS, limit: 100, all: true },
+        { windowMs: 6 * HOUR_MS, limit: 100, all: true, hostGlob: 'web-*' },
+        { windowMs: 6 * HOUR_MS, limit: 100, all: true, labels: { env: 'staging' } },
+        { windowMs: 6 * HOUR_MS, limit: 100, all: true, comm: 'leaky' },
+        { windowMs: 6 * HOUR_MS, limit: 100, all: true, hostGlob: 'nowhere-*' },
+      ].map((i) => ({ ...i, metric: 'anon' as const }));
+      const pivotInput = {
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon' as const,
+        groupBy: 'exe' as const,
+        limit: 10,
+      };
+      const stored = await Promise.all(inputs.map((i) => services.top(i)));
+      const storedPivot = await services.pivot(pivotInput);
+      const scored = await live(() => Promise.all(inputs.map((i) => services.top(i))));
+      expect(stored).toEqual(scored);
+      expect(storedPivot).toEqual(await services.pivot(pivotInput));
+      // The fleet's truth: leaky leaks on web-1 and web-2, and nothing else does.
+      expect(stored[1]?.map((r) => `${r.host} ${r.comm}`).sort()).toEqual([
+        'web-1 leaky',
+        'web-2 leaky',
+      ]);
+      expect(stored[2]).toHaveLength(1);
+      expect(stored[5]?.every((r) => r.host === 'db-1')).toBe(true);
+      expect(stored[7]).toEqual([]);
+      expect(storedPivot.find((g) => g.group === '/usr/bin/leaky')).toMatchObject({
+        hosts: 4,
+        leakingHosts: 2,
+      });
+    });
+
+    it('serves the stored run, not a rescoring, while it is fresh; past its age it scores live', async () => {
+      await refreshVerdicts(t.db, SCHEDULE, { nowMs, force: true });
+      // Emptied behind the run's back: a read that still finds the processes scored live.
+      await t.db.delete(schema.leakVerdicts);
+      const query = { windowMs: HOUR_MS, metric: 'anon' as const, limit: 100, all: true };
+      expect(await services.top(query)).toEqual([]);
+      const later = nowMs + staleAfterMs(HOUR_MS) + 1;
+      const stale = createQueryServices(t.db, () => later);
+      expect((await stale.top(query)).length).toBeGreaterThan(0);
+      // The day's run is refreshed less often, so it is trusted longer.
+      expect((await stale.top({ ...query, windowMs: 24 * HOUR_MS })).length).toBe(0);
+      // A question about the past is never answered by a run that saw later data.
+      const past = await services.top({ ...query, toMs: nowMs - 2 * HOUR_MS });
+      expect(past.length).toBeGreaterThan(0);
+    });
+
+    it('refreshes each window once per period, at once after late data, and once across callers', async () => {
+      await refreshVerdicts(t.db, SCHEDULE, { nowMs, force: true });
+      expect(await refreshVerdicts(t.db, SCHEDULE, { nowMs: nowMs + 60_000 })).toEqual([]);
+      const oneHour = await refreshVerdicts(t.db, SCHEDULE, {
+        nowMs: nowMs + refreshPeriodMs(HOUR_MS),
+      });
+      expect(oneHour.map((d) => d.windowMs / HOUR_MS)).toEqual([1, 6]);
+
+      // A backfill rewrites the past: top sees it at once, and the next refresh redoes both.
+      const before = await services.top({
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon',
+        limit: 100,
+        all: true,
+        hostGlob: 'late-1',
+      });
+      expect(before).toEqual([]);
+      for (const s of lateHost(endMs - 30 * 60_000)) await ingestSnapshot(t.db, s);
+      expect((await rollupAggregates(t.db, { settleMs: 0 })).late).toBe(true);
+      const fresh = await services.top({
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon',
+        limit: 100,
+        all: true,
+        hostGlob: 'late-1',
+      });
+      expect(fresh.map((r) => `${r.pid} ${r.leak}`)).toEqual(['300 true', '301 false']);
+      nowMs += refreshPeriodMs(HOUR_MS);
+      // Two servers at once: one computes each run, the other finds it done.
+      const both = await Promise.all([
+        refreshVerdicts(t.db, SCHEDULE, { nowMs }),
+        refreshVerdicts(t.db, SCHEDULE, { nowMs }),
+      ]);
+      expect(
+        both
+          .flat()
+          .map((d) => d.windowMs / HOUR_MS)
+          .sort((a, b) => a - b),
+      ).toEqual([1, 6, 24]);
+      const runs = await listVerdictRuns(t.db);
+      expect(runs.map((r) => [r.windowMs / HOUR_MS, r.toMs])).toEqual([
+        [1, nowMs],
+        [6, nowMs],
+        [24, nowMs],
+      ]);
+      const stored = await services.top({
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon',
+        limit: 100,
+        all: true,
+        hostGlob: 'late-1',
+      });
+      expect(stored.map((r) => `${r.pid} ${r.leak}`)).toEqual(['300 true', '301 false']);
+    });
+  });
+}
