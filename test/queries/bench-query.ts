@@ -4,7 +4,10 @@
  * storage's own tables (incarnations, 5-minute and hourly aggregates, encoded by the storage's
  * codec) and into a plain table of raw samples. Then, median of 5 each:
  *
- * - `top --window 24h`, `--window 1h` and `--group-by exe` through the real server's tRPC API;
+ * - `top --window 24h`, `--window 1h` and `--group-by exe` through the real server's tRPC API,
+ *   scored live (what any window costs, first call after a rollup and repeated), then read from
+ *   the verdicts the server stores after the rollup for its standard windows (`refreshVerdicts`,
+ *   the server's own job, run here with the clock at the data's end, and timed);
  * - the naive SQL beside them: `regr_slope` over the raw samples, grouped per process (and per
  *   exe for the pivot), in the same database.
  *
@@ -18,7 +21,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AppRouter } from '@fleetpmap/api';
+import { type AppRouter, refreshVerdicts } from '@fleetpmap/api';
 import {
   benchAdminUrl,
   createScratchDb,
@@ -237,9 +240,11 @@ async function main() {
     );
     if (Number(check?.n) !== samples) throw new Error(`raw table holds ${check?.n} rows`);
 
+    // The server's own verdict job would score at the wall clock, an hour or so past the data;
+    // the bench runs the same job itself with the clock at the data's end.
     const config = loadConfig(
       { dataDir, listen: '127.0.0.1:0', database: handle.url },
-      { FLEETPMAP_LOG_LEVEL: 'silent' },
+      { FLEETPMAP_LOG_LEVEL: 'silent', FLEETPMAP_VERDICT_WINDOWS: '' },
     );
     const server = await startServer(config, pino({ level: 'silent' }));
     try {
@@ -249,9 +254,10 @@ async function main() {
           httpLink({ url: `${server.url}/trpc`, headers: { authorization: `Bearer ${token}` } }),
         ],
       });
-      // The server scores a window once per rollup and keeps the result until the rollup
-      // watermark moves. Cold: the watermark is moved before every call (the first call after a
-      // rollup); warm: calls repeated within one rollup period.
+      // Live scoring keeps a window's result until the rollup watermark moves. Cold: the
+      // watermark is moved before every call (the first call after a rollup); warm: calls
+      // repeated within one rollup period. Moving it records no late data, so a stored run
+      // stays valid: stored reads are timed the same way.
       const newRollup = () =>
         sql.unsafe(`insert into rollup_state (name, watermark_ms) values ('aggregates', 0)
           on conflict (name) do update set watermark_ms = rollup_state.watermark_ms + 1`);
@@ -268,12 +274,27 @@ async function main() {
       };
       const top = (windowMs: number) =>
         both(() => client.process.top.query({ windowMs, toMs: END, limit: 20, all: false }));
-      log('timing top --window 24h, 1h, --group-by exe');
+      const pivotQuery = () =>
+        client.process.pivot.query({ windowMs: 24 * HOUR, toMs: END, groupBy: 'exe', limit: 50 });
+      log('timing top --window 24h, 1h, --group-by exe, scored live');
+      const live24 = await top(24 * HOUR);
+      const live1 = await top(HOUR);
+      const livePivot = await both(pivotQuery);
+
+      log('storing the verdicts of 1h, 6h, 24h, 7d (the job the server runs after the rollup)');
+      const refreshed = await refreshVerdicts(
+        db,
+        { windowsMs: [HOUR, 6 * HOUR, 24 * HOUR, 7 * 24 * HOUR], metrics: ['anon'] },
+        { nowMs: END, force: true },
+      );
+      log('timing them again, read from the stored verdicts');
       const top24 = await top(24 * HOUR);
       const top1 = await top(HOUR);
-      const pivot = await both(() =>
-        client.process.pivot.query({ windowMs: 24 * HOUR, toMs: END, groupBy: 'exe', limit: 50 }),
-      );
+      const pivot = await both(pivotQuery);
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      if (!same(top24.result, live24.result) || !same(pivot.result, livePivot.result)) {
+        throw new Error('the stored ranking differs from the live one');
+      }
 
       const naiveTop = (fromMs: number) =>
         timed(() =>
@@ -323,7 +344,7 @@ async function main() {
 
       const leakCount = top24.result.length;
       const leaking = pivot.result.reduce((n, g) => n + g.leakingProcesses, 0);
-      const f = (ms: number) => `${ms.toFixed(1).padStart(9)} ms`;
+      const f = (ms: number) => `${ms.toFixed(1).padStart(10)} ms`;
       const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
       process.stdout.write(
         `${[
@@ -332,20 +353,22 @@ async function main() {
           `verdicts (24h)             ${leaking} of ${HOSTS * PROCS} processes leak; ${found} of ${truthLeaks.length} true leaks found, ${falseAlarms} false alarms${missed.size > 0 ? `; missed: ${[...missed].map(([k, n]) => `${k} ${n}`).join(', ')}` : ''}; top 24h returned ${leakCount} rows (limit 20)`,
           `aggregate read alone       24h ${read24.ms.toFixed(1)} ms, 1h ${read1.ms.toFixed(1)} ms (median of ${RUNS}, in process)`,
           '',
-          `median of ${RUNS}                  fleetpmap cold   fleetpmap warm      naive SQL   naive/cold   naive/warm`,
+          `verdict refresh (job)      ${refreshed.map((r) => `${r.windowMs / HOUR}h ${(r.tookMs / 1000).toFixed(1)} s`).join(', ')}; ${refreshed[0]?.rows ?? 0} rows each`,
+          '',
+          `median of ${RUNS}                     stored    live cold    live warm    naive SQL  naive/stored  naive/live cold`,
           ...(
             [
-              ['top --window 24h', top24, naive24],
-              ['top --window 1h', top1, naive1],
-              ['top --group-by exe (24h)', pivot, naivePivot],
+              ['top --window 24h', top24, live24, naive24],
+              ['top --window 1h', top1, live1, naive1],
+              ['top --group-by exe (24h)', pivot, livePivot, naivePivot],
             ] as const
           ).map(
-            ([label, ours, naive]) =>
-              `${label.padEnd(25)}${f(ours.cold)}     ${f(ours.ms)}   ${f(naive.ms)}   ${ratio(naive.ms, ours.cold).padStart(10)}   ${ratio(naive.ms, ours.ms).padStart(10)}`,
+            ([label, ours, live, naive]) =>
+              `${label.padEnd(25)}${f(ours.cold)}${f(live.cold)}${f(live.ms)}${f(naive.ms)}${ratio(naive.ms, ours.cold).padStart(14)}${ratio(naive.ms, live.cold).padStart(17)}`,
           ),
           '',
-          `24h / 1h (fleetpmap)       cold ${(top24.cold / top1.cold).toFixed(2)}x, warm ${(top24.ms / top1.ms).toFixed(2)}x   (goal <= 1.5x)`,
-          `naive 24h / top 24h        cold ${ratio(naive24.ms, top24.cold)}, warm ${ratio(naive24.ms, top24.ms)}   (goal >= 100x)`,
+          `24h / 1h                   stored ${(top24.cold / top1.cold).toFixed(2)}x, live cold ${(live24.cold / live1.cold).toFixed(2)}x, live warm ${(live24.ms / live1.ms).toFixed(2)}x   (goal <= 1.5x)`,
+          `naive 24h / top 24h        stored ${ratio(naive24.ms, top24.cold)}, live cold ${ratio(naive24.ms, live24.cold)}, live warm ${ratio(naive24.ms, live24.ms)}   (goal >= 100x)`,
         ].join('\n')}\n`,
       );
     } finally {

@@ -84,9 +84,11 @@ export {
 } from './tokens.ts';
 export {
   listVerdictRuns,
+  readVerdictPoints,
   readVerdicts,
   replaceVerdicts,
   type StoredVerdict,
+  type VerdictPoint,
   type VerdictRun,
   withVerdictLock,
 } from './verdicts.ts';

@@ -84,6 +84,42 @@ export async function readVerdicts(
   return opts.limit === undefined ? query : query.limit(opts.limit);
 }
 
+/** What the fleet pivot needs of each stored verdict. */
+export type VerdictPoint = Pick<
+  StoredVerdict,
+  'host' | 'comm' | 'exe' | 'cgroup' | 'leak' | 'slopeKbPerHour' | 'pctPerHour'
+>;
+
+/**
+ * Every stored verdict of one (metric, window), with only the fields the pivot groups and
+ * counts: a fleet's worth of rows is read in a fraction of the time the whole rows take.
+ */
+export async function readVerdictPoints(
+  db: Db,
+  opts: { metric: string; windowMs: number; hostIds?: readonly number[]; comm?: string },
+): Promise<VerdictPoint[]> {
+  if (opts.hostIds?.length === 0) return [];
+  return db
+    .select({
+      host: leakVerdicts.host,
+      comm: leakVerdicts.comm,
+      exe: leakVerdicts.exe,
+      cgroup: leakVerdicts.cgroup,
+      leak: leakVerdicts.leak,
+      slopeKbPerHour: leakVerdicts.slopeKbPerHour,
+      pctPerHour: leakVerdicts.pctPerHour,
+    })
+    .from(leakVerdicts)
+    .where(
+      and(
+        eq(leakVerdicts.metric, opts.metric),
+        eq(leakVerdicts.windowMs, opts.windowMs),
+        opts.hostIds === undefined ? undefined : inArray(leakVerdicts.hostId, [...opts.hostIds]),
+        opts.comm === undefined ? undefined : eq(leakVerdicts.comm, opts.comm),
+      ),
+    );
+}
+
 const VERDICT_LOCK = 0x66_6c_76_64; // 'flvd'
 
 /**

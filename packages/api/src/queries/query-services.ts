@@ -18,6 +18,7 @@ import {
   type Metric,
   metricValues,
   processSeries,
+  readVerdictPoints,
   readVerdicts,
   rollupMarks,
 } from '@fleetpmap/db';
@@ -175,7 +176,7 @@ export type QueryServices = {
   at(input: { host: string; pid: number; atMs: number }): Promise<StoredMap>;
 };
 
-function groupKey(r: TopRow, by: GroupBy): string {
+function groupKey(r: Pick<TopRow, 'exe' | 'comm' | 'cgroup'>, by: GroupBy): string {
   if (by === 'exe') return r.exe ?? `[${r.comm}]`;
   if (by === 'cgroup') return r.cgroup ?? '-';
   return r.comm;
@@ -236,43 +237,42 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
   const scored = createScoredCache(db);
 
   /**
-   * The verdicts of a window: read ranked from the ones the server stored after the rollup when
-   * a fresh run covers this window, else scored now (and kept until the next rollup).
-   * `limit` and `leakOnly` are applied by the database on the stored path.
+   * Where a window's verdicts come from: the ones the server stored after the rollup when a
+   * fresh run covers this window (with the hosts the filters choose), else null: score it now.
    */
-  async function verdicts(
-    input: Omit<TopInput, 'limit' | 'all'>,
-    ranking: { leakOnly: boolean; limit?: number },
-  ): Promise<TopRow[]> {
-    const now = nowMs();
-    const toMs = input.toMs ?? now;
+  async function storedSource(input: Omit<TopInput, 'limit' | 'all'>) {
+    const toMs = input.toMs ?? nowMs();
     const [runs, marks] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
-    const run = usableRun(runs, marks, { ...input, toMs });
-    if (!run) {
-      const rows = await scored(input, now);
-      const kept = ranking.leakOnly ? rows.filter((r) => r.leak) : rows;
-      return ranking.limit === undefined ? kept : kept.slice(0, ranking.limit);
-    }
+    if (!usableRun(runs, marks, { ...input, toMs })) return null;
     const filtered = input.hostGlob !== undefined || input.labels !== undefined;
     const hostIds = filtered ? chooseHosts(await listHosts(db), input).map((h) => h.id) : undefined;
-    const stored = await readVerdicts(db, {
+    return {
       metric: input.metric,
       windowMs: input.windowMs,
       ...(hostIds === undefined ? {} : { hostIds }),
       ...(input.comm === undefined ? {} : { comm: input.comm }),
-      leakOnly: ranking.leakOnly,
-      ...(ranking.limit === undefined ? {} : { limit: ranking.limit }),
-    });
-    return stored.map((v) => fromStoredVerdict(v, input.metric));
+    };
   }
 
   return {
     async top(input) {
-      return verdicts(input, { leakOnly: !input.all, limit: input.limit });
+      const source = await storedSource(input);
+      if (!source) {
+        const rows = await scored(input, nowMs());
+        return (input.all ? rows : rows.filter((r) => r.leak)).slice(0, input.limit);
+      }
+      // Ranked, filtered and cut by the database.
+      const stored = await readVerdicts(db, {
+        ...source,
+        leakOnly: !input.all,
+        limit: input.limit,
+      });
+      return stored.map((v) => fromStoredVerdict(v, input.metric));
     },
 
     async pivot(input) {
-      const rows = await verdicts(input, { leakOnly: false });
+      const source = await storedSource(input);
+      const rows = source ? await readVerdictPoints(db, source) : await scored(input, nowMs());
       return pivotByGroup(
         rows.map((r) => ({
           host: r.host,
