@@ -17,6 +17,7 @@ export function exampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       memTotalKb: 24_576_000,
       pageSizeKb: 4,
       clockTicksPerSec: 100,
+      bootTimeMs: Date.UTC(2026, 5, 1, 7, 30, 0),
       labels: { env: 'prod', role: 'web' },
     },
     agent: { version: '0.1.0', collectMs: 41.5, skipped: [{ pid: 2, reason: 'kernel-thread' }] },

@@ -51,3 +51,4 @@ export {
   tierSchema,
 } from './snapshot.ts';
 export { parseSnapshotFast, snapshotInputAt } from './snapshot-input.ts';
+export { processStartMs } from './start-time.ts';

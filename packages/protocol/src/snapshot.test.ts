@@ -72,6 +72,35 @@ describe('parseSnapshot', () => {
     expect(r.message).toMatch(/future/);
   });
 
+  it('takes the boot time as optional, up to the snapshot time', () => {
+    const old = exampleSnapshot();
+    delete old.host.bootTimeMs;
+    expect(parseSnapshot(old, { nowMs: now }).ok).toBe(true);
+    const r = parseSnapshot(exampleSnapshot(), { nowMs: now });
+    expect(r.ok && r.snapshot.host.bootTimeMs).toBe(Date.UTC(2026, 5, 1, 7, 30, 0));
+    const justBooted = exampleSnapshot();
+    justBooted.host.bootTimeMs = justBooted.takenAtMs;
+    expect(parseSnapshot(justBooted, { nowMs: now }).ok).toBe(true);
+    const epoch = exampleSnapshot();
+    epoch.host.bootTimeMs = 0;
+    expect(parseSnapshot(epoch, { nowMs: now }).ok).toBe(true);
+  });
+
+  it.each([
+    ['after takenAtMs', now + 1, /after takenAtMs/],
+    ['negative', -1000, /./],
+    ['fractional', now - 1000.5, /./],
+    ['beyond 2^53', 2 ** 53, /./],
+    ['a string', String(now - 1000), /./],
+    ['null', null, /./],
+  ])('refuses a boot time %s', (_name, bootTimeMs, message) => {
+    const s = exampleSnapshot();
+    Object.assign(s.host, { bootTimeMs });
+    const r = reject(s);
+    expect(r.path).toBe('host.bootTimeMs');
+    expect(r.message).toMatch(message);
+  });
+
   it('names the first bad field of a mapping', () => {
     const s = withFullMap();
     const m = s.processes[0]?.mappings?.[1];

@@ -49,6 +49,18 @@ export const hostSchema = z.strictObject({
   memTotalKb: kb,
   pageSizeKb: z.int().min(1).max(LIMITS.maxPageSizeKb),
   clockTicksPerSec: z.int().min(1).max(LIMITS.maxClockTicksPerSec),
+  /**
+   * Optional: agents before it did not send it, and their snapshots stay valid. At most
+   * `takenAtMs` (checked with the snapshot): a host cannot have booted after it was read.
+   */
+  bootTimeMs: z
+    .int()
+    .min(0)
+    .max(Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe(
+      'the btime line of /proc/stat (whole seconds since the epoch) × 1000; at most takenAtMs',
+    ),
   labels: labels.optional(),
 });
 
@@ -208,6 +220,15 @@ export const snapshotSchema = z
     processes: z.array(processRecordSchema).max(LIMITS.processesPerSnapshot),
   })
   .superRefine((snapshot, ctx) => {
+    const boot = snapshot.host.bootTimeMs;
+    if (boot !== undefined && boot > snapshot.takenAtMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['host', 'bootTimeMs'],
+        message: `bootTimeMs ${boot} is after takenAtMs ${snapshot.takenAtMs}`,
+      });
+      return;
+    }
     const seen = new Set<number>();
     let mappings = 0;
     for (const [i, p] of snapshot.processes.entries()) {
