@@ -39,6 +39,7 @@ try {
     readFileSync('/proc/sys/kernel/osrelease'),
   );
   writeFileSync(join(out, 'meminfo'), readFileSync('/proc/meminfo'));
+  writeFileSync(join(out, 'stat'), readFileSync('/proc/stat'));
   writeFileSync(join(out, 'self', 'auxv'), readFileSync('/proc/self/auxv'));
 
   const bin = join(work, 'fixture-workload');

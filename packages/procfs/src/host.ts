@@ -9,6 +9,8 @@ export interface HostFacts {
   memTotalKb: number;
   pageSizeKb: number;
   clockTicksPerSec: number;
+  /** `btime` of /proc/stat × 1000: when the host booted, ms since the epoch (whole seconds). */
+  bootTimeMs: number;
 }
 
 // Auxiliary vector keys (include/uapi/linux/auxvec.h). Node has no sysconf(), so page size and
@@ -51,13 +53,37 @@ export function parseMeminfo(text: string, file: string): Record<string, number>
   return out;
 }
 
+/**
+ * /proc/stat grows with CPUs and interrupts (a few hundred KiB on the largest hosts); the cap
+ * only stops a file that is not the kernel's.
+ */
+export const PROC_STAT_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The boot time from /proc/stat's `btime` line (seconds since the epoch, see proc_stat(5)), in
+ * ms. The kernel derives it from the current wall clock, so it moves when the clock is set.
+ */
+export function parseBootTimeMs(text: string, file: string): number {
+  const m = /^btime (\d{1,12})$/m.exec(text);
+  if (m === null || m[1] === undefined) {
+    throw new ProcfsParseError(file, 0, 'no btime line');
+  }
+  return Number(m[1]) * 1000;
+}
+
+/** Reads and parses `<procRoot>/stat` for its boot time. */
+export async function readBootTimeMs(procRoot = '/proc'): Promise<number> {
+  const path = `${procRoot}/stat`;
+  return parseBootTimeMs(await readProcText(path, { maxBytes: PROC_STAT_MAX_BYTES }), path);
+}
+
 function firstLine(text: string): string {
   const nl = text.indexOf('\n');
   return nl < 0 ? text : text.slice(0, nl);
 }
 
 /**
- * Reads the host facts from a proc root. Page size and clock ticks come from `<procRoot>/self/auxv`
+ * Reads the host facts from a proc root (`<procRoot>/stat` for the boot time). Page size and clock ticks come from `<procRoot>/self/auxv`
  * (in a fixture tree, a copied auxv file).
  */
 export async function readHostFacts(procRoot = '/proc'): Promise<HostFacts> {
@@ -65,11 +91,12 @@ export async function readHostFacts(procRoot = '/proc'): Promise<HostFacts> {
   const releasePath = `${procRoot}/sys/kernel/osrelease`;
   const meminfoPath = `${procRoot}/meminfo`;
   const auxvPath = `${procRoot}/self/auxv`;
-  const [bootText, releaseText, meminfoText, auxvBytes] = await Promise.all([
+  const [bootText, releaseText, meminfoText, auxvBytes, bootTimeMs] = await Promise.all([
     readProcText(bootPath, { maxBytes: 4096 }),
     readProcText(releasePath, { maxBytes: 4096 }),
     readProcText(meminfoPath, { maxBytes: 1024 * 1024 }),
     readFile(auxvPath),
+    readBootTimeMs(procRoot),
   ]);
   const bootId = firstLine(bootText);
   if (!/^[0-9a-f-]{36}$/.test(bootId)) {
@@ -91,5 +118,6 @@ export async function readHostFacts(procRoot = '/proc'): Promise<HostFacts> {
     memTotalKb,
     pageSizeKb: Number(pageSize / 1024n),
     clockTicksPerSec: Number(ticks),
+    bootTimeMs,
   };
 }

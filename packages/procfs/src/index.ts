@@ -29,8 +29,11 @@ export {
   AT_CLKTCK,
   AT_PAGESZ,
   type HostFacts,
+  PROC_STAT_MAX_BYTES,
   parseAuxv,
+  parseBootTimeMs,
   parseMeminfo,
+  readBootTimeMs,
   readHostFacts,
 } from './host.ts';
 export {
