@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseSnapshot, type Snapshot } from '@fleetpmap/protocol';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -26,10 +27,14 @@ describe('Agent cycles on a fixture proc tree', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  function agent(out: Snapshot[], extra: { maxBodyBytes?: number } = {}) {
+  function agent(
+    out: Snapshot[],
+    extra: { maxBodyBytes?: number } = {},
+    clock: FakeClock = new FakeClock(),
+  ) {
     return new Agent({
       source: procfsSource({ procRoot: root }),
-      clock: new FakeClock(),
+      clock,
       log: pino({ level: 'silent' }),
       tiers,
       hostName: 'fixture',
@@ -69,5 +74,31 @@ describe('Agent cycles on a fixture proc tree', () => {
     await agent(out).runCycle();
     expect(out).toHaveLength(1);
     expect(out[0]?.processes).toHaveLength(3);
+  });
+
+  it('sends the boot time with every cycle, read anew, but never one after the snapshot', async () => {
+    const out: Snapshot[] = [];
+    const clock = new FakeClock();
+    const a = agent(out, {}, clock);
+    // The captured /proc/stat says the host booted at 20:26:22 UTC; the fake clock says noon.
+    await a.runCycle();
+    expect(out[0]?.host.bootTimeMs).toBeUndefined();
+    expect(parseSnapshot(out[0], { nowMs: clock.nowMs() }).ok).toBe(true);
+    clock.advance(9 * 3_600_000);
+    await a.runCycle();
+    expect(out[1]?.host.bootTimeMs).toBe(Date.UTC(2026, 10, 23, 20, 26, 22));
+    expect(parseSnapshot(out[1], { nowMs: clock.nowMs() }).ok).toBe(true);
+    // The wall clock was set back an hour: the kernel's btime moves with it, and so does the next
+    // snapshot's.
+    const stat = join(root, 'stat');
+    const text = await readFile(stat, 'latin1');
+    await writeFile(stat, text.replace(/^btime \d+$/m, 'btime 1795461982'));
+    await a.runCycle();
+    expect(out[2]?.host.bootTimeMs).toBe(Date.UTC(2026, 10, 23, 19, 26, 22));
+    // No /proc/stat (an unusual proc tree): the snapshot is sent without a boot time.
+    await rm(stat);
+    await a.runCycle();
+    expect(out[3]?.host).not.toHaveProperty('bootTimeMs');
+    expect(out).toHaveLength(4);
   });
 });

@@ -51,7 +51,7 @@ export class Agent {
     this.#collector = new Collector(opts.source, opts.clock, opts.tiers);
   }
 
-  async #hostFacts(): Promise<Host> {
+  async #hostFacts(takenAtMs: number): Promise<Host> {
     // Boot id and kernel only change with a reboot, which also restarts the agent.
     if (!this.#host) {
       const facts = await this.#o.source.readHost();
@@ -61,14 +61,20 @@ export class Agent {
         ...(Object.keys(this.#o.labels).length > 0 ? { labels: this.#o.labels } : {}),
       };
     }
-    return this.#host;
+    // The kernel derives btime from the wall clock, so it is read again each cycle: a clock set
+    // after the agent started (NTP's first step on a host without a real-time clock) moves it.
+    // A boot time after the snapshot's own time is such a step between the two reads, and the
+    // protocol refuses it: the snapshot goes without one.
+    const bootTimeMs = await this.#o.source.readBootTimeMs();
+    if (bootTimeMs === undefined || bootTimeMs > takenAtMs) return this.#host;
+    return { ...this.#host, bootTimeMs };
   }
 
   async runCycle(opts: { forceFull?: boolean } = {}): Promise<CycleReport> {
     const { clock, log, sender, sink } = this.#o;
     const takenAtMs = clock.nowMs();
     const cpu0 = process.cpuUsage();
-    const host = await this.#hostFacts();
+    const host = await this.#hostFacts(takenAtMs);
     const forceFull = opts.forceFull ?? (this.#cycles === 0 && this.#o.fullFirst === true);
     const packer = new SnapshotPacker({
       takenAtMs,

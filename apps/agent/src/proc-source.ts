@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import {
   AT_CLKTCK,
   AT_PAGESZ,
+  PROC_STAT_MAX_BYTES,
   parseAuxv,
+  parseBootTimeMs,
   parseSmapsRollup,
   parseStat,
   parseStatus,
@@ -60,7 +62,8 @@ export interface FullMap {
   mappings: Mapping[];
 }
 
-export type HostFacts = Omit<Host, 'name' | 'labels'>;
+/** What stays put until the next reboot; the boot time is read with every cycle. */
+export type HostFacts = Omit<Host, 'name' | 'labels' | 'bootTimeMs'>;
 
 /** Everything the collector reads; `procfsSource` reads a real (or fixture) proc tree. */
 export interface ProcSource {
@@ -70,6 +73,8 @@ export interface ProcSource {
   readRollup(pid: number): Promise<ReadResult<Rollup>>;
   readFull(pid: number, startStack: number): Promise<ReadResult<FullMap>>;
   readHost(): Promise<HostFacts>;
+  /** `btime` of /proc/stat in ms; undefined when it cannot be read (the field is optional). */
+  readBootTimeMs(): Promise<number | undefined>;
 }
 
 /** Maps a thrown fs/parse error to the protocol's `{code, message}`. */
@@ -337,6 +342,16 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         pageSizeKb: Math.max(1, Math.round(Number(aux.get(AT_PAGESZ) ?? 4096n) / 1024)),
         clockTicksPerSec: Number(aux.get(AT_CLKTCK) ?? 100n),
       };
+    },
+
+    async readBootTimeMs() {
+      const file = join(root, 'stat');
+      try {
+        return parseBootTimeMs(await readProcText(file, { maxBytes: PROC_STAT_MAX_BYTES }), file);
+      } catch {
+        // Without it the snapshot is still whole; the server then falls back to first-seen times.
+        return undefined;
+      }
     },
   };
 }

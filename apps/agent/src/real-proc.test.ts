@@ -1,10 +1,18 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parseSnapshot, type Snapshot } from '@fleetpmap/protocol';
+import { parseSnapshot, processStartMs, type Snapshot } from '@fleetpmap/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -118,6 +126,14 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
     expect(me.status.vmRssKb).toBeLessThan(rssAfterKb * 2);
     expect(me.status.rssAnonKb).toBeGreaterThan(1024);
     expect(me.threads).toBeGreaterThanOrEqual(1);
+    // The host's boot time and this process's start ticks give the time Node says it started.
+    const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'latin1'))?.[1];
+    expect(snap.host.bootTimeMs).toBe(Number(btime) * 1000);
+    const startedAtMs = processStartMs(snap.host, me.startTicks);
+    expect(startedAtMs).not.toBeNull();
+    // btime is whole seconds, and Node starts its uptime clock a little after the exec.
+    const nodeStartMs = Date.now() - process.uptime() * 1000;
+    expect(Math.abs((startedAtMs ?? 0) - nodeStartMs)).toBeLessThan(1500);
     // --full: the whole map was read, and its totals agree with the kernel's own summary.
     expect(me.mappings?.length).toBeGreaterThan(20);
     expect(me.regions?.heap.count ?? 0).toBeGreaterThanOrEqual(0);
