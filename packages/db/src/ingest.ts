@@ -1,4 +1,10 @@
-import type { Mapping, PushResult, Snapshot } from '@fleetpmap/protocol';
+import {
+  LIMITS,
+  type Mapping,
+  type PushResult,
+  processStartMs,
+  type Snapshot,
+} from '@fleetpmap/protocol';
 import { sql } from 'drizzle-orm';
 import {
   blockCache,
@@ -48,6 +54,15 @@ function toStored(p: Snapshot['processes'][number]): StoredSample {
   if (p.regions) s.regions = p.regions;
   if (p.error) s.error = p.error;
   return s;
+}
+
+/**
+ * The incarnation's start time, or null when the agent sent no boot time or the figures put the
+ * start after the collection could have read the process (a broken clock is not a start time).
+ */
+export function incarnationStartMs(snapshot: Snapshot, startTicks: number): number | null {
+  const ms = processStartMs(snapshot.host, startTicks);
+  return ms !== null && ms <= snapshot.takenAtMs + LIMITS.maxCostMs ? ms : null;
 }
 
 function isMissingPartition(e: unknown): boolean {
@@ -189,6 +204,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
         cgroup: p.cgroup ?? null,
         firstSeenMs: t,
         lastSeenMs: t,
+        startedAtMs: incarnationStartMs(snapshot, p.startTicks),
       }));
       for (const rows of chunks(incarnationRows, ROWS_PER_INSERT)) {
         await tx
@@ -206,6 +222,9 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
               lastSeenMs: sql`greatest(incarnations.last_seen_ms, excluded.last_seen_ms)`,
               comm: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.comm else incarnations.comm end`,
               cmdline: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.cmdline else incarnations.cmdline end`,
+              // The first known start stays: the same process seen after a clock step is no
+              // younger. Known at all once an upgraded agent sees a process an older one found.
+              startedAtMs: sql`coalesce(incarnations.started_at_ms, excluded.started_at_ms)`,
             },
           });
       }
@@ -275,6 +294,7 @@ async function ingestFast(
         cmdline: p.cmdline,
         exe: p.exe ?? null,
         cgroup: p.cgroup ?? null,
+        startedAtMs: incarnationStartMs(snapshot, p.startTicks),
       });
     }
   }
@@ -313,6 +333,7 @@ interface FastIncarnation {
   cmdline: string;
   exe: string | null;
   cgroup: string | null;
+  startedAtMs: number | null;
 }
 
 interface FastItem {
@@ -352,7 +373,7 @@ const batchers = new WeakMap<Db, Batcher>();
 /** Snapshots per statement, and bind parameters per statement (Postgres allows 65,535). */
 const FAST_BATCH_MAX = 500;
 const FAST_BATCH_PARAMS = 50_000;
-const paramsOf = (it: FastItem) => 13 + 10 * it.fresh.length;
+const paramsOf = (it: FastItem) => 13 + 11 * it.fresh.length;
 
 /**
  * Pushes that arrive while a statement is in flight are stored together by the next one: one
@@ -429,23 +450,25 @@ async function storeFastBatch(db: Db, items: FastItem[]): Promise<FastOutcome[]>
   const incarnationCte =
     fresh.length === 0
       ? sql``
-      : sql`, inc_input (idx, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup) as (values ${sql.join(
+      : sql`, inc_input (idx, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, started_at_ms) as (values ${sql.join(
           fresh.map(
             ({ i, f }) =>
               sql`(${i}::int, ${f.pid}::int, ${f.startTicks}::bigint, ${f.ppid}::int, ${f.uid}::bigint,
-                   ${f.comm}::text, ${f.cmdline}::text, ${f.exe}::text, ${f.cgroup}::text)`,
+                   ${f.comm}::text, ${f.cmdline}::text, ${f.exe}::text, ${f.cgroup}::text, ${f.startedAtMs}::bigint)`,
           ),
           sql`, `,
         )}
         ), inc as (
           insert into incarnations
-            (host_id, boot_id, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, first_seen_ms, last_seen_ms)
+            (host_id, boot_id, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, first_seen_ms, last_seen_ms,
+             started_at_ms)
           select x.host_id, x.boot_id, n.pid, n.start_ticks, n.ppid, n.uid, n.comm, n.cmdline, n.exe, n.cgroup,
-                 x.taken_at_ms, x.taken_at_ms
+                 x.taken_at_ms, x.taken_at_ms, n.started_at_ms
           from inc_input n join x on x.idx = n.idx
           on conflict (host_id, boot_id, pid, start_ticks) do update set
             first_seen_ms = least(incarnations.first_seen_ms, excluded.first_seen_ms),
-            last_seen_ms = greatest(incarnations.last_seen_ms, excluded.last_seen_ms)
+            last_seen_ms = greatest(incarnations.last_seen_ms, excluded.last_seen_ms),
+            started_at_ms = coalesce(incarnations.started_at_ms, excluded.started_at_ms)
         )`;
   const result = await queryRows<{ idx: number; base_ok: boolean; stored: boolean }>(
     db,

@@ -234,3 +234,110 @@ describe.each(testDrivers())('read services on %s', (driver) => {
     expect(replayed.find((p) => p.pid === 812)?.buckets[0]?.metrics.anon?.n).toBe(61);
   });
 });
+
+describe.each(testDrivers())('process start times on %s', (driver) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb(driver);
+  }, 120_000);
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  const BOOT = T0 - 3 * 86_400_000;
+  const NEW_BOOT_ID = '0c7e4a9d-51f2-4f3b-8b6e-2d9a7c1e5f40';
+
+  async function startsOf(hostName: string) {
+    const states = await latestProcesses(t.db, { hostNames: [hostName] });
+    return Object.fromEntries(states.map((s) => [s.pid, s.startedAtMs]));
+  }
+
+  it('keeps each incarnation the start its first boot time gave it, across clock steps and reboots', async () => {
+    const host = (s: Snapshot, bootTimeMs: number | undefined) => {
+      s.host.name = 'boot-1';
+      if (bootTimeMs === undefined) delete s.host.bootTimeMs;
+      else s.host.bootTimeMs = bootTimeMs;
+    };
+    // An agent that predates the boot time: the start is unknown.
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0, (s) => host(s, undefined)),
+    );
+    expect(await startsOf('boot-1')).toEqual({ 812: null, 4121: null });
+
+    // Upgraded agent, same boot: a process new since the keyframe gets its start at once
+    // (100 ticks a second: 70,000 ticks are 700 s after boot)...
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0 + MIN, (s) => {
+        host(s, BOOT);
+        s.processes.push(exampleProcess({ pid: 900, startTicks: 70_000, comm: 'cron' }));
+      }),
+    );
+    expect((await startsOf('boot-1'))[900]).toBe(BOOT + 700_000);
+
+    // ...and the ones an older agent found get theirs at the next keyframe. The host's clock was
+    // set an hour forward meanwhile: a process seen before keeps the start first computed.
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0 + 61 * MIN, (s) => {
+        host(s, BOOT + 3_600_000);
+        s.processes.push(exampleProcess({ pid: 900, startTicks: 70_000, comm: 'cron' }));
+      }),
+    );
+    expect(await startsOf('boot-1')).toEqual({
+      812: BOOT + 3_600_000 + 512_340,
+      4121: BOOT + 3_600_000 + 991_200,
+      900: BOOT + 700_000,
+    });
+
+    // A reboot: pid 812 is a new incarnation with a start of its own; the old one keeps its own.
+    const reboot = T0 + 62 * MIN;
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0 + 63 * MIN, (s) => {
+        host(s, reboot);
+        s.host.bootId = NEW_BOOT_ID;
+        s.processes = [exampleProcess({ startTicks: 300 })];
+      }),
+    );
+    expect(await startsOf('boot-1')).toEqual({ 812: reboot + 3_000 });
+    const rows = await queryRows<{ boot_id: string; started_at_ms: string | null }>(
+      t.db,
+      sql`select i.boot_id::text, i.started_at_ms from incarnations i join hosts h on h.id = i.host_id
+          where h.name = 'boot-1' and i.pid = 812 order by i.first_seen_ms`,
+    );
+    expect(rows.map((r) => [r.boot_id, Number(r.started_at_ms)])).toEqual([
+      ['6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d13', BOOT + 3_600_000 + 512_340],
+      [NEW_BOOT_ID, reboot + 3_000],
+    ]);
+
+    await rollupAggregates(t.db, { settleMs: 0 });
+    const series = await processAggregates(t.db, {
+      fromMs: T0,
+      toMs: T0 + 2 * 3_600_000,
+      hostNames: ['boot-1'],
+    });
+    expect(series.map((s) => [s.pid, s.bootId === NEW_BOOT_ID, s.startedAtMs]).sort()).toEqual(
+      [
+        [812, false, BOOT + 3_600_000 + 512_340],
+        [812, true, reboot + 3_000],
+        [900, false, BOOT + 700_000],
+        [4121, false, BOOT + 3_600_000 + 991_200],
+      ].sort(),
+    );
+  });
+
+  it('stores no start that the figures put after the snapshot', async () => {
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0, (s) => {
+        s.host.name = 'boot-2';
+        s.host.bootTimeMs = T0 - 1000;
+        // 2 hours after boot, but the snapshot was taken one second after it.
+        s.processes = [exampleProcess({ startTicks: 720_000 })];
+      }),
+    );
+    expect(await startsOf('boot-2')).toEqual({ 812: null });
+  });
+});

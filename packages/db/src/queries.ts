@@ -55,6 +55,8 @@ export interface IncarnationInfo {
   cgroup: string | null;
   firstSeenMs: number;
   lastSeenMs: number;
+  /** host boot time + start ticks; null when the agent sent no boot time */
+  startedAtMs: number | null;
 }
 
 const incarnationKey = (bootId: string, pid: number, startTicks: number) =>
@@ -151,6 +153,7 @@ export async function latestProcesses(
           exe: m?.exe ?? null,
           cgroup: m?.cgroup ?? null,
           firstSeenMs: m?.firstSeenMs ?? b.takenAtMs,
+          startedAtMs: m?.startedAtMs ?? null,
           threads: s.threads,
           status: s.status,
           ...extra,

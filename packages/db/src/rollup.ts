@@ -249,6 +249,8 @@ export interface ProcessAggregateSeries {
   cgroup: string | null;
   firstSeenMs: number;
   lastSeenMs: number;
+  /** host boot time + start ticks; null when the agent sent no boot time */
+  startedAtMs: number | null;
   /** oldest first; only buckets in which the process was sampled */
   buckets: AggregateBucket[];
 }
@@ -326,6 +328,7 @@ export async function processAggregates(
           cgroup: m?.cgroup ?? null,
           firstSeenMs: m?.firstSeenMs ?? r.bucketMs,
           lastSeenMs: m?.lastSeenMs ?? r.bucketMs,
+          startedAtMs: m?.startedAtMs ?? null,
           buckets: [],
         };
         out.set(k, s);

@@ -20,6 +20,12 @@ export const incarnations = pgTable(
     cgroup: text('cgroup'),
     firstSeenMs: bigint('first_seen_ms', { mode: 'number' }).notNull(),
     lastSeenMs: bigint('last_seen_ms', { mode: 'number' }).notNull(),
+    /**
+     * When the process started (host boot time + start ticks), ms since the epoch; null when the
+     * agent sent no boot time. Kept from the first snapshot that knew it, so later clock steps
+     * on the host do not move it.
+     */
+    startedAtMs: bigint('started_at_ms', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ columns: [t.hostId, t.bootId, t.pid, t.startTicks] }),

@@ -1,0 +1,1 @@
+ALTER TABLE "incarnations" ADD COLUMN "started_at_ms" bigint;
