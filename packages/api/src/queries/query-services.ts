@@ -58,6 +58,8 @@ export type TopRow = {
   metric: Metric;
   firstSeenMs: number;
   lastSeenMs: number;
+  /** when the process started; null when its agent sent no boot time */
+  startedAtMs: number | null;
   currentKb: number;
   growthKb: number;
   slopeKbPerHour: number;
@@ -85,6 +87,8 @@ export type PsRow = {
   cmdline: string;
   takenAtMs: number;
   firstSeenMs: number;
+  /** when the process started; null when its agent sent no boot time */
+  startedAtMs: number | null;
   threads: number;
   rssKb: number;
   anonKb: number;
@@ -296,6 +300,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         cmdline: s.cmdline,
         takenAtMs: s.takenAtMs,
         firstSeenMs: s.firstSeenMs,
+        startedAtMs: s.startedAtMs,
         threads: s.threads,
         rssKb: s.status.vmRssKb,
         anonKb: s.status.rssAnonKb + s.status.vmSwapKb,

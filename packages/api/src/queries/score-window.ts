@@ -50,8 +50,9 @@ function toMetricBuckets(buckets: readonly AggregateBucket[], metric: Metric): M
 }
 
 /**
- * A process first seen well after its host started reporting started about then, so its
- * startup is not judged; one seen from the host's first snapshot on has an unknown start.
+ * Without a stored start time (an agent that sends no boot time), a process first seen well after
+ * its host started reporting started about then, so its startup is not judged; one seen from the
+ * host's first snapshot on has an unknown start.
  */
 const STARTED_SLACK_MS = 10 * 60_000;
 
@@ -114,7 +115,9 @@ export async function scoreWindow(
     const verdict = scoreService(
       members.map((m) => ({
         buckets: toMetricBuckets(m.buckets, input.metric),
-        startedAtMs: m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null,
+        startedAtMs:
+          m.startedAtMs ??
+          (m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null),
         limitKb: m.memTotalKb,
       })),
       { windowStartMs: fromMs, windowEndMs: toMs },
@@ -135,6 +138,7 @@ export async function scoreWindow(
         metric: input.metric,
         firstSeenMs: newest.firstSeenMs,
         lastSeenMs: newest.lastSeenMs,
+        startedAtMs: newest.startedAtMs,
         currentKb: score.currentKb,
         growthKb: score.growthKb,
         slopeKbPerHour: score.slopeKbPerHour,

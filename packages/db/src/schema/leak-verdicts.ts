@@ -34,6 +34,8 @@ export const leakVerdicts = pgTable(
     cgroup: text('cgroup'),
     firstSeenMs: bigint('first_seen_ms', { mode: 'number' }).notNull(),
     lastSeenMs: bigint('last_seen_ms', { mode: 'number' }).notNull(),
+    /** the newest incarnation's start (`incarnations.started_at_ms`); null when unknown */
+    startedAtMs: bigint('started_at_ms', { mode: 'number' }),
     currentKb: doublePrecision('current_kb').notNull(),
     growthKb: doublePrecision('growth_kb').notNull(),
     slopeKbPerHour: doublePrecision('slope_kb_per_hour').notNull(),
