@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { rollupAggregates } from '@fleetpmap/db';
-import { exampleProcess, exampleSnapshot } from '@fleetpmap/protocol';
+import {
+  exampleProcess,
+  exampleSnapshot,
+  type ProcessRecord,
+  type Snapshot,
+} from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
 import { cliBin } from '../support/paths.ts';
@@ -40,6 +45,8 @@ type TopJson = {
   confidence: number;
   leak: boolean;
   timeToLimitHours: number | null;
+  reason: string;
+  startedAtMs: number | null;
 };
 
 for (const driver of drivers()) {
@@ -108,7 +115,7 @@ for (const driver of drivers()) {
       const csv = await fleetpmap(['top', '--csv', '--all', '--host', 'web-*', ...as(reader)]);
       const lines = csv.stdout.trimEnd().split('\r\n');
       expect(lines[0]).toBe(
-        'HOST,PID,COMMAND,UPTIME_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,VERDICT',
+        'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,VERDICT',
       );
       expect(lines).toHaveLength(1 + 6);
     });
@@ -319,6 +326,82 @@ for (const driver of drivers()) {
       await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
       const rows = JSON.parse((await fleetpmap(query)).stdout) as TopJson[];
       expect(rows.map((r) => `${r.pid} ${r.leak}`)).toEqual(['300 true', '301 false']);
+    });
+
+    it('judges growth from the real start when the agent sends a boot time, from first sight otherwise', async () => {
+      // The same process on three hosts, growing 20 %/h from a minute after its start for 81
+      // minutes. young-1's agent sends the boot time; young-2's and young-3's do not, and young-3
+      // reported for 21 minutes before the process appeared.
+      const base = exampleSnapshot();
+      const steps = 28;
+      const firstMs = endMs - (steps - 1) * SAMPLE_MS;
+      const startedAtMs = firstMs - 60_000;
+      const grower = (i: number) =>
+        exampleProcess({
+          pid: 400,
+          startTicks: 6000,
+          comm: 'grower',
+          cmdline: 'grower',
+          exe: '/usr/bin/grower',
+          status: {
+            ...exampleProcess().status,
+            rssAnonKb: Math.round(100_000 * (1 + (0.2 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100),
+          },
+        });
+      const admin = t.client(t.adminToken);
+      const push = (name: string, takenAtMs: number, processes: ProcessRecord[], boot?: number) => {
+        const host: Snapshot['host'] = {
+          ...base.host,
+          name,
+          bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d77',
+        };
+        if (boot === undefined) delete host.bootTimeMs;
+        else host.bootTimeMs = boot;
+        return admin.snapshot.push.mutate({
+          ...base,
+          snapshotId: crypto.randomUUID(),
+          takenAtMs,
+          host,
+          processes,
+        });
+      };
+      for (let i = 0; i < 7; i++) {
+        await push('young-3', firstMs - (7 - i) * SAMPLE_MS, [exampleProcess()]);
+      }
+      for (let i = 0; i < steps; i++) {
+        const tMs = firstMs + i * SAMPLE_MS;
+        // startTicks 6000 at 100 Hz: the process started 60 s after boot.
+        await push('young-1', tMs, [grower(i)], startedAtMs - 60_000);
+        await push('young-2', tMs, [grower(i)]);
+        await push('young-3', tMs, [exampleProcess(), grower(i)]);
+      }
+      await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
+      const top = await fleetpmap(['top', '--all', '--json', '--comm', 'grower', ...as(reader)]);
+      expect(top.code, top.stderr).toBe(0);
+      const byHost = new Map((JSON.parse(top.stdout) as TopJson[]).map((r) => [r.host, r]));
+      // Its first 30 minutes are startup: what is left is too short to judge.
+      expect(byHost.get('young-1')).toMatchObject({ startedAtMs, leak: false });
+      expect(byHost.get('young-1')?.reason).toBe('too-little-data');
+      // Start unknown, seen since the host's first snapshot: all 81 minutes count.
+      expect(byHost.get('young-2')).toMatchObject({ startedAtMs: null, leak: true });
+      // Start unknown, but it appeared well after its host: taken to have started then.
+      expect(byHost.get('young-3')).toMatchObject({ startedAtMs: null, leak: false });
+      expect(byHost.get('young-3')?.reason).toBe('too-little-data');
+
+      const ps = await fleetpmap(['ps', '--json', '--host', 'young-?', ...as(reader)]);
+      const psRows = JSON.parse(ps.stdout) as {
+        host: string;
+        pid: number;
+        takenAtMs: number;
+        firstSeenMs: number;
+        startedAtMs: number | null;
+      }[];
+      const g1 = psRows.find((r) => r.host === 'young-1' && r.pid === 400);
+      expect(g1).toMatchObject({ takenAtMs: endMs, firstSeenMs: firstMs, startedAtMs });
+      const table = await fleetpmap(['ps', '--host', 'young-?', ...as(reader)]);
+      // 82 minutes since the start (81 observed); young-2 only knows the 81 minutes it was seen.
+      expect(table.stdout).toMatch(/^young-1\s+400\s+grower\s+1h22m\s/m);
+      expect(table.stdout).toMatch(/^young-2\s+400\s+grower\s+>1h21m\s/m);
     });
   });
 }

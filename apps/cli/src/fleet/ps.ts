@@ -8,7 +8,7 @@ import { FleetCommandError } from './errors.ts';
 import { table } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 import { parseLabels } from './top.ts';
-import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
+import { csv, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
 
 export type PsRow = inferRouterOutputs<AppRouter>['process']['list'][number];
 
@@ -45,7 +45,9 @@ function cells(r: PsRow, forCsv: boolean): string[] {
     r.host,
     String(r.pid),
     forCsv ? command : shorten(command),
-    forCsv ? String(r.takenAtMs - r.firstSeenMs) : formatDuration(r.takenAtMs - r.firstSeenMs),
+    ...(forCsv
+      ? [String(uptimeMs(r.takenAtMs, r.startedAtMs, r.firstSeenMs)), String(r.startedAtMs ?? '')]
+      : [formatUptime(r.takenAtMs, r.startedAtMs, r.firstSeenMs)]),
     kb(r.rssKb),
     kb(r.pssKb),
     kb(r.ussKb),
@@ -63,10 +65,13 @@ export function renderPs(rows: PsRow[]): string {
   );
 }
 
+/** CSV has no room for a `>`: STARTED_AT_MS is empty when UPTIME_MS is only a lower bound. */
 export function psCsv(rows: PsRow[]): string {
   return csv(
-    HEAD.map((h) =>
-      h === 'UPTIME' ? 'UPTIME_MS' : /^[A-Z]+SS$|ANON|HEAP|SWAP/.test(h) ? `${h}_KB` : h,
+    HEAD.flatMap((h) =>
+      h === 'UPTIME'
+        ? ['UPTIME_MS', 'STARTED_AT_MS']
+        : [/^[A-Z]+SS$|ANON|HEAP|SWAP/.test(h) ? `${h}_KB` : h],
     ),
     rows.map((r) => cells(r, true)),
   );

@@ -34,6 +34,24 @@ export function formatDuration(ms: number | null): string {
   return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
 }
 
+/**
+ * How long a process has run at `atMs`: since its start when the server knows it, else since it
+ * was first seen, which is only a lower bound (its agent sent no boot time).
+ */
+export function uptimeMs(atMs: number, startedAtMs: number | null, firstSeenMs: number): number {
+  return Math.max(0, atMs - (startedAtMs ?? firstSeenMs));
+}
+
+/** UPTIME as a table shows it: a leading `>` marks a lower bound (start unknown). */
+export function formatUptime(
+  atMs: number,
+  startedAtMs: number | null,
+  firstSeenMs: number,
+): string {
+  const text = formatDuration(uptimeMs(atMs, startedAtMs, firstSeenMs));
+  return startedAtMs === null ? `>${text}` : text;
+}
+
 /** Cuts long command lines for a table; --json and --csv keep them whole. */
 export function shorten(text: string, max = 48): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;

@@ -8,7 +8,7 @@ import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 import { table } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
-import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
+import { csv, formatDuration, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['process'];
 export type TopRow = Outputs['top'][number];
@@ -86,7 +86,9 @@ function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
     r.host,
     String(r.pid),
     forCsv ? command : shorten(command),
-    forCsv ? String(Math.max(0, nowMs - r.firstSeenMs)) : formatDuration(nowMs - r.firstSeenMs),
+    ...(forCsv
+      ? [String(uptimeMs(nowMs, r.startedAtMs, r.firstSeenMs)), String(r.startedAtMs ?? '')]
+      : [formatUptime(nowMs, r.startedAtMs, r.firstSeenMs)]),
     forCsv ? String(r.currentKb) : formatKb(r.currentKb),
     forCsv ? String(r.growthKb) : formatKb(r.growthKb),
     forCsv ? r.slopeKbPerHour.toFixed(1) : Math.round(r.slopeKbPerHour).toString(),
@@ -111,8 +113,9 @@ export function renderTop(rows: TopRow[], nowMs: number = Date.now()): string {
 }
 
 export function topCsv(rows: TopRow[], nowMs: number = Date.now()): string {
-  const head = TOP_HEAD.map((h) =>
-    h === 'UPTIME' ? 'UPTIME_MS' : h === 'TO LIMIT' ? 'TO_LIMIT_H' : h,
+  // CSV has no room for a `>`: STARTED_AT_MS is empty when UPTIME_MS is only a lower bound.
+  const head = TOP_HEAD.flatMap((h) =>
+    h === 'UPTIME' ? ['UPTIME_MS', 'STARTED_AT_MS'] : [h === 'TO LIMIT' ? 'TO_LIMIT_H' : h],
   );
   return csv(
     head,

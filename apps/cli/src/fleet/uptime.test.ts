@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { type PsRow, psCsv, renderPs } from './ps.ts';
+import { renderTop, type TopRow, topCsv } from './top.ts';
+import { formatUptime, uptimeMs } from './top-render.ts';
+
+const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
+const HOUR = 3_600_000;
+
+function psRow(over: Partial<PsRow>): PsRow {
+  return {
+    host: 'web-1',
+    pid: 812,
+    startTicks: 51_234,
+    comm: 'java',
+    cmdline: 'java -jar app.jar',
+    takenAtMs: NOW,
+    firstSeenMs: NOW - 2 * HOUR,
+    startedAtMs: NOW - 50 * HOUR,
+    threads: 40,
+    rssKb: 1024,
+    anonKb: 512,
+    swapKb: 0,
+    pssKb: null,
+    ussKb: null,
+    heapKb: null,
+    ...over,
+  };
+}
+
+describe('UPTIME', () => {
+  it('runs from the start when it is known, else from the first sighting as a lower bound', () => {
+    expect(uptimeMs(NOW, NOW - 50 * HOUR, NOW - 2 * HOUR)).toBe(50 * HOUR);
+    expect(formatUptime(NOW, NOW - 50 * HOUR, NOW - 2 * HOUR)).toBe('2d2h');
+    expect(uptimeMs(NOW, null, NOW - 2 * HOUR)).toBe(2 * HOUR);
+    expect(formatUptime(NOW, null, NOW - 2 * HOUR)).toBe('>2h');
+    // A start a moment after the snapshot (read during the collection) is no negative age.
+    expect(formatUptime(NOW, NOW + 300, NOW)).toBe('0s');
+  });
+
+  it('ps shows it at the snapshot time, marked when only a lower bound', () => {
+    const rows = [psRow({}), psRow({ host: 'old-1', pid: 9, startedAtMs: null })];
+    const lines = renderPs(rows).trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^web-1\s+812\s+java -jar app\.jar\s+2d2h\s/);
+    expect(lines[2]).toMatch(/^old-1\s+9\s+java -jar app\.jar\s+>2h\s/);
+    const csv = psCsv(rows).trimEnd().split('\r\n');
+    expect(csv[0]).toBe(
+      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,RSS_KB,PSS_KB,USS_KB,ANON_KB,HEAP_KB,SWAP_KB',
+    );
+    expect(csv[1]).toBe(
+      `web-1,812,java -jar app.jar,${50 * HOUR},${NOW - 50 * HOUR},1024,,,512,,0`,
+    );
+    expect(csv[2]).toBe(`old-1,9,java -jar app.jar,${2 * HOUR},,1024,,,512,,0`);
+  });
+
+  it('top shows it at the time of the query', () => {
+    const row: TopRow = {
+      host: 'web-1',
+      pid: 812,
+      startTicks: 51_234,
+      comm: 'java',
+      cmdline: 'java -jar app.jar',
+      exe: '/usr/bin/java',
+      cgroup: null,
+      metric: 'anon',
+      firstSeenMs: NOW - 2 * HOUR,
+      lastSeenMs: NOW - 60_000,
+      startedAtMs: NOW - 5 * HOUR - 20 * 60_000,
+      currentKb: 2048,
+      growthKb: 100,
+      slopeKbPerHour: 50,
+      pctPerHour: 2.4,
+      confidence: 0.9,
+      leak: true,
+      timeToLimitHours: null,
+      reason: 'leak',
+      incarnations: 1,
+    };
+    const unknown = { ...row, host: 'old-1', startedAtMs: null };
+    const lines = renderTop([row, unknown], NOW).trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^web-1\s+812\s+java -jar app\.jar\s+5h20m\s/);
+    expect(lines[2]).toMatch(/^old-1\s+812\s+java -jar app\.jar\s+>2h\s/);
+    const csv = topCsv([row, unknown], NOW).trimEnd().split('\r\n');
+    expect(csv[0]).toBe(
+      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,VERDICT',
+    );
+    expect(csv[1]?.split(',').slice(3, 5)).toEqual([
+      String(5 * HOUR + 20 * 60_000),
+      String(row.startedAtMs),
+    ]);
+    expect(csv[2]?.split(',').slice(3, 5)).toEqual([String(2 * HOUR), '']);
+  });
+});
