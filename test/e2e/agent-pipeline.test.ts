@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +105,46 @@ describe('agent → server → database, with the real binaries', () => {
     // This test, the server and the agent alone are more than ten processes.
     expect(h?.processCount).toBeGreaterThan(10);
     expect(a.logs.some((l) => l.level !== undefined && Number(l.level) >= 50)).toBe(false);
+  });
+
+  it("reports a process's uptime from its real start, not from when the server first saw it", async () => {
+    // The child is older than anything the server could see of it: it starts before the server.
+    const spawnedAtMs = Date.now();
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      const pid = child.pid as number;
+      const s = await server();
+      await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-uptime'));
+      const a = agent(s.url, 'e2e-uptime');
+      await until('two acknowledged snapshots', () => a.acknowledged().length >= 2);
+      // Stopped, so that every query below reads the same newest snapshot.
+      await a.stop();
+      const as = ['--server', s.url, '--token', await s.adminToken()];
+      const rows = JSON.parse(
+        await cli(['ps', '--host', 'e2e-uptime', '--limit', '100000', '--json', ...as]),
+      ) as { pid: number; takenAtMs: number; firstSeenMs: number; startedAtMs: number | null }[];
+      const row = rows.find((r) => r.pid === pid);
+      expect(row, 'the child is listed').toBeDefined();
+      if (!row) return;
+      const realUptimeMs = row.takenAtMs - spawnedAtMs;
+      const shownUptimeMs = row.takenAtMs - (row.startedAtMs ?? Number.NaN);
+      // btime is whole seconds, so the start may read up to a second early; the spawn call itself
+      // takes a few milliseconds.
+      expect(Math.abs(shownUptimeMs - realUptimeMs)).toBeLessThan(1500);
+      // The time since first seen would have missed the server's and the agent's start-up.
+      expect(row.firstSeenMs - spawnedAtMs).toBeGreaterThan(1500);
+      // A known start: the table's UPTIME carries no `>`.
+      const table = await cli(['ps', '--host', 'e2e-uptime', '--limit', '100000', ...as]);
+      expect(table).toMatch(new RegExp(`^e2e-uptime\\s+${pid}\\s+sleep 600\\s+\\d\\S*\\s`, 'm'));
+      const csv = await cli(['ps', '--host', 'e2e-uptime', '--limit', '100000', '--csv', ...as]);
+      const line = csv.split('\r\n').find((l) => l.startsWith(`e2e-uptime,${pid},`));
+      expect(line?.split(',').slice(3, 5)).toEqual([
+        String(shownUptimeMs),
+        String(row.startedAtMs),
+      ]);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('spools while the server is stopped and replays everything once it is back', async () => {
