@@ -125,6 +125,8 @@ function snapshotOf(host: BenchHost, cycle: number): Snapshot {
       memTotalKb: 24_576_000,
       pageSizeKb: 4,
       clockTicksPerSec: 100,
+      // Start ticks go up to 10^7 (28 h): the hosts booted two days before the first cycle.
+      bootTimeMs: T0 - 2 * 86_400_000,
       labels: { env: 'bench' },
     },
     agent: { version: '0.1.0' },
