@@ -109,6 +109,7 @@ const FREE_MAPS = new Set(['labels', 'kb', 'extra']);
 /** Fields that may be absent: deleting them is valid. */
 const OPTIONAL = new Set([
   'labels',
+  'bootTimeMs',
   'collectMs',
   'skipped',
   'comm',
@@ -248,6 +249,10 @@ export function hostileCorpus(): HostileCase[] {
     ['host name with colon', ['host', 'name'], 'web:07'],
     ['pageSizeKb zero', ['host', 'pageSizeKb'], 0],
     ['clockTicksPerSec zero', ['host', 'clockTicksPerSec'], 0],
+    ['bootTimeMs after takenAtMs', ['host', 'bootTimeMs'], Date.now()],
+    ['bootTimeMs negative', ['host', 'bootTimeMs'], -1000],
+    ['bootTimeMs fractional', ['host', 'bootTimeMs'], Date.UTC(2026, 5, 1) + 0.5],
+    ['bootTimeMs huge', ['host', 'bootTimeMs'], 1e300],
     ['memTotalKb negative', ['host', 'memTotalKb'], -4],
     ['label key starts with digit', ['host', 'labels'], { '1env': 'prod' }],
     ['label key with space', ['host', 'labels'], { 'my env': 'prod' }],
