@@ -103,6 +103,12 @@ for (const driver of testDrivers()) {
         'web-2 leaky',
       ]);
       expect(stored[2]).toHaveLength(1);
+      // Each stored row keeps its process's start: boot time + start ticks at 100 Hz.
+      const boot = exampleSnapshot().host.bootTimeMs ?? Number.NaN;
+      expect(stored[1]?.map((r) => [r.startTicks, r.startedAtMs])).toEqual([
+        [1000, boot + 10_000],
+        [1000, boot + 10_000],
+      ]);
       expect(stored[5]?.every((r) => r.host === 'db-1')).toBe(true);
       expect(stored[7]).toEqual([]);
       expect(storedPivot.find((g) => g.group === '/usr/bin/leaky')).toMatchObject({
