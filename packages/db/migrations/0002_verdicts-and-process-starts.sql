@@ -12,6 +12,7 @@ CREATE TABLE "leak_verdicts" (
 	"cgroup" text,
 	"first_seen_ms" bigint NOT NULL,
 	"last_seen_ms" bigint NOT NULL,
+	"started_at_ms" bigint,
 	"current_kb" double precision NOT NULL,
 	"growth_kb" double precision NOT NULL,
 	"slope_kb_per_hour" double precision NOT NULL,
@@ -35,4 +36,5 @@ CREATE TABLE "verdict_runs" (
 	CONSTRAINT "verdict_runs_metric_window_ms_pk" PRIMARY KEY("metric","window_ms")
 );
 --> statement-breakpoint
+ALTER TABLE "incarnations" ADD COLUMN "started_at_ms" bigint;--> statement-breakpoint
 CREATE INDEX "leak_verdicts_rank" ON "leak_verdicts" USING btree ("metric","window_ms","leak" DESC NULLS LAST,"slope_kb_per_hour" DESC NULLS LAST);

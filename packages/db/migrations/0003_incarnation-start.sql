@@ -1,1 +1,0 @@
-ALTER TABLE "incarnations" ADD COLUMN "started_at_ms" bigint;
