@@ -175,3 +175,31 @@ function regions(heapKb: number): NonNullable<ProcessRecord['regions']> {
     special: { ...zero },
   };
 }
+
+/**
+ * A host reported late (a backfill): three hours, ending at `endMs`, of two concurrent workers of
+ * one command, pid 300 growing 5 %/h and pid 301 flat.
+ */
+export function backfilledWorkers(endMs: number): Snapshot[] {
+  const base = exampleSnapshot();
+  const steps = (3 * HOUR_MS) / SAMPLE_MS;
+  const worker = (pid: number, anonKb: number) =>
+    exampleProcess({
+      pid,
+      startTicks: 5000 + pid,
+      comm: 'worker',
+      cmdline: 'worker --pool',
+      exe: '/usr/bin/worker',
+      status: { ...exampleProcess().status, rssAnonKb: anonKb, vmRssKb: anonKb + 10_000 },
+    });
+  return Array.from({ length: steps }, (_, i) => ({
+    ...base,
+    snapshotId: randomUUID(),
+    takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
+    host: { ...base.host, name: 'late-1', bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d99' },
+    processes: [
+      worker(300, Math.round(100_000 * (1 + (0.05 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100)),
+      worker(301, 100_000 + (i % 3) * 100),
+    ],
+  }));
+}

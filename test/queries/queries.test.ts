@@ -10,7 +10,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
 import { cliBin } from '../support/paths.ts';
-import { fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
+import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
 
 const run = promisify(execFile);
 
@@ -296,31 +296,8 @@ for (const driver of drivers()) {
     });
 
     it('top sees new data once the rollup has run, and judges concurrent workers one by one', async () => {
-      const base = exampleSnapshot();
-      const worker = (pid: number, anonKb: number) =>
-        exampleProcess({
-          pid,
-          startTicks: 5000 + pid,
-          comm: 'worker',
-          cmdline: 'worker --pool',
-          exe: '/usr/bin/worker',
-          status: { ...exampleProcess().status, rssAnonKb: anonKb, vmRssKb: anonKb + 10_000 },
-        });
-      const steps = (3 * HOUR_MS) / SAMPLE_MS;
       const admin = t.client(t.adminToken);
-      for (let i = 0; i < steps; i++) {
-        const hours = (i * SAMPLE_MS) / HOUR_MS;
-        await admin.snapshot.push.mutate({
-          ...base,
-          snapshotId: crypto.randomUUID(),
-          takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
-          host: { ...base.host, name: 'late-1', bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d99' },
-          processes: [
-            worker(300, Math.round(100_000 * (1 + 0.05 * hours) + (i % 3) * 100)),
-            worker(301, 100_000 + (i % 3) * 100),
-          ],
-        });
-      }
+      for (const s of backfilledWorkers(endMs)) await admin.snapshot.push.mutate(s);
       const query = ['top', '--all', '--json', '--host', 'late-1', ...as(reader)];
       expect(JSON.parse((await fleetpmap(query)).stdout)).toEqual([]);
       await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   createQueryServices,
   type QueryServices,
@@ -15,36 +14,11 @@ import {
   type TestDb,
   testDrivers,
 } from '@fleetpmap/db';
-import { exampleProcess, exampleSnapshot } from '@fleetpmap/protocol';
+import { exampleSnapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
+import { backfilledWorkers, fleetSnapshots, HOUR_MS } from './fleet-history.ts';
 
 const SCHEDULE = { windowsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS], metrics: ['anon' as const] };
-
-/** A backfilled host: three hours of one leaking and one flat worker, ending at `endMs`. */
-function lateHost(endMs: number) {
-  const base = exampleSnapshot();
-  const steps = (3 * HOUR_MS) / SAMPLE_MS;
-  const worker = (pid: number, anonKb: number) =>
-    exampleProcess({
-      pid,
-      startTicks: 5000 + pid,
-      comm: 'worker',
-      cmdline: 'worker --pool',
-      exe: '/usr/bin/worker',
-      status: { ...exampleProcess().status, rssAnonKb: anonKb, vmRssKb: anonKb + 10_000 },
-    });
-  return Array.from({ length: steps }, (_, i) => ({
-    ...base,
-    snapshotId: randomUUID(),
-    takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
-    host: { ...base.host, name: 'late-1', bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d99' },
-    processes: [
-      worker(300, Math.round(100_000 * (1 + (0.05 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100)),
-      worker(301, 100_000 + (i % 3) * 100),
-    ],
-  }));
-}
 
 for (const driver of testDrivers()) {
   describe(`leak verdicts stored after the rollup (${driver})`, () => {
@@ -150,7 +124,7 @@ for (const driver of testDrivers()) {
         hostGlob: 'late-1',
       });
       expect(before).toEqual([]);
-      for (const s of lateHost(endMs - 30 * 60_000)) await ingestSnapshot(t.db, s);
+      for (const s of backfilledWorkers(endMs - 30 * 60_000)) await ingestSnapshot(t.db, s);
       expect((await rollupAggregates(t.db, { settleMs: 0 })).late).toBe(true);
       const fresh = await services.top({
         windowMs: 6 * HOUR_MS,
