@@ -26,6 +26,8 @@ export interface MannKendallOptions {
   acfAlpha?: number;
   /** Highest lag considered; default n/3 since higher lags rest on too few pairs. */
   maxLag?: number;
+  /** The Theil–Sen slope of the series, when the caller has it already (saves recomputing it). */
+  senSlope?: number;
 }
 
 /**
@@ -45,11 +47,19 @@ export function mannKendall(
     for (let j = i + 1; j < n; j++) s += Math.sign((ys[j] as number) - yi);
   }
   let varS = (n * (n - 1) * (2 * n + 5)) / 18;
-  for (const t of tieGroupSizes(ys, n)) varS -= (t * (t - 1) * (2 * t + 5)) / 18;
+  const ties = tieGroupSizes(ys, n);
+  for (const t of ties) varS -= (t * (t - 1) * (2 * t + 5)) / 18;
 
   let varianceFactor = 1;
   if ((options.autocorrelation ?? true) && n >= 6) {
-    varianceFactor = hamedRaoFactor(xs, ys, n, options.acfAlpha ?? 0.05, options.maxLag);
+    varianceFactor = hamedRaoFactor(
+      xs,
+      ys,
+      n,
+      options.acfAlpha ?? 0.05,
+      options.maxLag,
+      options.senSlope ?? theilSen(xs, ys).slope,
+    );
   }
   const corrected = varS * varianceFactor;
   const z = corrected > 0 ? (s - Math.sign(s)) / Math.sqrt(corrected) : 0;
@@ -78,8 +88,8 @@ function hamedRaoFactor(
   n: number,
   acfAlpha: number,
   maxLag: number | undefined,
+  slope: number,
 ): number {
-  const { slope } = theilSen(xs, ys);
   const detrended: number[] = [];
   for (let i = 0; i < n; i++) {
     detrended.push((ys[i] as number) - (Number.isFinite(slope) ? slope * (xs[i] as number) : 0));

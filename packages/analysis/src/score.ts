@@ -1,7 +1,7 @@
-import { type MetricBucket, mergeBuckets } from './buckets.ts';
+import type { MetricBucket } from './buckets.ts';
 import { mannKendall } from './mann-kendall.ts';
 import { madSigma, median } from './quantile.ts';
-import { theilSen } from './theil-sen.ts';
+import { pairwiseSlopes, theilSenOfSlopes } from './theil-sen.ts';
 
 export interface ScoreOptions {
   /** The window the user asked about: only buckets inside [windowStartMs, windowEndMs) count. */
@@ -119,44 +119,73 @@ function floors(
 ): Floors | null {
   // A bucket belongs to the startup when most of it lies inside the grace period, so hourly
   // buckets lose at most the first hour.
-  const inWindow = buckets
-    .filter(
-      (b) =>
-        b.n > 0 &&
-        b.tStartMs >= opts.windowStartMs &&
-        b.tStartMs < opts.windowEndMs &&
-        (b.tStartMs + b.tEndMs) / 2 >= graceUntilMs,
-    )
-    .sort((a, b) => a.tStartMs - b.tStartMs);
+  const inWindow: MetricBucket[] = [];
+  let sorted = true;
+  let sameWidth = true;
+  for (const b of buckets) {
+    if (
+      b.n > 0 &&
+      b.tStartMs >= opts.windowStartMs &&
+      b.tStartMs < opts.windowEndMs &&
+      (b.tStartMs + b.tEndMs) / 2 >= graceUntilMs
+    ) {
+      const prev = inWindow[inWindow.length - 1];
+      if (prev) {
+        if (b.tStartMs < prev.tStartMs) sorted = false;
+        if (b.tEndMs - b.tStartMs !== prev.tEndMs - prev.tStartMs) sameWidth = false;
+      }
+      inWindow.push(b);
+    }
+  }
+  // Storage hands buckets over in time order; sorting (stable) is only needed when it did not.
+  if (!sorted) inWindow.sort((a, b) => a.tStartMs - b.tStartMs);
   const first = inWindow[0];
   const last = inWindow[inWindow.length - 1];
   if (!first || !last) return null;
-  const bucketMs = Math.max(1, median(inWindow.map((b) => b.tEndMs - b.tStartMs)));
+  const bucketMs = Math.max(
+    1,
+    sameWidth ? first.tEndMs - first.tStartMs : median(inWindow.map((b) => b.tEndMs - b.tStartMs)),
+  );
   const span = last.tEndMs - first.tStartMs;
   const perBlock = Math.max(
     Math.ceil(opts.minBlockMs / bucketMs),
     Math.ceil(span / opts.targetBlocks / bucketMs),
   );
   const blockMs = perBlock * bucketMs;
-  const groups = new Map<number, MetricBucket[]>();
-  for (const b of inWindow) {
-    const k = Math.floor((last.tEndMs - b.tEndMs) / blockMs);
-    const g = groups.get(k);
-    if (g) g.push(b);
-    else groups.set(k, [b]);
+  // Block k counts back from the end of the observation; its floor is the lowest sample of its
+  // buckets. Blocks are kept in flat arrays indexed by k (no per-block objects).
+  let kLo = Number.POSITIVE_INFINITY;
+  let kHi = Number.NEGATIVE_INFINITY;
+  const ks = new Int32Array(inWindow.length);
+  for (let i = 0; i < inWindow.length; i++) {
+    const k = Math.floor((last.tEndMs - (inWindow[i] as MetricBucket).tEndMs) / blockMs);
+    ks[i] = k;
+    if (k < kLo) kLo = k;
+    if (k > kHi) kHi = k;
   }
-  const blocks = [...groups.keys()]
-    .sort((a, b) => b - a)
-    .map((k) => ({ k, m: mergeBuckets(groups.get(k) as MetricBucket[]) }));
+  const blockCount = kHi - kLo + 1;
+  const blockMin = new Float64Array(blockCount).fill(Number.POSITIVE_INFINITY);
+  const blockN = new Float64Array(blockCount);
+  for (let i = 0; i < inWindow.length; i++) {
+    const b = inWindow[i] as MetricBucket;
+    const slot = (ks[i] as number) - kLo;
+    blockN[slot] = (blockN[slot] as number) + b.n;
+    if (b.min < (blockMin[slot] as number)) blockMin[slot] = b.min;
+  }
   // The minimum of a handful of samples is no floor: a block cut short by a restart or by the
   // window's edge would read the top of a saw-tooth as the level. Such blocks are left out.
-  const typicalN = median(blocks.map((b) => b.m.n));
+  const filled: number[] = [];
+  for (const c of blockN) if (c > 0) filled.push(c);
+  const typicalN = median(filled);
   const xs: number[] = [];
   const ys: number[] = [];
-  for (const { k, m } of blocks) {
-    if (m.n < 0.3 * typicalN) continue;
+  // Oldest block (highest k) first.
+  for (let slot = blockCount - 1; slot >= 0; slot--) {
+    const c = blockN[slot] as number;
+    if (c === 0 || c < 0.3 * typicalN) continue;
+    const k = slot + kLo;
     xs.push((last.tEndMs - (k + 0.5) * blockMs - first.tStartMs) / 3_600_000);
-    ys.push(m.min);
+    ys.push(blockMin[slot] as number);
   }
   return {
     xs,
@@ -242,7 +271,11 @@ export function analyseIncarnation(
   }
   const n = f.xs.length;
   const spanMs = f.lastMs - f.firstMs;
-  const line = n >= 2 ? theilSen(f.xs, f.ys) : { slope: 0, intercept: f.ys[0] ?? 0 };
+  // The pairwise slopes serve the Theil–Sen line, the trend test's detrending and the pooled
+  // per-service slope: computed once.
+  const slopes = pairwiseSlopes(f.xs, f.ys);
+  const line =
+    n >= 2 ? theilSenOfSlopes(f.xs, f.ys, slopes) : { slope: 0, intercept: f.ys[0] ?? 0 };
   const slope = Number.isFinite(line.slope) ? line.slope : 0;
   const endCount = Math.max(1, Math.min(3, Math.floor(n / 6)));
   const endFloor = median(f.ys.slice(-endCount));
@@ -274,7 +307,7 @@ export function analyseIncarnation(
       trend: null,
     };
   }
-  const test = mannKendall(f.xs, f.ys);
+  const test = mannKendall(f.xs, f.ys, { senSlope: line.slope });
   const p = test.pIncreasing;
   // Growth must go on in the most recent third: warm-up and cache fills rise and then hold.
   // Measured as a rate (not a share of the total) so a warm-up at the start does not hide a
@@ -331,14 +364,8 @@ export function analyseIncarnation(
   const limit = input.limitKb ?? null;
   const timeToLimitHours =
     significant && limit !== null && limit > 0 ? Math.max(0, (limit - f.current) / slope) : null;
-  const pctSlopes: number[] = [];
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const dx = (f.xs[j] as number) - (f.xs[i] as number);
-      if (dx > 0)
-        pctSlopes.push(((((f.ys[j] as number) - (f.ys[i] as number)) / dx) * 100) / level);
-    }
-  }
+  // Floors are in time order, so every pair has dx > 0: the pairwise slopes in % of the level.
+  const pctSlopes = slopes.map((v) => (v * 100) / level);
   const trend = {
     s: test.s,
     varS: test.varS * test.varianceFactor,

@@ -13,6 +13,11 @@ export interface RobustLine {
  * burst not move the trend. O(n²) pairs; callers aggregate to a bounded number of points first.
  */
 export function theilSen(xs: readonly number[], ys: readonly number[]): RobustLine {
+  return theilSenOfSlopes(xs, ys, pairwiseSlopes(xs, ys));
+}
+
+/** The slope through every pair of points (i < j) with distinct x, in pair order. */
+export function pairwiseSlopes(xs: readonly number[], ys: readonly number[]): number[] {
   const n = Math.min(xs.length, ys.length);
   const slopes: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -23,6 +28,16 @@ export function theilSen(xs: readonly number[], ys: readonly number[]): RobustLi
       if (dx !== 0) slopes.push(((ys[j] as number) - yi) / dx);
     }
   }
+  return slopes;
+}
+
+/** Theil–Sen from pairwise slopes already computed (so a caller needing both computes them once). */
+export function theilSenOfSlopes(
+  xs: readonly number[],
+  ys: readonly number[],
+  slopes: readonly number[],
+): RobustLine {
+  const n = Math.min(xs.length, ys.length);
   if (slopes.length === 0) return { slope: Number.NaN, intercept: Number.NaN };
   const slope = median(slopes);
   const residuals: number[] = [];
