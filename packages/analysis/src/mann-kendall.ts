@@ -1,3 +1,4 @@
+import { EXACT_MAX_POINTS, exactUpperTail } from './mann-kendall-exact.ts';
 import { normalQuantile, normalUpperTail } from './normal.ts';
 import { theilSen } from './theil-sen.ts';
 
@@ -14,6 +15,9 @@ export interface TrendTest {
   pIncreasing: number;
   /** Two-sided p-value. */
   pTwoSided: number;
+  /** Points tested, and whether the p-values come from the exact distribution of S. */
+  n: number;
+  exact: boolean;
 }
 
 export interface MannKendallOptions {
@@ -63,6 +67,22 @@ export function mannKendall(
   }
   const corrected = varS * varianceFactor;
   const z = corrected > 0 ? (s - Math.sign(s)) / Math.sqrt(corrected) : 0;
+  // With a dozen points or fewer and no ties the exact distribution of S is used; the
+  // autocorrelation correction then shrinks S by the same factor it widens the normal
+  // approximation's standard deviation.
+  if (n >= 2 && n <= EXACT_MAX_POINTS && ties.length === 0) {
+    const shrunk = s / Math.sqrt(varianceFactor);
+    return {
+      s,
+      varS,
+      varianceFactor,
+      z,
+      pIncreasing: exactUpperTail(n, shrunk),
+      pTwoSided: Math.min(1, 2 * exactUpperTail(n, Math.abs(shrunk))),
+      n,
+      exact: true,
+    };
+  }
   return {
     s,
     varS,
@@ -70,6 +90,8 @@ export function mannKendall(
     z,
     pIncreasing: normalUpperTail(z),
     pTwoSided: Math.min(1, 2 * normalUpperTail(Math.abs(z))),
+    n,
+    exact: false,
   };
 }
 

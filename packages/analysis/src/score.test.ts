@@ -128,6 +128,33 @@ describe('scoreIncarnation', () => {
     expect(hourly([gc, noise(1)]).leak).toBe(false);
   });
 
+  it('judges a window just over 6 hours (seven hourly floors) on the exact tail of the test', () => {
+    // A 2 %/h leak under noise that swaps a pair of hourly floors now and then: under the normal
+    // approximation one swapped pair of seven floors is p = 0.013, and the leak went unflagged on
+    // 4 of 20 seeds; the exact tail of that pair is 0.0054.
+    const hourlyVerdict = (pattern: Component[], seed: number) => {
+      const s = simulate(pattern, 7, seed);
+      const inc = s.incarnations[0] as IncarnationInput;
+      const hours = new Map<number, typeof inc.buckets>();
+      for (const b of inc.buckets) {
+        const h = b.tStartMs - (b.tStartMs % HOUR_MS);
+        hours.set(h, [...(hours.get(h) ?? []), b]);
+      }
+      const buckets = [...hours.entries()].map(([h, g]) =>
+        mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR_MS }),
+      );
+      return scoreIncarnation({ ...inc, buckets }, s);
+    };
+    let found = 0;
+    let falseAlarms = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      if (hourlyVerdict([{ type: 'linear', pctPerHour: 2 }, noise(1.5, 15)], seed).leak) found++;
+      if (hourlyVerdict([noise(1.5, 15)], seed).leak) falseAlarms++;
+    }
+    expect(found).toBe(20);
+    expect(falseAlarms).toBe(0);
+  });
+
   it('gives no verdict without data in the window', () => {
     const v = scoreIncarnation({ buckets: [] }, { windowStartMs: 0, windowEndMs: HOUR });
     expect(v).toMatchObject({ leak: false, reason: 'no-data', confidence: 0 });
