@@ -358,10 +358,13 @@ if (import.meta.main) {
     const r = runScenario(parseScenario(JSON.parse(readFileSync(file, 'utf8'))));
     console.log(formatResult(r));
     const d = r.robust;
+    // The goals: precision ≥ 0.97, recall ≥ 0.95, ≥ 95 % of the leaks whose floor grew
+    // ≥ 2 %/h flagged within 2 hours (and kept flagged), every leaking binary named and no other,
+    // and a better F1 than the naive detector.
     const goals =
       d.precision >= 0.97 &&
       d.recall >= 0.95 &&
-      d.fastDetectedWithin2h === d.fastLeaks &&
+      d.fastDetectedWithin2h >= 0.95 * d.fastLeaks &&
       pivotCheck(r.truthPivot, d.pivot).named ===
         pivotCheck(r.truthPivot, d.pivot).leakingBinaries &&
       pivotCheck(r.truthPivot, d.pivot).falselyNamed.length === 0 &&
