@@ -9,6 +9,7 @@ import { loadConfig, type RunningServer, startServer } from '@fleetpmap/server';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
 import postgres from 'postgres';
+import { afterAll, beforeAll } from 'vitest';
 import { repoRoot } from '../support/paths.ts';
 
 export type Driver = { name: 'pglite' } | { name: 'postgres'; adminUrl: string };
@@ -53,9 +54,12 @@ export type TestServer = {
   [Symbol.asyncDispose](): Promise<void>;
 };
 
+/** What a test server stores into: a driver, or a database that already exists. */
+export type ServerDatabase = Driver | { name: 'postgres-url'; url: string };
+
 /** The real server on port 0 with a temporary data directory. */
 export async function startTestServer(
-  driver: Driver | { name: 'postgres-url'; url: string },
+  driver: ServerDatabase,
   env: NodeJS.ProcessEnv = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-server-test-'));
@@ -86,6 +90,59 @@ export async function startTestServer(
     await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** The test server of one describe block, and the agent token it was asked for. */
+export type SuiteServer = Omit<TestServer, typeof Symbol.asyncDispose> & { agentToken: string };
+
+/**
+ * A test server for the tests of the calling describe block: started in beforeAll (after the
+ * block's earlier beforeAll hooks, so `database` may be a function of what they made), with an
+ * agent token for `agentHost` if one is named, and disposed in afterAll.
+ */
+export function useTestServer(
+  database: ServerDatabase | (() => ServerDatabase),
+  opts: { env?: NodeJS.ProcessEnv; agentHost?: string } = {},
+): SuiteServer {
+  let started: TestServer | undefined;
+  let agentToken = '';
+  beforeAll(async () => {
+    started = await startTestServer(
+      typeof database === 'function' ? database() : database,
+      opts.env,
+    );
+    if (opts.agentHost !== undefined) {
+      const admin = started.client(started.adminToken);
+      agentToken = (await admin.token.create.mutate({ role: 'agent', hostName: opts.agentHost }))
+        .token;
+    }
+  });
+  afterAll(async () => {
+    await started?.[Symbol.asyncDispose]();
+  });
+  const current = () => {
+    if (!started) throw new Error('the test server starts in beforeAll');
+    return started;
+  };
+  return {
+    get server() {
+      return current().server;
+    },
+    get url() {
+      return current().url;
+    },
+    get adminToken() {
+      return current().adminToken;
+    },
+    get dataDir() {
+      return current().dataDir;
+    },
+    get agentToken() {
+      if (opts.agentHost === undefined) throw new Error('no agent token was asked for');
+      return agentToken;
+    },
+    client: (token) => current().client(token),
+  };
 }
 
 export function createClient(url: string, token: string | undefined) {

@@ -1,23 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fullSnapshot, type HostileCase, hostileCorpus } from './corpus.ts';
-import { drivers, errorOf, rawRequest, startTestServer, type TestServer } from './harness.ts';
+import { drivers, errorOf, rawRequest, useTestServer } from './harness.ts';
 
 // Built once per database run, just before sending: some cases are relative to the clock.
 const names = hostileCorpus().map((c) => c.name);
 
 describe.each(drivers())('hostile input on $name', (driver) => {
-  let t: TestServer;
-  let agentToken: string;
-
-  beforeAll(async () => {
-    t = await startTestServer(driver);
-    agentToken = (
-      await t.client(t.adminToken).token.create.mutate({ role: 'agent', hostName: 'web-07' })
-    ).token;
-  });
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
-  });
+  const t = useTestServer(driver, { agentHost: 'web-07' });
 
   it('has at least 200 distinct requests', () => {
     expect(names.length).toBeGreaterThanOrEqual(200);
@@ -49,7 +38,7 @@ describe.each(drivers())('hostile input on $name', (driver) => {
     expect((await rawRequest(t.url, { method: 'GET', path: '/healthz' })).status).toBe(200);
     expect(await t.client(t.adminToken).host.list.query()).toEqual([]);
     expect(await t.server.database.storedSnapshotCount()).toBe(0);
-    const ok = await t.client(agentToken).snapshot.push.mutate(fullSnapshot());
+    const ok = await t.client(t.agentToken).snapshot.push.mutate(fullSnapshot());
     expect(ok).toMatchObject({ accepted: true, duplicate: false, processCount: 2 });
     expect(await t.server.database.storedSnapshotCount()).toBe(1);
   });
@@ -104,7 +93,7 @@ describe.each(drivers())('hostile input on $name', (driver) => {
       path: c.path ?? '/trpc/snapshot.push',
       headers: {
         'content-type': 'application/json',
-        authorization: `Bearer ${agentToken}`,
+        authorization: `Bearer ${t.agentToken}`,
         ...c.headers,
       },
       body: c.body,

@@ -1,24 +1,13 @@
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
-import { drivers, rawRequest, startTestServer, type TestServer } from './harness.ts';
+import { drivers, rawRequest, useTestServer } from './harness.ts';
 
 describe.each(drivers())('snapshot.push on $name', (driver) => {
-  let t: TestServer;
-  let agentToken: string;
-
-  beforeAll(async () => {
-    t = await startTestServer(driver);
-    agentToken = (
-      await t.client(t.adminToken).token.create.mutate({ role: 'agent', hostName: 'web-07' })
-    ).token;
-  });
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
-  });
+  const t = useTestServer(driver, { agentHost: 'web-07' });
 
   it('stores a snapshotId once: a re-send answers duplicate and stores nothing', async () => {
-    const agent = t.client(agentToken);
+    const agent = t.client(t.agentToken);
     const snapshot = fullSnapshot();
     const first = await agent.snapshot.push.mutate(snapshot);
     expect(first).toMatchObject({
@@ -46,7 +35,7 @@ describe.each(drivers())('snapshot.push on $name', (driver) => {
   });
 
   it('stores concurrent re-sends of one snapshot exactly once', async () => {
-    const agent = t.client(agentToken);
+    const agent = t.client(t.agentToken);
     const snapshot = fullSnapshot();
     const before = await t.server.database.storedSnapshotCount();
     const results = await Promise.all(
@@ -63,7 +52,7 @@ describe.each(drivers())('snapshot.push on $name', (driver) => {
       headers: {
         'content-type': 'application/json',
         'content-encoding': 'gzip',
-        authorization: `Bearer ${agentToken}`,
+        authorization: `Bearer ${t.agentToken}`,
       },
       body: gzipSync(JSON.stringify(snapshot)),
     });
