@@ -1,14 +1,7 @@
 import { appRouter } from '@fleetpmap/api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
-import {
-  drivers,
-  errorOf,
-  type RawResponse,
-  rawRequest,
-  startTestServer,
-  type TestServer,
-} from './harness.ts';
+import { drivers, errorOf, type RawResponse, rawRequest, useTestServer } from './harness.ts';
 
 type Call = { method: 'GET' | 'POST'; path: string; body?: string };
 
@@ -45,11 +38,10 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 describe.each(drivers())('auth matrix on $name', (driver) => {
-  let t: TestServer;
+  const t = useTestServer(driver);
   const tokens: Record<string, string> = {};
 
   beforeAll(async () => {
-    t = await startTestServer(driver);
     const admin = t.client(t.adminToken);
     tokens.reader = (await admin.token.create.mutate({ role: 'reader' })).token;
     tokens.agent = (await admin.token.create.mutate({ role: 'agent', hostName: 'web-07' })).token;
@@ -59,9 +51,6 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     const revoked = await admin.token.create.mutate({ role: 'admin', label: 'to revoke' });
     await admin.token.revoke.mutate({ id: revoked.id });
     tokens.revoked = revoked.token;
-  });
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
   });
 
   const call = (c: Call, authorization: string | undefined): Promise<RawResponse> =>

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin } from '../support/paths.ts';
 import { fullSnapshot } from './corpus.ts';
-import { drivers, startTestServer, type TestServer } from './harness.ts';
+import { oneDriver, useTestServer } from './harness.ts';
 
 const run = promisify(execFile);
 
@@ -26,15 +26,13 @@ async function fleetpmap(args: string[], env: NodeJS.ProcessEnv = {}): Promise<C
 
 // The real CLI binary against the real server; one database is enough for the CLI's part.
 describe('fleetpmap token and hosts against a real server', () => {
-  let t: TestServer;
+  const t = useTestServer(oneDriver());
   let home: string;
 
   beforeAll(async () => {
-    t = await startTestServer(drivers().at(-1) ?? { name: 'pglite' });
     home = await mkdtemp(join(tmpdir(), 'fleetpmap-cli-home-'));
   });
   afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
     if (home) await rm(home, { recursive: true, force: true });
   });
 

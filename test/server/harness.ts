@@ -19,13 +19,27 @@ export type Driver = { name: 'pglite' } | { name: 'postgres'; adminUrl: string }
  * variable must be set: a suite that silently ran on PGlite only would hide driver bugs.
  */
 export function drivers(): Driver[] {
+  const url = testDatabaseUrl('server tests run on PGlite only');
+  return url ? [{ name: 'pglite' }, { name: 'postgres', adminUrl: url }] : [{ name: 'pglite' }];
+}
+
+/** One database, for suites where the driver does not matter: real Postgres when there is one. */
+export function oneDriver(): Driver {
+  return drivers().at(-1) ?? { name: 'pglite' };
+}
+
+/** The test Postgres for suites that need one; without it they skip `what`, saying so. */
+export function postgresAdminUrl(what: string): string | undefined {
+  return testDatabaseUrl(`skipping ${what}`);
+}
+
+function testDatabaseUrl(without: string): string | undefined {
   const url = process.env.FLEETPMAP_TEST_DATABASE_URL;
   if (!url) {
     if (process.env.CI) throw new Error('CI must set FLEETPMAP_TEST_DATABASE_URL');
-    console.warn('FLEETPMAP_TEST_DATABASE_URL is not set: server tests run on PGlite only');
-    return [{ name: 'pglite' }];
+    console.warn(`FLEETPMAP_TEST_DATABASE_URL is not set: ${without}`);
   }
-  return [{ name: 'pglite' }, { name: 'postgres', adminUrl: url }];
+  return url;
 }
 
 /** A fresh database on the test Postgres; dropped (connections and all) on dispose. */

@@ -6,9 +6,9 @@ import { fullSnapshot } from './corpus.ts';
 import {
   createPostgresDatabase,
   errorOf,
+  postgresAdminUrl,
   rawRequest,
-  startTestServer,
-  type TestServer,
+  useTestServer,
 } from './harness.ts';
 
 /**
@@ -54,39 +54,35 @@ async function createProxy(target: { host: string; port: number }) {
   };
 }
 
-const adminUrl = process.env.FLEETPMAP_TEST_DATABASE_URL;
-if (!adminUrl) {
-  if (process.env.CI) throw new Error('CI must set FLEETPMAP_TEST_DATABASE_URL');
-  console.warn('skipping the database outage test: FLEETPMAP_TEST_DATABASE_URL is not set');
-}
+const adminUrl = postgresAdminUrl('the database outage test');
 
 describe.skipIf(!adminUrl)('Postgres unreachable', () => {
   let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
   let proxy: Awaited<ReturnType<typeof createProxy>>;
-  let t: TestServer;
-  let agentToken: string;
 
   beforeAll(async () => {
     database = await createPostgresDatabase(adminUrl as string);
     const direct = new URL(database.url);
     proxy = await createProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-    const viaProxy = new URL(database.url);
-    viaProxy.port = String(proxy.port);
-    t = await startTestServer({ name: 'postgres-url', url: viaProxy.toString() });
-    agentToken = (
-      await t.client(t.adminToken).token.create.mutate({ role: 'agent', hostName: 'web-07' })
-    ).token;
   });
+  // Registered before the server's, so it runs after the server stopped.
   afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
     await proxy?.[Symbol.asyncDispose]();
     await database?.[Symbol.asyncDispose]();
   });
+  const t = useTestServer(
+    () => {
+      const viaProxy = new URL(database.url);
+      viaProxy.port = String(proxy.port);
+      return { name: 'postgres-url', url: viaProxy.toString() };
+    },
+    { agentHost: 'web-07' },
+  );
 
   const push = (snapshot = fullSnapshot()) =>
     rawRequest(t.url, {
       path: '/trpc/snapshot.push',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${agentToken}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.agentToken}` },
       body: JSON.stringify(snapshot),
     });
 

@@ -1,18 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drivers, errorOf, rawRequest, startTestServer, type TestServer } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { errorOf, oneDriver, rawRequest, useTestServer } from './harness.ts';
 
 describe('rate limit per token', () => {
-  let t: TestServer;
-
-  beforeAll(async () => {
-    t = await startTestServer(drivers().at(-1) ?? { name: 'pglite' }, {
+  const t = useTestServer(oneDriver(), {
+    env: {
       // One request per 100 s: no refill can land during the test, however slow the machine.
       FLEETPMAP_RATE_LIMIT_PER_SEC: '0.01',
       FLEETPMAP_RATE_LIMIT_BURST: '3',
-    });
-  });
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
+    },
   });
 
   it('answers 429 with Retry-After past the burst, per token', async () => {
