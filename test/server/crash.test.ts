@@ -1,48 +1,19 @@
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Snapshot } from '@fleetpmap/protocol';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSimulatedHost, nextSnapshot } from '../../apps/server/scripts/simulated-fleet.ts';
-import {
-  createClient,
-  createPostgresDatabase,
-  type Driver,
-  drivers,
-  startServerProcess,
-} from './harness.ts';
+import { createClient, postgresAdminUrl, useServerProcesses } from './harness.ts';
 
 // SIGKILL in the middle of ingest: every snapshot the server acknowledged must be there after a
 // restart on the same database (acknowledgement comes after the commit).
-const postgresDriver = drivers().find(
-  (d): d is Extract<Driver, { name: 'postgres' }> => d.name === 'postgres',
-);
-if (!postgresDriver)
-  console.warn('skipping the SIGKILL test: it needs FLEETPMAP_TEST_DATABASE_URL');
+const adminUrl = postgresAdminUrl('the SIGKILL test');
 
-describe.skipIf(!postgresDriver)('server killed during ingest on Postgres', () => {
-  const driver = postgresDriver as Extract<Driver, { name: 'postgres' }>;
-  const cleanups: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
+describe.skipIf(!adminUrl)('server killed during ingest on Postgres', () => {
+  const servers = useServerProcesses(adminUrl);
 
   it('loses no acknowledged snapshot', { timeout: 180_000 }, async () => {
-    const database = await createPostgresDatabase(driver.adminUrl);
-    cleanups.push(() => database[Symbol.asyncDispose]());
-    const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-crash-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const args = ['--database', database.url, '--data-dir', dataDir];
-
-    const first = await startServerProcess(args);
-    cleanups.push(async () => {
-      if (first.child.exitCode === null) first.child.kill('SIGKILL');
-    });
-    const admin = createClient(
-      first.url,
-      (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim(),
-    );
+    const first = await servers.start();
+    const { admin } = first;
     const hosts = Array.from({ length: 4 }, (_, i) =>
       createSimulatedHost(i, { processes: 150, mappingsPerFullMap: 40 }),
     );
@@ -79,11 +50,7 @@ describe.skipIf(!postgresDriver)('server killed during ingest on Postgres', () =
     await Promise.all(loops);
     expect(sent.length).toBeGreaterThan(acknowledged.length);
 
-    const second = await startServerProcess(args);
-    cleanups.push(async () => {
-      second.child.kill('SIGTERM');
-      await once(second.child, 'exit');
-    });
+    const second = await servers.start();
     const missing: string[] = [];
     for (const snapshot of acknowledged) {
       const i = hosts.findIndex((h) => h.name === snapshot.host.name);

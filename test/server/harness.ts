@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -240,4 +241,46 @@ export async function startServerProcess(
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
   return { child, url };
+}
+
+/** A `fleetpmap-server` process of `useServerProcesses`, with a client holding its admin token. */
+export type ServerProcess = Awaited<ReturnType<typeof startServerProcess>> & {
+  admin: ReturnType<typeof createClient>;
+};
+
+/**
+ * `fleetpmap-server` processes for the tests of the calling describe block, all on one fresh
+ * database of the test Postgres at `adminUrl` and one data directory, made in beforeAll. In
+ * afterAll every process still running is killed, then the database and directory go.
+ */
+export function useServerProcesses(adminUrl: string | undefined): {
+  start(extraArgs?: string[]): Promise<ServerProcess>;
+} {
+  const cleanups: (() => Promise<void>)[] = [];
+  let args: string[] = [];
+  let dataDir = '';
+  beforeAll(async () => {
+    if (!adminUrl) throw new Error('server processes need the test Postgres');
+    const database = await createPostgresDatabase(adminUrl);
+    cleanups.push(() => database[Symbol.asyncDispose]());
+    dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-server-test-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    args = ['--database', database.url, '--data-dir', dataDir];
+  });
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  return {
+    async start(extraArgs = []) {
+      const started = await startServerProcess([...args, ...extraArgs]);
+      const { child } = started;
+      cleanups.push(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      });
+      const adminToken = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+      return { ...started, admin: createClient(started.url, adminToken) };
+    },
+  };
 }

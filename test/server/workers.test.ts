@@ -1,55 +1,18 @@
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
-import {
-  createClient,
-  createPostgresDatabase,
-  type Driver,
-  drivers,
-  rawRequest,
-  startServerProcess,
-} from './harness.ts';
+import { createClient, postgresAdminUrl, rawRequest, useServerProcesses } from './harness.ts';
 
-const postgresDriver = drivers().find(
-  (d): d is Extract<Driver, { name: 'postgres' }> => d.name === 'postgres',
-);
-if (!postgresDriver)
-  console.warn('skipping the --workers test: it needs FLEETPMAP_TEST_DATABASE_URL');
+const adminUrl = postgresAdminUrl('the --workers test');
 
-describe.skipIf(!postgresDriver)('fleetpmap-server --workers 2', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
+describe.skipIf(!adminUrl)('fleetpmap-server --workers 2', () => {
+  const servers = useServerProcesses(adminUrl);
 
   it('serves from several processes, sums their metrics, and stops them all', {
     timeout: 120_000,
   }, async () => {
-    const database = await createPostgresDatabase(
-      (postgresDriver as { adminUrl: string }).adminUrl,
-    );
-    cleanups.push(() => database[Symbol.asyncDispose]());
-    const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-workers-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const server = await startServerProcess([
-      '--database',
-      database.url,
-      '--data-dir',
-      dataDir,
-      '--workers',
-      '2',
-    ]);
-    cleanups.push(async () => {
-      if (server.child.exitCode === null) server.child.kill('SIGKILL');
-    });
-
-    const admin = createClient(
-      server.url,
-      (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim(),
-    );
+    const server = await servers.start(['--workers', '2']);
+    const { admin } = server;
     const agent = createClient(
       server.url,
       (await admin.token.create.mutate({ role: 'agent', hostName: 'web-07' })).token,
