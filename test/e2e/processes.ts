@@ -1,17 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { agentBin, cliBin, serverBin } from '../support/paths.ts';
 
 const run = promisify(execFile);
-
-export const serverBin = fileURLToPath(
-  new URL('../../apps/server/bin/fleetpmap-server.js', import.meta.url),
-);
-export const agentBin = fileURLToPath(
-  new URL('../../apps/agent/bin/fleetpmap-agent.js', import.meta.url),
-);
-export const cliBin = fileURLToPath(new URL('../../apps/cli/bin/fleetpmap.js', import.meta.url));
 
 /** Waits until `check` is true, polling; fails with `what` after `timeoutMs`. */
 export async function until(what: string, check: () => boolean, timeoutMs = 60_000) {

@@ -11,7 +11,7 @@ import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
 import postgres from 'postgres';
 import { afterAll, beforeAll } from 'vitest';
-import { repoRoot } from '../support/paths.ts';
+import { serverBin } from '../support/paths.ts';
 
 export type Driver = { name: 'pglite' } | { name: 'postgres'; adminUrl: string };
 
@@ -220,8 +220,6 @@ export function errorOf(r: RawResponse): { message: string; data: Record<string,
     data: (error?.data ?? {}) as Record<string, unknown>,
   };
 }
-
-const serverBin = join(repoRoot, 'apps/server/bin/fleetpmap-server.js');
 
 /** The real `fleetpmap-server` binary as a child process on port 0. */
 export async function startServerProcess(

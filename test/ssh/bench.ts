@@ -7,12 +7,10 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../support/paths.ts';
+import { cliBin, nodeBin } from '../support/paths.ts';
 import { sshdUnavailable, startSshd } from './sshd.ts';
 
 const RUNS = Number(process.env.FLEETPMAP_BENCH_RUNS ?? 10);
-const nodeBin = join(repoRoot, 'node_modules/.bin/node');
-const cli = join(repoRoot, 'apps/cli/bin/fleetpmap.js');
 
 /** Wall time of one run. A failed run is repeated (and said so), never silently timed. */
 function timeMs(argv: string[], env: NodeJS.ProcessEnv): number {
@@ -67,7 +65,7 @@ async function main(): Promise<void> {
     const env = { PATH: process.env.PATH, HOME: sshd.home, USER: 'root', LC_ALL: 'C.UTF-8' };
     const fleet = (targets: number[]) => [
       nodeBin,
-      cli,
+      cliBin,
       '--port',
       String(sshd.port),
       '-X',

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin, repoRoot } from '../support/paths.ts';
+import { cliBin, nodeBin } from '../support/paths.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
 /** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
@@ -15,8 +15,6 @@ const HOOK_TIMEOUT_MS = 60_000;
 const missing = sshdUnavailable();
 if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
 if (missing !== null) console.log(`skipping SSH CLI tests: ${missing}`);
-
-const nodeBin = join(repoRoot, 'node_modules/.bin/node');
 
 interface Run {
   stdout: string;

@@ -3,9 +3,8 @@
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin, repoRoot } from '../support/paths.ts';
+import { cliBin, nodeBin } from '../support/paths.ts';
 import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
 
 /** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
@@ -18,7 +17,6 @@ const unavailable =
 if (unavailable !== null && process.env.CI === 'true') throw new Error(`CI needs: ${unavailable}`);
 if (unavailable !== null) console.log(`skipping --sudo tests: ${unavailable}`);
 
-const nodeBin = join(repoRoot, 'node_modules/.bin/node');
 const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const allowed = `fpms${tag}`.slice(0, 30);
 const refused = `fpmn${tag}`.slice(0, 30);
