@@ -1,15 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppRouter } from '@fleetpmap/api';
+import { createScratchDb, type ScratchDb } from '@fleetpmap/db';
 import { loadConfig, type RunningServer, startServer } from '@fleetpmap/server';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
-import postgres from 'postgres';
 import { afterAll, beforeAll } from 'vitest';
 import { serverBin } from '../support/paths.ts';
 
@@ -44,20 +43,8 @@ function testDatabaseUrl(without: string): string | undefined {
 }
 
 /** A fresh database on the test Postgres; dropped (connections and all) on dispose. */
-export async function createPostgresDatabase(adminUrl: string) {
-  const name = `fleetpmap_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    name,
-    url: url.toString(),
-    async [Symbol.asyncDispose]() {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
+export function createPostgresDatabase(adminUrl: string): Promise<ScratchDb> {
+  return createScratchDb(adminUrl, { prefix: 'fleetpmap_test' });
 }
 
 export type TestServer = {
@@ -254,7 +241,7 @@ export type ServerProcess = Awaited<ReturnType<typeof startServerProcess>> & {
 export function useServerProcesses(adminUrl: string | undefined): {
   start(extraArgs?: string[]): Promise<ServerProcess>;
 } {
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: (() => PromiseLike<void>)[] = [];
   let args: string[] = [];
   let dataDir = '';
   beforeAll(async () => {
