@@ -1,7 +1,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { agentBin, cliBin, serverBin } from '../support/paths.ts';
+import { agentBin, cliBin } from '../support/paths.ts';
+import { startServerProcess } from '../support/server-process.ts';
 
 const run = promisify(execFile);
 
@@ -21,25 +22,12 @@ function exited(p: ChildProcess): Promise<void> {
 
 /** The real `fleetpmap-server` on PGlite in `dataDir`, on `port` (0 = any). */
 export async function startServer(dataDir: string, port = 0) {
-  const proc = spawn(
-    process.execPath,
-    [serverBin, '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn' } },
-  );
-  let out = '';
-  let err = '';
-  proc.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  proc.stderr?.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  await until(
-    'the server to listen',
-    () => /listening on http:\/\/\S+/.test(out) || proc.exitCode !== null,
-  );
-  const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`server did not start: ${err}`);
+  const { child: proc, url } = await startServerProcess([
+    '--data-dir',
+    dataDir,
+    '--listen',
+    `127.0.0.1:${port}`,
+  ]);
   return {
     proc,
     url,

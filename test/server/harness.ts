@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -10,7 +9,7 @@ import { loadConfig, type RunningServer, startServer } from '@fleetpmap/server';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
-import { serverBin } from '../support/paths.ts';
+import { startServerProcess } from '../support/server-process.ts';
 
 export type Driver = { name: 'pglite' } | { name: 'postgres'; adminUrl: string };
 
@@ -208,26 +207,6 @@ export function errorOf(r: RawResponse): { message: string; data: Record<string,
   };
 }
 
-/** The real `fleetpmap-server` binary as a child process on port 0. */
-export async function startServerProcess(
-  args: string[],
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [serverBin, '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-  return { child, url };
-}
-
 /** A `fleetpmap-server` process of `useServerProcesses`, with a client holding its admin token. */
 export type ServerProcess = Awaited<ReturnType<typeof startServerProcess>> & {
   admin: ReturnType<typeof createClient>;
@@ -257,7 +236,7 @@ export function useServerProcesses(adminUrl: string | undefined): {
   });
   return {
     async start(extraArgs = []) {
-      const started = await startServerProcess([...args, ...extraArgs]);
+      const started = await startServerProcess(['--listen', '127.0.0.1:0', ...args, ...extraArgs]);
       const { child } = started;
       cleanups.push(async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliBin, repoRoot } from '../support/paths.ts';
+import { collectOutput } from '../support/server-process.ts';
 import { createClient } from './harness.ts';
 
 const run = promisify(execFile);
@@ -31,22 +32,19 @@ describe('npm start', () => {
       env: { ...process.env, FLEETPMAP_DATA_DIR: dataDir, FLEETPMAP_LISTEN: '127.0.0.1:0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
+    const output = collectOutput(child);
     const deadline = Date.now() + 120_000;
-    while (!stdout.includes('Ctrl-C stops') && Date.now() < deadline && child.exitCode === null) {
+    while (
+      !output.stdout.includes('Ctrl-C stops') &&
+      Date.now() < deadline &&
+      child.exitCode === null
+    ) {
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect(stdout, stderr).toContain('Ctrl-C stops');
-    const url = /server (http:\/\/\S+)/.exec(stdout)?.[1] as string;
+    expect(output.stdout, output.stderr).toContain('Ctrl-C stops');
+    const url = /server (http:\/\/\S+)/.exec(output.stdout)?.[1] as string;
     const adminTokenPath = join(dataDir, 'admin-token');
-    expect(stdout).toContain(`admin token: ${adminTokenPath}`);
+    expect(output.stdout).toContain(`admin token: ${adminTokenPath}`);
     expect((await stat(adminTokenPath)).mode & 0o777).toBe(0o600);
 
     const admin = createClient(url, (await readFile(adminTokenPath, 'utf8')).trim());
@@ -68,6 +66,6 @@ describe('npm start', () => {
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/stopped\n$/);
+    expect(output.stdout).toMatch(/stopped\n$/);
   });
 });
