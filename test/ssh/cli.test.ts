@@ -8,13 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, nodeBin } from '../support/paths.ts';
-import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
+import { HOOK_TIMEOUT_MS, skipReason, startSshd, type TestSshd } from './sshd.ts';
 
-/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
-const HOOK_TIMEOUT_MS = 60_000;
-const missing = sshdUnavailable();
-if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
-if (missing !== null) console.log(`skipping SSH CLI tests: ${missing}`);
+const missing = skipReason('SSH CLI tests');
 
 interface Run {
   stdout: string;

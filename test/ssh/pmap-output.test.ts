@@ -14,13 +14,9 @@ import {
   runRemotePmap,
 } from '../../apps/cli/src/remote/remote-pmap.ts';
 import { pmapRenderer } from '../../apps/cli/src/remote/remote-render.ts';
-import { freePort, sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
+import { freePort, HOOK_TIMEOUT_MS, skipReason, startSshd, type TestSshd } from './sshd.ts';
 
-/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
-const HOOK_TIMEOUT_MS = 60_000;
-const missing = sshdUnavailable();
-if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
-if (missing !== null) console.log(`skipping SSH pmap output tests: ${missing}`);
+const missing = skipReason('SSH pmap output tests');
 
 type Layout = Omit<PmapOptions, 'shmMinor'>;
 const base: Layout = { mode: 'default', quiet: false, showPath: false, range: FULL_RANGE };

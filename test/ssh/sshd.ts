@@ -31,6 +31,19 @@ export function sshdUnavailable(): string | null {
   return null;
 }
 
+/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
+export const HOOK_TIMEOUT_MS = 60_000;
+
+/**
+ * What the suite `what` lacks here (`missing`; by default what sshd needs), or null. A suite that
+ * lacks something says so and is skipped; under CI it fails instead.
+ */
+export function skipReason(what: string, missing = sshdUnavailable()): string | null {
+  if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs: ${missing}`);
+  if (missing !== null) console.log(`skipping ${what}: ${missing}`);
+  return missing;
+}
+
 export interface TestSshd {
   dir: string;
   port: number;

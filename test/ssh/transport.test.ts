@@ -11,13 +11,9 @@ import { type HostOutcome, readHost } from '../../apps/cli/src/remote/remote-pma
 import type { ReadMode } from '../../apps/cli/src/remote/remote-read.ts';
 import { type SshOptions, SshSettingsResolver } from '../../apps/cli/src/remote/ssh-settings.ts';
 import { parseRemoteTarget } from '../../apps/cli/src/remote/target.ts';
-import { sshdUnavailable, startSshd, type TestSshd } from './sshd.ts';
+import { HOOK_TIMEOUT_MS, skipReason, startSshd, type TestSshd } from './sshd.ts';
 
-/** sshd start-up, gcc and user set-up can be slow on a loaded machine. */
-const HOOK_TIMEOUT_MS = 60_000;
-const missing = sshdUnavailable();
-if (missing !== null && process.env.CI === 'true') throw new Error(`CI needs sshd: ${missing}`);
-if (missing !== null) console.log(`skipping SSH transport tests: ${missing}`);
+const missing = skipReason('SSH transport tests');
 
 describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
   let sshd: TestSshd;
