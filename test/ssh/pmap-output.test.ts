@@ -88,14 +88,7 @@ describe.skipIf(missing !== null)(
       const code = await runRemotePmap(
         targets,
         {
-          ssh: {
-            configFile: '/dev/null',
-            user: 'root',
-            port: sshd.port,
-            identityFiles: [],
-            acceptNewHostKeys: false,
-            connectTimeoutMs: 5_000,
-          },
+          ssh: sshd.sshOptions(),
           parallel: 4,
           sudo: false,
           readTimeoutMs: 20_000,
@@ -195,14 +188,7 @@ describe.skipIf(missing !== null)(
       expect(actual.code).toBe(EXIT_HOST_FAILURE);
 
       const refused = await fleetpmap(base, [`127.0.0.1:${pid}`], {
-        ssh: {
-          configFile: '/dev/null',
-          user: 'root',
-          port: closed,
-          identityFiles: [],
-          acceptNewHostKeys: false,
-          connectTimeoutMs: 5_000,
-        },
+        ssh: sshd.sshOptions({ port: closed }),
       });
       expect(refused.stdout.length).toBe(0);
       expect(refused.stderr).toBe(

@@ -14,6 +14,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SshOptions } from '../../apps/cli/src/remote/ssh-settings.ts';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -54,6 +55,8 @@ export interface TestSshd {
   knownHostsLine: string;
   /** Options for OpenSSH's `ssh` that reach this server the same way. */
   sshArgs(user?: string): string[];
+  /** fleetpmap's own SSH options for this server: root, no config file, the caller's default keys. */
+  sshOptions(over?: Partial<SshOptions>): SshOptions;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -195,6 +198,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       'IdentitiesOnly=yes',
       `${user}@127.0.0.1`,
     ],
+    sshOptions: (over = {}) => ({
+      configFile: '/dev/null',
+      user: 'root',
+      port,
+      identityFiles: [],
+      acceptNewHostKeys: false,
+      connectTimeoutMs: 5_000,
+      ...over,
+    }),
     async [Symbol.asyncDispose]() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -37,16 +37,6 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     await sshd?.[Symbol.asyncDispose]();
   }, HOOK_TIMEOUT_MS);
 
-  const options = (over: Partial<SshOptions> = {}): SshOptions => ({
-    configFile: '/dev/null',
-    user: 'root',
-    port: sshd.port,
-    identityFiles: [],
-    acceptNewHostKeys: false,
-    connectTimeoutMs: 5_000,
-    ...over,
-  });
-
   async function read(
     targets: string[],
     ssh: SshOptions,
@@ -82,7 +72,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
 
   it('reads the same bytes OpenSSH reads, NUL-separated cmdline included', async () => {
     const pid = sleeper.pid as number;
-    const { outcome } = await read([`127.0.0.1:${pid}`], options());
+    const { outcome } = await read([`127.0.0.1:${pid}`], sshd.sshOptions());
     expect(file(outcome, `/proc/${pid}/maps`)).toEqual(openssh(['cat', `/proc/${pid}/maps`]));
     expect(file(outcome, `/proc/${pid}/cmdline`)).toEqual(Buffer.from('two words\x00600\x00'));
     expect(file(outcome, `/proc/${pid}/stat`)).toEqual(openssh(['cat', `/proc/${pid}/stat`]));
@@ -98,7 +88,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     const pid = sleeper.pid as number;
     const { outcome } = await read(
       [`127.0.0.1:${pid}`, '127.0.0.1:2147483647'],
-      options(),
+      sshd.sshOptions(),
       undefined,
       'smaps',
     );
@@ -117,7 +107,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
   it('finds processes by command name, as the kernel spells comm', async () => {
     const { outcome } = await read(
       ['127.0.0.1:comm=sleep', '127.0.0.1:comm=no-such-comm'],
-      options(),
+      sshd.sshOptions(),
     );
     if (!outcome.ok) throw outcome.error;
     const [bySleep, byNothing] = [...outcome.pids.values()];
@@ -127,7 +117,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
 
   it('refuses an unknown host key with OpenSSH wording and records nothing', async () => {
     writeFileSync(join(sshd.home, '.ssh', 'known_hosts'), '');
-    const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], options());
+    const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], sshd.sshOptions());
     writeFileSync(join(sshd.home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
     expect(outcome.ok).toBe(false);
     if (outcome.ok) return;
@@ -145,7 +135,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     writeFileSync(knownHosts, '');
     const first = await read(
       [`127.0.0.1:${sleeper.pid}`],
-      options({ acceptNewHostKeys: true, configFile: config }),
+      sshd.sshOptions({ acceptNewHostKeys: true, configFile: config }),
     );
     expect(first.outcome.ok).toBe(true);
     expect(first.warnings).toEqual([
@@ -155,7 +145,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     expect(recorded).toMatch(/^\|1\|[A-Za-z0-9+/=]+\|[A-Za-z0-9+/=]+ ssh-ed25519 /);
     // OpenSSH itself accepts the hashed entry we wrote, and so do we, strictly.
     expect(openssh(['echo', 'ok']).toString()).toBe('ok\n');
-    const again = await read([`127.0.0.1:${sleeper.pid}`], options());
+    const again = await read([`127.0.0.1:${sleeper.pid}`], sshd.sshOptions());
     expect(again.outcome.ok).toBe(true);
     expect(again.warnings).toEqual([]);
     writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
@@ -175,7 +165,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     writeFileSync(knownHosts, `# comment\n[127.0.0.1]:${sshd.port} ${other}\n`);
     const { outcome } = await read(
       [`127.0.0.1:${sleeper.pid}`],
-      options({ acceptNewHostKeys: true }),
+      sshd.sshOptions({ acceptNewHostKeys: true }),
     );
     const after = readFileSync(knownHosts, 'utf8');
     writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
@@ -193,7 +183,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
     // A stale agent socket is skipped, as ssh skips it.
     const env = { HOME: bare, USER: 'root', SSH_AUTH_SOCK: join(bare, 'no-agent.sock') };
-    const without = await read([`127.0.0.1:${sleeper.pid}`], options(), env);
+    const without = await read([`127.0.0.1:${sleeper.pid}`], sshd.sshOptions(), env);
     expect(without.outcome.ok).toBe(false);
     if (!without.outcome.ok) {
       expect(without.outcome.error.code).toBe('auth');
@@ -201,7 +191,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     }
     const withKey = await read(
       [`127.0.0.1:${sleeper.pid}`],
-      options({ identityFiles: [sshd.userKey] }),
+      sshd.sshOptions({ identityFiles: [sshd.userKey] }),
       env,
     );
     expect(withKey.outcome.ok).toBe(true);
@@ -225,7 +215,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       }
-      const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], options(), {
+      const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], sshd.sshOptions(), {
         HOME: bare,
         USER: 'root',
         SSH_AUTH_SOCK: socket,
@@ -237,7 +227,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
   });
 
   it('names a refused connection the way ssh does', async () => {
-    const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], options({ port: 1 }));
+    const { outcome } = await read([`127.0.0.1:${sleeper.pid}`], sshd.sshOptions({ port: 1 }));
     expect(outcome.ok).toBe(false);
     if (outcome.ok) return;
     expect(outcome.error).toBeInstanceOf(HostError);
