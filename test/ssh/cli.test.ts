@@ -2,9 +2,8 @@
 // Covers what happens before any connection (validation), sudo, and several hosts at once.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, nodeBin } from '../support/paths.ts';
@@ -96,37 +95,31 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     const key = join(sshd.dir, 'encrypted_ed25519');
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'open sesame', '-f', key]);
     writeFileSync(join(sshd.dir, 'authorized_keys'), readFileSync(`${key}.pub`), { flag: 'a' });
-    const bare = mkdtempSync(join(tmpdir(), 'fleetpmap-pass-home-'));
-    try {
-      mkdirSync(join(bare, '.ssh'));
-      writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
-      const argv = ['--port', String(sshd.port), '-i', key, '-q', `127.0.0.1:${process.pid}`];
-      const quoted = [nodeBin, cliBin, ...argv]
-        .map((word) => `'${word.replaceAll("'", "'\\''")}'`)
-        .join(' ');
-      // script(1) gives the run a terminal whose input is our stdin: the passphrase line.
-      const onTty = spawnSync('script', ['-qec', quoted, '/dev/null'], {
-        input: 'open sesame\n',
-        env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
-        encoding: 'latin1',
-        timeout: 60_000,
-      });
-      expect(onTty.stdout).toContain(`Enter passphrase for key '${key}': `);
-      expect(onTty.stdout).toContain(`\n${process.pid}:   `);
-      expect(onTty.status).toBe(0);
-      // No controlling terminal (setsid): the key is skipped and authentication fails.
-      const noTty = spawnSync('setsid', ['-w', nodeBin, cliBin, ...argv], {
-        env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
-        encoding: 'latin1',
-        timeout: 60_000,
-      });
-      expect(noTty.stderr).toBe(
-        'fleetpmap: 127.0.0.1: root@127.0.0.1: Permission denied (publickey).\n',
-      );
-      expect(noTty.status).toBe(255);
-    } finally {
-      rmSync(bare, { recursive: true, force: true });
-    }
+    const bare = sshd.clientHome('pass-home');
+    const argv = ['--port', String(sshd.port), '-i', key, '-q', `127.0.0.1:${process.pid}`];
+    const quoted = [nodeBin, cliBin, ...argv]
+      .map((word) => `'${word.replaceAll("'", "'\\''")}'`)
+      .join(' ');
+    // script(1) gives the run a terminal whose input is our stdin: the passphrase line.
+    const onTty = spawnSync('script', ['-qec', quoted, '/dev/null'], {
+      input: 'open sesame\n',
+      env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
+      encoding: 'latin1',
+      timeout: 60_000,
+    });
+    expect(onTty.stdout).toContain(`Enter passphrase for key '${key}': `);
+    expect(onTty.stdout).toContain(`\n${process.pid}:   `);
+    expect(onTty.status).toBe(0);
+    // No controlling terminal (setsid): the key is skipped and authentication fails.
+    const noTty = spawnSync('setsid', ['-w', nodeBin, cliBin, ...argv], {
+      env: { PATH: process.env.PATH, HOME: bare, USER: 'root', LC_ALL: 'C.UTF-8' },
+      encoding: 'latin1',
+      timeout: 60_000,
+    });
+    expect(noTty.stderr).toBe(
+      'fleetpmap: 127.0.0.1: root@127.0.0.1: Permission denied (publickey).\n',
+    );
+    expect(noTty.status).toBe(255);
   });
 
   it('gives up on a host that accepts but never speaks, within --connect-timeout', async () => {
@@ -177,73 +170,61 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
   });
 
   it('honours ~/.ssh/config: Host patterns, HostName, Port, User and IdentityFile', () => {
-    const home = mkdtempSync(join(tmpdir(), 'fleetpmap-cfg-home-'));
-    try {
-      mkdirSync(join(home, '.ssh'));
-      writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
-      writeFileSync(
-        join(home, '.ssh', 'config'),
-        [
-          'Host web-*',
-          '  HostName 127.0.0.1',
-          `  Port ${sshd.port}`,
-          '  User root',
-          `  IdentityFile ${sshd.userKey}`,
-          '  ConnectTimeout 5',
-          '',
-        ].join('\n'),
-      );
-      const run = fleetpmap(['-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
-      expect(run.stderr).toBe('');
-      expect(run.stdout.split('\n')[0]).toMatch(/^1: {3}/);
-      // -F replaces ~/.ssh/config: the alias no longer resolves.
-      const other = join(home, 'empty_config');
-      writeFileSync(other, '');
-      const withF = fleetpmap(['-F', other, '-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
-      expect(withF.code).toBe(255);
-      expect(withF.stderr).toContain('fleetpmap: web-07: Could not resolve hostname web-07');
-      // A route through ProxyCommand is refused rather than silently bypassed.
-      writeFileSync(other, 'Host web-*\n  ProxyCommand nc %h %p\n');
-      const proxied = fleetpmap(['-F', other, 'web-07:1'], { HOME: home, USER: 'nobody' });
-      expect(proxied.code).toBe(255);
-      expect(proxied.stderr).toBe(
-        'fleetpmap: web-07: web-07: ProxyCommand is not supported (ProxyJump is)\n',
-      );
-    } finally {
-      rmSync(home, { recursive: true, force: true });
-    }
+    const home = sshd.clientHome('cfg-home');
+    writeFileSync(
+      join(home, '.ssh', 'config'),
+      [
+        'Host web-*',
+        '  HostName 127.0.0.1',
+        `  Port ${sshd.port}`,
+        '  User root',
+        `  IdentityFile ${sshd.userKey}`,
+        '  ConnectTimeout 5',
+        '',
+      ].join('\n'),
+    );
+    const run = fleetpmap(['-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.split('\n')[0]).toMatch(/^1: {3}/);
+    // -F replaces ~/.ssh/config: the alias no longer resolves.
+    const other = join(home, 'empty_config');
+    writeFileSync(other, '');
+    const withF = fleetpmap(['-F', other, '-q', 'web-07:1'], { HOME: home, USER: 'nobody' });
+    expect(withF.code).toBe(255);
+    expect(withF.stderr).toContain('fleetpmap: web-07: Could not resolve hostname web-07');
+    // A route through ProxyCommand is refused rather than silently bypassed.
+    writeFileSync(other, 'Host web-*\n  ProxyCommand nc %h %p\n');
+    const proxied = fleetpmap(['-F', other, 'web-07:1'], { HOME: home, USER: 'nobody' });
+    expect(proxied.code).toBe(255);
+    expect(proxied.stderr).toBe(
+      'fleetpmap: web-07: web-07: ProxyCommand is not supported (ProxyJump is)\n',
+    );
   });
 
   it('reaches a host through ProxyJump', () => {
-    const home = mkdtempSync(join(tmpdir(), 'fleetpmap-jump-home-'));
-    try {
-      mkdirSync(join(home, '.ssh'));
-      // The jump host forwards to 127.0.0.1 (sshd's own address), which known_hosts knows.
-      writeFileSync(join(home, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
-      writeFileSync(
-        join(home, '.ssh', 'config'),
-        [
-          'Host bastion',
-          '  HostName 127.0.0.1',
-          `  Port ${sshd.port}`,
-          'Host inner',
-          '  HostName 127.0.0.1',
-          `  Port ${sshd.port}`,
-          '  ProxyJump bastion',
-          'Host *',
-          '  User root',
-          `  IdentityFile ${sshd.userKey}`,
-          '',
-        ].join('\n'),
-      );
-      const run = fleetpmap(['-q', 'inner:1'], { HOME: home, USER: 'root' });
-      expect(run.stderr).toBe('');
-      expect(run.stdout.split('\n')[0]).toMatch(/^1: {3}/);
-      expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toBe(
-        `${sshd.knownHostsLine}\n`,
-      );
-    } finally {
-      rmSync(home, { recursive: true, force: true });
-    }
+    const home = sshd.clientHome('jump-home');
+    // The jump host forwards to 127.0.0.1 (sshd's own address), which known_hosts knows.
+    writeFileSync(
+      join(home, '.ssh', 'config'),
+      [
+        'Host bastion',
+        '  HostName 127.0.0.1',
+        `  Port ${sshd.port}`,
+        'Host inner',
+        '  HostName 127.0.0.1',
+        `  Port ${sshd.port}`,
+        '  ProxyJump bastion',
+        'Host *',
+        '  User root',
+        `  IdentityFile ${sshd.userKey}`,
+        '',
+      ].join('\n'),
+    );
+    const run = fleetpmap(['-q', 'inner:1'], { HOME: home, USER: 'root' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.split('\n')[0]).toMatch(/^1: {3}/);
+    expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toBe(
+      `${sshd.knownHostsLine}\n`,
+    );
   });
 });

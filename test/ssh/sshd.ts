@@ -57,6 +57,8 @@ export interface TestSshd {
   sshArgs(user?: string): string[];
   /** fleetpmap's own SSH options for this server: root, no config file, the caller's default keys. */
   sshOptions(over?: Partial<SshOptions>): SshOptions;
+  /** A new client HOME `name` under `dir`: its known_hosts knows this server; it holds no key. */
+  clientHome(name: string): string;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -207,6 +209,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       connectTimeoutMs: 5_000,
       ...over,
     }),
+    clientHome(name) {
+      const clientHome = join(dir, name);
+      mkdirSync(join(clientHome, '.ssh'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(clientHome, '.ssh', 'known_hosts'), `${knownHostsLine}\n`);
+      return clientHome;
+    },
     async [Symbol.asyncDispose]() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

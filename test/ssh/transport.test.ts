@@ -178,9 +178,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
   });
 
   it('authenticates with a key file given by -i when no default key exists', async () => {
-    const bare = join(sshd.dir, 'bare-home');
-    execFileSync('mkdir', ['-p', join(bare, '.ssh')]);
-    writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    const bare = sshd.clientHome('bare-home');
     // A stale agent socket is skipped, as ssh skips it.
     const env = { HOME: bare, USER: 'root', SSH_AUTH_SOCK: join(bare, 'no-agent.sock') };
     const without = await read([`127.0.0.1:${sleeper.pid}`], sshd.sshOptions(), env);
@@ -198,9 +196,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
   });
 
   it('authenticates through ssh-agent (SSH_AUTH_SOCK) with no key file at all', async () => {
-    const bare = join(sshd.dir, 'agent-home');
-    execFileSync('mkdir', ['-p', join(bare, '.ssh')]);
-    writeFileSync(join(bare, '.ssh', 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    const bare = sshd.clientHome('agent-home');
     const socket = join(sshd.dir, 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
     try {
