@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { isClosedSocketWriteFault } from '@fleetpmap/db';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
@@ -38,6 +39,17 @@ async function main(argv: string[]): Promise<number> {
   }>();
   const config = loadConfig(flags);
   const log = pino({ level: config.logLevel, base: { service: 'fleetpmap-server' } });
+  // A database that goes away must not take the server with it (see isClosedSocketWriteFault);
+  // every other uncaught exception still ends the process, as it would without this handler.
+  process.on('uncaughtException', (error) => {
+    if (isClosedSocketWriteFault(error)) {
+      log.warn({ err: error }, 'database connection closed with a write queued; going on');
+      return;
+    }
+    log.fatal({ err: error }, 'uncaught exception');
+    process.stderr.write(`${error.stack ?? String(error)}\n`);
+    process.exit(1);
+  });
   const announce = (info: { url: string; adminTokenPath: string; adminTokenCreated: boolean }) => {
     log.info(
       {

@@ -23,6 +23,7 @@ export {
 } from './codec/aggregate-block.ts';
 export { decodeMapping, encodeMapping } from './codec/mapping.ts';
 export type { StoredSample } from './codec/sample-block.ts';
+export { isClosedSocketWriteFault } from './driver-faults.ts';
 export { type IngestOptions, type IngestResult, ingestSnapshot } from './ingest.ts';
 export {
   DEFAULT_RETENTION,
