@@ -16,7 +16,7 @@ import {
 } from '@fleetpmap/db';
 import { exampleSnapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backfilledWorkers, fleetSnapshots, HOUR_MS } from './fleet-history.ts';
+import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
 
 const SCHEDULE = { windowsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS], metrics: ['anon' as const] };
 
@@ -114,6 +114,20 @@ for (const driver of testDrivers()) {
         nowMs: nowMs + refreshPeriodMs(HOUR_MS),
       });
       expect(oneHour.map((d) => d.windowMs / HOUR_MS)).toEqual([1, 6]);
+
+      // New data at the live edge: a run that cost little is redone after the next rollup, one
+      // that cost 10 s waits for its period.
+      const liveEdge = async (atMs: number) => {
+        const [s] = fleetSnapshots(atMs, SAMPLE_MS / HOUR_MS);
+        if (s) await ingestSnapshot(t.db, s);
+        expect((await rollupAggregates(t.db, { settleMs: 0 })).late).toBe(false);
+      };
+      await liveEdge(Date.now());
+      const cheap = await refreshVerdicts(t.db, SCHEDULE, { nowMs: nowMs + 6 * 60_000 });
+      expect(cheap.map((d) => d.windowMs / HOUR_MS)).toEqual([1, 6, 24]);
+      await t.db.update(schema.verdictRuns).set({ tookMs: 10_000 });
+      await liveEdge(Date.now() + 1000);
+      expect(await refreshVerdicts(t.db, SCHEDULE, { nowMs: nowMs + 8 * 60_000 })).toEqual([]);
 
       // A backfill rewrites the past: top sees it at once, and the next refresh redoes both.
       const before = await services.top({

@@ -37,6 +37,13 @@ export function refreshPeriodMs(windowMs: number): number {
 }
 
 /**
+ * A run is also redone as soon as the rollup has moved, when redoing it costs at most a
+ * hundredth of the time since the last one: a small fleet's verdicts follow every rollup, a
+ * large one's wait for the period.
+ */
+const REFRESH_COST_FACTOR = 100;
+
+/**
  * A stored run answers a window ending up to this long after the run's end (two refreshes
  * missed, and a minute of clock skew between replicas); an older one is not trusted, and `top`
  * scores the window live instead.
@@ -69,7 +76,8 @@ export interface RefreshOutcome {
 }
 
 /**
- * Scores every due (metric, window) of the schedule over the whole fleet and stores the verdicts,
+ * Scores every due (metric, window) of the schedule over the whole fleet and stores the verdicts
+ * (due: never scored, late data since, its period over, or cheap to redo after a rollup),
  * one transaction each under an advisory lock (one replica computes a run, the others skip it).
  * Cost: one pass over the window's aggregates, in proportion to the processes, not the samples.
  */
@@ -86,11 +94,11 @@ export async function refreshVerdicts(
   ) => {
     if (opts.force) return true;
     const run = runs.find((r) => r.metric === metric && r.windowMs === windowMs);
-    return (
-      !run ||
-      run.watermarkMs < marks.lateDataMs ||
-      run.toMs + refreshPeriodMs(windowMs) <= opts.nowMs
-    );
+    if (!run) return true;
+    const sinceMs = opts.nowMs - run.toMs;
+    const cheap =
+      run.watermarkMs < marks.watermarkMs && sinceMs >= REFRESH_COST_FACTOR * run.tookMs;
+    return run.watermarkMs < marks.lateDataMs || sinceMs >= refreshPeriodMs(windowMs) || cheap;
   };
   const [before, marksBefore] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
   const done: RefreshOutcome[] = [];
