@@ -1,5 +1,16 @@
 export { type CgroupLine, type ProcCgroup, parseCgroup, readCgroup } from './cgroup.ts';
 export {
+  type CgroupMount,
+  type MemoryCgroup,
+  type MemoryCgroupLayout,
+  type MemoryLimitKb,
+  MemoryLimitReader,
+  memoryCgroupOf,
+  parseMemoryCgroupMounts,
+  readMemoryCgroupLayout,
+  readMemoryLimitKb,
+} from './cgroup-limit.ts';
+export {
   classifyMappings,
   classifyProcess,
   compareHex,
