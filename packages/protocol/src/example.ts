@@ -36,6 +36,7 @@ export function exampleProcess(overrides: Partial<ProcessRecord> = {}): ProcessR
     cmdline: 'java -Xmx2g -jar /srv/app.jar',
     exe: '/usr/lib/jvm/bin/java',
     cgroup: '/system.slice/app.service',
+    memoryLimitKb: 4_194_304,
     threads: 42,
     status: {
       vmSizeKb: 4_194_304,

@@ -238,6 +238,9 @@ function isProcess(p: unknown): boolean {
       case 'cgroup':
         if (!isStr(v, LIMITS.cgroupChars)) return false;
         break;
+      case 'memoryLimitKb':
+        if (!isKb(v)) return false;
+        break;
       case 'rollup':
         if (!isKbObject(v, ROLLUP_KEYS)) return false;
         break;

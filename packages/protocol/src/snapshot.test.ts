@@ -101,6 +101,31 @@ describe('parseSnapshot', () => {
     expect(r.message).toMatch(message);
   });
 
+  it('takes a process memory limit as optional, from 0 to maxKb', () => {
+    const old = exampleSnapshot();
+    delete old.processes[0]?.memoryLimitKb;
+    expect(parseSnapshot(old, { nowMs: now }).ok).toBe(true);
+    const r = parseSnapshot(exampleSnapshot(), { nowMs: now });
+    expect(r.ok && r.snapshot.processes[0]?.memoryLimitKb).toBe(4_194_304);
+    for (const memoryLimitKb of [0, LIMITS.maxKb]) {
+      const s = exampleSnapshot({ processes: [exampleProcess({ memoryLimitKb })] });
+      expect(parseSnapshot(s, { nowMs: now }).ok).toBe(true);
+    }
+  });
+
+  it.each([
+    ['negative', -4],
+    ['fractional', 1024.5],
+    ['beyond maxKb', LIMITS.maxKb + 1],
+    ['the v1 no-limit value in KiB', 9_007_199_254_740_991],
+    ['a string', 'max'],
+    ['null', null],
+  ])('refuses a memory limit %s', (_name, memoryLimitKb) => {
+    const s = exampleSnapshot();
+    Object.assign(s.processes[0] as object, { memoryLimitKb });
+    expect(reject(s).path).toBe('processes[0].memoryLimitKb');
+  });
+
   it('names the first bad field of a mapping', () => {
     const s = withFullMap();
     const m = s.processes[0]?.mappings?.[1];

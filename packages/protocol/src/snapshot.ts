@@ -199,6 +199,15 @@ export const processRecordSchema = z.strictObject({
   exe: z.string().max(LIMITS.pathChars).optional(),
   exeBase64: base64.optional(),
   cgroup: z.string().max(LIMITS.cgroupChars).optional(),
+  /**
+   * Optional: absent when no limit is known (none set, or the cgroup not visible to the agent),
+   * and from agents before it.
+   */
+  memoryLimitKb: kb
+    .optional()
+    .describe(
+      "the tightest memory limit over the process's cgroup and its ancestors (v2 memory.max, v1 memory.limit_in_bytes), KiB",
+    ),
   threads: z.int().min(0).max(LIMITS.maxThreads),
   status: statusSampleSchema,
   rollup: rollupSchema.optional(),
