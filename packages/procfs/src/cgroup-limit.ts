@@ -133,14 +133,22 @@ export function memoryCgroupOf(cg: ProcCgroup, layout: MemoryCgroupLayout): Memo
   return { dir: layout.v2.dir + rest, top: layout.v2.dir, file: 'memory.max' };
 }
 
-/** One directory's own limit in bytes; null = none set there (or no such file at this level). */
-function ownLimitBytes(dir: string, file: MemoryCgroup['file']): bigint | null {
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** One directory's own limit in bytes; null = none set there, `absent` = no such file. */
+function ownLimitBytes(dir: string, file: MemoryCgroup['file']): bigint | null | 'absent' {
   let text: string;
   try {
     text = readProcTextSync(`${dir}/${file}`, { maxBytes: LIMIT_FILE_MAX_BYTES }).trim();
   } catch (err) {
     // v2 has memory.max only where the parent enables the memory controller; the root has none.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw err;
   }
   if (file === 'memory.max' && text === 'max') return null;
@@ -158,7 +166,7 @@ function ownLimitBytes(dir: string, file: MemoryCgroup['file']): bigint | null {
  * since thousands of processes share a few cgroups and limits change at run time.
  */
 export class MemoryLimitReader {
-  readonly #own = new Map<string, bigint | null>();
+  readonly #own = new Map<string, bigint | null | 'absent'>();
   readonly #effective = new Map<string, MemoryLimitKb>();
 
   /** Files read so far (for cost accounting and tests). */
@@ -174,12 +182,6 @@ export class MemoryLimitReader {
   }
 
   #compute(cg: MemoryCgroup): MemoryLimitKb {
-    try {
-      // The cgroup's own directory must exist; a missing limit file at some level is no limit.
-      if (!statSync(cg.dir).isDirectory()) return 'unknown';
-    } catch {
-      return 'unknown';
-    }
     let min: bigint | null = null;
     let dir = cg.dir;
     for (let depth = 0; depth <= MAX_DEPTH; depth++) {
@@ -193,7 +195,10 @@ export class MemoryLimitReader {
         this.reads++;
         this.#own.set(dir, own);
       }
-      if (own !== null && (min === null || own < min)) min = own;
+      // No file in the cgroup's own directory: fine when the directory is there (a v2 level
+      // without the memory controller), else the cgroup is not visible from here.
+      if (depth === 0 && own === 'absent' && !isDirectory(dir)) return 'unknown';
+      if (typeof own === 'bigint' && (min === null || own < min)) min = own;
       if (dir.length <= cg.top.length) break;
       dir = dir.slice(0, dir.lastIndexOf('/'));
     }
