@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Collector, type CycleResult, type TierConfig } from './collector.ts';
@@ -231,5 +231,40 @@ describe('Collector on a fixture proc tree', () => {
     const r = await c.cycle();
     expect(r.records.map((p) => p.pid)).toEqual([KTHREADD, PYTHON]);
     expect(r.skipped).toEqual([]);
+  });
+
+  it('sends the cgroup memory limit of each process and follows a change at run time', async () => {
+    // The fixture's processes: sleep and python3 in one v1 memory cgroup, kthreadd in the root.
+    const leaf = 'process_api/d27cae206cfc8b48b621d30101d81567';
+    const sys = join(root, 'sys-tree');
+    const memory = join(sys, 'fs/cgroup/memory');
+    await mkdir(join(memory, leaf), { recursive: true });
+    await mkdir(join(root, 'self'), { recursive: true });
+    await writeFile(
+      join(root, 'self/mountinfo'),
+      '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n',
+    );
+    const setLimit = (dir: string, bytes: string) =>
+      writeFile(join(memory, dir, 'memory.limit_in_bytes'), `${bytes}\n`);
+    await setLimit('', '9223372036854771712');
+    await setLimit('process_api', '9223372036854771712');
+    await setLimit(leaf, String(512 * 1024 * 1024));
+    const c = new Collector(procfsSource({ procRoot: root, sysRoot: sys }), clock, cfg);
+    const limits = (r: CycleResult) =>
+      Object.fromEntries(r.records.map((p) => [p.pid, p.memoryLimitKb]));
+    expect(limits(await c.cycle())).toEqual({
+      [KTHREADD]: undefined,
+      [SLEEP]: 512 * 1024,
+      [PYTHON]: 512 * 1024,
+    });
+    // systemctl set-property / docker update at run time: the next cycle sends the new limit.
+    await setLimit('process_api', String(256 * 1024 * 1024));
+    clock.advance(10_000);
+    expect(limits(await c.cycle())).toMatchObject({ [SLEEP]: 256 * 1024, [PYTHON]: 256 * 1024 });
+    await setLimit('process_api', '9223372036854771712');
+    await setLimit(leaf, '9223372036854771712');
+    clock.advance(10_000);
+    const none = await c.cycle();
+    expect(none.records.every((p) => !('memoryLimitKb' in p))).toBe(true);
   });
 });

@@ -118,6 +118,8 @@ export class Collector {
     const records: CollectedRecord[] = [];
     const skipped: SkippedProcess[] = [];
     const candidates: Candidate[] = [];
+    // Thousands of processes share a few cgroups: each is read once per cycle.
+    const limitOf = this.#source.memoryLimits();
 
     for (const pid of await this.#source.listPids()) {
       const r0 = this.#clock.monoMs();
@@ -147,10 +149,12 @@ export class Collector {
         this.#procs.set(pid, state);
       }
       state.seenCycle = cycle;
+      const limitKb = state.identity.memoryCgroup && limitOf(state.identity.memoryCgroup);
       const cost = this.#clock.monoMs() - r0;
       tiers.cheap.ms += cost;
       tiers.cheap.count++;
       const record = this.#baseRecord(c, state.identity, cost);
+      if (limitKb !== undefined) record.memoryLimitKb = limitKb;
       if (!stream) records.push(record);
       // Kernel threads have no address space: there is no rollup or map to read.
       const want =

@@ -4,13 +4,19 @@ import { join } from 'node:path';
 import {
   AT_CLKTCK,
   AT_PAGESZ,
+  type MemoryCgroup,
+  type MemoryCgroupLayout,
+  MemoryLimitReader,
+  memoryCgroupOf,
   PROC_STAT_MAX_BYTES,
   parseAuxv,
   parseBootTimeMs,
+  parseCgroup,
   parseSmapsRollup,
   parseStat,
   parseStatus,
   RegionAccumulator,
+  readMemoryCgroupLayout,
   readProcText,
   rollupFromKb,
   type SmapsEntry,
@@ -54,6 +60,8 @@ export interface Identity {
   exe?: string;
   exeBase64?: string;
   cgroup?: string;
+  /** Where the process's memory cgroup is visible here; not on the wire. */
+  memoryCgroup?: MemoryCgroup;
   error?: ReadError;
 }
 
@@ -75,6 +83,11 @@ export interface ProcSource {
   readHost(): Promise<HostFacts>;
   /** `btime` of /proc/stat in ms; undefined when it cannot be read (the field is optional). */
   readBootTimeMs(): Promise<number | undefined>;
+  /**
+   * A lookup of effective cgroup memory limits (KiB; undefined = none known) for one cycle: each
+   * cgroup directory is read once per lookup, and limits can change at run time.
+   */
+  memoryLimits(): (cg: MemoryCgroup) => number | undefined;
 }
 
 /** Maps a thrown fs/parse error to the protocol's `{code, message}`. */
@@ -185,6 +198,8 @@ export function readSmallSync(path: string): string {
 
 export interface ProcfsSourceOptions {
   procRoot: string;
+  /** Default `/sys`: cgroup mounts found under /sys in `<procRoot>/self/mountinfo` are read here. */
+  sysRoot?: string;
   /** Cap for one smaps text, bytes. */
   maxSmapsBytes?: number;
 }
@@ -194,6 +209,18 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
   const root = opts.procRoot;
   const at = (pid: number, file: string) => join(root, String(pid), file);
   const small = readSmallSync;
+  let layout: MemoryCgroupLayout | null | undefined;
+  /** The agent's view of the memory hierarchies, read once; null when it has none (fixtures). */
+  const memoryLayout = () => {
+    if (layout === undefined) {
+      try {
+        layout = readMemoryCgroupLayout({ procRoot: root, sysRoot: opts.sysRoot });
+      } catch {
+        layout = null;
+      }
+    }
+    return layout;
+  };
 
   return {
     async listPids() {
@@ -268,10 +295,20 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         if (t.text.length < bytes.toString('utf8').length) id.cmdlineTruncated = true;
       });
       attempt(() => {
-        const text = small(at(pid, 'cgroup'));
+        const file = at(pid, 'cgroup');
+        const text = small(file);
         // Unified hierarchy: the `0::/path` line (cgroup v2, Documentation/admin-guide/cgroup-v2.rst).
         const line = text.split('\n').find((l) => l.startsWith('0::'));
         if (line) id.cgroup = wireTextLatin1(line.slice(3), LIMITS.cgroupChars).text;
+        const mounts = memoryLayout();
+        if (mounts) {
+          try {
+            const cg = memoryCgroupOf(parseCgroup(text, file), mounts);
+            if (cg) id.memoryCgroup = cg;
+          } catch {
+            // A cgroup file the parser refuses only loses the optional memory limit.
+          }
+        }
       });
       try {
         const target = readlinkSync(at(pid, 'exe'), { encoding: 'buffer' });
@@ -352,6 +389,14 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         // Without it the snapshot is still whole; the server then falls back to first-seen times.
         return undefined;
       }
+    },
+
+    memoryLimits() {
+      const reader = new MemoryLimitReader();
+      return (cg) => {
+        const kb = reader.limitKb(cg);
+        return typeof kb === 'number' && kb <= LIMITS.maxKb ? kb : undefined;
+      };
     },
   };
 }
