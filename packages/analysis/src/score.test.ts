@@ -103,6 +103,8 @@ describe('scoreIncarnation', () => {
     const inc = s.incarnations[0] as IncarnationInput;
     const v = scoreIncarnation({ ...inc, limitKb: 2_000_000 }, s);
     expect(v.timeToLimitHours).toBeCloseTo((2_000_000 - v.currentKb) / v.slopeKbPerHour, 6);
+    // The score says what it measured against, so a reader can tell a cgroup limit from MemTotal.
+    expect(v.limitKb).toBe(2_000_000);
     const flat = scoreIncarnation({ ...verdictInput([noise(0.2)], 4), limitKb: 2_000_000 }, s);
     expect(flat.timeToLimitHours).toBeNull();
     expect(scoreIncarnation({ ...inc, limitKb: null }, s).timeToLimitHours).toBeNull();

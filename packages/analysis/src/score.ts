@@ -88,6 +88,8 @@ export interface LeakScore {
   leak: boolean;
   /** Hours until the limit at the current slope; null when not significantly growing. */
   timeToLimitHours: number | null;
+  /** The limit `timeToLimitHours` is measured against (the input's `limitKb`), KiB. */
+  limitKb: number | null;
   reason: VerdictReason;
   /** One-sided p-value of the autocorrelation-corrected Mann–Kendall test on the floors. */
   pValue: number;
@@ -260,6 +262,7 @@ export function analyseIncarnation(
       confidence: 0,
       leak: false,
       timeToLimitHours: null,
+      limitKb: input.limitKb ?? null,
       reason: 'no-data',
       pValue: 1,
       spanMs: 0,
@@ -283,6 +286,7 @@ export function analyseIncarnation(
   const level = endFloor > 0 ? endFloor : Math.max(1, f.current);
   const pctPerHour = (slope / level) * 100;
   const base = {
+    limitKb: input.limitKb ?? null,
     currentKb: f.current,
     growthKb: endFloor - startFloor,
     slopeKbPerHour: slope,
