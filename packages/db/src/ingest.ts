@@ -205,6 +205,7 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
         firstSeenMs: t,
         lastSeenMs: t,
         startedAtMs: incarnationStartMs(snapshot, p.startTicks),
+        memoryLimitKb: p.memoryLimitKb ?? null,
       }));
       for (const rows of chunks(incarnationRows, ROWS_PER_INSERT)) {
         await tx
@@ -225,6 +226,8 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
               // The first known start stays: the same process seen after a clock step is no
               // younger. Known at all once an upgraded agent sees a process an older one found.
               startedAtMs: sql`coalesce(incarnations.started_at_ms, excluded.started_at_ms)`,
+              // A limit can be changed (or lifted) at run time: the newest snapshot's word holds.
+              memoryLimitKb: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.memory_limit_kb else incarnations.memory_limit_kb end`,
             },
           });
       }
@@ -295,6 +298,7 @@ async function ingestFast(
         exe: p.exe ?? null,
         cgroup: p.cgroup ?? null,
         startedAtMs: incarnationStartMs(snapshot, p.startTicks),
+        memoryLimitKb: p.memoryLimitKb ?? null,
       });
     }
   }
@@ -334,6 +338,7 @@ interface FastIncarnation {
   exe: string | null;
   cgroup: string | null;
   startedAtMs: number | null;
+  memoryLimitKb: number | null;
 }
 
 interface FastItem {
@@ -373,7 +378,7 @@ const batchers = new WeakMap<Db, Batcher>();
 /** Snapshots per statement, and bind parameters per statement (Postgres allows 65,535). */
 const FAST_BATCH_MAX = 500;
 const FAST_BATCH_PARAMS = 50_000;
-const paramsOf = (it: FastItem) => 13 + 11 * it.fresh.length;
+const paramsOf = (it: FastItem) => 13 + 12 * it.fresh.length;
 
 /**
  * Pushes that arrive while a statement is in flight are stored together by the next one: one
@@ -450,25 +455,29 @@ async function storeFastBatch(db: Db, items: FastItem[]): Promise<FastOutcome[]>
   const incarnationCte =
     fresh.length === 0
       ? sql``
-      : sql`, inc_input (idx, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, started_at_ms) as (values ${sql.join(
-          fresh.map(
-            ({ i, f }) =>
-              sql`(${i}::int, ${f.pid}::int, ${f.startTicks}::bigint, ${f.ppid}::int, ${f.uid}::bigint,
-                   ${f.comm}::text, ${f.cmdline}::text, ${f.exe}::text, ${f.cgroup}::text, ${f.startedAtMs}::bigint)`,
-          ),
-          sql`, `,
-        )}
+      : sql`, inc_input (idx, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, started_at_ms,
+                        memory_limit_kb) as (values ${sql.join(
+                          fresh.map(
+                            ({ i, f }) =>
+                              sql`(${i}::int, ${f.pid}::int, ${f.startTicks}::bigint, ${f.ppid}::int, ${f.uid}::bigint,
+                   ${f.comm}::text, ${f.cmdline}::text, ${f.exe}::text, ${f.cgroup}::text, ${f.startedAtMs}::bigint,
+                   ${f.memoryLimitKb}::bigint)`,
+                          ),
+                          sql`, `,
+                        )}
         ), inc as (
           insert into incarnations
             (host_id, boot_id, pid, start_ticks, ppid, uid, comm, cmdline, exe, cgroup, first_seen_ms, last_seen_ms,
-             started_at_ms)
+             started_at_ms, memory_limit_kb)
           select x.host_id, x.boot_id, n.pid, n.start_ticks, n.ppid, n.uid, n.comm, n.cmdline, n.exe, n.cgroup,
-                 x.taken_at_ms, x.taken_at_ms, n.started_at_ms
+                 x.taken_at_ms, x.taken_at_ms, n.started_at_ms, n.memory_limit_kb
           from inc_input n join x on x.idx = n.idx
           on conflict (host_id, boot_id, pid, start_ticks) do update set
             first_seen_ms = least(incarnations.first_seen_ms, excluded.first_seen_ms),
             last_seen_ms = greatest(incarnations.last_seen_ms, excluded.last_seen_ms),
-            started_at_ms = coalesce(incarnations.started_at_ms, excluded.started_at_ms)
+            started_at_ms = coalesce(incarnations.started_at_ms, excluded.started_at_ms),
+            memory_limit_kb = case when excluded.last_seen_ms >= incarnations.last_seen_ms
+                                   then excluded.memory_limit_kb else incarnations.memory_limit_kb end
         )`;
   const result = await queryRows<{ idx: number; base_ok: boolean; stored: boolean }>(
     db,

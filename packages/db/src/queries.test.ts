@@ -341,3 +341,68 @@ describe.each(testDrivers())('process start times on %s', (driver) => {
     expect(await startsOf('boot-2')).toEqual({ 812: null });
   });
 });
+
+describe.each(testDrivers())('process memory limits on %s', (driver) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb(driver);
+  }, 120_000);
+  afterAll(async () => {
+    await t?.[Symbol.asyncDispose]();
+  });
+
+  async function limitsOf(hostName: string) {
+    const states = await latestProcesses(t.db, { hostNames: [hostName] });
+    return Object.fromEntries(states.map((s) => [s.pid, s.memoryLimitKb]));
+  }
+
+  /** The host's processes with the given limits (undefined = none sent). */
+  const withLimits = (limits: Record<number, number | undefined>) => (s: Snapshot) => {
+    s.host.name = 'limits-1';
+    s.processes = Object.entries(limits).map(([pid, memoryLimitKb]) => {
+      const p = exampleProcess({ pid: Number(pid), startTicks: Number(pid) * 100 });
+      if (memoryLimitKb === undefined) delete p.memoryLimitKb;
+      else p.memoryLimitKb = memoryLimitKb;
+      return p;
+    });
+  };
+
+  it('keeps the newest limit of each incarnation: new processes at once, the rest at keyframes', async () => {
+    await ingestSnapshot(t.db, snapAt(T0, withLimits({ 812: 1_048_576, 4121: undefined })));
+    expect(await limitsOf('limits-1')).toEqual({ 812: 1_048_576, 4121: null });
+
+    // Between keyframes only processes new since the keyframe are written.
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0 + MIN, withLimits({ 812: 2_097_152, 4121: undefined, 900: 524_288 })),
+    );
+    expect(await limitsOf('limits-1')).toEqual({ 812: 1_048_576, 4121: null, 900: 524_288 });
+
+    // The next keyframe: a lifted limit is gone, a new one is there.
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0 + 61 * MIN, withLimits({ 812: undefined, 4121: 3_145_728, 900: 524_288 })),
+    );
+    expect(await limitsOf('limits-1')).toEqual({ 812: null, 4121: 3_145_728, 900: 524_288 });
+
+    // A snapshot older than what is stored (a replayed spool) does not undo a newer limit: pid
+    // 900 is new to the keyframe it refers to, so its row is written, but the newer value stays.
+    await ingestSnapshot(
+      t.db,
+      snapAt(T0 + 30 * MIN, withLimits({ 812: 1_048_576, 4121: undefined, 900: 1_024 })),
+    );
+    expect(await limitsOf('limits-1')).toEqual({ 812: null, 4121: 3_145_728, 900: 524_288 });
+
+    await rollupAggregates(t.db, { settleMs: 0 });
+    const series = await processAggregates(t.db, {
+      fromMs: T0,
+      toMs: T0 + 2 * 3_600_000,
+      hostNames: ['limits-1'],
+    });
+    expect(Object.fromEntries(series.map((s) => [s.pid, s.memoryLimitKb]))).toEqual({
+      812: null,
+      4121: 3_145_728,
+      900: 524_288,
+    });
+  });
+});

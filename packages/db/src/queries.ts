@@ -57,6 +57,8 @@ export interface IncarnationInfo {
   lastSeenMs: number;
   /** host boot time + start ticks; null when the agent sent no boot time */
   startedAtMs: number | null;
+  /** cgroup memory limit, KiB, as of the newest keyframe; null when none was known */
+  memoryLimitKb: number | null;
 }
 
 const incarnationKey = (bootId: string, pid: number, startTicks: number) =>
@@ -154,6 +156,7 @@ export async function latestProcesses(
           cgroup: m?.cgroup ?? null,
           firstSeenMs: m?.firstSeenMs ?? b.takenAtMs,
           startedAtMs: m?.startedAtMs ?? null,
+          memoryLimitKb: m?.memoryLimitKb ?? null,
           threads: s.threads,
           status: s.status,
           ...extra,

@@ -251,6 +251,8 @@ export interface ProcessAggregateSeries {
   lastSeenMs: number;
   /** host boot time + start ticks; null when the agent sent no boot time */
   startedAtMs: number | null;
+  /** cgroup memory limit, KiB, as of the newest keyframe; null when none was known */
+  memoryLimitKb: number | null;
   /** oldest first; only buckets in which the process was sampled */
   buckets: AggregateBucket[];
 }
@@ -329,6 +331,7 @@ export async function processAggregates(
           firstSeenMs: m?.firstSeenMs ?? r.bucketMs,
           lastSeenMs: m?.lastSeenMs ?? r.bucketMs,
           startedAtMs: m?.startedAtMs ?? null,
+          memoryLimitKb: m?.memoryLimitKb ?? null,
           buckets: [],
         };
         out.set(k, s);

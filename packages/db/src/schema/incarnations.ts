@@ -26,6 +26,11 @@ export const incarnations = pgTable(
      * on the host do not move it.
      */
     startedAtMs: bigint('started_at_ms', { mode: 'number' }),
+    /**
+     * The process's cgroup memory limit, KiB (`memoryLimitKb`), as of the newest snapshot stored
+     * for it at a keyframe or when it first appeared; null when none was known.
+     */
+    memoryLimitKb: bigint('memory_limit_kb', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ columns: [t.hostId, t.bootId, t.pid, t.startTicks] }),

@@ -43,6 +43,11 @@ export const leakVerdicts = pgTable(
     confidence: doublePrecision('confidence').notNull(),
     leak: boolean('leak').notNull(),
     timeToLimitHours: doublePrecision('time_to_limit_hours'),
+    /**
+     * what `time_to_limit_hours` is measured against: MemTotal, or the process's cgroup memory
+     * limit when that is lower (KiB); null when neither was known
+     */
+    limitKb: bigint('limit_kb', { mode: 'number' }),
     reason: text('reason').notNull(),
     incarnations: integer('incarnations').notNull(),
   },
