@@ -179,6 +179,8 @@ export interface ProcessSeries {
   startTicks: number;
   comm: string;
   cmdline: string;
+  /** cgroup memory limit, KiB, as of the newest keyframe; null when none was known */
+  memoryLimitKb: number | null;
   points: SeriesPoint[];
 }
 
@@ -208,6 +210,7 @@ export async function processSeries(
           startTicks: s.startTicks,
           comm: '',
           cmdline: '',
+          memoryLimitKb: null,
           points: [],
         };
         series.set(k, cur);
@@ -222,6 +225,7 @@ export async function processSeries(
     const m = meta.get(incarnationKey(s.bootId, s.pid, s.startTicks));
     s.comm = m?.comm ?? '';
     s.cmdline = m?.cmdline ?? '';
+    s.memoryLimitKb = m?.memoryLimitKb ?? null;
   }
   return out;
 }
