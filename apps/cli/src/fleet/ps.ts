@@ -54,6 +54,8 @@ function cells(r: PsRow, forCsv: boolean): string[] {
     kb(r.anonKb),
     kb(r.heapKb),
     kb(r.swapKb),
+    // The table stays narrow; CSV and JSON say what the process may grow to.
+    ...(forCsv ? [kb(r.limitKb)] : []),
   ];
 }
 
@@ -72,7 +74,7 @@ export function psCsv(rows: PsRow[]): string {
       h === 'UPTIME'
         ? ['UPTIME_MS', 'STARTED_AT_MS']
         : [/^[A-Z]+SS$|ANON|HEAP|SWAP/.test(h) ? `${h}_KB` : h],
-    ),
+    ).concat('LIMIT_KB'),
     rows.map((r) => cells(r, true)),
   );
 }

@@ -99,6 +99,7 @@ function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
       : forCsv
         ? r.timeToLimitHours.toFixed(1)
         : formatDuration(r.timeToLimitHours * 3_600_000),
+    ...(forCsv ? [String(r.limitKb ?? '')] : []),
     r.leak ? 'LEAK' : r.reason,
   ];
 }
@@ -114,8 +115,13 @@ export function renderTop(rows: TopRow[], nowMs: number = Date.now()): string {
 
 export function topCsv(rows: TopRow[], nowMs: number = Date.now()): string {
   // CSV has no room for a `>`: STARTED_AT_MS is empty when UPTIME_MS is only a lower bound.
+  // LIMIT_KB is what TO_LIMIT_H runs to: MemTotal, or the cgroup memory limit when lower.
   const head = TOP_HEAD.flatMap((h) =>
-    h === 'UPTIME' ? ['UPTIME_MS', 'STARTED_AT_MS'] : [h === 'TO LIMIT' ? 'TO_LIMIT_H' : h],
+    h === 'UPTIME'
+      ? ['UPTIME_MS', 'STARTED_AT_MS']
+      : h === 'TO LIMIT'
+        ? ['TO_LIMIT_H', 'LIMIT_KB']
+        : [h],
   );
   return csv(
     head,

@@ -23,6 +23,7 @@ function psRow(over: Partial<PsRow>): PsRow {
     pssKb: null,
     ussKb: null,
     heapKb: null,
+    limitKb: 2_097_152,
     ...over,
   };
 }
@@ -44,12 +45,12 @@ describe('UPTIME', () => {
     expect(lines[2]).toMatch(/^old-1\s+9\s+java -jar app\.jar\s+>2h\s/);
     const csv = psCsv(rows).trimEnd().split('\r\n');
     expect(csv[0]).toBe(
-      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,RSS_KB,PSS_KB,USS_KB,ANON_KB,HEAP_KB,SWAP_KB',
+      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,RSS_KB,PSS_KB,USS_KB,ANON_KB,HEAP_KB,SWAP_KB,LIMIT_KB',
     );
     expect(csv[1]).toBe(
-      `web-1,812,java -jar app.jar,${50 * HOUR},${NOW - 50 * HOUR},1024,,,512,,0`,
+      `web-1,812,java -jar app.jar,${50 * HOUR},${NOW - 50 * HOUR},1024,,,512,,0,2097152`,
     );
-    expect(csv[2]).toBe(`old-1,9,java -jar app.jar,${2 * HOUR},,1024,,,512,,0`);
+    expect(csv[2]).toBe(`old-1,9,java -jar app.jar,${2 * HOUR},,1024,,,512,,0,2097152`);
   });
 
   it('top shows it at the time of the query', () => {
@@ -72,6 +73,7 @@ describe('UPTIME', () => {
       confidence: 0.9,
       leak: true,
       timeToLimitHours: null,
+      limitKb: 524_288,
       reason: 'leak',
       incarnations: 1,
     };
@@ -81,8 +83,9 @@ describe('UPTIME', () => {
     expect(lines[2]).toMatch(/^old-1\s+812\s+java -jar app\.jar\s+>2h\s/);
     const csv = topCsv([row, unknown], NOW).trimEnd().split('\r\n');
     expect(csv[0]).toBe(
-      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,VERDICT',
+      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT',
     );
+    expect(csv[1]?.split(',').slice(-3)).toEqual(['-', '524288', 'LEAK']);
     expect(csv[1]?.split(',').slice(3, 5)).toEqual([
       String(5 * HOUR + 20 * 60_000),
       String(row.startedAtMs),

@@ -24,7 +24,7 @@ import {
 } from '@fleetpmap/db';
 import type { Mapping } from '@fleetpmap/protocol';
 import { ApiError } from '../errors.ts';
-import { chooseHosts, scoreWindow } from './score-window.ts';
+import { chooseHosts, limitKbOf, scoreWindow } from './score-window.ts';
 import { fromStoredVerdict, usableRun } from './verdicts.ts';
 
 export type GroupBy = 'exe' | 'comm' | 'cgroup';
@@ -67,6 +67,8 @@ export type TopRow = {
   confidence: number;
   leak: boolean;
   timeToLimitHours: number | null;
+  /** what the time to limit is measured against: MemTotal, or the cgroup limit when lower */
+  limitKb: number | null;
   reason: string;
   /** incarnations (restarts) of this command on this host seen in the window */
   incarnations: number;
@@ -90,6 +92,8 @@ export type PsRow = {
   /** when the process started; null when its agent sent no boot time */
   startedAtMs: number | null;
   threads: number;
+  /** MemTotal, or the process's cgroup memory limit when lower; null when neither is known */
+  limitKb: number | null;
   rssKb: number;
   anonKb: number;
   swapKb: number;
@@ -125,6 +129,8 @@ export type HistoryResult = {
     leak: boolean;
     reason: string;
     timeToLimitHours: number | null;
+    /** what the time to limit is measured against: MemTotal, or the cgroup limit when lower */
+    limitKb: number | null;
   };
 };
 
@@ -292,6 +298,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
       const hosts = chooseHosts(await listHosts(db), input);
       if (hosts.length === 0) return [];
       const states = await latestProcesses(db, { hostNames: hosts.map((h) => h.name) });
+      const memTotal = new Map(hosts.map((h) => [h.name, h.memTotalKb]));
       const rows: PsRow[] = states.map((s) => ({
         host: s.host,
         pid: s.pid,
@@ -302,6 +309,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         firstSeenMs: s.firstSeenMs,
         startedAtMs: s.startedAtMs,
         threads: s.threads,
+        limitKb: limitKbOf(memTotal.get(s.host), s.memoryLimitKb),
         rssKb: s.status.vmRssKb,
         anonKb: s.status.rssAnonKb + s.status.vmSwapKb,
         swapKb: s.status.vmSwapKb,
@@ -338,7 +346,10 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         FIVE_MINUTES_MS,
       );
       const hosts = await listHosts(db);
-      const limitKb = hosts.find((h) => h.name === input.host)?.memTotalKb ?? null;
+      const limitKb = limitKbOf(
+        hosts.find((h) => h.name === input.host)?.memTotalKb,
+        s.memoryLimitKb,
+      );
       const score = scoreIncarnation(
         { buckets, limitKb },
         { windowStartMs: input.fromMs, windowEndMs: input.toMs + 1 },
@@ -368,6 +379,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
           leak: score.leak,
           reason: score.reason,
           timeToLimitHours: score.timeToLimitHours,
+          limitKb,
         },
       };
     },

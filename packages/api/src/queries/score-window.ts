@@ -50,6 +50,20 @@ function toMetricBuckets(buckets: readonly AggregateBucket[], metric: Metric): M
 }
 
 /**
+ * What "time to limit" is measured against: the host's MemTotal, or the process's cgroup memory
+ * limit when it has one and it is lower (the kernel OOM-kills the cgroup there, long before the
+ * host runs out). Null when neither is known.
+ */
+export function limitKbOf(
+  memTotalKb: number | null | undefined,
+  memoryLimitKb: number | null | undefined,
+): number | null {
+  const host = memTotalKb != null && memTotalKb > 0 ? memTotalKb : null;
+  if (memoryLimitKb == null) return host;
+  return host === null ? memoryLimitKb : Math.min(host, memoryLimitKb);
+}
+
+/**
  * Without a stored start time (an agent that sends no boot time), a process first seen well after
  * its host started reporting started about then, so its startup is not judged; one seen from the
  * host's first snapshot on has an unknown start.
@@ -118,7 +132,7 @@ export async function scoreWindow(
         startedAtMs:
           m.startedAtMs ??
           (m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null),
-        limitKb: m.memTotalKb,
+        limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
       })),
       { windowStartMs: fromMs, windowEndMs: toMs },
     );
@@ -146,6 +160,7 @@ export async function scoreWindow(
         confidence: score.confidence,
         leak: verdict.leak,
         timeToLimitHours: verdict.leak || score.leak ? score.timeToLimitHours : null,
+        limitKb: score.limitKb,
         reason: verdict.leak ? verdict.reason : score.reason,
         incarnations: members.length,
       },

@@ -153,6 +153,7 @@ function toStoredVerdict({ hostId, bootId, row }: ScoredRow): StoredVerdict {
     confidence: row.confidence,
     leak: row.leak,
     timeToLimitHours: row.timeToLimitHours,
+    limitKb: row.limitKb,
     reason: row.reason,
     incarnations: row.incarnations,
   };
@@ -178,6 +179,7 @@ export function fromStoredVerdict(v: StoredVerdict, metric: Metric): TopRow {
     confidence: v.confidence,
     leak: v.leak,
     timeToLimitHours: v.timeToLimitHours,
+    limitKb: v.limitKb,
     reason: v.reason,
     incarnations: v.incarnations,
   };

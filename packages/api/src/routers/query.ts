@@ -51,6 +51,8 @@ const topRow = z.strictObject({
   confidence: z.number().min(0).max(1),
   leak: z.boolean(),
   timeToLimitHours: z.number().nullable(),
+  /** what the time to limit is measured against: MemTotal, or the cgroup limit when lower */
+  limitKb: z.int().min(0).nullable(),
   reason: z.string(),
   incarnations: z.int().min(1),
 });
@@ -75,6 +77,7 @@ const psRow = z.strictObject({
   takenAtMs: z.int(),
   firstSeenMs: z.int(),
   startedAtMs: z.int().nullable(),
+  limitKb: z.int().min(0).nullable(),
   threads: z.int(),
   rssKb: z.number(),
   anonKb: z.number(),
@@ -100,6 +103,7 @@ const historyOutput = z.strictObject({
     leak: z.boolean(),
     reason: z.string(),
     timeToLimitHours: z.number().nullable(),
+    limitKb: z.int().min(0).nullable(),
   }),
 });
 
