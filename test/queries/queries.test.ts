@@ -45,6 +45,7 @@ type TopJson = {
   confidence: number;
   leak: boolean;
   timeToLimitHours: number | null;
+  limitKb: number | null;
   reason: string;
   startedAtMs: number | null;
 };
@@ -115,7 +116,7 @@ for (const driver of drivers()) {
       const csv = await fleetpmap(['top', '--csv', '--all', '--host', 'web-*', ...as(reader)]);
       const lines = csv.stdout.trimEnd().split('\r\n');
       expect(lines[0]).toBe(
-        'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,VERDICT',
+        'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT',
       );
       expect(lines).toHaveLength(1 + 6);
     });
@@ -379,6 +380,83 @@ for (const driver of drivers()) {
       // 82 minutes since the start (81 observed); young-2 only knows the 81 minutes it was seen.
       expect(table.stdout).toMatch(/^young-1\s+400\s+grower\s+1h22m\s/m);
       expect(table.stdout).toMatch(/^young-2\s+400\s+grower\s+>1h21m\s/m);
+    });
+
+    it('runs the time to limit to the cgroup memory limit when it is below MemTotal', async () => {
+      // The same process growing 20 %/h on two hosts of 24.5 GB; on capped-1 its cgroup allows
+      // 1 GiB (a container or MemoryMax=), on uncapped-1 nothing is known.
+      const base = exampleSnapshot();
+      const steps = 28;
+      const firstMs = endMs - (steps - 1) * SAMPLE_MS;
+      const capped = (i: number, memoryLimitKb: number | undefined) => {
+        const p = exampleProcess({
+          pid: 500,
+          startTicks: 7000,
+          comm: 'capped',
+          cmdline: 'capped',
+          exe: '/usr/bin/capped',
+          status: {
+            ...exampleProcess().status,
+            rssAnonKb: Math.round(100_000 * (1 + (0.2 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100),
+          },
+        });
+        if (memoryLimitKb === undefined) delete p.memoryLimitKb;
+        else p.memoryLimitKb = memoryLimitKb;
+        return p;
+      };
+      const admin = t.client(t.adminToken);
+      const push = (name: string, takenAtMs: number, process: ProcessRecord) => {
+        const host: Snapshot['host'] = { ...base.host, name };
+        delete host.bootTimeMs;
+        return admin.snapshot.push.mutate({
+          ...base,
+          snapshotId: crypto.randomUUID(),
+          takenAtMs,
+          host,
+          processes: [process],
+        });
+      };
+      for (let i = 0; i < steps; i++) {
+        const tMs = firstMs + i * SAMPLE_MS;
+        await push('capped-1', tMs, capped(i, 1_048_576));
+        await push('uncapped-1', tMs, capped(i, undefined));
+      }
+      await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
+      const top = await fleetpmap(['top', '--all', '--json', '--comm', 'capped', ...as(reader)]);
+      expect(top.code, top.stderr).toBe(0);
+      const byHost = new Map((JSON.parse(top.stdout) as TopJson[]).map((r) => [r.host, r]));
+      const c = byHost.get('capped-1') as TopJson;
+      const u = byHost.get('uncapped-1') as TopJson;
+      expect(c).toMatchObject({ leak: true, limitKb: 1_048_576 });
+      expect(u).toMatchObject({ leak: true, limitKb: base.host.memTotalKb });
+      expect(c.slopeKbPerHour).toBeCloseTo(u.slopeKbPerHour, 6);
+      // 1 GiB is reached in days at this pace, 24.5 GB in weeks.
+      expect(c.timeToLimitHours).toBeCloseTo((1_048_576 - c.currentKb) / c.slopeKbPerHour, 6);
+      expect(u.timeToLimitHours).toBeCloseTo((24_576_000 - u.currentKb) / u.slopeKbPerHour, 6);
+      expect(u.timeToLimitHours as number).toBeGreaterThan(20 * (c.timeToLimitHours as number));
+
+      const csv = await fleetpmap(['top', '--csv', '--all', '--comm', 'capped', ...as(reader)]);
+      const cappedLine = csv.stdout.split('\r\n').find((l) => l.startsWith('capped-1,'));
+      expect(cappedLine?.split(',').slice(-3, -1)).toEqual([
+        (c.timeToLimitHours as number).toFixed(1),
+        '1048576',
+      ]);
+
+      const ps = await fleetpmap(['ps', '--json', '--host', '*capped-1', ...as(reader)]);
+      const limits = Object.fromEntries(
+        (JSON.parse(ps.stdout) as { host: string; limitKb: number | null }[]).map((r) => [
+          r.host,
+          r.limitKb,
+        ]),
+      );
+      expect(limits).toEqual({ 'capped-1': 1_048_576, 'uncapped-1': 24_576_000 });
+
+      const history = await fleetpmap(['history', 'capped-1:500', '--json', ...as(reader)]);
+      const trend = (
+        JSON.parse(history.stdout) as { trend: { limitKb: number; timeToLimitHours: number } }
+      ).trend;
+      expect(trend.limitKb).toBe(1_048_576);
+      expect(trend.timeToLimitHours).toBeLessThan(100);
     });
   });
 }

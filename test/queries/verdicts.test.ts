@@ -14,7 +14,7 @@ import {
   type TestDb,
   testDrivers,
 } from '@fleetpmap/db';
-import { exampleSnapshot } from '@fleetpmap/protocol';
+import { exampleProcess, exampleSnapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
 
@@ -83,6 +83,9 @@ for (const driver of testDrivers()) {
         [1000, boot + 10_000],
         [1000, boot + 10_000],
       ]);
+      // ...and the limit its time to limit ran to: the fleet's cgroup limit, below MemTotal.
+      const cgroupLimit = exampleProcess().memoryLimitKb;
+      expect(stored[1]?.map((r) => r.limitKb)).toEqual([cgroupLimit, cgroupLimit]);
       expect(stored[5]?.every((r) => r.host === 'db-1')).toBe(true);
       expect(stored[7]).toEqual([]);
       expect(storedPivot.find((g) => g.group === '/usr/bin/leaky')).toMatchObject({
