@@ -457,6 +457,9 @@ for (const driver of drivers()) {
       ).trend;
       expect(trend.limitKb).toBe(1_048_576);
       expect(trend.timeToLimitHours).toBeLessThan(100);
+      const text = await fleetpmap(['history', 'capped-1:500', ...as(reader)]);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(/time to limit \d+h\d*m? of 1\.0G, verdict LEAK$/m);
     });
   });
 }

@@ -58,9 +58,12 @@ function columns(h: HistoryResult, width: number, fromMs: number, toMs: number) 
   }
   const series: number[] = [];
   const trend: number[] = [];
+  // A column without a sample (fewer samples than columns) repeats the one before: asciichart
+  // takes the range over every value, and one NaN would make it NaN.
+  const firstKb = h.points[0]?.kb ?? 0;
   for (let i = 0; i < width; i++) {
     const c = counts[i] as number;
-    series.push(c > 0 ? (sums[i] as number) / c : Number.NaN);
+    series.push(c > 0 ? (sums[i] as number) / c : (series[i - 1] ?? firstKb));
     const hours = ((i + 0.5) / width) * (span / 3_600_000);
     trend.push(h.trend.interceptKb + h.trend.slopeKbPerHour * hours);
   }
@@ -85,7 +88,9 @@ export function renderHistory(h: HistoryResult, opts: { width: number; height: n
     `${chart}\n` +
     `trend of the floor: ${t.slopeKbPerHour >= 0 ? '+' : ''}${Math.round(t.slopeKbPerHour)} KiB/h ` +
     `(${t.pctPerHour.toFixed(2)} %/h), confidence ${t.confidence.toFixed(2)}, ` +
-    `time to limit ${t.timeToLimitHours === null ? '-' : formatDuration(t.timeToLimitHours * 3_600_000)}, ` +
+    `time to limit ${t.timeToLimitHours === null ? '-' : formatDuration(t.timeToLimitHours * 3_600_000)}` +
+    // MemTotal, or the process's cgroup memory limit when lower: say which one it ran to.
+    `${t.limitKb === null ? '' : ` of ${formatKb(t.limitKb)}`}, ` +
     `verdict ${verdict}\n`
   );
 }

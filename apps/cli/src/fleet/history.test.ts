@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { type HistoryResult, renderHistory } from './history.ts';
+
+const SAMPLE = 180_000;
+const HOUR = 3_600_000;
+
+function history(samples: number, limitKb: number | null): HistoryResult {
+  return {
+    host: 'web-1',
+    pid: 500,
+    startTicks: 7000,
+    comm: 'capped',
+    cmdline: 'capped',
+    metric: 'anon',
+    points: Array.from({ length: samples }, (_, i) => ({
+      tMs: Date.UTC(2026, 10, 23) + i * SAMPLE,
+      kb: 100_000 + (20_000 * i * SAMPLE) / HOUR,
+    })),
+    trend: {
+      interceptKb: 100_000,
+      slopeKbPerHour: 20_000,
+      pctPerHour: 20,
+      confidence: 1,
+      leak: true,
+      reason: 'leak',
+      timeToLimitHours: 46,
+      limitKb,
+    },
+  };
+}
+
+describe('renderHistory', () => {
+  it('charts fewer samples than columns, and says what the time to limit runs to', () => {
+    const text = renderHistory(history(28, 1_048_576), { width: 72, height: 8 });
+    expect(text).toMatch(/[┤┼]/);
+    expect(text).toMatch(/time to limit 46h of 1\.0G, verdict LEAK\n$/);
+    const unknown = renderHistory(history(28, null), { width: 72, height: 8 });
+    expect(unknown).toMatch(/time to limit 46h, verdict LEAK\n$/);
+  });
+});
