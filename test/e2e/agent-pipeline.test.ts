@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { readCgroup, readMemoryLimitKb } from '@fleetpmap/procfs';
+import type { Snapshot } from '@fleetpmap/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { agentToken, cli, startAgent, startServer, until } from './processes.ts';
 
@@ -142,6 +144,40 @@ describe('agent → server → database, with the real binaries', () => {
         String(shownUptimeMs),
         String(row.startedAtMs),
       ]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it("sends a process's cgroup memory limit as the procfs reader finds it in the real /sys", async () => {
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      const pid = child.pid as number;
+      // What this machine's cgroup files say: a limit in KiB, none, or not visible from here.
+      const expected = readMemoryLimitKb(await readCgroup(pid));
+      const out = join(work, 'snapshot.ndjson');
+      const once = startAgent(['--once', '--output', out, '--host-name', 'e2e-limit']);
+      await once.exited();
+      const snapshot = JSON.parse((await readFile(out, 'utf8')).trim()) as Snapshot;
+      const sent = snapshot.processes.find((p) => p.pid === pid);
+      expect(sent, 'the child is in the snapshot').toBeDefined();
+      if (typeof expected === 'number') expect(sent?.memoryLimitKb).toBe(expected);
+      else expect(sent && 'memoryLimitKb' in sent, `no limit known (${expected})`).toBe(false);
+
+      // Through the server: time to limit runs to MemTotal, or to the cgroup limit when lower.
+      const s = await server();
+      await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-limit'));
+      const a = agent(s.url, 'e2e-limit');
+      await until('two acknowledged snapshots', () => a.acknowledged().length >= 2);
+      await a.stop();
+      const as = ['--server', s.url, '--token', await s.adminToken()];
+      const rows = JSON.parse(
+        await cli(['ps', '--host', 'e2e-limit', '--limit', '100000', '--json', ...as]),
+      ) as { pid: number; limitKb: number | null }[];
+      const memTotalKb = snapshot.host.memTotalKb;
+      expect(rows.find((r) => r.pid === pid)?.limitKb).toBe(
+        typeof expected === 'number' ? Math.min(expected, memTotalKb) : memTotalKb,
+      );
     } finally {
       child.kill('SIGKILL');
     }
