@@ -179,6 +179,8 @@ export function nextSnapshot(
       cmdline: p.cmdline,
       ...(p.exe ? { exe: p.exe } : {}),
       cgroup: p.cgroup,
+      // Every third service has MemoryMax=2G, as agents report cgroup limits.
+      ...(i % 3 === 0 ? { memoryLimitKb: 2 * 1024 * 1024 } : {}),
       threads: p.threads,
       status: {
         vmSizeKb: p.vmSizeKb + p.growthKb * host.cycle,

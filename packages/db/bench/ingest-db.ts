@@ -137,6 +137,8 @@ function snapshotOf(host: BenchHost, cycle: number): Snapshot {
       startTicks: p.startTicks,
       comm: p.comm,
       cmdline: `/usr/bin/${p.comm} --serve --port ${8000 + i}`,
+      // A third run in cgroups with a memory limit (containers, MemoryMax=), as agents report.
+      ...(i % 3 === 0 ? { memoryLimitKb: 2 * 1024 * 1024 } : {}),
       threads: p.threads,
       status: {
         vmSizeKb: p.size,
