@@ -20,6 +20,7 @@ CREATE TABLE "leak_verdicts" (
 	"confidence" double precision NOT NULL,
 	"leak" boolean NOT NULL,
 	"time_to_limit_hours" double precision,
+	"limit_kb" bigint,
 	"reason" text NOT NULL,
 	"incarnations" integer NOT NULL,
 	CONSTRAINT "leak_verdicts_metric_window_ms_host_id_boot_id_pid_start_ticks_pk" PRIMARY KEY("metric","window_ms","host_id","boot_id","pid","start_ticks")
@@ -37,4 +38,5 @@ CREATE TABLE "verdict_runs" (
 );
 --> statement-breakpoint
 ALTER TABLE "incarnations" ADD COLUMN "started_at_ms" bigint;--> statement-breakpoint
+ALTER TABLE "incarnations" ADD COLUMN "memory_limit_kb" bigint;--> statement-breakpoint
 CREATE INDEX "leak_verdicts_rank" ON "leak_verdicts" USING btree ("metric","window_ms","leak" DESC NULLS LAST,"slope_kb_per_hour" DESC NULLS LAST);
