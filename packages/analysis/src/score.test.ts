@@ -14,6 +14,22 @@ function verdict(pattern: Component[], hours: number, seed = 1, extra: Partial<P
 
 const noise = (pct: number, corrMinutes = 10): Component => ({ type: 'noise', pct, corrMinutes });
 
+/** One simulated incarnation judged on hourly buckets merged from its 5-minute ones, as storage serves long windows. */
+function scoreHourly(pattern: Component[], hours: number, seed: number) {
+  const s = simulate(pattern, hours, seed);
+  const inc = s.incarnations[0] as IncarnationInput;
+  const byHour = new Map<number, typeof inc.buckets>();
+  for (const b of inc.buckets) {
+    const h = b.tStartMs - (b.tStartMs % HOUR_MS);
+    byHour.set(h, [...(byHour.get(h) ?? []), b]);
+  }
+  const buckets = [...byHour.entries()].map(([h, g]) =>
+    mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR_MS }),
+  );
+  expect(buckets).toHaveLength(hours);
+  return scoreIncarnation({ ...inc, buckets }, s);
+}
+
 describe('scoreIncarnation', () => {
   it('flags a 2 %/h leak within 2 hours of data and measures its slope', () => {
     const v = verdict([{ type: 'linear', pctPerHour: 2 }, noise(0.5)], 2);
@@ -111,20 +127,7 @@ describe('scoreIncarnation', () => {
   });
 
   it('judges the hourly buckets storage serves for long windows like the 5-minute ones', () => {
-    const hourly = (pattern: Component[]) => {
-      const s = simulate(pattern, 24, 11);
-      const inc = s.incarnations[0] as IncarnationInput;
-      const hours = new Map<number, typeof inc.buckets>();
-      for (const b of inc.buckets) {
-        const h = b.tStartMs - (b.tStartMs % HOUR_MS);
-        hours.set(h, [...(hours.get(h) ?? []), b]);
-      }
-      const buckets = [...hours.entries()].map(([h, g]) =>
-        mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR_MS }),
-      );
-      expect(buckets).toHaveLength(24);
-      return scoreIncarnation({ ...inc, buckets }, s);
-    };
+    const hourly = (pattern: Component[]) => scoreHourly(pattern, 24, 11);
     const gc: Component = { type: 'sawtooth', amplitudePct: 25, periodMinutes: 4 };
     expect(hourly([gc, noise(1), { type: 'linear', pctPerHour: 0.8 }]).leak).toBe(true);
     expect(hourly([gc, noise(1)]).leak).toBe(false);
@@ -134,19 +137,7 @@ describe('scoreIncarnation', () => {
     // A 2 %/h leak under noise that swaps a pair of hourly floors now and then: under the normal
     // approximation one swapped pair of seven floors is p = 0.013, and the leak went unflagged on
     // 4 of 20 seeds; the exact tail of that pair is 0.0054.
-    const hourlyVerdict = (pattern: Component[], seed: number) => {
-      const s = simulate(pattern, 7, seed);
-      const inc = s.incarnations[0] as IncarnationInput;
-      const hours = new Map<number, typeof inc.buckets>();
-      for (const b of inc.buckets) {
-        const h = b.tStartMs - (b.tStartMs % HOUR_MS);
-        hours.set(h, [...(hours.get(h) ?? []), b]);
-      }
-      const buckets = [...hours.entries()].map(([h, g]) =>
-        mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR_MS }),
-      );
-      return scoreIncarnation({ ...inc, buckets }, s);
-    };
+    const hourlyVerdict = (pattern: Component[], seed: number) => scoreHourly(pattern, 7, seed);
     let found = 0;
     let falseAlarms = 0;
     for (let seed = 1; seed <= 20; seed++) {
