@@ -7,8 +7,8 @@ import {
   type Snapshot,
 } from '@fleetpmap/protocol';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { queryRows } from './client.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { type Db, queryRows } from './client.ts';
 import { ingestSnapshot } from './ingest.ts';
 import {
   diffMappings,
@@ -19,7 +19,8 @@ import {
   processSeries,
 } from './queries.ts';
 import { processAggregates, rollupAggregates } from './rollup.ts';
-import { createTestDb, type TestDb, testDrivers } from './test-db.ts';
+import { testDrivers } from './test-db.ts';
+import { useTestDb } from './use-test-db.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 6, 0, 0);
 const MIN = 60_000;
@@ -48,7 +49,7 @@ function snapAt(takenAtMs: number, mutate?: (s: Snapshot) => void): Snapshot {
   return s;
 }
 
-async function tableBytes(t: TestDb, table: string): Promise<number> {
+async function tableBytes(t: { readonly db: Db }, table: string): Promise<number> {
   const [r] = await queryRows<{ n: string }>(
     t.db,
     sql`select coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint as n from pg_inherits where inhparent = ${table}::regclass`,
@@ -60,13 +61,7 @@ async function tableBytes(t: TestDb, table: string): Promise<number> {
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 describe.each(testDrivers())('read services on %s', (driver) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(driver);
-  }, 120_000);
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
-  });
+  const t = useTestDb(driver);
 
   it('stores a stable full map again for a small fraction of the first and rebuilds it exactly', async () => {
     const first = [heap(1000), ...libs(300)];
@@ -236,13 +231,7 @@ describe.each(testDrivers())('read services on %s', (driver) => {
 });
 
 describe.each(testDrivers())('process start times on %s', (driver) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(driver);
-  }, 120_000);
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
-  });
+  const t = useTestDb(driver);
 
   const BOOT = T0 - 3 * 86_400_000;
   const NEW_BOOT_ID = '0c7e4a9d-51f2-4f3b-8b6e-2d9a7c1e5f40';
@@ -343,13 +332,7 @@ describe.each(testDrivers())('process start times on %s', (driver) => {
 });
 
 describe.each(testDrivers())('process memory limits on %s', (driver) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(driver);
-  }, 120_000);
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
-  });
+  const t = useTestDb(driver);
 
   async function limitsOf(hostName: string) {
     const states = await latestProcesses(t.db, { hostNames: [hostName] });

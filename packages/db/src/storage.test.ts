@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { exampleProcess, exampleSnapshot, type Snapshot } from '@fleetpmap/protocol';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readBlocks, readLatestBlocks } from './blocks.ts';
 import { migrate, queryRows } from './client.ts';
 import { ingestSnapshot } from './ingest.ts';
 import { maintainPartitions } from './partitions.ts';
 import { hosts, incarnations, sampleBlocks } from './schema/index.ts';
-import { createTestDb, type TestDb, testDrivers } from './test-db.ts';
+import { testDrivers } from './test-db.ts';
 import { createToken, listTokens, revokeToken, verifyToken } from './tokens.ts';
+import { useTestDb } from './use-test-db.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 
@@ -23,16 +24,10 @@ function snap(i: number, mutate?: (s: Snapshot) => void): Snapshot {
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 describe.each(testDrivers())('storage on %s', (driver) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(driver);
-  }, 120_000);
-  afterAll(async () => {
-    await t?.[Symbol.asyncDispose]();
-  });
+  const t = useTestDb(driver);
 
   it('applies migrations again without error', async () => {
-    await migrate(t);
+    await migrate(t.handle);
     const rows = await queryRows<{ n: number }>(
       t.db,
       sql`select count(*)::int as n from pg_partitioned_table`,
