@@ -77,6 +77,8 @@ for (const driver of testDrivers()) {
         'web-2 leaky',
       ]);
       expect(stored[2]).toHaveLength(1);
+      // Both say which window end they judged: the run's end, here the asked one.
+      expect(stored.flat().every((r) => r.asOfMs === nowMs)).toBe(true);
       // Each stored row keeps its process's start: boot time + start ticks at 100 Hz.
       const boot = exampleSnapshot().host.bootTimeMs ?? Number.NaN;
       expect(stored[1]?.map((r) => [r.startTicks, r.startedAtMs])).toEqual([
@@ -177,6 +179,16 @@ for (const driver of testDrivers()) {
         hostGlob: 'late-1',
       });
       expect(stored.map((r) => `${r.pid} ${r.leak}`)).toEqual(['300 true', '301 false']);
+      // Two minutes on, the same run still answers, and says how old it is.
+      const later = createQueryServices(t.db, () => nowMs + 2 * 60_000);
+      const again = await later.top({
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon',
+        limit: 100,
+        all: true,
+        hostGlob: 'late-1',
+      });
+      expect(again.map((r) => r.asOfMs)).toEqual([nowMs, nowMs]);
     });
   });
 }

@@ -123,18 +123,20 @@ export async function readVerdictPoints(
 const VERDICT_LOCK = 0x66_6c_76_64; // 'flvd'
 
 /**
- * Runs `job` in a transaction holding the verdict refresh's advisory lock, so that with several
- * server replicas one computes a run while the others skip it. Undefined when another holds it.
+ * Runs `job` in a transaction holding the advisory lock of one (metric, window), so that with
+ * several server replicas one computes that run while the others skip it (they skip only what
+ * another is computing at that moment). Undefined when another holds it.
  */
 export async function withVerdictLock<T>(
   db: Db,
+  run: { metric: string; windowMs: number },
   job: (tx: Db) => Promise<T>,
 ): Promise<T | undefined> {
   return db.transaction(async (txRaw) => {
     const tx = txRaw as unknown as Db;
     const [lock] = await queryRows<{ ok: boolean }>(
       tx,
-      sql`select pg_try_advisory_xact_lock(${VERDICT_LOCK}) as ok`,
+      sql`select pg_try_advisory_xact_lock(${VERDICT_LOCK}, hashtext(${`${run.metric}:${run.windowMs}`})) as ok`,
     );
     return lock?.ok ? job(tx) : undefined;
   });

@@ -76,6 +76,7 @@ describe('UPTIME', () => {
       limitKb: 524_288,
       reason: 'leak',
       incarnations: 1,
+      asOfMs: NOW - 60_000,
     };
     const unknown = { ...row, host: 'old-1', startedAtMs: null };
     const lines = renderTop([row, unknown], NOW).trimEnd().split('\n');

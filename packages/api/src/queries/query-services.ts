@@ -72,6 +72,11 @@ export type TopRow = {
   reason: string;
   /** incarnations (restarts) of this command on this host seen in the window */
   incarnations: number;
+  /**
+   * The end of the window the verdict was computed over: the stored run's end when `top` read
+   * the verdicts the server stored after the rollup, else the asked end.
+   */
+  asOfMs: number;
 };
 
 export type PivotInput = Omit<TopInput, 'limit' | 'all'> & { groupBy: GroupBy; limit: number };
@@ -253,14 +258,18 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
   async function storedSource(input: Omit<TopInput, 'limit' | 'all'>) {
     const toMs = input.toMs ?? nowMs();
     const [runs, marks] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
-    if (!usableRun(runs, marks, { ...input, toMs })) return null;
+    const run = usableRun(runs, marks, { ...input, toMs });
+    if (!run) return null;
     const filtered = input.hostGlob !== undefined || input.labels !== undefined;
     const hostIds = filtered ? chooseHosts(await listHosts(db), input).map((h) => h.id) : undefined;
     return {
-      metric: input.metric,
-      windowMs: input.windowMs,
-      ...(hostIds === undefined ? {} : { hostIds }),
-      ...(input.comm === undefined ? {} : { comm: input.comm }),
+      run,
+      filter: {
+        metric: input.metric,
+        windowMs: input.windowMs,
+        ...(hostIds === undefined ? {} : { hostIds }),
+        ...(input.comm === undefined ? {} : { comm: input.comm }),
+      },
     };
   }
 
@@ -273,16 +282,18 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
       }
       // Ranked, filtered and cut by the database.
       const stored = await readVerdicts(db, {
-        ...source,
+        ...source.filter,
         leakOnly: !input.all,
         limit: input.limit,
       });
-      return stored.map((v) => fromStoredVerdict(v, input.metric));
+      return stored.map((v) => fromStoredVerdict(v, input.metric, source.run.toMs));
     },
 
     async pivot(input) {
       const source = await storedSource(input);
-      const rows = source ? await readVerdictPoints(db, source) : await scored(input, nowMs());
+      const rows = source
+        ? await readVerdictPoints(db, source.filter)
+        : await scored(input, nowMs());
       return pivotByGroup(
         rows.map((r) => ({
           host: r.host,

@@ -163,6 +163,7 @@ export async function scoreWindow(
         limitKb: score.limitKb,
         reason: verdict.leak ? verdict.reason : score.reason,
         incarnations: members.length,
+        asOfMs: toMs,
       },
     });
   }

@@ -78,7 +78,8 @@ export interface RefreshOutcome {
 /**
  * Scores every due (metric, window) of the schedule over the whole fleet and stores the verdicts
  * (due: never scored, late data since, its period over, or cheap to redo after a rollup),
- * one transaction each under an advisory lock (one replica computes a run, the others skip it).
+ * one transaction each under that run's advisory lock (one replica computes a run, the others skip
+ * it).
  * Cost: one pass over the window's aggregates, in proportion to the processes, not the samples.
  */
 export async function refreshVerdicts(
@@ -105,7 +106,7 @@ export async function refreshVerdicts(
   for (const metric of schedule.metrics) {
     for (const windowMs of schedule.windowsMs) {
       if (!due(before, marksBefore, metric, windowMs)) continue;
-      const outcome = await withVerdictLock(db, async (tx) => {
+      const outcome = await withVerdictLock(db, { metric, windowMs }, async (tx) => {
         // Another replica may have stored this run while we waited for the lock.
         const marks = await rollupMarks(tx);
         if (!due(await listVerdictRuns(tx), marks, metric, windowMs)) return undefined;
@@ -159,7 +160,7 @@ function toStoredVerdict({ hostId, bootId, row }: ScoredRow): StoredVerdict {
   };
 }
 
-export function fromStoredVerdict(v: StoredVerdict, metric: Metric): TopRow {
+export function fromStoredVerdict(v: StoredVerdict, metric: Metric, asOfMs: number): TopRow {
   return {
     host: v.host,
     pid: v.pid,
@@ -182,5 +183,6 @@ export function fromStoredVerdict(v: StoredVerdict, metric: Metric): TopRow {
     limitKb: v.limitKb,
     reason: v.reason,
     incarnations: v.incarnations,
+    asOfMs,
   };
 }

@@ -55,6 +55,8 @@ const topRow = z.strictObject({
   limitKb: z.int().min(0).nullable(),
   reason: z.string(),
   incarnations: z.int().min(1),
+  /** the end of the window the verdict was computed over */
+  asOfMs: z.int(),
 });
 
 const pivotRow = z.strictObject({
