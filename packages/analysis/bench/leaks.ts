@@ -10,6 +10,9 @@ import { DEFAULT_SCORE_OPTIONS } from '../src/score.ts';
 import { scoreService } from '../src/service.ts';
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** How far before the day-earlier window's end storage reads (the longest stretch compared). */
+const DAY_BEFORE_MS = 4 * HOUR;
 const EVAL_STEP_MS = 15 * 60_000;
 
 /** The naive detector: least-squares slope over every raw sample, thresholded in %/h. */
@@ -96,6 +99,8 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
       buckets: inWindow(b, from, to),
       startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
       limitKb,
+      // What storage serves for windows under a day: the same hours a day earlier.
+      dayBefore: to - from < DAY ? inWindow(b, from - DAY - DAY_BEFORE_MS, to - DAY) : [],
     })),
     { windowStartMs: from, windowEndMs: to },
   );

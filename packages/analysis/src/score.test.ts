@@ -157,3 +157,52 @@ describe('scoreIncarnation', () => {
 function verdictInput(pattern: Component[], hours: number): IncarnationInput {
   return simulate(pattern, hours, 9).incarnations[0] as IncarnationInput;
 }
+
+describe('windows shorter than a day, with the same hours of the day before', () => {
+  /** The last 12 hours of 36, judged without and with the day before. */
+  function lastHalfDay(pattern: Component[], seed: number) {
+    const s = simulate(pattern, 36, seed);
+    const inc = s.incarnations[0] as IncarnationInput;
+    const window = { windowStartMs: s.windowEndMs - 12 * HOUR, windowEndMs: s.windowEndMs };
+    return {
+      alone: scoreIncarnation(inc, window),
+      withDay: scoreIncarnation({ ...inc, dayBefore: inc.buckets }, window),
+    };
+  }
+  // sin(2π(t + phase)/24 h): phase −6 h rises over the last 12 of 36 hours, +6 h falls.
+  const cycle = (phaseHours: number): Component => ({
+    type: 'diurnal',
+    amplitudePct: 15,
+    phaseHours,
+  });
+
+  it("does not call a daily cycle's morning ramp a leak once the day before is known", () => {
+    for (const seed of [1, 2, 3]) {
+      const { alone, withDay } = lastHalfDay([cycle(-6), noise(1)], seed);
+      expect(alone.leak).toBe(true);
+      expect(withDay.leak).toBe(false);
+      expect(withDay.reason).toBe('daily-cycle');
+    }
+  });
+
+  it("finds a leak riding a daily cycle's downswing from its growth over the day", () => {
+    for (const seed of [1, 2, 3]) {
+      const { alone, withDay } = lastHalfDay(
+        [cycle(6), noise(1), { type: 'linear', pctPerHour: 1 }],
+        seed,
+      );
+      expect(alone.leak).toBe(false);
+      expect(withDay.leak).toBe(true);
+      expect(withDay.timeToLimitHours).toBeGreaterThan(0);
+    }
+  });
+
+  it('changes nothing for a flat process or a plain leak', () => {
+    for (const seed of [1, 2, 3]) {
+      const flat = lastHalfDay([noise(1)], seed);
+      expect([flat.alone.leak, flat.withDay.leak]).toEqual([false, false]);
+      const leak = lastHalfDay([noise(1), { type: 'linear', pctPerHour: 1 }], seed);
+      expect([leak.alone.leak, leak.withDay.leak]).toEqual([true, true]);
+    }
+  });
+});

@@ -62,6 +62,12 @@ export interface IncarnationInput {
   startedAtMs?: number | null;
   /** cgroup memory limit or host MemTotal in KiB, when known, for the time to limit. */
   limitKb?: number | null;
+  /**
+   * For windows shorter than a day: this incarnation's buckets from the hours just before the
+   * same time one day earlier (at least the last `max(1 h, span / 6)` of the window, shifted by
+   * 24 h), when stored. They let the verdict tell a daily cycle from a leak (see `dayOverDay`).
+   */
+  dayBefore?: readonly MetricBucket[];
 }
 
 export type VerdictReason =
@@ -71,6 +77,7 @@ export type VerdictReason =
   | 'no-significant-trend'
   | 'too-slow'
   | 'levelled-off'
+  | 'daily-cycle'
   | 'shrinking';
 
 /** The verdict on one incarnation; field names follow `fleetpmap top --json`. */
@@ -236,6 +243,32 @@ export interface IncarnationAnalysis {
   trend: IncarnationTrend | null;
 }
 
+const DAY_MS = 24 * 3_600_000;
+
+/**
+ * Day-over-day growth of the floor: the lowest floor of the observation's last stretch (its
+ * last sixth, at least an hour) minus the lowest sample in the same clock hours one day earlier.
+ * A daily cycle comes back to the same level a day later, so its ramp shows no such growth; a
+ * leak does, whatever phase of a daily cycle it rides on. Null without a day-earlier sample.
+ */
+function dayOverDay(f: Floors, dayBefore: readonly MetricBucket[] | undefined): number | null {
+  if (!dayBefore || dayBefore.length === 0) return null;
+  const stretchMs = Math.max(3_600_000, (f.lastMs - f.firstMs) / 6);
+  const from = f.lastMs - DAY_MS - stretchMs;
+  const to = f.lastMs - DAY_MS;
+  let before = Number.POSITIVE_INFINITY;
+  for (const b of dayBefore) {
+    if (b.n > 0 && b.tStartMs >= from && b.tEndMs <= to) before = Math.min(before, b.min);
+  }
+  let now = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < f.xs.length; i++) {
+    if (f.firstMs + (f.xs[i] as number) * 3_600_000 >= f.lastMs - stretchMs) {
+      now = Math.min(now, f.ys[i] as number);
+    }
+  }
+  return Number.isFinite(before) && Number.isFinite(now) ? now - before : null;
+}
+
 /** Judges one incarnation from its buckets. Cost: O(targetBlocks²), whatever the sample count. */
 export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions): LeakScore {
   return analyseIncarnation(input, options).score;
@@ -347,13 +380,27 @@ export function analyseIncarnation(
   const young = startedAt !== null && f.lastMs - startedAt < opts.youngMs;
   const decelerating = young && m2 - m1 > 2 * residualSigma && m3 - m2 < 0.3 * (m2 - m1);
   const persists = m3 > m1 && recentShare >= opts.minRecentShare && !decelerating;
-  const leak = significant && fastEnough && persists;
+  // Windows shorter than a day cannot see a daily cycle come back: its morning ramp looks like
+  // growth and a leak on its evening downswing like none. When the same hours of the day before
+  // are stored, the growth since then decides: the window's growth must also be there a day on
+  // (at least a quarter of it, and beyond the noise), and growth over the day of at least twice
+  // the minimum rate and four residual spreads is a leak even when the window's own trend is
+  // hidden by the cycle.
+  const daily = windowMs < DAY_MS ? dayOverDay(f, input.dayBefore) : null;
+  const cycleOnly =
+    daily !== null && daily < Math.max(opts.minGrowthSigmas * residualSigma, 0.25 * growth);
+  const grewOverDay =
+    daily !== null &&
+    daily >= 4 * residualSigma &&
+    daily >= ((2 * opts.minPctPerHour) / 100) * level * 24;
+  const leak = (significant && fastEnough && persists && !cycleOnly) || grewOverDay;
   let reason: VerdictReason = 'leak';
   if (!leak) {
     if (slope < 0 && test.pTwoSided < opts.alpha) reason = 'shrinking';
     else if (!significant) reason = 'no-significant-trend';
     else if (!fastEnough) reason = 'too-slow';
-    else reason = 'levelled-off';
+    else if (!persists) reason = 'levelled-off';
+    else reason = 'daily-cycle';
   }
 
   const snr = residualSigma > 0 ? growth / (2 * residualSigma) : growth > 0 ? 10 : 0;
@@ -366,8 +413,10 @@ export function analyseIncarnation(
   const confidence = evidence * coverage * count * noise * persistence * speed;
 
   const limit = input.limitKb ?? null;
+  // A leak seen only day over day grows at that day's rate, whatever the window's slope says.
+  const rate = significant && slope > 0 ? slope : grewOverDay ? (daily as number) / 24 : 0;
   const timeToLimitHours =
-    significant && limit !== null && limit > 0 ? Math.max(0, (limit - f.current) / slope) : null;
+    rate > 0 && limit !== null && limit > 0 ? Math.max(0, (limit - f.current) / rate) : null;
   // Floors are in time order, so every pair has dx > 0: the pairwise slopes in % of the level.
   const pctSlopes = slopes.map((v) => (v * 100) / level);
   const trend = {
