@@ -6,13 +6,10 @@ import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { leastSquaresSlopePerHour, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
 import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
-import { DEFAULT_SCORE_OPTIONS } from '../src/score.ts';
+import { DAY_BEFORE_READ_MS, DAY_OVER_DAY_BELOW_MS, DEFAULT_SCORE_OPTIONS } from '../src/score.ts';
 import { scoreService } from '../src/service.ts';
 
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-/** How far before the day-earlier window's end storage reads (the longest stretch compared). */
-const DAY_BEFORE_MS = 4 * HOUR;
 const EVAL_STEP_MS = 15 * 60_000;
 
 /** The naive detector: least-squares slope over every raw sample, thresholded in %/h. */
@@ -100,7 +97,10 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
       startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
       limitKb,
       // What storage serves for windows under a day: the same hours a day earlier.
-      dayBefore: to - from < DAY ? inWindow(b, from - DAY - DAY_BEFORE_MS, to - DAY) : [],
+      dayBefore:
+        to - from < DAY_OVER_DAY_BELOW_MS
+          ? inWindow(b, to - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS, to - DAY_OVER_DAY_BELOW_MS)
+          : [],
     })),
     { windowStartMs: from, windowEndMs: to },
   );

@@ -15,6 +15,8 @@ export { type GroupPivot, type PivotRow, pivotByGroup } from './pivot.ts';
 export { madSigma, median, quantile } from './quantile.ts';
 export {
   analyseIncarnation,
+  DAY_BEFORE_READ_MS,
+  DAY_OVER_DAY_BELOW_MS,
   DEFAULT_SCORE_OPTIONS,
   type IncarnationAnalysis,
   type IncarnationInput,

@@ -246,6 +246,14 @@ export interface IncarnationAnalysis {
 const DAY_MS = 24 * 3_600_000;
 
 /**
+ * Windows shorter than this get the day-over-day check, and storage reads `dayBefore` for them
+ * over [end − 1 day − DAY_BEFORE_READ_MS, end − 1 day): the longest stretch compared (a sixth of
+ * a window just under a day).
+ */
+export const DAY_OVER_DAY_BELOW_MS = DAY_MS;
+export const DAY_BEFORE_READ_MS = 4 * 3_600_000;
+
+/**
  * Day-over-day growth of the floor: the lowest floor of the observation's last stretch (its
  * last sixth, at least an hour) minus the lowest sample in the same clock hours one day earlier.
  * A daily cycle comes back to the same level a day later, so its ramp shows no such growth; a
@@ -386,7 +394,7 @@ export function analyseIncarnation(
   // (at least a quarter of it, and beyond the noise), and growth over the day of at least twice
   // the minimum rate and four residual spreads is a leak even when the window's own trend is
   // hidden by the cycle.
-  const daily = windowMs < DAY_MS ? dayOverDay(f, input.dayBefore) : null;
+  const daily = windowMs < DAY_OVER_DAY_BELOW_MS ? dayOverDay(f, input.dayBefore) : null;
   const cycleOnly =
     daily !== null && daily < Math.max(opts.minGrowthSigmas * residualSigma, 0.25 * growth);
   const grewOverDay =

@@ -1,4 +1,9 @@
-import { type MetricBucket, scoreService } from '@fleetpmap/analysis';
+import {
+  DAY_BEFORE_READ_MS,
+  DAY_OVER_DAY_BELOW_MS,
+  type MetricBucket,
+  scoreService,
+} from '@fleetpmap/analysis';
 import {
   type AggregateBucket,
   type Db,
@@ -70,6 +75,9 @@ export function limitKbOf(
  */
 const STARTED_SLACK_MS = 10 * 60_000;
 
+const incarnationKey = (s: { hostId: number; bootId: string; pid: number; startTicks: number }) =>
+  `${s.hostId}/${s.bootId}/${s.pid}/${s.startTicks}`;
+
 /**
  * Scores every process of the chosen hosts over one window from the aggregates: the work behind
  * `top` and `top --group-by`, done live for any window and ahead of time for the standard ones.
@@ -90,6 +98,20 @@ export async function scoreWindow(
     hostNames: hosts.map((h) => h.name),
     metrics: [input.metric],
   });
+  // A window under a day is also compared with the same hours of the day before (analysis:
+  // the day-over-day check), read at 5-minute resolution, per incarnation.
+  const dayBefore = new Map<string, MetricBucket[]>();
+  if (input.windowMs < DAY_OVER_DAY_BELOW_MS) {
+    const earlier = await processAggregates(db, {
+      fromMs: toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS,
+      toMs: toMs - DAY_OVER_DAY_BELOW_MS,
+      resolution: '5m',
+      hostNames: hosts.map((h) => h.name),
+      metrics: [input.metric],
+    });
+    for (const e of earlier)
+      dayBefore.set(incarnationKey(e), toMetricBuckets(e.buckets, input.metric));
+  }
   // A restarted service is a new incarnation of the same command: its incarnations are judged
   // together, so growth cut short by restarts still counts. Processes of one command that run at
   // the same time (workers) are not incarnations of each other: each chain holds incarnations
@@ -133,6 +155,7 @@ export async function scoreWindow(
           m.startedAtMs ??
           (m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null),
         limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
+        dayBefore: dayBefore.get(incarnationKey(m)) ?? [],
       })),
       { windowStartMs: fromMs, windowEndMs: toMs },
     );
