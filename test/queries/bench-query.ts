@@ -35,6 +35,7 @@ import { createTRPCClient, httpLink } from '@trpc/client';
 import { pino } from 'pino';
 import postgres from 'postgres';
 import {
+  addPoint,
   encodeAggregates,
   type MetricAggregate,
   type ProcessAggregate,
@@ -77,34 +78,10 @@ function aggregate(
   fromMinute: number,
   minutes: number,
 ): MetricAggregate {
-  const a: MetricAggregate = {
-    n: 0,
-    minKb: Number.POSITIVE_INFINITY,
-    maxKb: Number.NEGATIVE_INFINITY,
-    firstKb: 0,
-    lastKb: 0,
-    firstSec: 0,
-    lastSec: 0,
-    sumSec: 0,
-    sumSecSq: 0,
-    sumKb: 0,
-    sumSecKb: 0,
-  };
-  for (let k = 0; k < minutes; k++) {
-    const y = sampleKb(host, pid, fromMinute + k);
-    const t = k * 60;
-    if (a.n === 0) a.firstKb = y;
-    a.n++;
-    a.minKb = Math.min(a.minKb, y);
-    a.maxKb = Math.max(a.maxKb, y);
-    a.lastKb = y;
-    a.lastSec = t;
-    a.sumSec += t;
-    a.sumSecSq += t * t;
-    a.sumKb += y;
-    a.sumSecKb += t * y;
-  }
-  return a;
+  const acc: ProcessAggregate['metrics'] = {};
+  for (let k = 0; k < minutes; k++)
+    addPoint(acc, 'anon', k * 60, sampleKb(host, pid, fromMinute + k));
+  return acc.anon as MetricAggregate;
 }
 
 function bucketRows(host: number, bootId: string, startMs: number, widthMs: number) {

@@ -1,6 +1,7 @@
 import {
   LIMITS,
   type Mapping,
+  type ProcessRecord,
   type PushResult,
   processStartMs,
   type Snapshot,
@@ -19,6 +20,7 @@ import { type Db, queryRows } from './client.ts';
 import { encodeMapping, mappingHash } from './codec/mapping.ts';
 import { encodeSampleBlock, indexByPid, type StoredSample } from './codec/sample-block.ts';
 import { DAY_MS, ensurePartitionsFor, forgetEnsuredPartitions } from './partitions.ts';
+import type { IncarnationInfo } from './queries.ts';
 import { fullMaps, hosts, incarnations, mapEntries, sampleBlocks } from './schema/index.ts';
 
 export interface IngestOptions {
@@ -63,6 +65,24 @@ function toStored(p: Snapshot['processes'][number]): StoredSample {
 export function incarnationStartMs(snapshot: Snapshot, startTicks: number): number | null {
   const ms = processStartMs(snapshot.host, startTicks);
   return ms !== null && ms <= snapshot.takenAtMs + LIMITS.maxCostMs ? ms : null;
+}
+
+/** What an incarnation row keeps of a process record, beside its host, boot and times seen. */
+type IncarnationFields = Omit<IncarnationInfo, 'hostId' | 'bootId' | 'firstSeenMs' | 'lastSeenMs'>;
+
+function incarnationFields(snapshot: Snapshot, p: ProcessRecord): IncarnationFields {
+  return {
+    pid: p.pid,
+    startTicks: p.startTicks,
+    ppid: p.ppid,
+    uid: p.uid,
+    comm: p.comm,
+    cmdline: p.cmdline,
+    exe: p.exe ?? null,
+    cgroup: p.cgroup ?? null,
+    startedAtMs: incarnationStartMs(snapshot, p.startTicks),
+    memoryLimitKb: p.memoryLimitKb ?? null,
+  };
 }
 
 function isMissingPartition(e: unknown): boolean {
@@ -194,18 +214,9 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
       const incarnationRows = fresh.map((p) => ({
         hostId,
         bootId: h.bootId,
-        pid: p.pid,
-        startTicks: p.startTicks,
-        ppid: p.ppid,
-        uid: p.uid,
-        comm: p.comm,
-        cmdline: p.cmdline,
-        exe: p.exe ?? null,
-        cgroup: p.cgroup ?? null,
+        ...incarnationFields(snapshot, p),
         firstSeenMs: t,
         lastSeenMs: t,
-        startedAtMs: incarnationStartMs(snapshot, p.startTicks),
-        memoryLimitKb: p.memoryLimitKb ?? null,
       }));
       for (const rows of chunks(incarnationRows, ROWS_PER_INSERT)) {
         await tx
@@ -283,23 +294,12 @@ async function ingestFast(
   const t = snapshot.takenAtMs;
   const base = keyframeHint(cache, hostId, h.bootId, t, dayMs);
   if (!base) return undefined;
-  const fresh: FastIncarnation[] = [];
+  const fresh: IncarnationFields[] = [];
   for (const p of snapshot.processes) {
     if (p.mappings) return undefined;
     if (base.byPid.get(p.pid)?.startTicks !== p.startTicks) {
       if (fresh.length >= FAST_NEW_PROCESSES_MAX) return undefined;
-      fresh.push({
-        pid: p.pid,
-        startTicks: p.startTicks,
-        ppid: p.ppid,
-        uid: p.uid,
-        comm: p.comm,
-        cmdline: p.cmdline,
-        exe: p.exe ?? null,
-        cgroup: p.cgroup ?? null,
-        startedAtMs: incarnationStartMs(snapshot, p.startTicks),
-        memoryLimitKb: p.memoryLimitKb ?? null,
-      });
+      fresh.push(incarnationFields(snapshot, p));
     }
   }
   const data = Buffer.from(encodeSampleBlock(samples, base.byPid));
@@ -328,19 +328,6 @@ async function ingestFast(
 /** Processes new since the keyframe that the one-statement path still takes along. */
 const FAST_NEW_PROCESSES_MAX = 200;
 
-interface FastIncarnation {
-  pid: number;
-  startTicks: number;
-  ppid: number;
-  uid: number;
-  comm: string;
-  cmdline: string;
-  exe: string | null;
-  cgroup: string | null;
-  startedAtMs: number | null;
-  memoryLimitKb: number | null;
-}
-
 interface FastItem {
   hostId: number;
   takenAtMs: number;
@@ -355,7 +342,7 @@ interface FastItem {
   memTotalKb: number;
   agentVersion: string;
   /** incarnations to record along with the block (processes the keyframe does not know) */
-  fresh: FastIncarnation[];
+  fresh: IncarnationFields[];
 }
 
 interface FastOutcome {

@@ -12,6 +12,7 @@ import {
   metricValues,
   type ProcessAggregate,
 } from './codec/aggregate-block.ts';
+import type { IncarnationInfo } from './queries.ts';
 import { aggregates1h, aggregates5m, hosts, incarnations, rollupState } from './schema/index.ts';
 
 export const BUCKET_5M_MS = 300_000;
@@ -235,24 +236,11 @@ export interface AggregateBucket {
   metrics: Partial<Record<Metric, MetricAggregate>>;
 }
 
-export interface ProcessAggregateSeries {
+/** An incarnation's metadata (as stored, less ppid and uid), its host's, and its buckets. */
+export interface ProcessAggregateSeries extends Omit<IncarnationInfo, 'ppid' | 'uid'> {
   host: string;
-  hostId: number;
   labels: Record<string, string>;
   memTotalKb: number;
-  bootId: string;
-  pid: number;
-  startTicks: number;
-  comm: string;
-  cmdline: string;
-  exe: string | null;
-  cgroup: string | null;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  /** host boot time + start ticks; null when the agent sent no boot time */
-  startedAtMs: number | null;
-  /** cgroup memory limit, KiB, as of the newest keyframe; null when none was known */
-  memoryLimitKb: number | null;
   /** oldest first; only buckets in which the process was sampled */
   buckets: AggregateBucket[];
 }
