@@ -39,6 +39,7 @@ export {
   getFullMap,
   type HostSummary,
   type IncarnationInfo,
+  incarnationKey,
   incarnationsOf,
   latestProcesses,
   listFullMaps,

@@ -61,8 +61,9 @@ export interface IncarnationInfo {
   memoryLimitKb: number | null;
 }
 
-const incarnationKey = (bootId: string, pid: number, startTicks: number) =>
-  `${bootId}/${pid}/${startTicks}`;
+/** `bootId/pid/startTicks`: a process incarnation's identity within its host. */
+export const incarnationKey = (a: { bootId: string; pid: number; startTicks: number }) =>
+  `${a.bootId}/${a.pid}/${a.startTicks}`;
 
 /** Metadata of the given processes of one host, keyed by `bootId/pid/startTicks`. */
 export async function incarnationsOf(
@@ -79,7 +80,7 @@ export async function incarnationsOf(
       .where(
         and(eq(incarnations.hostId, hostId), inArray(incarnations.pid, pids.slice(i, i + 4000))),
       );
-    for (const r of rows) out.set(incarnationKey(r.bootId, r.pid, r.startTicks), r);
+    for (const r of rows) out.set(incarnationKey(r), r);
   }
   return out;
 }
@@ -125,7 +126,7 @@ export async function latestProcesses(
     for (const b of recent) {
       for (const s of b.samples) {
         if (!s.rollup && !s.regions) continue;
-        const k = incarnationKey(b.bootId, s.pid, s.startTicks);
+        const k = incarnationKey({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
         const e = extras.get(k) ?? {};
         if (s.rollup) Object.assign(e, { rollup: s.rollup, rollupAtMs: b.takenAtMs });
         if (s.regions) Object.assign(e, { regions: s.regions, regionsAtMs: b.takenAtMs });
@@ -138,7 +139,7 @@ export async function latestProcesses(
     const meta = await incarnationsOf(db, h.id, keys);
     for (const b of latest) {
       for (const s of b.samples) {
-        const k = incarnationKey(b.bootId, s.pid, s.startTicks);
+        const k = incarnationKey({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
         const m = meta.get(k);
         const extra = extras.get(k);
         out.push({
@@ -200,7 +201,7 @@ export async function processSeries(
     for (const s of b.samples) {
       if (s.pid !== opts.pid) continue;
       if (opts.startTicks !== undefined && s.startTicks !== opts.startTicks) continue;
-      const k = incarnationKey(b.bootId, s.pid, s.startTicks);
+      const k = incarnationKey({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
       let cur = series.get(k);
       if (!cur) {
         cur = {
@@ -222,7 +223,7 @@ export async function processSeries(
   const out = [...series.values()];
   const meta = await incarnationsOf(db, h.id, out);
   for (const s of out) {
-    const m = meta.get(incarnationKey(s.bootId, s.pid, s.startTicks));
+    const m = meta.get(incarnationKey(s));
     s.comm = m?.comm ?? '';
     s.cmdline = m?.cmdline ?? '';
     s.memoryLimitKb = m?.memoryLimitKb ?? null;
@@ -323,7 +324,7 @@ export async function getFullMap(
     return structuredClone(m);
   });
   const meta = await incarnationsOf(db, h.id, [row]);
-  const m = meta.get(incarnationKey(row.bootId, row.pid, row.startTicks));
+  const m = meta.get(incarnationKey(row));
   return {
     host: h.name,
     pid: row.pid,

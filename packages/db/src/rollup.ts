@@ -12,7 +12,7 @@ import {
   metricValues,
   type ProcessAggregate,
 } from './codec/aggregate-block.ts';
-import type { IncarnationInfo } from './queries.ts';
+import { type IncarnationInfo, incarnationKey } from './queries.ts';
 import { aggregates1h, aggregates5m, hosts, incarnations, rollupState } from './schema/index.ts';
 
 export const BUCKET_5M_MS = 300_000;
@@ -25,9 +25,6 @@ const ROLLUP_LOCK = 0x66_6c_72_75; // 'flru'
  * came late (a backfill, an import, a spool replayed after an outage), not by the live edge.
  */
 const LATE_MARGIN_MS = 5 * 60_000;
-
-const key = (a: { bootId: string; pid: number; startTicks: number }) =>
-  `${a.bootId}/${a.pid}/${a.startTicks}`;
 
 export interface RollupResult {
   /** false when another replica was rolling up at the same moment */
@@ -142,7 +139,7 @@ async function rollupHost(tx: Db, hostId: number, buckets: number[]): Promise<nu
       }
       const sec = Math.round((b.takenAtMs - bucketMs) / 1000);
       for (const s of b.samples) {
-        const k = key({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
+        const k = incarnationKey({ bootId: b.bootId, pid: s.pid, startTicks: s.startTicks });
         let agg = byProcess.get(k);
         if (!agg) {
           agg = { bootId: b.bootId, pid: s.pid, startTicks: s.startTicks, metrics: {} };
@@ -183,7 +180,7 @@ async function rollupHost(tx: Db, hostId: number, buckets: number[]): Promise<nu
       perHour.set(hourMs, byProcess);
     }
     for (const a of decodeAggregates(r.data)) {
-      const k = key(a);
+      const k = incarnationKey(a);
       let agg = byProcess.get(k);
       if (!agg) {
         agg = { bootId: a.bootId, pid: a.pid, startTicks: a.startTicks, metrics: {} };
@@ -293,14 +290,14 @@ export async function processAggregates(
         lt(incarnations.firstSeenMs, opts.toMs),
       ),
     );
-  const metaByKey = new Map(meta.map((m) => [`${m.hostId}/${key(m)}`, m]));
+  const metaByKey = new Map(meta.map((m) => [`${m.hostId}/${incarnationKey(m)}`, m]));
   const hostById = new Map(chosen.map((h) => [h.id, h]));
   const out = new Map<string, ProcessAggregateSeries>();
   for (const r of rows) {
     const h = hostById.get(r.hostId);
     if (!h) continue;
     for (const a of decodeAggregates(r.data, opts.metrics)) {
-      const k = `${r.hostId}/${key(a)}`;
+      const k = `${r.hostId}/${incarnationKey(a)}`;
       let s = out.get(k);
       if (!s) {
         const m = metaByKey.get(k);

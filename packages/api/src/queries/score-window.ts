@@ -8,6 +8,7 @@ import {
   type AggregateBucket,
   type Db,
   type HostSummary as DbHost,
+  incarnationKey,
   listHosts,
   type Metric,
   processAggregates,
@@ -75,8 +76,9 @@ export function limitKbOf(
  */
 const STARTED_SLACK_MS = 10 * 60_000;
 
-const incarnationKey = (s: { hostId: number; bootId: string; pid: number; startTicks: number }) =>
-  `${s.hostId}/${s.bootId}/${s.pid}/${s.startTicks}`;
+/** An incarnation's identity across hosts. */
+const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: number }) =>
+  `${s.hostId}/${incarnationKey(s)}`;
 
 /**
  * Scores every process of the chosen hosts over one window from the aggregates: the work behind
@@ -109,8 +111,7 @@ export async function scoreWindow(
       hostNames: hosts.map((h) => h.name),
       metrics: [input.metric],
     });
-    for (const e of earlier)
-      dayBefore.set(incarnationKey(e), toMetricBuckets(e.buckets, input.metric));
+    for (const e of earlier) dayBefore.set(fleetKey(e), toMetricBuckets(e.buckets, input.metric));
   }
   // A restarted service is a new incarnation of the same command: its incarnations are judged
   // together, so growth cut short by restarts still counts. Processes of one command that run at
@@ -155,7 +156,7 @@ export async function scoreWindow(
           m.startedAtMs ??
           (m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null),
         limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
-        dayBefore: dayBefore.get(incarnationKey(m)) ?? [],
+        dayBefore: dayBefore.get(fleetKey(m)) ?? [],
       })),
       { windowStartMs: fromMs, windowEndMs: toMs },
     );
