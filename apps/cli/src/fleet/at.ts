@@ -12,6 +12,7 @@ import {
   renderProcess,
 } from '@fleetpmap/pmap';
 import type { inferRouterOutputs } from '@trpc/server';
+import { PMAP_LONG_OPTIONS } from '../pmap-mode/command-line.ts';
 import { type GetoptSpec, getoptLong } from '../pmap-mode/getopt.ts';
 import { utf8Codeset } from '../pmap-mode/locale.ts';
 import { mapsText, smapsText, stackAddress } from './at-smaps.ts';
@@ -26,15 +27,12 @@ export type StoredMap = inferRouterOutputs<AppRouter>['map']['at'];
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The pmap flags a stored map can honour: its layouts, -q, -A and -p; not help or rc files. */
+const AT_SHORT_OPTIONS = 'xXdqA:p';
+
 const SPEC: Omit<GetoptSpec, 'posixlyCorrect'> = {
-  shortOptions: 'xXdqA:p',
-  longOptions: [
-    { name: 'extended', hasArg: false, val: 'x' },
-    { name: 'device', hasArg: false, val: 'd' },
-    { name: 'quiet', hasArg: false, val: 'q' },
-    { name: 'range', hasArg: true, val: 'A' },
-    { name: 'show-path', hasArg: false, val: 'p' },
-  ],
+  shortOptions: AT_SHORT_OPTIONS,
+  longOptions: PMAP_LONG_OPTIONS.filter((o) => AT_SHORT_OPTIONS.includes(o.val)),
   exactOptions: [
     { name: 'at', hasArg: true, val: 'at' },
     { name: 'json', hasArg: false, val: 'json' },
