@@ -339,19 +339,15 @@ export function analyseIncarnation(
   };
   const windowMs = opts.windowEndMs - opts.windowStartMs;
   const tooLittle = spanMs < opts.minSpanMs || n < 6;
-  if (n < 3) {
-    return {
-      score: {
-        ...base,
-        confidence: 0,
-        leak: false,
-        timeToLimitHours: null,
-        reason: 'too-little-data',
-        pValue: 1,
-      },
-      trend: null,
-    };
-  }
+  const tooLittleData: LeakScore = {
+    ...base,
+    confidence: 0,
+    leak: false,
+    timeToLimitHours: null,
+    reason: 'too-little-data',
+    pValue: 1,
+  };
+  if (n < 3) return { score: tooLittleData, trend: null };
   const test = mannKendall(f.xs, f.ys, { senSlope: line.slope });
   const p = test.pIncreasing;
   // Growth must go on in the most recent third: warm-up and cache fills rise and then hold.
@@ -437,17 +433,7 @@ export function analyseIncarnation(
   if (tooLittle) {
     // Too short to judge alone, but its trend still counts when a service's incarnations are
     // pooled (a service restarted every few hours never has one long incarnation).
-    return {
-      score: {
-        ...base,
-        confidence: 0,
-        leak: false,
-        timeToLimitHours: null,
-        reason: 'too-little-data',
-        pValue: 1,
-      },
-      trend,
-    };
+    return { score: tooLittleData, trend };
   }
   return {
     score: {
