@@ -175,6 +175,11 @@ export function parseMapLine(
   const f = emptyMapLineFields();
   const sub = text.slice(s, e);
   scanMapLine(Buffer.from(sub, 'latin1'), sub, 0, sub.length, file, line, f);
+  return entryOf(f, line);
+}
+
+/** A fresh entry from the scanner's reused fields. */
+function entryOf(f: MapLineFields, line: number): MapsEntry {
   return {
     start: f.start,
     end: f.end,
@@ -217,16 +222,7 @@ export function parseMaps(text: string, file: string): MapsEntry[] {
     let e = text.indexOf('\n', s);
     if (e < 0) e = len;
     scanMapLine(b, text, s, e, file, line, f);
-    out.push({
-      start: f.start,
-      end: f.end,
-      perms: f.perms,
-      offset: f.offset,
-      dev: f.dev,
-      inode: f.inode,
-      path: f.path,
-      line,
-    });
+    out.push(entryOf(f, line));
     s = e + 1;
     line++;
   }
