@@ -99,6 +99,36 @@ describe('scoreIncarnation', () => {
     expect(verdict([{ type: 'step', stepPct: 4, everyHours: 1 }, noise(0.5)], 12).leak).toBe(true);
   });
 
+  it('flags growth in bursts with long flat stretches between them, which the trend test ranks weakly', () => {
+    // Hourly floors (MiB) over 36 h: flat within ±7 MiB for 19 hours, five hours of bursts,
+    // flat again 16 % higher. The rank test puts it at p ≈ 0.13, but the process never came
+    // back down: its last quarter lies wholly above its first.
+    const mib = [
+      546, 540, 545, 546, 546, 545, 541, 534, 543, 534, 541, 533, 546, 533, 545, 545, 534, 539, 534,
+      555, 564, 583, 596, 614, 629, 629, 631, 623, 629, 626, 625, 620, 626, 625, 619, 622,
+    ];
+    const v = scoreIncarnation(
+      { buckets: hourlyFloors(mib.map((m) => m * 1024)) },
+      { windowStartMs: 0, windowEndMs: 36 * HOUR },
+    );
+    expect(v.pValue).toBeGreaterThan(0.1);
+    expect(v).toMatchObject({ leak: true, reason: 'leak' });
+  });
+
+  it('does not take a daily cycle seen for a day and a half for growth above its start', () => {
+    for (const phase of [0, 6, 12, 18]) {
+      const kb = Array.from(
+        { length: 36 },
+        (_, h) => 900_000 * (1 + 0.15 * Math.sin((2 * Math.PI * (h + phase)) / 24)) + (h % 3) * 500,
+      );
+      const v = scoreIncarnation(
+        { buckets: hourlyFloors(kb) },
+        { windowStartMs: 0, windowEndMs: 36 * HOUR },
+      );
+      expect(v.leak).toBe(false);
+    }
+  });
+
   it('does not flag a daily load cycle that returns to its level', () => {
     for (const seed of [1, 2, 3, 4]) {
       expect(verdict([{ type: 'diurnal', amplitudePct: 15 }, noise(0.5)], 48, seed).leak).toBe(
@@ -206,3 +236,20 @@ describe('windows shorter than a day, with the same hours of the day before', ()
     }
   });
 });
+
+/** Hourly buckets from t = 0 whose floors are the given values (a minute's samples each). */
+function hourlyFloors(kb: readonly number[]): IncarnationInput['buckets'] {
+  return kb.map((v, h) => ({
+    tStartMs: h * HOUR,
+    tEndMs: (h + 1) * HOUR,
+    n: 60,
+    min: v,
+    max: v * 1.01,
+    last: v,
+    lastAtMs: (h + 1) * HOUR - 60_000,
+    sum: 60 * v,
+    sumDt: 0,
+    sumDt2: 0,
+    sumDtY: 0,
+  }));
+}

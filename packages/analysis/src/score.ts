@@ -277,6 +277,26 @@ function dayOverDay(f: Floors, dayBefore: readonly MetricBucket[] | undefined): 
   return Number.isFinite(before) && Number.isFinite(now) ? now - before : null;
 }
 
+/** Floors the escape check needs: at least three in each outer quarter. */
+const ESCAPE_MIN_POINTS = 12;
+
+/**
+ * How far the lowest floor of the last quarter of the observation (by time) lies above the
+ * highest floor of its first quarter; negative when the two ranges overlap.
+ */
+function escapeAboveStart(xs: readonly number[], ys: readonly number[]): number {
+  const x0 = xs[0] as number;
+  const x1 = xs[xs.length - 1] as number;
+  let startMax = Number.NEGATIVE_INFINITY;
+  let endMin = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < xs.length; i++) {
+    const f = x1 > x0 ? ((xs[i] as number) - x0) / (x1 - x0) : 0;
+    if (f <= 0.25) startMax = Math.max(startMax, ys[i] as number);
+    if (f >= 0.75) endMin = Math.min(endMin, ys[i] as number);
+  }
+  return endMin - startMax;
+}
+
 /** Judges one incarnation from its buckets. Cost: O(targetBlocks²), whatever the sample count. */
 export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions): LeakScore {
   return analyseIncarnation(input, options).score;
@@ -372,7 +392,18 @@ export function analyseIncarnation(
     growth >= opts.dominance * residualSigma &&
     growth >= 0.1 * level &&
     p < opts.weakAlpha;
-  const significant = slope > 0 && (p < opts.alpha || dominant);
+  // Growth in steps or bursts with long flat stretches between them ranks poorly (the flat pairs
+  // tie at zero and the correction reads the steps as persistence), however plain it is that the
+  // process never came back down. Over several hours, a floor whose every point in the last
+  // quarter lies above every point of the first quarter, by the noise and by a tenth of its size,
+  // has grown: a rank statement of its own, so it needs no p-value beside it. A daily cycle seen
+  // for a day and a half comes back into the range it started in; in a window under a day its
+  // ramp passes the rank test anyway, and the day-over-day check below tells the two apart.
+  const escaped =
+    spanMs >= 6 * 3_600_000 &&
+    n >= ESCAPE_MIN_POINTS &&
+    escapeAboveStart(f.xs, f.ys) >= Math.max(opts.minGrowthSigmas * residualSigma, 0.1 * level);
+  const significant = slope > 0 && (p < opts.alpha || dominant || escaped);
   // Growth within the noise's own reach is not a verdict anyone can act on, however the ranks
   // fall: a process that wanders by ±2 % can show 2 % of "growth" in any few hours.
   const fastEnough =
