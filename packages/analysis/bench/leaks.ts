@@ -11,6 +11,8 @@ import { scoreService } from '../src/service.ts';
 
 const HOUR = 3_600_000;
 const EVAL_STEP_MS = 15 * 60_000;
+/** `fleetpmap top`'s default `--window`. */
+export const TOP_DEFAULT_WINDOW_MS = 6 * HOUR;
 
 /** The naive detector: least-squares slope over every raw sample, thresholded in %/h. */
 export const BASELINE_PCT_PER_HOUR = DEFAULT_SCORE_OPTIONS.minPctPerHour;
@@ -38,6 +40,11 @@ export interface DetectorFigures {
    */
   fastLeaks: number;
   fastDetectedWithin2h: number;
+  /**
+   * Among the same leaks: how many were flagged at the evaluation 2 hours after their onset,
+   * whether or not the verdict held from then on.
+   */
+  fastFlaggedAt2h: number;
   /** The same for every leak whose nominal rate is ≥ 2 % of its base size per hour. */
   nominalFastLeaks: number;
   nominalFastDetectedWithin2h: number;
@@ -58,21 +65,23 @@ export interface ScenarioResult {
   windowHours: number;
   robust: DetectorFigures;
   baseline: DetectorFigures;
+  /**
+   * The robust detector's time to detect and false-alarm time when the verdicts over time come
+   * from `top`'s default window instead of the scenario's (null when they are the same).
+   */
+  robustTopWindow: DetectorFigures | null;
   /** The pivot of the ground truth (which binaries leak on how many hosts). */
   truthPivot: GroupPivot[];
   scoreMs: number;
 }
 
-/**
- * Windows up to this long are scored on 5-minute buckets, longer ones on hourly buckets (merged
- * from the 5-minute ones exactly as the rollup does): storage's default query resolution.
- * `FLEETPMAP_BENCH_FINE_HOURS=24` measures 5-minute buckets up to a day instead.
- */
-export const FINE_WINDOW_MS = Number(process.env.FLEETPMAP_BENCH_FINE_HOURS ?? 6) * HOUR;
+/** Storage's query resolution (`processAggregates`): 5-minute buckets up to this window, hourly beyond. */
+const FINE_WINDOW_MS = 6 * HOUR;
 
 /**
- * The buckets a query over [from, to) gets. Only buckets complete by `to` exist; the hour in
- * progress holds the 5-minute buckets so far.
+ * The buckets a query over [from, to) gets, as storage serves them: hourly buckets are merged
+ * from the 5-minute ones exactly as the rollup does. Only buckets complete by `to` exist; the
+ * hour in progress holds the 5-minute buckets so far.
  */
 export function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
   const fine = list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
@@ -150,6 +159,7 @@ function figures(
   histories: InstanceHistory[],
   judge: (h: InstanceHistory, from: number, to: number) => Verdicts,
   windowMs: number,
+  detectWindowMs = windowMs,
 ): DetectorFigures {
   const evalTimes: number[] = [];
   for (let t = fleet.startMs + EVAL_STEP_MS; t <= fleet.endMs; t += EVAL_STEP_MS) evalTimes.push(t);
@@ -162,14 +172,18 @@ function figures(
   const detectHours: (number | null)[] = [];
   let fastLeaks = 0;
   let fastDetected = 0;
+  let fastFlaggedAt2h = 0;
   let nominalFast = 0;
   let nominalFastDetected = 0;
   const byKind = new Map<string, KindFigures>();
   const rows = [];
   for (const h of histories) {
     const inst = h.instance;
-    const series = evalTimes.map((t) => judge(h, Math.max(fleet.startMs, t - windowMs), t));
-    const final = series[series.length - 1] as Verdicts;
+    const series = evalTimes.map((t) => judge(h, t - detectWindowMs, t));
+    const final =
+      detectWindowMs === windowMs
+        ? (series[series.length - 1] as Verdicts)
+        : judge(h, fleet.endMs - windowMs, fleet.endMs);
     rows.push({ host: inst.host, group: inst.exe, ...final });
     if (inst.leak) {
       if (final.leak) tp++;
@@ -195,6 +209,8 @@ function figures(
           fastDetected++;
           k.fastDetected++;
         }
+        const at2h = evalTimes.findIndex((t) => t >= onset + 2 * HOUR);
+        if (at2h >= 0 && (series[at2h] as Verdicts).leak) fastFlaggedAt2h++;
       }
     } else {
       if (final.leak) fp++;
@@ -218,6 +234,7 @@ function figures(
     detectHours,
     fastLeaks,
     fastDetectedWithin2h: fastDetected,
+    fastFlaggedAt2h,
     nominalFastLeaks: nominalFast,
     byKind,
     nominalFastDetectedWithin2h: nominalFastDetected,
@@ -232,13 +249,14 @@ export function runScenario(scenario: Scenario): ScenarioResult {
   const memTotal = new Map(fleet.hosts.map((h) => [h.name, h.memTotalKb]));
   const windowMs = (scenario.windowHours ?? scenario.durationHours) * HOUR;
   const t0 = performance.now();
-  const robust = figures(
-    fleet,
-    histories,
-    (h, from, to) => robustVerdict(h, from, to, memTotal.get(h.instance.host) ?? 0),
-    windowMs,
-  );
+  const robustJudge = (h: InstanceHistory, from: number, to: number) =>
+    robustVerdict(h, from, to, memTotal.get(h.instance.host) ?? 0);
+  const robust = figures(fleet, histories, robustJudge, windowMs);
   const scoreMs = performance.now() - t0;
+  const robustTopWindow =
+    windowMs === TOP_DEFAULT_WINDOW_MS
+      ? null
+      : figures(fleet, histories, robustJudge, windowMs, TOP_DEFAULT_WINDOW_MS);
   const baseline = figures(fleet, histories, baselineVerdict, windowMs);
   const truthPivot = pivotByGroup(
     fleet.instances.map((i) => ({
@@ -258,6 +276,7 @@ export function runScenario(scenario: Scenario): ScenarioResult {
     windowHours: windowMs / HOUR,
     robust,
     baseline,
+    robustTopWindow,
     truthPivot,
     scoreMs,
   };
@@ -310,7 +329,7 @@ export function pivotCheck(truth: GroupPivot[], detected: GroupPivot[]) {
 
 export function formatResult(r: ScenarioResult): string {
   const lines = [
-    `## ${r.name}: ${r.hosts} hosts, ${r.instances} processes, ${r.leaks} leaking, ${r.samples} samples, window ${r.windowHours}h (5-minute buckets up to ${FINE_WINDOW_MS / HOUR}h windows, hourly beyond)`,
+    `## ${r.name}: ${r.hosts} hosts, ${r.instances} processes, ${r.leaks} leaking, ${r.samples} samples, window ${r.windowHours}h`,
   ];
   for (const [label, d] of [
     ['robust  ', r.robust],
@@ -320,7 +339,7 @@ export function formatResult(r: ScenarioResult): string {
       `  ${label} precision ${f2(d.precision)}  recall ${f2(d.recall)}  F1 ${f2(d.f1)}  (tp ${d.tp} fp ${d.fp} fn ${d.fn} tn ${d.tn})  false-alarm time ${(100 * d.falseAlarmTimeShare).toFixed(1)}%`,
     );
     lines.push(
-      `           time to detect: ${summariseDetect(d)}; flagged within 2h: ${d.fastDetectedWithin2h}/${d.fastLeaks} leaks whose floor grew >= 2%/h in those 2h, ${d.nominalFastDetectedWithin2h}/${d.nominalFastLeaks} of nominal rate >= 2%/h`,
+      `           time to detect: ${summariseDetect(d)}; flagged within 2h: ${d.fastDetectedWithin2h}/${d.fastLeaks} leaks whose floor grew >= 2%/h in those 2h, ${d.nominalFastDetectedWithin2h}/${d.nominalFastLeaks} of nominal rate >= 2%/h (flagged at 2h, held or not: ${d.fastFlaggedAt2h}/${d.fastLeaks})`,
     );
     const p = pivotCheck(r.truthPivot, d.pivot);
     lines.push(
@@ -329,6 +348,12 @@ export function formatResult(r: ScenarioResult): string {
     for (const [kind, k] of [...d.byKind.entries()].sort()) {
       lines.push(
         `             ${kind} (${k.detectHours.length}): time to detect ${summariseDetect(k)}; within 2h ${k.fastDetected}/${k.fast}`,
+      );
+    }
+    if (label === 'robust  ' && r.robustTopWindow) {
+      const t = r.robustTopWindow;
+      lines.push(
+        `           with top's default ${TOP_DEFAULT_WINDOW_MS / HOUR}h window over time: time to detect ${summariseDetect(t)}; flagged within 2h: ${t.fastDetectedWithin2h}/${t.fastLeaks}, ${t.nominalFastDetectedWithin2h}/${t.nominalFastLeaks} nominal (flagged at 2h, held or not: ${t.fastFlaggedAt2h}/${t.fastLeaks}); false-alarm time ${(100 * t.falseAlarmTimeShare).toFixed(1)}%`,
       );
     }
     if (label === 'robust  ') {
@@ -364,12 +389,12 @@ if (import.meta.main) {
     console.log(formatResult(r));
     const d = r.robust;
     // The issue's goals: precision ≥ 0.97, recall ≥ 0.95, ≥ 95 % of the leaks whose floor grew
-    // ≥ 2 %/h flagged within 2 hours (and kept flagged), every leaking binary named and no other,
-    // and a better F1 than the naive detector.
+    // ≥ 2 %/h flagged within 2 hours (and kept flagged) by `top` with its default window, every
+    // leaking binary named and no other, and a better F1 than the naive detector.
     const goals =
       d.precision >= 0.97 &&
       d.recall >= 0.95 &&
-      d.fastDetectedWithin2h >= 0.95 * d.fastLeaks &&
+      (r.robustTopWindow ?? d).fastDetectedWithin2h >= 0.95 * (r.robustTopWindow ?? d).fastLeaks &&
       pivotCheck(r.truthPivot, d.pivot).named ===
         pivotCheck(r.truthPivot, d.pivot).leakingBinaries &&
       pivotCheck(r.truthPivot, d.pivot).falselyNamed.length === 0 &&
