@@ -55,6 +55,7 @@ export {
   type AggregateBucket,
   BUCKET_1H_MS,
   BUCKET_5M_MS,
+  FINE_WINDOW_MAX_MS,
   type ProcessAggregateSeries,
   processAggregates,
   ROLLUP_SETTLE_MS,

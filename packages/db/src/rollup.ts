@@ -17,6 +17,8 @@ import { aggregates1h, aggregates5m, hosts, incarnations, rollupState } from './
 
 export const BUCKET_5M_MS = 300_000;
 export const BUCKET_1H_MS = 3_600_000;
+/** Windows up to this long are read at 5-minute resolution by default, longer ones hourly. */
+export const FINE_WINDOW_MAX_MS = 6 * BUCKET_1H_MS;
 /** Blocks younger than this (by database clock) wait for the next run: their commit may lag. */
 export const ROLLUP_SETTLE_MS = 30_000;
 const ROLLUP_LOCK = 0x66_6c_72_75; // 'flru'
@@ -258,7 +260,8 @@ export async function processAggregates(
     metrics?: readonly Metric[];
   },
 ): Promise<ProcessAggregateSeries[]> {
-  const resolution = opts.resolution ?? (opts.toMs - opts.fromMs <= 6 * BUCKET_1H_MS ? '5m' : '1h');
+  const resolution =
+    opts.resolution ?? (opts.toMs - opts.fromMs <= FINE_WINDOW_MAX_MS ? '5m' : '1h');
   const table = resolution === '5m' ? aggregates5m : aggregates1h;
   const widthMs = resolution === '5m' ? BUCKET_5M_MS : BUCKET_1H_MS;
   const hostRows = await db.select().from(hosts);

@@ -7,8 +7,11 @@ import {
   theilSen,
 } from '@fleetpmap/analysis';
 import {
+  BUCKET_1H_MS,
+  BUCKET_5M_MS,
   type Db,
   diffMappings,
+  FINE_WINDOW_MAX_MS,
   getFullMap,
   latestProcesses,
   listFullMaps,
@@ -207,8 +210,6 @@ function sumKb(m: Mapping | undefined, field: string): number {
   return m?.kb[field] ?? 0;
 }
 
-/** Window lengths up to this are read at 5-minute resolution (processAggregates' default). */
-const FINE_WINDOW_MS = 6 * 3_600_000;
 const SCORED_CACHE_ENTRIES = 16;
 
 /**
@@ -222,7 +223,7 @@ function createScoredCache(db: Db) {
   return async (input: Omit<TopInput, 'limit' | 'all'>, nowMs: number): Promise<TopRow[]> => {
     const { watermarkMs: watermark } = await rollupMarks(db);
     const toMs = input.toMs ?? nowMs;
-    const widthMs = input.windowMs <= FINE_WINDOW_MS ? 300_000 : 3_600_000;
+    const widthMs = input.windowMs <= FINE_WINDOW_MAX_MS ? BUCKET_5M_MS : BUCKET_1H_MS;
     const key = JSON.stringify([
       watermark,
       input.metric,
