@@ -46,30 +46,34 @@ export async function listVerdictRuns(db: Db): Promise<VerdictRun[]> {
   return db.select().from(verdictRuns).orderBy(asc(verdictRuns.metric), asc(verdictRuns.windowMs));
 }
 
+/** Which stored verdicts a read covers: one (metric, window), optionally some hosts or a comm. */
+export interface VerdictFilter {
+  metric: string;
+  windowMs: number;
+  /** only these hosts (all when omitted) */
+  hostIds?: readonly number[];
+  comm?: string;
+}
+
+function verdictsWhere(f: VerdictFilter) {
+  return and(
+    eq(leakVerdicts.metric, f.metric),
+    eq(leakVerdicts.windowMs, f.windowMs),
+    f.hostIds === undefined ? undefined : inArray(leakVerdicts.hostId, [...f.hostIds]),
+    f.comm === undefined ? undefined : eq(leakVerdicts.comm, f.comm),
+  );
+}
+
 /**
  * Stored verdicts of one (metric, window), ranked as `top` ranks them: the leaking first, then by
  * slope, then by host and pid (byte order, as the live ranking compares them).
  */
 export async function readVerdicts(
   db: Db,
-  opts: {
-    metric: string;
-    windowMs: number;
-    /** only these hosts (all when omitted) */
-    hostIds?: readonly number[];
-    comm?: string;
-    leakOnly?: boolean;
-    limit?: number;
-  },
+  opts: VerdictFilter & { leakOnly?: boolean; limit?: number },
 ): Promise<StoredVerdict[]> {
   if (opts.hostIds?.length === 0) return [];
-  const where = and(
-    eq(leakVerdicts.metric, opts.metric),
-    eq(leakVerdicts.windowMs, opts.windowMs),
-    opts.hostIds === undefined ? undefined : inArray(leakVerdicts.hostId, [...opts.hostIds]),
-    opts.comm === undefined ? undefined : eq(leakVerdicts.comm, opts.comm),
-    opts.leakOnly ? eq(leakVerdicts.leak, true) : undefined,
-  );
+  const where = and(verdictsWhere(opts), opts.leakOnly ? eq(leakVerdicts.leak, true) : undefined);
   const { metric: _m, windowMs: _w, ...columns } = getTableColumns(leakVerdicts);
   const query = db
     .select(columns)
@@ -94,10 +98,7 @@ export type VerdictPoint = Pick<
  * Every stored verdict of one (metric, window), with only the fields the pivot groups and
  * counts: a fleet's worth of rows is read in a fraction of the time the whole rows take.
  */
-export async function readVerdictPoints(
-  db: Db,
-  opts: { metric: string; windowMs: number; hostIds?: readonly number[]; comm?: string },
-): Promise<VerdictPoint[]> {
+export async function readVerdictPoints(db: Db, opts: VerdictFilter): Promise<VerdictPoint[]> {
   if (opts.hostIds?.length === 0) return [];
   return db
     .select({
@@ -110,14 +111,7 @@ export async function readVerdictPoints(
       pctPerHour: leakVerdicts.pctPerHour,
     })
     .from(leakVerdicts)
-    .where(
-      and(
-        eq(leakVerdicts.metric, opts.metric),
-        eq(leakVerdicts.windowMs, opts.windowMs),
-        opts.hostIds === undefined ? undefined : inArray(leakVerdicts.hostId, [...opts.hostIds]),
-        opts.comm === undefined ? undefined : eq(leakVerdicts.comm, opts.comm),
-      ),
-    );
+    .where(verdictsWhere(opts));
 }
 
 const VERDICT_LOCK = 0x66_6c_76_64; // 'flvd'
