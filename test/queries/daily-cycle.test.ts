@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createQueryServices } from '@fleetpmap/api';
+import { createQueryServices, refreshVerdicts } from '@fleetpmap/api';
 import {
   createTestDb,
   ingestSnapshot,
   rollupAggregates,
+  schema,
   type TestDb,
   testDrivers,
 } from '@fleetpmap/db';
@@ -81,6 +82,30 @@ for (const driver of testDrivers()) {
       // Over a whole day the cycle is seen to come back without the day before.
       const day = await top(DAY_MS + HOUR_MS);
       expect(day.find((r) => r.comm === 'webd')?.leak).toBe(false);
+    });
+
+    it('stores, for the windows under a day refreshed in one pass, the verdicts live scoring gives', async () => {
+      const services = createQueryServices(t.db, () => nowMs);
+      const windows = [6 * HOUR_MS, 12 * HOUR_MS];
+      const top = () =>
+        Promise.all(
+          windows.map((windowMs) =>
+            services.top({ windowMs, metric: 'anon', limit: 10, all: true }),
+          ),
+        );
+      const live = await top();
+      expect(live[1]?.map((r) => `${r.comm} ${r.leak ? 'LEAK' : r.reason}`).sort()).toEqual([
+        'leakd LEAK',
+        'webd daily-cycle',
+      ]);
+      const done = await refreshVerdicts(
+        t.db,
+        { windowsMs: windows, metrics: ['anon'] },
+        { nowMs },
+      );
+      expect(done.map((d) => d.windowMs)).toEqual(windows);
+      expect(await top()).toEqual(live);
+      await t.db.delete(schema.verdictRuns);
     });
   });
 }

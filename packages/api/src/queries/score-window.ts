@@ -81,6 +81,13 @@ const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: 
   `${s.hostId}/${incarnationKey(s)}`;
 
 /**
+ * Day-before reads kept for the length of one refresh pass: every window under a day ending at
+ * the same time reads the same hours a day earlier. Keyed by the metric, the hours, the hosts and
+ * the rollup watermark, so data rolled up in between is read again.
+ */
+export type DayBeforeReads = Map<string, Promise<Map<string, MetricBucket[]>>>;
+
+/**
  * Scores every process of the chosen hosts over one window from the aggregates: the work behind
  * `top` and `top --group-by`, done live for any window and ahead of time for the standard ones.
  */
@@ -88,6 +95,7 @@ export async function scoreWindow(
   db: Db,
   input: Omit<TopInput, 'limit' | 'all'>,
   nowMs: number,
+  shared?: { dayBefore: DayBeforeReads; watermarkMs: number },
 ): Promise<ScoredRow[]> {
   const toMs = input.toMs ?? nowMs;
   const fromMs = toMs - input.windowMs;
@@ -102,17 +110,10 @@ export async function scoreWindow(
   });
   // A window under a day is also compared with the same hours of the day before (analysis:
   // the day-over-day check), read at 5-minute resolution, per incarnation.
-  const dayBefore = new Map<string, MetricBucket[]>();
-  if (input.windowMs < DAY_OVER_DAY_BELOW_MS) {
-    const earlier = await processAggregates(db, {
-      fromMs: toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS,
-      toMs: toMs - DAY_OVER_DAY_BELOW_MS,
-      resolution: '5m',
-      hostNames: hosts.map((h) => h.name),
-      metrics: [input.metric],
-    });
-    for (const e of earlier) dayBefore.set(fleetKey(e), toMetricBuckets(e.buckets, input.metric));
-  }
+  const dayBefore =
+    input.windowMs < DAY_OVER_DAY_BELOW_MS
+      ? await readDayBefore(db, input.metric, toMs, hosts, shared)
+      : new Map<string, MetricBucket[]>();
   // A restarted service is a new incarnation of the same command: its incarnations are judged
   // together, so growth cut short by restarts still counts. Processes of one command that run at
   // the same time (workers) are not incarnations of each other: each chain holds incarnations
@@ -192,6 +193,37 @@ export async function scoreWindow(
     });
   }
   return rows.sort((a, b) => compareTopRows(a.row, b.row));
+}
+
+/** Each incarnation's buckets from the hours before `toMs` one day earlier, by `fleetKey`. */
+function readDayBefore(
+  db: Db,
+  metric: Metric,
+  toMs: number,
+  hosts: readonly DbHost[],
+  shared: { dayBefore: DayBeforeReads; watermarkMs: number } | undefined,
+): Promise<Map<string, MetricBucket[]>> {
+  const fromMs = toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS;
+  const read = async () => {
+    const earlier = await processAggregates(db, {
+      fromMs,
+      toMs: toMs - DAY_OVER_DAY_BELOW_MS,
+      resolution: '5m',
+      hostNames: hosts.map((h) => h.name),
+      metrics: [metric],
+    });
+    return new Map(earlier.map((e) => [fleetKey(e), toMetricBuckets(e.buckets, metric)]));
+  };
+  if (!shared) return read();
+  const key = JSON.stringify([metric, fromMs, shared.watermarkMs, hosts.map((h) => h.id)]);
+  let hit = shared.dayBefore.get(key);
+  if (!hit) {
+    hit = read();
+    shared.dayBefore.set(key, hit);
+    // A failed read is not kept: the next window reads again.
+    hit.catch(() => shared.dayBefore.delete(key));
+  }
+  return hit;
 }
 
 /** A verdict with the keys storage needs beside what `top` shows. */
