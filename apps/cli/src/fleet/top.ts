@@ -104,9 +104,14 @@ function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
   ];
 }
 
-export function renderTop(rows: TopRow[], nowMs: number = Date.now()): string {
-  if (rows.length === 0)
-    return 'no process is judged leaking in this window (--all lists every one)\n';
+export function renderTop(rows: TopRow[], nowMs: number = Date.now(), all = false): string {
+  if (rows.length === 0) {
+    // With --all an empty answer means no aggregates cover the window: a new server rolls up
+    // the first pushes after a minute or so.
+    return all
+      ? 'no process has data in this window yet (samples are aggregated a minute or so after they arrive)\n'
+      : 'no process is judged leaking in this window (--all lists every one)\n';
+  }
   return table(
     TOP_HEAD,
     rows.map((r) => topCells(r, nowMs, false)),
@@ -202,5 +207,5 @@ export const topCommand = withConnectionOptions(
     return;
   }
   const rows = await topProcesses(connection, opts);
-  output(json, rows, () => (opts.csv ? topCsv(rows) : renderTop(rows)));
+  output(json, rows, () => (opts.csv ? topCsv(rows) : renderTop(rows, Date.now(), opts.all)));
 });
