@@ -88,10 +88,15 @@ describe('agent → server → database, with the real binaries', () => {
     return a;
   }
 
+  /** An agent for `host` with a fresh agent token for it in the token file. */
+  async function enrolledAgent(s: Server, host: string, extra: string[] = []): Promise<AgentProc> {
+    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), host));
+    return agent(s.url, host, extra);
+  }
+
   it('pushes several cycles from the real /proc and the host shows up in `fleetpmap hosts`', async () => {
     const s = await server();
-    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-pipeline'));
-    const a = agent(s.url, 'e2e-pipeline');
+    const a = await enrolledAgent(s, 'e2e-pipeline');
     await until('three acknowledged snapshots', () => a.acknowledged().length >= 3);
     const hosts = JSON.parse(
       await cli(['hosts', '--server', s.url, '--token', await s.adminToken(), '--json']),
@@ -116,8 +121,7 @@ describe('agent → server → database, with the real binaries', () => {
     try {
       const pid = child.pid as number;
       const s = await server();
-      await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-uptime'));
-      const a = agent(s.url, 'e2e-uptime');
+      const a = await enrolledAgent(s, 'e2e-uptime');
       await until('two acknowledged snapshots', () => a.acknowledged().length >= 2);
       // Stopped, so that every query below reads the same newest snapshot.
       await a.stop();
@@ -166,8 +170,7 @@ describe('agent → server → database, with the real binaries', () => {
 
       // Through the server: time to limit runs to MemTotal, or to the cgroup limit when lower.
       const s = await server();
-      await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-limit'));
-      const a = agent(s.url, 'e2e-limit');
+      const a = await enrolledAgent(s, 'e2e-limit');
       await until('two acknowledged snapshots', () => a.acknowledged().length >= 2);
       await a.stop();
       const as = ['--server', s.url, '--token', await s.adminToken()];
@@ -186,8 +189,7 @@ describe('agent → server → database, with the real binaries', () => {
   it('spools while the server is stopped and replays everything once it is back', async () => {
     let s = await server();
     const port = s.port;
-    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-outage'));
-    const a = agent(s.url, 'e2e-outage');
+    const a = await enrolledAgent(s, 'e2e-outage');
     await until('two acknowledged snapshots', () => a.acknowledged().length >= 2);
     await stopServer(s, 'SIGTERM');
     const before = a.produced().length;
@@ -225,9 +227,13 @@ describe('agent → server → database, with the real binaries', () => {
   it('loses no acknowledged snapshot when the server is killed during ingest', async () => {
     let s = await server();
     const port = s.port;
-    await writeFile(tokenFile, await agentToken(s.url, await s.adminToken(), 'e2e-kill'));
     // Full maps every few seconds make pushes large, so the kill lands inside an ingest.
-    const a = agent(s.url, 'e2e-kill', ['--full-interval', '3s', '--rollup-interval', '2s']);
+    const a = await enrolledAgent(s, 'e2e-kill', [
+      '--full-interval',
+      '3s',
+      '--rollup-interval',
+      '2s',
+    ]);
     await until('two acknowledged snapshots', () => a.acknowledged().length >= 2, 120_000);
     await until('a snapshot in flight', () => {
       const acked = new Set(a.acknowledged());

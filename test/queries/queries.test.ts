@@ -14,6 +14,21 @@ import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-h
 
 const run = promisify(execFile);
 
+/** Sample `i` of a process growing 20 %/h from 100 MB, with a little noise. */
+function growingProcess(pid: number, startTicks: number, name: string, i: number) {
+  return exampleProcess({
+    pid,
+    startTicks,
+    comm: name,
+    cmdline: name,
+    exe: `/usr/bin/${name}`,
+    status: {
+      ...exampleProcess().status,
+      rssAnonKb: Math.round(100_000 * (1 + (0.2 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100),
+    },
+  });
+}
+
 type CliResult = { code: number; stdout: string; stderr: string };
 
 async function fleetpmap(args: string[], input?: string): Promise<CliResult> {
@@ -314,18 +329,7 @@ for (const driver of drivers()) {
       const steps = 28;
       const firstMs = endMs - (steps - 1) * SAMPLE_MS;
       const startedAtMs = firstMs - 60_000;
-      const grower = (i: number) =>
-        exampleProcess({
-          pid: 400,
-          startTicks: 6000,
-          comm: 'grower',
-          cmdline: 'grower',
-          exe: '/usr/bin/grower',
-          status: {
-            ...exampleProcess().status,
-            rssAnonKb: Math.round(100_000 * (1 + (0.2 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100),
-          },
-        });
+      const grower = (i: number) => growingProcess(400, 6000, 'grower', i);
       const admin = t.client(t.adminToken);
       const push = (name: string, takenAtMs: number, processes: ProcessRecord[], boot?: number) => {
         const host: Snapshot['host'] = {
@@ -389,17 +393,7 @@ for (const driver of drivers()) {
       const steps = 28;
       const firstMs = endMs - (steps - 1) * SAMPLE_MS;
       const capped = (i: number, memoryLimitKb: number | undefined) => {
-        const p = exampleProcess({
-          pid: 500,
-          startTicks: 7000,
-          comm: 'capped',
-          cmdline: 'capped',
-          exe: '/usr/bin/capped',
-          status: {
-            ...exampleProcess().status,
-            rssAnonKb: Math.round(100_000 * (1 + (0.2 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100),
-          },
-        });
+        const p = growingProcess(500, 7000, 'capped', i);
         if (memoryLimitKb === undefined) delete p.memoryLimitKb;
         else p.memoryLimitKb = memoryLimitKb;
         return p;
