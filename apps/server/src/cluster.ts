@@ -10,7 +10,9 @@ import { openDatabase } from './database.ts';
 type FromWorker =
   | { type: 'fleetpmap:listening'; url: string }
   | { type: 'fleetpmap:metrics'; id: string };
-type ToWorker = { type: 'fleetpmap:metrics'; id: string; text: string };
+type ToWorker =
+  | { type: 'fleetpmap:metrics'; id: string; text: string }
+  | { type: 'fleetpmap:metrics'; id: string; error: string };
 
 /**
  * Several server processes on one listening socket (node:cluster), for a multi-core machine:
@@ -29,12 +31,17 @@ export async function runPrimary(
   );
   const aggregator = new AggregatorRegistry();
   let stopping = false;
+  // Announced once every worker of the first set listens, so a client never meets a half-started
+  // server.
+  const listening = new Set<number>();
   let announced = false;
 
   const fork = (): Worker => {
     const worker = cluster.fork();
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'fleetpmap:listening' && !announced) {
+        listening.add(worker.id);
+        if (listening.size < config.workers) return;
         announced = true;
         onListening({
           url: message.url,
@@ -45,7 +52,14 @@ export async function runPrimary(
         aggregator.clusterMetrics().then(
           (text) =>
             worker.send({ type: 'fleetpmap:metrics', id: message.id, text } satisfies ToWorker),
-          (error: unknown) => log.warn({ err: error }, 'cluster metrics failed'),
+          (error: unknown) => {
+            log.warn({ err: error }, 'cluster metrics failed');
+            worker.send({
+              type: 'fleetpmap:metrics',
+              id: message.id,
+              error: error instanceof Error ? error.message : String(error),
+            } satisfies ToWorker);
+          },
         );
       }
     });
@@ -78,10 +92,10 @@ export async function runPrimary(
 
 /** In a worker: /metrics asks the primary, which gathers every worker's registry. */
 export function clusterMetricsFromWorker(): () => Promise<string> {
-  const pending = new Map<string, (text: string) => void>();
+  const pending = new Map<string, (answer: ToWorker) => void>();
   process.on('message', (message: ToWorker) => {
     if (message?.type !== 'fleetpmap:metrics') return;
-    pending.get(message.id)?.(message.text);
+    pending.get(message.id)?.(message);
     pending.delete(message.id);
   });
   return () =>
@@ -91,9 +105,10 @@ export function clusterMetricsFromWorker(): () => Promise<string> {
         pending.delete(id);
         reject(new Error('cluster metrics timed out'));
       }, 5000);
-      pending.set(id, (text) => {
+      pending.set(id, (answer) => {
         clearTimeout(timer);
-        resolve(text);
+        if ('text' in answer) resolve(answer.text);
+        else reject(new Error(`cluster metrics: ${answer.error}`));
       });
       process.send?.({ type: 'fleetpmap:metrics', id } satisfies FromWorker);
     });

@@ -72,11 +72,13 @@ async function main(argv: string[]): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
     stop = await runPrimary(config, log, announce);
   } else if (cluster.isWorker) {
+    // Constructing one installs prom-client's listener that answers the primary's requests. It
+    // must answer from the start: the primary asks every connected worker, and one still starting
+    // that stayed silent would fail /metrics on all the others until it listened.
+    void new AggregatorRegistry();
     const server = await startServer(config, log.child({ worker: process.pid }), {
       clusterMetrics: clusterMetricsFromWorker(),
     });
-    // Constructing one installs prom-client's listener that answers the primary's requests.
-    void new AggregatorRegistry();
     AggregatorRegistry.setRegistries([server.metrics.registry]);
     announceListening(server.url);
     stop = () => server.close();
