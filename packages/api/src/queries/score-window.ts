@@ -8,9 +8,11 @@ import {
   type AggregateBucket,
   type Db,
   type HostSummary as DbHost,
+  FINE_WINDOW_MAX_MS,
   incarnationKey,
   listHosts,
   type Metric,
+  type ProcessAggregateSeries,
   processAggregates,
 } from '@fleetpmap/db';
 import type { HostFilter, TopInput, TopRow } from './query-services.ts';
@@ -81,11 +83,52 @@ const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: 
   `${s.hostId}/${incarnationKey(s)}`;
 
 /**
- * Day-before reads kept for the length of one refresh pass: every window under a day ending at
- * the same time reads the same hours a day earlier. Keyed by the metric, the hours, the hosts and
- * the rollup watermark, so data rolled up in between is read again.
+ * Reads kept for the length of one refresh pass, where several windows ending at the same time
+ * need the same aggregates: the hours a day earlier (every window under a day) and the last six
+ * hours at 5-minute resolution (the 6-hour window, and the young processes of longer ones). Keyed
+ * by the range, the metric, the hosts and the rollup watermark, so data rolled up in between is
+ * read again.
  */
-export type DayBeforeReads = Map<string, Promise<Map<string, MetricBucket[]>>>;
+export interface SharedReads {
+  reads: Map<string, Promise<ProcessAggregateSeries[]>>;
+  watermarkMs: number;
+}
+
+type AggregateRead = { fromMs: number; toMs: number; resolution: '5m' | '1h'; metric: Metric };
+
+function readAggregates(
+  db: Db,
+  range: AggregateRead,
+  hosts: readonly DbHost[],
+  shared: SharedReads | undefined,
+): Promise<ProcessAggregateSeries[]> {
+  const read = () =>
+    processAggregates(db, {
+      fromMs: range.fromMs,
+      toMs: range.toMs,
+      resolution: range.resolution,
+      hostNames: hosts.map((h) => h.name),
+      metrics: [range.metric],
+    });
+  if (!shared) return read();
+  const key = JSON.stringify([range, shared.watermarkMs, hosts.map((h) => h.id)]);
+  let hit = shared.reads.get(key);
+  if (!hit) {
+    hit = read();
+    shared.reads.set(key, hit);
+    // A failed read is not kept: the next window reads again.
+    hit.catch(() => shared.reads.delete(key));
+  }
+  return hit;
+}
+
+/** The last six hours at 5-minute resolution: the range young processes are judged on. */
+const recentFine = (toMs: number, metric: Metric): AggregateRead => ({
+  fromMs: toMs - FINE_WINDOW_MAX_MS,
+  toMs,
+  resolution: '5m',
+  metric,
+});
 
 /**
  * Scores every process of the chosen hosts over one window from the aggregates: the work behind
@@ -95,19 +138,25 @@ export async function scoreWindow(
   db: Db,
   input: Omit<TopInput, 'limit' | 'all'>,
   nowMs: number,
-  shared?: { dayBefore: DayBeforeReads; watermarkMs: number },
+  shared?: SharedReads,
 ): Promise<ScoredRow[]> {
   const toMs = input.toMs ?? nowMs;
   const fromMs = toMs - input.windowMs;
   const hosts = chooseHosts(await listHosts(db), input);
   if (hosts.length === 0) return [];
   const hostByName = new Map(hosts.map((h) => [h.name, h]));
-  const series = await processAggregates(db, {
-    fromMs,
-    toMs,
-    hostNames: hosts.map((h) => h.name),
-    metrics: [input.metric],
-  });
+  const fine = input.windowMs <= FINE_WINDOW_MAX_MS;
+  const range: AggregateRead =
+    input.windowMs === FINE_WINDOW_MAX_MS
+      ? recentFine(toMs, input.metric)
+      : { fromMs, toMs, resolution: fine ? '5m' : '1h', metric: input.metric };
+  // Only the range other windows of the pass read again is kept for them.
+  const series = await readAggregates(
+    db,
+    range,
+    hosts,
+    input.windowMs === FINE_WINDOW_MAX_MS ? shared : undefined,
+  );
   // A window under a day is also compared with the same hours of the day before (analysis:
   // the day-over-day check), read at 5-minute resolution, per incarnation.
   const dayBefore =
@@ -143,6 +192,7 @@ export async function scoreWindow(
     }
     services.push(...chains);
   }
+  if (!fine) await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs, shared);
   const rows: ScoredRow[] = [];
   for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
@@ -195,35 +245,61 @@ export async function scoreWindow(
   return rows.sort((a, b) => compareTopRows(a.row, b.row));
 }
 
+/**
+ * A process that has run for at most six hours, with no earlier incarnation in the window, is
+ * judged on 5-minute buckets whatever the window, as `top --window 6h` judges it. Hourly buckets
+ * would give it six floors only at six hours, and a new process leaking fast would go unflagged
+ * by the daily and weekly windows until then. Restarted services keep the window's resolution:
+ * their incarnations are judged together, and a short one judged finely on a daily cycle's
+ * downswing would decide for the others.
+ */
+async function judgeYoungOnFineBuckets(
+  db: Db,
+  services: readonly ProcessAggregateSeries[][],
+  hosts: readonly DbHost[],
+  metric: Metric,
+  toMs: number,
+  shared: SharedReads | undefined,
+): Promise<void> {
+  const range = recentFine(toMs, metric);
+  const young = new Map<string, ProcessAggregateSeries>();
+  for (const members of services) {
+    const only = members[0];
+    if (members.length === 1 && only && only.firstSeenMs >= range.fromMs) {
+      young.set(fleetKey(only), only);
+    }
+  }
+  if (young.size === 0) return;
+  // A refresh pass reads the last six hours of every host anyway (the 6-hour window); a live
+  // query reads them only for the hosts that have a young process.
+  const withYoung = new Set([...young.values()].map((s) => s.hostId));
+  const readHosts = shared ? hosts : hosts.filter((h) => withYoung.has(h.id));
+  for (const s of await readAggregates(db, range, readHosts, shared)) {
+    const target = young.get(fleetKey(s));
+    if (target) target.buckets = s.buckets;
+  }
+}
+
 /** Each incarnation's buckets from the hours before `toMs` one day earlier, by `fleetKey`. */
-function readDayBefore(
+async function readDayBefore(
   db: Db,
   metric: Metric,
   toMs: number,
   hosts: readonly DbHost[],
-  shared: { dayBefore: DayBeforeReads; watermarkMs: number } | undefined,
+  shared: SharedReads | undefined,
 ): Promise<Map<string, MetricBucket[]>> {
-  const fromMs = toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS;
-  const read = async () => {
-    const earlier = await processAggregates(db, {
-      fromMs,
+  const earlier = await readAggregates(
+    db,
+    {
+      fromMs: toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS,
       toMs: toMs - DAY_OVER_DAY_BELOW_MS,
       resolution: '5m',
-      hostNames: hosts.map((h) => h.name),
-      metrics: [metric],
-    });
-    return new Map(earlier.map((e) => [fleetKey(e), toMetricBuckets(e.buckets, metric)]));
-  };
-  if (!shared) return read();
-  const key = JSON.stringify([metric, fromMs, shared.watermarkMs, hosts.map((h) => h.id)]);
-  let hit = shared.dayBefore.get(key);
-  if (!hit) {
-    hit = read();
-    shared.dayBefore.set(key, hit);
-    // A failed read is not kept: the next window reads again.
-    hit.catch(() => shared.dayBefore.delete(key));
-  }
-  return hit;
+      metric,
+    },
+    hosts,
+    shared,
+  );
+  return new Map(earlier.map((e) => [fleetKey(e), toMetricBuckets(e.buckets, metric)]));
 }
 
 /** A verdict with the keys storage needs beside what `top` shows. */
