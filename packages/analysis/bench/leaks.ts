@@ -100,9 +100,13 @@ export function inWindow(list: readonly MetricBucket[], from: number, to: number
 }
 
 function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: number): Verdicts {
+  // As storage serves a window over 6 hours: a process first seen in its last 6 hours, with no
+  // earlier incarnation in the window, gets 5-minute buckets (api: judgeYoungOnFineBuckets).
+  const present = h.buckets.filter((b) => b.some((x) => x.tStartMs >= from && x.tEndMs <= to));
+  const young = present.length === 1 && (present[0]?.[0]?.tStartMs ?? 0) >= to - FINE_WINDOW_MS;
   const s = scoreService(
     h.buckets.map((b, k) => ({
-      buckets: inWindow(b, from, to),
+      buckets: young ? inWindow(b, Math.max(from, to - FINE_WINDOW_MS), to) : inWindow(b, from, to),
       startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
       limitKb,
       // What storage serves for windows under a day: the same hours a day earlier.
