@@ -83,11 +83,9 @@ const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: 
   `${s.hostId}/${incarnationKey(s)}`;
 
 /**
- * Reads kept for the length of one refresh pass, where several windows ending at the same time
- * need the same aggregates: the hours a day earlier (every window under a day) and the last six
- * hours at 5-minute resolution (the 6-hour window, and the young processes of longer ones). Keyed
- * by the range, the metric, the hosts and the rollup watermark, so data rolled up in between is
- * read again.
+ * Reads kept for the length of one refresh pass: every window under a day ending at the same time
+ * reads the same hours a day earlier. Keyed by the range, the metric, the hosts and the rollup
+ * watermark, so data rolled up in between is read again.
  */
 export interface SharedReads {
   reads: Map<string, Promise<ProcessAggregateSeries[]>>;
@@ -100,7 +98,7 @@ function readAggregates(
   db: Db,
   range: AggregateRead,
   hosts: readonly DbHost[],
-  shared: SharedReads | undefined,
+  shared?: SharedReads,
 ): Promise<ProcessAggregateSeries[]> {
   const read = () =>
     processAggregates(db, {
@@ -122,14 +120,6 @@ function readAggregates(
   return hit;
 }
 
-/** The last six hours at 5-minute resolution: the range young processes are judged on. */
-const recentFine = (toMs: number, metric: Metric): AggregateRead => ({
-  fromMs: toMs - FINE_WINDOW_MAX_MS,
-  toMs,
-  resolution: '5m',
-  metric,
-});
-
 /**
  * Scores every process of the chosen hosts over one window from the aggregates: the work behind
  * `top` and `top --group-by`, done live for any window and ahead of time for the standard ones.
@@ -146,16 +136,10 @@ export async function scoreWindow(
   if (hosts.length === 0) return [];
   const hostByName = new Map(hosts.map((h) => [h.name, h]));
   const fine = input.windowMs <= FINE_WINDOW_MAX_MS;
-  const range: AggregateRead =
-    input.windowMs === FINE_WINDOW_MAX_MS
-      ? recentFine(toMs, input.metric)
-      : { fromMs, toMs, resolution: fine ? '5m' : '1h', metric: input.metric };
-  // Only the range other windows of the pass read again is kept for them.
   const series = await readAggregates(
     db,
-    range,
+    { fromMs, toMs, resolution: fine ? '5m' : '1h', metric: input.metric },
     hosts,
-    input.windowMs === FINE_WINDOW_MAX_MS ? shared : undefined,
   );
   // A window under a day is also compared with the same hours of the day before (analysis:
   // the day-over-day check), read at 5-minute resolution, per incarnation.
@@ -192,7 +176,7 @@ export async function scoreWindow(
     }
     services.push(...chains);
   }
-  if (!fine) await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs, shared);
+  if (!fine) await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs);
   const rows: ScoredRow[] = [];
   for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
@@ -259,9 +243,13 @@ async function judgeYoungOnFineBuckets(
   hosts: readonly DbHost[],
   metric: Metric,
   toMs: number,
-  shared: SharedReads | undefined,
 ): Promise<void> {
-  const range = recentFine(toMs, metric);
+  const range: AggregateRead = {
+    fromMs: toMs - FINE_WINDOW_MAX_MS,
+    toMs,
+    resolution: '5m',
+    metric,
+  };
   const young = new Map<string, ProcessAggregateSeries>();
   for (const members of services) {
     const only = members[0];
@@ -270,11 +258,12 @@ async function judgeYoungOnFineBuckets(
     }
   }
   if (young.size === 0) return;
-  // A refresh pass reads the last six hours of every host anyway (the 6-hour window); a live
-  // query reads them only for the hosts that have a young process.
+  // Only the hosts that have a young process are read again: a refresh pass could take these
+  // hours from the 6-hour window's read, but would hold a fleet's worth of 5-minute buckets
+  // through the longer windows' scoring to save a read that churn alone makes large.
   const withYoung = new Set([...young.values()].map((s) => s.hostId));
-  const readHosts = shared ? hosts : hosts.filter((h) => withYoung.has(h.id));
-  for (const s of await readAggregates(db, range, readHosts, shared)) {
+  const readHosts = hosts.filter((h) => withYoung.has(h.id));
+  for (const s of await readAggregates(db, range, readHosts)) {
     const target = young.get(fleetKey(s));
     if (target) target.buckets = s.buckets;
   }
