@@ -83,42 +83,11 @@ const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: 
   `${s.hostId}/${incarnationKey(s)}`;
 
 /**
- * Reads kept for the length of one refresh pass: every window under a day ending at the same time
- * reads the same hours a day earlier. Keyed by the range, the metric, the hosts and the rollup
- * watermark, so data rolled up in between is read again.
+ * Day-before reads kept for the length of one refresh pass: every window under a day ending at
+ * the same time reads the same hours a day earlier. Keyed by the metric, the hours, the hosts and
+ * the rollup watermark, so data rolled up in between is read again.
  */
-export interface SharedReads {
-  reads: Map<string, Promise<ProcessAggregateSeries[]>>;
-  watermarkMs: number;
-}
-
-type AggregateRead = { fromMs: number; toMs: number; resolution: '5m' | '1h'; metric: Metric };
-
-function readAggregates(
-  db: Db,
-  range: AggregateRead,
-  hosts: readonly DbHost[],
-  shared?: SharedReads,
-): Promise<ProcessAggregateSeries[]> {
-  const read = () =>
-    processAggregates(db, {
-      fromMs: range.fromMs,
-      toMs: range.toMs,
-      resolution: range.resolution,
-      hostNames: hosts.map((h) => h.name),
-      metrics: [range.metric],
-    });
-  if (!shared) return read();
-  const key = JSON.stringify([range, shared.watermarkMs, hosts.map((h) => h.id)]);
-  let hit = shared.reads.get(key);
-  if (!hit) {
-    hit = read();
-    shared.reads.set(key, hit);
-    // A failed read is not kept: the next window reads again.
-    hit.catch(() => shared.reads.delete(key));
-  }
-  return hit;
-}
+export type DayBeforeReads = Map<string, Promise<Map<string, MetricBucket[]>>>;
 
 /**
  * Scores every process of the chosen hosts over one window from the aggregates: the work behind
@@ -128,19 +97,19 @@ export async function scoreWindow(
   db: Db,
   input: Omit<TopInput, 'limit' | 'all'>,
   nowMs: number,
-  shared?: SharedReads,
+  shared?: { dayBefore: DayBeforeReads; watermarkMs: number },
 ): Promise<ScoredRow[]> {
   const toMs = input.toMs ?? nowMs;
   const fromMs = toMs - input.windowMs;
   const hosts = chooseHosts(await listHosts(db), input);
   if (hosts.length === 0) return [];
   const hostByName = new Map(hosts.map((h) => [h.name, h]));
-  const fine = input.windowMs <= FINE_WINDOW_MAX_MS;
-  const series = await readAggregates(
-    db,
-    { fromMs, toMs, resolution: fine ? '5m' : '1h', metric: input.metric },
-    hosts,
-  );
+  const series = await processAggregates(db, {
+    fromMs,
+    toMs,
+    hostNames: hosts.map((h) => h.name),
+    metrics: [input.metric],
+  });
   // A window under a day is also compared with the same hours of the day before (analysis:
   // the day-over-day check), read at 5-minute resolution, per incarnation.
   const dayBefore =
@@ -176,7 +145,8 @@ export async function scoreWindow(
     }
     services.push(...chains);
   }
-  if (!fine) await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs);
+  if (input.windowMs > FINE_WINDOW_MAX_MS)
+    await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs);
   const rows: ScoredRow[] = [];
   for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
@@ -244,16 +214,11 @@ async function judgeYoungOnFineBuckets(
   metric: Metric,
   toMs: number,
 ): Promise<void> {
-  const range: AggregateRead = {
-    fromMs: toMs - FINE_WINDOW_MAX_MS,
-    toMs,
-    resolution: '5m',
-    metric,
-  };
+  const fromMs = toMs - FINE_WINDOW_MAX_MS;
   const young = new Map<string, ProcessAggregateSeries>();
   for (const members of services) {
     const only = members[0];
-    if (members.length === 1 && only && only.firstSeenMs >= range.fromMs) {
+    if (members.length === 1 && only && only.firstSeenMs >= fromMs) {
       young.set(fleetKey(only), only);
     }
   }
@@ -262,33 +227,48 @@ async function judgeYoungOnFineBuckets(
   // hours from the 6-hour window's read, but would hold a fleet's worth of 5-minute buckets
   // through the longer windows' scoring to save a read that churn alone makes large.
   const withYoung = new Set([...young.values()].map((s) => s.hostId));
-  const readHosts = hosts.filter((h) => withYoung.has(h.id));
-  for (const s of await readAggregates(db, range, readHosts)) {
+  const recent = await processAggregates(db, {
+    fromMs,
+    toMs,
+    resolution: '5m',
+    hostNames: hosts.filter((h) => withYoung.has(h.id)).map((h) => h.name),
+    metrics: [metric],
+  });
+  for (const s of recent) {
     const target = young.get(fleetKey(s));
     if (target) target.buckets = s.buckets;
   }
 }
 
 /** Each incarnation's buckets from the hours before `toMs` one day earlier, by `fleetKey`. */
-async function readDayBefore(
+function readDayBefore(
   db: Db,
   metric: Metric,
   toMs: number,
   hosts: readonly DbHost[],
-  shared: SharedReads | undefined,
+  shared: { dayBefore: DayBeforeReads; watermarkMs: number } | undefined,
 ): Promise<Map<string, MetricBucket[]>> {
-  const earlier = await readAggregates(
-    db,
-    {
-      fromMs: toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS,
+  const fromMs = toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS;
+  const read = async () => {
+    const earlier = await processAggregates(db, {
+      fromMs,
       toMs: toMs - DAY_OVER_DAY_BELOW_MS,
       resolution: '5m',
-      metric,
-    },
-    hosts,
-    shared,
-  );
-  return new Map(earlier.map((e) => [fleetKey(e), toMetricBuckets(e.buckets, metric)]));
+      hostNames: hosts.map((h) => h.name),
+      metrics: [metric],
+    });
+    return new Map(earlier.map((e) => [fleetKey(e), toMetricBuckets(e.buckets, metric)]));
+  };
+  if (!shared) return read();
+  const key = JSON.stringify([metric, fromMs, shared.watermarkMs, hosts.map((h) => h.id)]);
+  let hit = shared.dayBefore.get(key);
+  if (!hit) {
+    hit = read();
+    shared.dayBefore.set(key, hit);
+    // A failed read is not kept: the next window reads again.
+    hit.catch(() => shared.dayBefore.delete(key));
+  }
+  return hit;
 }
 
 /** A verdict with the keys storage needs beside what `top` shows. */

@@ -10,7 +10,7 @@ import {
   withVerdictLock,
 } from '@fleetpmap/db';
 import type { TopRow } from './query-services.ts';
-import { type ScoredRow, type SharedReads, scoreWindow } from './score-window.ts';
+import { type DayBeforeReads, type ScoredRow, scoreWindow } from './score-window.ts';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -103,9 +103,8 @@ export async function refreshVerdicts(
   };
   const [before, marksBefore] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
   const done: RefreshOutcome[] = [];
-  // Windows ending at the same time read some of the same aggregates (the day before, the last
-  // six hours): each once per pass.
-  const reads: SharedReads['reads'] = new Map();
+  // The windows under a day all compare their end with the same hours a day earlier: one read.
+  const dayBefore: DayBeforeReads = new Map();
   for (const metric of schedule.metrics) {
     for (const windowMs of schedule.windowsMs) {
       if (!due(before, marksBefore, metric, windowMs)) continue;
@@ -115,7 +114,7 @@ export async function refreshVerdicts(
         if (!due(await listVerdictRuns(tx), marks, metric, windowMs)) return undefined;
         const started = performance.now();
         const scored = await scoreWindow(tx, { windowMs, metric, toMs: opts.nowMs }, opts.nowMs, {
-          reads,
+          dayBefore,
           watermarkMs: marks.watermarkMs,
         });
         const tookMs = Math.round(performance.now() - started);
