@@ -13,6 +13,11 @@ export interface ScoreOptions {
   minPctPerHour?: number;
   /** …nor growth slower than this in absolute terms (tiny processes). */
   minKbPerHour?: number;
+  /**
+   * …nor growth over the observation below this share of the floor, in percent, unless its rate
+   * is at least twice `minPctPerHour`: a few hours of slow drift are within what memory wanders.
+   */
+  minGrowthPct?: number;
   /** Less observed time than this is not judged (a process is judged on what it has shown). */
   minSpanMs?: number;
   /** Floors are taken over blocks of at least this width, aligned on the bucket grid. */
@@ -41,6 +46,7 @@ export const DEFAULT_SCORE_OPTIONS = {
   alpha: 0.01,
   minPctPerHour: 0.25,
   minKbPerHour: 64,
+  minGrowthPct: 5,
   minSpanMs: 60 * 60_000,
   minBlockMs: 10 * 60_000,
   targetBlocks: 36,
@@ -405,11 +411,16 @@ export function analyseIncarnation(
     escapeAboveStart(f.xs, f.ys) >= Math.max(opts.minGrowthSigmas * residualSigma, 0.1 * level);
   const significant = slope > 0 && (p < opts.alpha || dominant || escaped);
   // Growth within the noise's own reach is not a verdict anyone can act on, however the ranks
-  // fall: a process that wanders by ±2 % can show 2 % of "growth" in any few hours.
+  // fall: a process that wanders by ±2 % can show 2 % of "growth" in any few hours. Slow drift
+  // is also what settling caches, allocator fragmentation and noise correlated over an hour do:
+  // at the minimum rate, growth must add up to a few percent of the process before it counts
+  // (0.25 %/h over 20 hours is 5 %), and over a shorter observation the rate must be twice the
+  // minimum.
   const fastEnough =
     pctPerHour >= opts.minPctPerHour &&
     slope >= opts.minKbPerHour &&
-    growth >= opts.minGrowthSigmas * residualSigma;
+    growth >= opts.minGrowthSigmas * residualSigma &&
+    (growth >= (opts.minGrowthPct / 100) * level || pctPerHour >= 2 * opts.minPctPerHour);
   // In an incarnation's first hours a warm-up's tail still rises, ever more slowly: there the
   // growth must also not be slowing down from one third to the next.
   const young = startedAt !== null && f.lastMs - startedAt < opts.youngMs;
