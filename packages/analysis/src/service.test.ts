@@ -40,6 +40,24 @@ describe('scoreService', () => {
     }
   });
 
+  it('does not flag a service whose every incarnation creeps by a percent or two', () => {
+    // 0.35 %/h over incarnations of about 4 hours: 1.4 % each, the tail of a warm-up.
+    for (const seed of [1, 2, 3]) {
+      const s = simulate(
+        [
+          { type: 'linear', pctPerHour: 0.35 },
+          { type: 'noise', pct: 0.1, corrMinutes: 5 },
+        ],
+        24,
+        seed,
+        { restart: { everyHours: 4, jitter: 0 }, startedHoursBefore: 0 },
+      );
+      const v = scoreService(s.incarnations, s);
+      expect(v.pooled?.pValue).toBeLessThan(0.01);
+      expect(v.leak).toBe(false);
+    }
+  });
+
   it('does not flag a flat service that is restarted often', () => {
     const s = simulate([{ type: 'noise', pct: 1, corrMinutes: 10 }], 24, 7, {
       restart: { everyHours: 3 },

@@ -80,10 +80,15 @@ export function scoreService(
   // Most incarnations must grow to their end: a warm-up that levels off in each incarnation is
   // not a leak however often the service restarts, and the most recent must still be growing.
   const newest = pooledIn[pooledIn.length - 1];
+  // The practical size of one incarnation's verdict (score.ts), over a typical incarnation: at
+  // the minimum rate, a few hours' creep (the tail of every restart's warm-up) is not a leak.
+  const typicalHours = median(pooledIn.map((a) => a.score.spanMs / 3_600_000));
   if (
     pooled &&
     pooled.pValue < opts.alpha &&
     pooled.pctPerHour >= opts.minPctPerHour &&
+    (pooled.pctPerHour >= 2 * opts.minPctPerHour ||
+      pooled.pctPerHour * typicalHours >= opts.minGrowthPct) &&
     growing.length * 2 >= pooledIn.length &&
     (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
