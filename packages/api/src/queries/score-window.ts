@@ -200,10 +200,11 @@ export async function scoreWindow(
 }
 
 /**
- * A process that has run for at most six hours, with no earlier incarnation in the window, is
- * judged on 5-minute buckets whatever the window, as `top --window 6h` judges it. Hourly buckets
- * would give it six floors only at six hours, and a new process leaking fast would go unflagged
- * by the daily and weekly windows until then. Restarted services keep the window's resolution:
+ * A process first seen in the last six hours (started then, or on a host whose agent started
+ * then), with no earlier incarnation in the window, is judged on 5-minute buckets whatever the
+ * window, as `top --window 6h` judges it. Hourly buckets would give it six floors only after six
+ * hours, and a new process leaking fast would go unflagged by the daily and weekly windows until
+ * then. Restarted services keep the window's resolution:
  * their incarnations are judged together, and a short one judged finely on a daily cycle's
  * downswing would decide for the others.
  */
