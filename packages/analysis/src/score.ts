@@ -413,9 +413,8 @@ export function analyseIncarnation(
   // Growth within the noise's own reach is not a verdict anyone can act on, however the ranks
   // fall: a process that wanders by ±2 % can show 2 % of "growth" in any few hours. Slow drift
   // is also what settling caches, allocator fragmentation and noise correlated over an hour do:
-  // at the minimum rate, growth must add up to a few percent of the process before it counts
-  // (0.25 %/h over 20 hours is 5 %), and over a shorter observation the rate must be twice the
-  // minimum.
+  // growth must add up to `minGrowthPct` of the process over the observation (at the minimum
+  // rate, 20 hours of it), or run at least twice the minimum rate.
   const fastEnough =
     pctPerHour >= opts.minPctPerHour &&
     slope >= opts.minKbPerHour &&
