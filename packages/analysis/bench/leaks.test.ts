@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { historyOf } from '../sim/buckets-from-samples.ts';
+import { buildFleet } from '../sim/fleet.ts';
 import { parseScenario } from '../sim/scenario.ts';
-import { formatResult, runScenario } from './leaks.ts';
+import { detectorFigures, formatResult, runScenario } from './leaks.ts';
+
+const HOUR = 3_600_000;
 
 describe('bench:leaks', () => {
   it('scores a small mixed fleet better than the least-squares baseline', () => {
@@ -54,5 +58,57 @@ describe('bench:leaks', () => {
     expect(r.robust.detectHours.every((h) => h !== null && h <= 4)).toBe(true);
     expect(r.robustTopWindow?.detectHours).toEqual(r.robust.detectHours);
     expect(formatResult(r)).toMatch(/recall 1\.000/);
+  });
+
+  it('counts flapping verdicts and the false alarms left once a day of history exists', () => {
+    // 30 hours, evaluated every 15 minutes: 120 verdicts per process, 119 changes between them.
+    const fleet = buildFleet(
+      parseScenario({
+        name: 'flapping',
+        seed: 3,
+        start: '2026-11-01T00:00:00Z',
+        durationHours: 30,
+        sampleIntervalSec: 300,
+        hosts: { count: 1 },
+        processes: [
+          {
+            name: 'leaky',
+            baseKb: 100_000,
+            pattern: [],
+            leak: [{ type: 'linear', pctPerHour: 2 }],
+          },
+          { name: 'quiet', baseKb: 100_000, pattern: [{ type: 'flat' }] },
+          {
+            name: 'restarted',
+            baseKb: 100_000,
+            pattern: [],
+            leak: [{ type: 'linear', pctPerHour: 2 }],
+            restart: { everyHours: 10, jitter: 0 },
+          },
+        ],
+      }),
+    );
+    const histories = fleet.instances.map((inst) => historyOf(fleet, inst));
+    const hour = (t: number) => (t - fleet.startMs) / HOUR;
+    // The leaking process is flagged from hour 2, dropped over hours 5–6, flagged again; the
+    // restarted one is flagged in hours 8–10 of each incarnation, so its verdict falls at each
+    // restart; the quiet one is falsely flagged in hours 3–4 and again in hours 26–28.
+    const judge = (h: (typeof histories)[number], _from: number, to: number) => {
+      const t = hour(to);
+      const name = h.instance.name;
+      const leak =
+        name === 'leaky'
+          ? t >= 2 && !(t > 5 && t <= 6)
+          : name === 'restarted'
+            ? t % 10 > 8 || (t >= 10 && t % 10 === 0)
+            : (t > 3 && t <= 4) || (t > 26 && t <= 28);
+      return { leak, slopeKbPerHour: 0, pctPerHour: 0 };
+    };
+    const d = detectorFigures(fleet, histories, judge, 6 * HOUR);
+    expect(d.leakDropsPerDay).toBeCloseTo((1 / (2 * 119)) * 96, 6);
+    expect(d.falseAlarmEpisodesPerDay).toBeCloseTo((2 / 120) * 96, 6);
+    expect(d.falseAlarmTimeShare).toBeCloseTo(12 / 120, 6);
+    // After hour 24: 24 evaluations (24.25 h … 30 h), 8 of them inside the second false alarm.
+    expect(d.falseAlarmTimeShareAfterDay1).toBeCloseTo(8 / 24, 6);
   });
 });

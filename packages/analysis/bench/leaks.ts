@@ -52,6 +52,20 @@ export interface DetectorFigures {
   byKind: Map<string, KindFigures>;
   /** Share of (non-leaking instance, evaluation time) pairs judged leaking. */
   falseAlarmTimeShare: number;
+  /**
+   * How often a verdict flapped: leaking processes that went from flagged back to not flagged
+   * (within one incarnation, so a restart's fresh start does not count), and false-alarm episodes
+   * (not flagged → flagged on a process that does not leak), both per process-day.
+   */
+  leakDropsPerDay: number;
+  falseAlarmEpisodesPerDay: number;
+  /**
+   * `falseAlarmTimeShare` over the evaluation times after the fleet's first day of data, when
+   * storage holds the day before for the day-over-day check (null for a fleet seen under a day
+   * and a bit). The first day of a new installation has no such history: a daily cycle's ramp
+   * then looks like a leak in any window shorter than a day.
+   */
+  falseAlarmTimeShareAfterDay1: number | null;
   /** The `top --group-by exe` pivot of the final verdicts. */
   pivot: GroupPivot[];
 }
@@ -158,7 +172,7 @@ function netGrowthPctPerHour(h: InstanceHistory, fromMs: number, spanMs: number)
   return ((b - a) / a) * 100 * (HOUR / (spanMs - 30 * 60_000));
 }
 
-function figures(
+export function detectorFigures(
   fleet: Fleet,
   histories: InstanceHistory[],
   judge: (h: InstanceHistory, from: number, to: number) => Verdicts,
@@ -173,6 +187,12 @@ function figures(
   let tn = 0;
   let alarms = 0;
   let negEvals = 0;
+  let leakDrops = 0;
+  let leakEvals = 0;
+  let episodes = 0;
+  let alarmsLater = 0;
+  let negEvalsLater = 0;
+  const day1EndMs = fleet.startMs + 24 * HOUR;
   const detectHours: (number | null)[] = [];
   let fastLeaks = 0;
   let fastDetected = 0;
@@ -189,6 +209,17 @@ function figures(
         ? (series[series.length - 1] as Verdicts)
         : judge(h, fleet.endMs - windowMs, fleet.endMs);
     rows.push({ host: inst.host, group: inst.exe, ...final });
+    const incarnationAt = (t: number) => inst.incarnations.findLastIndex((i) => i.startMs <= t);
+    for (let i = 1; i < series.length; i++) {
+      const before = (series[i - 1] as Verdicts).leak;
+      const now = (series[i] as Verdicts).leak;
+      if (inst.leak) {
+        leakEvals++;
+        const sameIncarnation =
+          incarnationAt(evalTimes[i - 1] as number) === incarnationAt(evalTimes[i] as number);
+        if (before && !now && sameIncarnation) leakDrops++;
+      } else if (!before && now) episodes++;
+    }
     if (inst.leak) {
       if (final.leak) tp++;
       else fn++;
@@ -219,9 +250,13 @@ function figures(
     } else {
       if (final.leak) fp++;
       else tn++;
-      for (const v of series) {
+      for (const [i, v] of series.entries()) {
         negEvals++;
         if (v.leak) alarms++;
+        if ((evalTimes[i] as number) > day1EndMs) {
+          negEvalsLater++;
+          if (v.leak) alarmsLater++;
+        }
       }
     }
   }
@@ -243,6 +278,10 @@ function figures(
     byKind,
     nominalFastDetectedWithin2h: nominalFastDetected,
     falseAlarmTimeShare: negEvals === 0 ? 0 : alarms / negEvals,
+    leakDropsPerDay: leakEvals === 0 ? 0 : (leakDrops / leakEvals) * ((24 * HOUR) / EVAL_STEP_MS),
+    falseAlarmEpisodesPerDay:
+      negEvals === 0 ? 0 : (episodes / negEvals) * ((24 * HOUR) / EVAL_STEP_MS),
+    falseAlarmTimeShareAfterDay1: negEvalsLater === 0 ? null : alarmsLater / negEvalsLater,
     pivot: pivotByGroup(rows),
   };
 }
@@ -255,13 +294,13 @@ export function runScenario(scenario: Scenario): ScenarioResult {
   const t0 = performance.now();
   const robustJudge = (h: InstanceHistory, from: number, to: number) =>
     robustVerdict(h, from, to, memTotal.get(h.instance.host) ?? 0);
-  const robust = figures(fleet, histories, robustJudge, windowMs);
+  const robust = detectorFigures(fleet, histories, robustJudge, windowMs);
   const scoreMs = performance.now() - t0;
   const robustTopWindow =
     windowMs === TOP_DEFAULT_WINDOW_MS
       ? null
-      : figures(fleet, histories, robustJudge, windowMs, TOP_DEFAULT_WINDOW_MS);
-  const baseline = figures(fleet, histories, baselineVerdict, windowMs);
+      : detectorFigures(fleet, histories, robustJudge, windowMs, TOP_DEFAULT_WINDOW_MS);
+  const baseline = detectorFigures(fleet, histories, baselineVerdict, windowMs);
   const truthPivot = pivotByGroup(
     fleet.instances.map((i) => ({
       host: i.host,
@@ -303,6 +342,12 @@ function leakKind(inst: Instance): string {
   return `${kinds.join('+')}${inst.incarnations.length > 1 ? ' restarted' : ''}`;
 }
 
+function falseAlarmTime(d: DetectorFigures): string {
+  const later = d.falseAlarmTimeShareAfterDay1;
+  const after = later === null ? '' : ` (${(100 * later).toFixed(1)}% after the first day)`;
+  return `${(100 * d.falseAlarmTimeShare).toFixed(1)}%${after}`;
+}
+
 function summariseDetect(d: { detectHours: (number | null)[] }): string {
   const found = d.detectHours.filter((h): h is number => h !== null).sort((a, b) => a - b);
   const missed = d.detectHours.length - found.length;
@@ -340,7 +385,7 @@ export function formatResult(r: ScenarioResult): string {
     ['baseline', r.baseline],
   ] as const) {
     lines.push(
-      `  ${label} precision ${f2(d.precision)}  recall ${f2(d.recall)}  F1 ${f2(d.f1)}  (tp ${d.tp} fp ${d.fp} fn ${d.fn} tn ${d.tn})  false-alarm time ${(100 * d.falseAlarmTimeShare).toFixed(1)}%`,
+      `  ${label} precision ${f2(d.precision)}  recall ${f2(d.recall)}  F1 ${f2(d.f1)}  (tp ${d.tp} fp ${d.fp} fn ${d.fn} tn ${d.tn})  false-alarm time ${falseAlarmTime(d)}  flapping per process-day: leak dropped ${f2(d.leakDropsPerDay)}, false alarms raised ${f2(d.falseAlarmEpisodesPerDay)}`,
     );
     lines.push(
       `           time to detect: ${summariseDetect(d)}; flagged within 2h: ${d.fastDetectedWithin2h}/${d.fastLeaks} leaks whose floor grew >= 2%/h in those 2h, ${d.nominalFastDetectedWithin2h}/${d.nominalFastLeaks} of nominal rate >= 2%/h (flagged at 2h, held or not: ${d.fastFlaggedAt2h}/${d.fastLeaks})`,
@@ -357,7 +402,7 @@ export function formatResult(r: ScenarioResult): string {
     if (label === 'robust  ' && r.robustTopWindow) {
       const t = r.robustTopWindow;
       lines.push(
-        `           with top's default ${TOP_DEFAULT_WINDOW_MS / HOUR}h window over time: time to detect ${summariseDetect(t)}; flagged within 2h: ${t.fastDetectedWithin2h}/${t.fastLeaks}, ${t.nominalFastDetectedWithin2h}/${t.nominalFastLeaks} nominal (flagged at 2h, held or not: ${t.fastFlaggedAt2h}/${t.fastLeaks}); false-alarm time ${(100 * t.falseAlarmTimeShare).toFixed(1)}%`,
+        `           with top's default ${TOP_DEFAULT_WINDOW_MS / HOUR}h window over time: time to detect ${summariseDetect(t)}; flagged within 2h: ${t.fastDetectedWithin2h}/${t.fastLeaks}, ${t.nominalFastDetectedWithin2h}/${t.nominalFastLeaks} nominal (flagged at 2h, held or not: ${t.fastFlaggedAt2h}/${t.fastLeaks}); false-alarm time ${falseAlarmTime(t)}; flapping per process-day: leak dropped ${f2(t.leakDropsPerDay)}, false alarms raised ${f2(t.falseAlarmEpisodesPerDay)}`,
       );
     }
     if (label === 'robust  ') {
