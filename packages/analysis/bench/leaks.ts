@@ -6,8 +6,13 @@ import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { leastSquaresSlopePerHour, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
 import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
-import { DAY_BEFORE_READ_MS, DAY_OVER_DAY_BELOW_MS, DEFAULT_SCORE_OPTIONS } from '../src/score.ts';
-import { scoreService } from '../src/service.ts';
+import {
+  DAY_BEFORE_READ_MS,
+  DAY_OVER_DAY_BELOW_MS,
+  DEFAULT_SCORE_OPTIONS,
+  type IncarnationInput,
+} from '../src/score.ts';
+import { SERVICE_LOOKBACK_MS, scoreService, wantsEarlierIncarnations } from '../src/service.ts';
 
 const HOUR = 3_600_000;
 const EVAL_STEP_MS = 15 * 60_000;
@@ -118,6 +123,21 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
   // earlier incarnation in the window, gets 5-minute buckets (api: judgeYoungOnFineBuckets).
   const present = h.buckets.filter((b) => b.some((x) => x.tStartMs >= from && x.tEndMs <= to));
   const young = present.length === 1 && (present[0]?.[0]?.tStartMs ?? 0) >= to - FINE_WINDOW_MS;
+  // As storage serves a service restarted within a window under a day: its incarnations that
+  // ended in the day before the window's end, on their 5-minute buckets (api: scoreWindow).
+  const lookbackFrom = to - SERVICE_LOOKBACK_MS;
+  const earlier: IncarnationInput[] = [];
+  if (wantsEarlierIncarnations(to - from, present.length)) {
+    for (const [k, b] of h.buckets.entries()) {
+      const last = b[b.length - 1];
+      if (!last || last.tEndMs > from || last.tEndMs <= lookbackFrom) continue;
+      earlier.push({
+        buckets: b.filter((x) => x.tStartMs >= lookbackFrom && x.tEndMs <= from),
+        startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
+        limitKb,
+      });
+    }
+  }
   const s = scoreService(
     h.buckets.map((b, k) => ({
       buckets: young ? inWindow(b, Math.max(from, to - FINE_WINDOW_MS), to) : inWindow(b, from, to),
@@ -130,6 +150,7 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
           : [],
     })),
     { windowStartMs: from, windowEndMs: to },
+    { fromMs: lookbackFrom, incarnations: earlier },
   );
   const latest = s.latest;
   return {

@@ -27,8 +27,11 @@ export {
   type VerdictReason,
 } from './score.ts';
 export {
+  type EarlierIncarnations,
+  SERVICE_LOOKBACK_MS,
   type ServiceReason,
   type ServiceScore,
   scoreService,
+  wantsEarlierIncarnations,
 } from './service.ts';
 export { type RobustLine, repeatedMedianSlope, theilSen } from './theil-sen.ts';

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import type { Component } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
-import { scoreService } from './service.ts';
+import type { IncarnationInput } from './score.ts';
+import { SERVICE_LOOKBACK_MS, scoreService, wantsEarlierIncarnations } from './service.ts';
+
+const HOUR = 3_600_000;
 
 describe('scoreService', () => {
   it('flags a service whose every incarnation grows until it is restarted', () => {
@@ -56,6 +60,52 @@ describe('scoreService', () => {
       expect(v.pooled?.pValue).toBeLessThan(0.01);
       expect(v.leak).toBe(false);
     }
+  });
+
+  it('pools the incarnations of the day before a short window for a service restarted within it', () => {
+    // Restarted every ~3 hours, 2 %/h in each incarnation, noise of 1.5 % wandering over 20
+    // minutes: a 6-hour window holds three incarnations, the newest too young to judge.
+    const leaking = [
+      { type: 'linear', pctPerHour: 2 },
+      { type: 'noise', pct: 1.5, corrMinutes: 20 },
+    ] as const;
+    const window = (seed: number, pattern: readonly Component[]) => {
+      const s = simulate([...pattern], 24, seed, {
+        restart: { everyHours: 3 },
+        startedHoursBefore: 0,
+      });
+      const options = { windowStartMs: s.windowEndMs - 6 * HOUR, windowEndMs: s.windowEndMs };
+      const ranIn = (i: IncarnationInput) =>
+        i.buckets.some((b) => b.tEndMs > options.windowStartMs);
+      const within = s.incarnations.filter(ranIn);
+      const earlier = {
+        fromMs: s.windowEndMs - SERVICE_LOOKBACK_MS,
+        incarnations: s.incarnations.filter((i) => !ranIn(i)),
+      };
+      expect(wantsEarlierIncarnations(6 * HOUR, within.length)).toBe(true);
+      return {
+        alone: scoreService(within, options),
+        pooled: scoreService(within, options, earlier),
+      };
+    };
+    // Seed 1: the window's three incarnations pooled reach p ≈ 0.04 only.
+    const one = window(1, leaking);
+    expect(one.alone.leak).toBe(false);
+    expect(one.pooled).toMatchObject({ leak: true, reason: 'every-incarnation-grows' });
+    expect(one.pooled.pooledIncarnations).toBeGreaterThan(one.alone.pooledIncarnations);
+    expect(one.pooled.pooled?.pValue).toBeLessThan(1e-4);
+    for (const seed of [2, 3, 4, 5, 6]) expect(window(seed, leaking).pooled.leak).toBe(true);
+    // It adds no false alarm to a service that warms up after each restart and then holds.
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const w = window(seed, [
+        { type: 'warmup', plateauPct: 40, minutes: 20 },
+        { type: 'noise', pct: 1, corrMinutes: 15 },
+      ]);
+      expect(w.pooled.leak).toBe(w.alone.leak);
+    }
+    // Windows of a day or more, and services not restarted within the window, get none.
+    expect(wantsEarlierIncarnations(SERVICE_LOOKBACK_MS, 3)).toBe(false);
+    expect(wantsEarlierIncarnations(6 * HOUR, 1)).toBe(false);
   });
 
   it('does not flag a flat service that is restarted often', () => {

@@ -32,25 +32,65 @@ export interface ServiceScore {
 }
 
 /**
+ * Windows shorter than this pool a restarted service's incarnations of the whole span: a service
+ * restarted every few hours shows only two or three incarnations in a 6-hour window, the newest
+ * too young to judge, too few for the pooled test to reach its level on a plain leak.
+ */
+export const SERVICE_LOOKBACK_MS = 24 * 3_600_000;
+
+/**
+ * Whether a service judged over a window of `windowMs` in which `incarnationsInWindow` of its
+ * incarnations ran should also be given its earlier incarnations of the last
+ * `SERVICE_LOOKBACK_MS`: only a service restarted within a window shorter than that.
+ */
+export function wantsEarlierIncarnations(windowMs: number, incarnationsInWindow: number): boolean {
+  return windowMs < SERVICE_LOOKBACK_MS && incarnationsInWindow >= 2;
+}
+
+/** A service's incarnations that ended before the window, from `fromMs` on. */
+export interface EarlierIncarnations {
+  fromMs: number;
+  incarnations: readonly IncarnationInput[];
+}
+
+/**
  * The per-service pivot over incarnations. A restarted process is a new incarnation; a service
  * restarted (by an OOM kill, a cron job, a deploy) before any single incarnation shows enough
  * growth still leaks when its incarnations, taken together, keep growing. The incarnations are
  * pooled as the strata of a stratified Mann–Kendall test (Hirsch's seasonal Kendall: S and its
  * corrected variance add up) with the median of the within-incarnation slopes as the pooled
  * slope, so a restart's drop never counts as shrinkage and never hides the growth.
+ * `earlier` adds the incarnations that ended before the window to the pooled test alone (see
+ * `wantsEarlierIncarnations`).
  */
 export function scoreService(
   incarnations: readonly IncarnationInput[],
   options: ScoreOptions,
+  earlier?: EarlierIncarnations,
 ): ServiceScore {
   const opts = { ...DEFAULT_SCORE_OPTIONS, ...options };
   const analysed = incarnations
     .map((inc) => analyseIncarnation(inc, options))
     .filter((a) => a.score.reason !== 'no-data')
     .sort((a, b) => a.score.firstMs - b.score.firstMs);
+  // Incarnations that ended before the window are judged over the lookback before it, and only
+  // their trends count, in the pooled test: the window's own verdict stays the window's.
+  const before =
+    earlier && earlier.fromMs < options.windowStartMs
+      ? earlier.incarnations
+          .map((inc) =>
+            analyseIncarnation(inc, {
+              ...options,
+              windowStartMs: earlier.fromMs,
+              windowEndMs: options.windowStartMs,
+            }),
+          )
+          .filter((a) => a.trend !== null)
+          .sort((a, b) => a.score.firstMs - b.score.firstMs)
+      : [];
   // Pooled: every incarnation with a trend (three floor points or more); judged alone: those
   // long enough for a verdict of their own.
-  const pooledIn = analysed.filter((a) => a.trend !== null);
+  const pooledIn = [...before, ...analysed.filter((a) => a.trend !== null)];
   const judged = analysed.filter((a) => a.score.reason !== 'too-little-data');
   const growing = pooledIn.filter((a) => a.trend?.persists && (a.trend?.slopeKbPerHour ?? 0) > 0);
   const latest = judged[judged.length - 1]?.score ?? null;
