@@ -1,0 +1,82 @@
+import { createQueryServices } from '@fleetpmap/api';
+import { testDrivers } from '@fleetpmap/db';
+import { describe, expect, it } from 'vitest';
+import { HOUR_MS } from './fleet-history.ts';
+import {
+  anonProcess,
+  expectStoredAsLive,
+  hostSnapshots,
+  STEP_MS,
+  useHostDb,
+  verdictList,
+} from './one-host.ts';
+
+const RESTART_HOURS = 3;
+
+/** Noise of 1.5 % wandering over 20 minutes, the same on every run (a seeded generator). */
+function wanderingNoise(seed: number) {
+  let state = seed;
+  const uniform = () => {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    return (state + 0.5) / 2 ** 32;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const phi = Math.exp(-STEP_MS / (20 * 60_000));
+  let x = 0.015 * normal();
+  return () => {
+    x = phi * x + 0.015 * Math.sqrt(1 - phi * phi) * normal();
+    return x;
+  };
+}
+
+/**
+ * A day of one host: `batch` is restarted every 3 hours and leaks 1.5 %/h in every incarnation;
+ * `steady` runs all day and only wanders.
+ */
+function hostWithRestartedService(endMs: number) {
+  const batchNoise = wanderingNoise(9);
+  const steadyNoise = wanderingNoise(11);
+  const hours = 24;
+  return hostSnapshots('restart-1', endMs, hours, (_i, t) => {
+    const sinceStart = hours - (endMs - t) / HOUR_MS;
+    const k = Math.floor(sinceStart / RESTART_HOURS);
+    const age = sinceStart - k * RESTART_HOURS;
+    return [
+      anonProcess(900 + k, 'batch', 400_000 * (1 + 0.015 * age + batchNoise())),
+      anonProcess(800, 'steady', 400_000 * (1 + steadyNoise())),
+    ];
+  });
+}
+
+for (const driver of testDrivers()) {
+  describe(`top over a short window, with a service restarted every 3 hours (${driver})`, () => {
+    const nowMs = Date.now();
+    const db = useHostDb(driver, () => hostWithRestartedService(nowMs - 60_000));
+
+    it("pools the service's incarnations of the last day, not only the window's", async () => {
+      const services = createQueryServices(db().db, () => nowMs);
+      const rows = await services.top({
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon',
+        limit: 10,
+        all: true,
+      });
+      expect(verdictList(rows)).toEqual(['batch LEAK', 'steady no-significant-trend']);
+      const batch = rows.find((r) => r.comm === 'batch');
+      expect(batch).toMatchObject({ reason: 'every-incarnation-grows', incarnations: 3 });
+      // The day's incarnations do not change the 24-hour window, which holds them all.
+      const day = await services.top({
+        windowMs: 24 * HOUR_MS,
+        metric: 'anon',
+        limit: 10,
+        all: true,
+      });
+      expect(day.find((r) => r.comm === 'batch')).toMatchObject({ leak: true, incarnations: 9 });
+    });
+
+    it('stores, for the windows refreshed in one pass, the verdicts live scoring gives', async () => {
+      const stored = await expectStoredAsLive(db(), nowMs, [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS]);
+      expect(stored[1]?.find((r) => r.comm === 'batch')?.leak).toBe(true);
+    });
+  });
+}
