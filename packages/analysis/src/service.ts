@@ -32,9 +32,10 @@ export interface ServiceScore {
 }
 
 /**
- * Windows shorter than this pool a restarted service's incarnations of the whole span: a service
- * restarted every few hours shows only two or three incarnations in a 6-hour window, the newest
- * too young to judge, too few for the pooled test to reach its level on a plain leak.
+ * A window shorter than this pools, for a service restarted within it, the incarnations that ended
+ * in this span before the window's end: a service restarted every few hours shows only two or
+ * three incarnations to a 6-hour window, the newest too young to judge, too few for the pooled
+ * test to reach its level on a plain leak.
  */
 export const SERVICE_LOOKBACK_MS = 24 * 3_600_000;
 
