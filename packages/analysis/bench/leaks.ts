@@ -94,6 +94,9 @@ export interface ScenarioResult {
   scoreMs: number;
 }
 
+/** Earlier incarnations shorter than this are not read for a restarted service's day. */
+const EARLIER_MIN_LIFE_MS = 30 * 60_000;
+
 /** Storage's query resolution (`processAggregates`): 5-minute buckets up to this window, hourly beyond. */
 const FINE_WINDOW_MS = 6 * HOUR;
 
@@ -130,10 +133,13 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
   if (wantsEarlierIncarnations(to - from, present.length)) {
     for (const [k, b] of h.buckets.entries()) {
       const last = b[b.length - 1];
-      if (!last || last.tEndMs > from || last.tEndMs <= lookbackFrom) continue;
+      const inc = h.instance.incarnations[k];
+      if (!last || !inc || last.tEndMs > from || last.tEndMs <= lookbackFrom) continue;
+      // As storage decides what is worth reading: runs of some length only (api: scoreWindow).
+      if (inc.endMs - inc.startMs < EARLIER_MIN_LIFE_MS) continue;
       earlier.push({
         buckets: b.filter((x) => x.tStartMs >= lookbackFrom && x.tEndMs <= from),
-        startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
+        startedAtMs: inc.startMs,
         limitKb,
       });
     }

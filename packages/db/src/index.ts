@@ -40,6 +40,7 @@ export {
   type HostSummary,
   type IncarnationInfo,
   incarnationKey,
+  incarnationsLastSeenBetween,
   incarnationsOf,
   latestProcesses,
   listFullMaps,

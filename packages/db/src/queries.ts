@@ -85,6 +85,30 @@ export async function incarnationsOf(
   return out;
 }
 
+/**
+ * Metadata of the incarnations of the given hosts last seen within [fromMs, toMs]: what tells
+ * whether their aggregates are worth reading. `lastSeenMs` is refreshed at keyframes, so it lags
+ * an incarnation's real end by up to `KEYFRAME_INTERVAL_MS`.
+ */
+export async function incarnationsLastSeenBetween(
+  db: Db,
+  hostIds: readonly number[],
+  fromMs: number,
+  toMs: number,
+): Promise<IncarnationInfo[]> {
+  if (hostIds.length === 0) return [];
+  return db
+    .select()
+    .from(incarnations)
+    .where(
+      and(
+        inArray(incarnations.hostId, [...hostIds]),
+        gte(incarnations.lastSeenMs, fromMs),
+        lte(incarnations.lastSeenMs, toMs),
+      ),
+    );
+}
+
 /** An incarnation's stored metadata as of one snapshot of its host. */
 export interface ProcessState extends Omit<IncarnationInfo, 'lastSeenMs'> {
   host: string;

@@ -12,6 +12,8 @@ import {
   type HostSummary as DbHost,
   FINE_WINDOW_MAX_MS,
   incarnationKey,
+  incarnationsLastSeenBetween,
+  KEYFRAME_INTERVAL_MS,
   listHosts,
   type Metric,
   type ProcessAggregateSeries,
@@ -257,12 +259,20 @@ async function judgeYoungOnFineBuckets(
 }
 
 /**
+ * An earlier incarnation shorter than this (as its stored sightings show) cannot give the pooled
+ * test a trend after its startup: the many short runs of a cron job do not cost a read.
+ */
+const EARLIER_MIN_SEEN_MS = 30 * 60_000;
+
+/**
  * For a service restarted within a window under a day (analysis: `wantsEarlierIncarnations`), its
  * incarnations that ended in the day before the window's end, before the window: the pooled test
  * takes them in, since two or three incarnations of a service restarted every few hours are too
- * few to reach its level on a plain leak. Read only for the hosts with such a service. A command
- * with several chains in the window (workers running side by side) gets none: which chain an
- * earlier incarnation belonged to cannot be told.
+ * few to reach its level on a plain leak. The incarnations' metadata decides which hosts'
+ * 5-minute buckets are read: only those where such a service had an earlier incarnation of some
+ * length (a one-off restart, a deploy, costs no read). A command with several chains in the
+ * window (workers running side by side) gets none: which chain an earlier incarnation belonged
+ * to cannot be told.
  */
 async function readEarlierIncarnations(
   db: Db,
@@ -290,7 +300,6 @@ async function readEarlierIncarnations(
     }
   }
   if (restarted.size === 0) return out;
-  const withRestarts = new Set([...restarted.values()].map((c) => c[0]?.hostId));
   // An incarnation that ended just before the window is listed with it, without buckets in it.
   const inWindow = new Set(
     services
@@ -298,19 +307,38 @@ async function readEarlierIncarnations(
       .filter((m) => m.buckets.length > 0)
       .map(fleetKey),
   );
+  const chainStart = (chain: readonly ProcessAggregateSeries[]) =>
+    Math.min(...chain.map((m) => m.firstSeenMs));
+  const belongs = (s: ProcessAggregateSeries) => {
+    const chain = restarted.get(commandKey(s));
+    return chain && !inWindow.has(fleetKey(s)) && s.lastSeenMs <= chainStart(chain) ? chain : null;
+  };
+  const lookbackFromMs = toMs - SERVICE_LOOKBACK_MS;
+  const hostName = new Map(hosts.map((h) => [h.id, h.name]));
+  const known = await incarnationsLastSeenBetween(
+    db,
+    [...new Set([...restarted.values()].map((c) => c[0]?.hostId ?? -1))],
+    lookbackFromMs - KEYFRAME_INTERVAL_MS,
+    fromMs,
+  );
+  const worthReading = new Set<number>();
+  for (const m of known) {
+    const host = hostName.get(m.hostId);
+    if (host === undefined || m.lastSeenMs - m.firstSeenMs < EARLIER_MIN_SEEN_MS) continue;
+    if (belongs({ ...m, host, labels: {}, memTotalKb: 0, buckets: [] })) worthReading.add(m.hostId);
+  }
+  if (worthReading.size === 0) return out;
   const before = await processAggregates(db, {
-    fromMs: toMs - SERVICE_LOOKBACK_MS,
+    fromMs: lookbackFromMs,
     toMs: fromMs,
     resolution: '5m',
-    hostNames: hosts.filter((h) => withRestarts.has(h.id)).map((h) => h.name),
+    hostNames: hosts.filter((h) => worthReading.has(h.id)).map((h) => h.name),
     metrics: [input.metric],
   });
   for (const s of before) {
-    const chain = restarted.get(commandKey(s));
-    if (!chain || inWindow.has(fleetKey(s)) || s.buckets.length === 0) continue;
-    // Only what ran before the chain's first incarnation in the window belongs to the chain.
-    const chainStart = Math.min(...chain.map((m) => m.firstSeenMs));
-    if (s.lastSeenMs > chainStart) continue;
+    const chain = belongs(s);
+    if (!chain || s.buckets.length === 0 || s.lastSeenMs - s.firstSeenMs < EARLIER_MIN_SEEN_MS)
+      continue;
     const list = out.get(chain);
     if (list) list.push(s);
     else out.set(chain, [s]);
