@@ -58,6 +58,12 @@ describe('bench:leaks', () => {
     expect(r.robust.detectHours.every((h) => h !== null && h <= 4)).toBe(true);
     expect(r.robustTopWindow?.detectHours).toEqual(r.robust.detectHours);
     expect(formatResult(r)).toMatch(/recall 1\.000/);
+    // Wrong final verdicts are told by kind of process: here only the restarted cache can be one.
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    expect(sum(r.robust.falseAlarmsBy)).toBe(r.robust.fp);
+    expect(sum(r.robust.missedBy)).toBe(r.robust.fn);
+    expect([...r.baseline.falseAlarmsBy.keys()]).toEqual(['cache']);
+    expect(r.baseline.falseAlarmsBy.get('cache')).toBe(r.baseline.fp);
   });
 
   it('counts flapping verdicts and the false alarms left once a day of history exists', () => {

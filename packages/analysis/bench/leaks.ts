@@ -73,6 +73,9 @@ export interface DetectorFigures {
   falseAlarmTimeShareAfterDay1: number | null;
   /** The `top --group-by exe` pivot of the final verdicts. */
   pivot: GroupPivot[];
+  /** Wrong final verdicts by the process's name in the scenario (what kind of process it is). */
+  missedBy: Map<string, number>;
+  falseAlarmsBy: Map<string, number>;
 }
 
 export interface ScenarioResult {
@@ -214,6 +217,8 @@ export function detectorFigures(
   let tn = 0;
   let alarms = 0;
   let negEvals = 0;
+  const missedBy = new Map<string, number>();
+  const falseAlarmsBy = new Map<string, number>();
   let leakDrops = 0;
   let leakEvals = 0;
   let episodes = 0;
@@ -236,6 +241,10 @@ export function detectorFigures(
         ? (series[series.length - 1] as Verdicts)
         : judge(h, fleet.endMs - windowMs, fleet.endMs);
     rows.push({ host: inst.host, group: inst.exe, ...final });
+    if (inst.leak !== final.leak) {
+      const by = inst.leak ? missedBy : falseAlarmsBy;
+      by.set(inst.name, (by.get(inst.name) ?? 0) + 1);
+    }
     const incarnationAt = (t: number) => inst.incarnations.findLastIndex((i) => i.startMs <= t);
     for (let i = 1; i < series.length; i++) {
       const before = (series[i - 1] as Verdicts).leak;
@@ -310,6 +319,8 @@ export function detectorFigures(
       negEvals === 0 ? 0 : (episodes / negEvals) * ((24 * HOUR) / EVAL_STEP_MS),
     falseAlarmTimeShareAfterDay1: negEvalsLater === 0 ? null : alarmsLater / negEvalsLater,
     pivot: pivotByGroup(rows),
+    missedBy,
+    falseAlarmsBy,
   };
 }
 
@@ -430,6 +441,18 @@ export function formatResult(r: ScenarioResult): string {
       const t = r.robustTopWindow;
       lines.push(
         `           with top's default ${TOP_DEFAULT_WINDOW_MS / HOUR}h window over time: time to detect ${summariseDetect(t)}; flagged within 2h: ${t.fastDetectedWithin2h}/${t.fastLeaks}, ${t.nominalFastDetectedWithin2h}/${t.nominalFastLeaks} nominal (flagged at 2h, held or not: ${t.fastFlaggedAt2h}/${t.fastLeaks}); false-alarm time ${falseAlarmTime(t)}; flapping per process-day: leak dropped ${f2(t.leakDropsPerDay)}, false alarms raised ${f2(t.falseAlarmEpisodesPerDay)}`,
+      );
+    }
+    if (label === 'robust  ' && (d.missedBy.size > 0 || d.falseAlarmsBy.size > 0)) {
+      const list = (m: Map<string, number>) =>
+        m.size === 0
+          ? 'none'
+          : [...m.entries()]
+              .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+              .map(([name, n]) => `${name} x${n}`)
+              .join(', ');
+      lines.push(
+        `           wrong final verdicts: missed ${list(d.missedBy)}; false alarms ${list(d.falseAlarmsBy)}`,
       );
     }
     if (label === 'robust  ') {
