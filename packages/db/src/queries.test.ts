@@ -13,6 +13,7 @@ import { ingestSnapshot } from './ingest.ts';
 import {
   diffMappings,
   getFullMap,
+  incarnationKey,
   latestProcesses,
   listFullMaps,
   listHosts,
@@ -211,6 +212,18 @@ describe.each(testDrivers())('read services on %s', (driver) => {
       hostNames: ['db-1'],
     });
     expect(fine.find((p) => p.pid === 812)?.buckets).toHaveLength(12);
+    // A read for a few processes keeps only theirs.
+    const java812 = fine.find((p) => p.pid === 812);
+    const only = java812 ? `${java812.hostId}/${incarnationKey(java812)}` : '';
+    const one = await processAggregates(t.db, {
+      fromMs: start + 3_600_000,
+      toMs: start + 2 * 3_600_000,
+      hostNames: ['db-1'],
+      only: new Set([only]),
+    });
+    expect(fine.length).toBeGreaterThan(1);
+    expect(one.map((p) => p.pid)).toEqual([812]);
+    expect(one[0]?.buckets).toEqual(java812?.buckets);
 
     // a late replay into an already rolled-up bucket is folded in by the next run
     await ingestSnapshot(

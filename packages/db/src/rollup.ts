@@ -258,6 +258,11 @@ export async function processAggregates(
     hostNames?: readonly string[];
     /** metrics to return (default all); ranking one metric decodes only that one */
     metrics?: readonly Metric[];
+    /**
+     * Only these incarnations (by host id and `incarnationKey`) are kept: rows still decode
+     * whole, but a read for a few processes does not hold every process's buckets in memory.
+     */
+    only?: ReadonlySet<string>;
   },
 ): Promise<ProcessAggregateSeries[]> {
   const resolution =
@@ -301,6 +306,7 @@ export async function processAggregates(
     if (!h) continue;
     for (const a of decodeAggregates(r.data, opts.metrics)) {
       const k = `${r.hostId}/${incarnationKey(a)}`;
+      if (opts.only && !opts.only.has(k)) continue;
       let s = out.get(k);
       if (!s) {
         const m = metaByKey.get(k);

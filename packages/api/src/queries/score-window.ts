@@ -270,9 +270,9 @@ const EARLIER_MIN_SEEN_MS = 30 * 60_000;
  * takes them in, since two or three incarnations of a service restarted every few hours are too
  * few to reach its level on a plain leak. The incarnations' metadata decides which hosts'
  * 5-minute buckets are read: only those where such a service had an earlier incarnation of some
- * length (a one-off restart, a deploy, costs no read). A command with several chains in the
- * window (workers running side by side) gets none: which chain an earlier incarnation belonged
- * to cannot be told.
+ * length (a one-off restart, a deploy, costs no read), and of those only these incarnations'
+ * buckets are kept. A command with several chains in the window (workers running side by side)
+ * gets none: which chain an earlier incarnation belonged to cannot be told.
  */
 async function readEarlierIncarnations(
   db: Db,
@@ -321,24 +321,25 @@ async function readEarlierIncarnations(
     lookbackFromMs - KEYFRAME_INTERVAL_MS,
     fromMs,
   );
-  const worthReading = new Set<number>();
+  const wanted = new Set<string>();
   for (const m of known) {
     const host = hostName.get(m.hostId);
     if (host === undefined || m.lastSeenMs - m.firstSeenMs < EARLIER_MIN_SEEN_MS) continue;
-    if (belongs({ ...m, host, labels: {}, memTotalKb: 0, buckets: [] })) worthReading.add(m.hostId);
+    if (belongs({ ...m, host, labels: {}, memTotalKb: 0, buckets: [] })) wanted.add(fleetKey(m));
   }
-  if (worthReading.size === 0) return out;
+  if (wanted.size === 0) return out;
+  const readHosts = new Set(known.filter((m) => wanted.has(fleetKey(m))).map((m) => m.hostId));
   const before = await processAggregates(db, {
     fromMs: lookbackFromMs,
     toMs: fromMs,
     resolution: '5m',
-    hostNames: hosts.filter((h) => worthReading.has(h.id)).map((h) => h.name),
+    hostNames: hosts.filter((h) => readHosts.has(h.id)).map((h) => h.name),
     metrics: [input.metric],
+    only: wanted,
   });
   for (const s of before) {
     const chain = belongs(s);
-    if (!chain || s.buckets.length === 0 || s.lastSeenMs - s.firstSeenMs < EARLIER_MIN_SEEN_MS)
-      continue;
+    if (!chain || s.buckets.length === 0) continue;
     const list = out.get(chain);
     if (list) list.push(s);
     else out.set(chain, [s]);
