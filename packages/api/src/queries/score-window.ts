@@ -307,8 +307,9 @@ async function readEarlierIncarnations(
       .filter((m) => m.buckets.length > 0)
       .map(fleetKey),
   );
+  // Members listed without buckets in the window ended before it: they count as earlier ones.
   const chainStart = (chain: readonly ProcessAggregateSeries[]) =>
-    Math.min(...chain.map((m) => m.firstSeenMs));
+    Math.min(...chain.filter((m) => m.buckets.length > 0).map((m) => m.firstSeenMs));
   const belongs = (s: ProcessAggregateSeries) => {
     const chain = restarted.get(commandKey(s));
     return chain && !inWindow.has(fleetKey(s)) && s.lastSeenMs <= chainStart(chain) ? chain : null;
