@@ -11,6 +11,7 @@ import {
   type Db,
   type HostSummary as DbHost,
   FINE_WINDOW_MAX_MS,
+  type IncarnationInfo,
   incarnationKey,
   incarnationsLastSeenBetween,
   KEYFRAME_INTERVAL_MS,
@@ -82,8 +83,9 @@ export function limitKbOf(
  */
 const STARTED_SLACK_MS = 10 * 60_000;
 
-/** The key of the command a chain of incarnations runs: what a restart keeps. */
-const commandKey = (s: ProcessAggregateSeries) => `${s.host}\0${s.exe ?? s.comm}\0${s.cmdline}`;
+/** What a restart keeps: the command a chain of incarnations runs, on its host. */
+type CommandOf = { hostId: number; exe: string | null; comm: string; cmdline: string };
+const commandKey = (s: CommandOf) => `${s.hostId}\0${s.exe ?? s.comm}\0${s.cmdline}`;
 
 /** An incarnation's identity across hosts. */
 const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: number }) =>
@@ -135,8 +137,8 @@ export async function scoreWindow(
     if (g) g.push(s);
     else commands.set(k, [s]);
   }
-  const services: (typeof series)[] = [];
-  for (const group of commands.values()) {
+  const chainsByCommand = new Map<string, (typeof series)[]>();
+  for (const [key, group] of commands) {
     group.sort((a, b) => a.firstSeenMs - b.firstSeenMs || a.lastSeenMs - b.lastSeenMs);
     const chains: (typeof series)[] = [];
     for (const s of group) {
@@ -150,12 +152,16 @@ export async function scoreWindow(
       if (best) best.push(s);
       else chains.push([s]);
     }
-    services.push(...chains);
+    chainsByCommand.set(key, chains);
   }
+  const services = [...chainsByCommand.values()].flat();
   if (input.windowMs > FINE_WINDOW_MAX_MS)
     await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs);
   const lookbackFromMs = toMs - SERVICE_LOOKBACK_MS;
-  const earlier = await readEarlierIncarnations(db, services, hosts, input, fromMs, toMs);
+  const earlier = await readEarlierIncarnations(db, chainsByCommand, hosts, input, {
+    lookbackFromMs,
+    fromMs,
+  });
   const rows: ScoredRow[] = [];
   for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
@@ -163,24 +169,16 @@ export async function scoreWindow(
     if (!newest) continue;
     const host = hostByName.get(newest.host);
     const hostFirstSeen = host?.firstSeenMs ?? 0;
-    const startedAtMs = (m: ProcessAggregateSeries) =>
-      m.startedAtMs ?? (m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null);
+    const incarnationInput = (m: ProcessAggregateSeries) => ({
+      buckets: toMetricBuckets(m.buckets, input.metric),
+      startedAtMs:
+        m.startedAtMs ?? (m.firstSeenMs > hostFirstSeen + STARTED_SLACK_MS ? m.firstSeenMs : null),
+      limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
+    });
     const verdict = scoreService(
-      members.map((m) => ({
-        buckets: toMetricBuckets(m.buckets, input.metric),
-        startedAtMs: startedAtMs(m),
-        limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
-        dayBefore: dayBefore.get(fleetKey(m)) ?? [],
-      })),
+      members.map((m) => ({ ...incarnationInput(m), dayBefore: dayBefore.get(fleetKey(m)) ?? [] })),
       { windowStartMs: fromMs, windowEndMs: toMs },
-      {
-        fromMs: lookbackFromMs,
-        incarnations: (earlier.get(members) ?? []).map((m) => ({
-          buckets: toMetricBuckets(m.buckets, input.metric),
-          startedAtMs: startedAtMs(m),
-          limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
-        })),
-      },
+      { fromMs: lookbackFromMs, incarnations: (earlier.get(members) ?? []).map(incarnationInput) },
     );
     const score = verdict.latest ?? verdict.incarnations[verdict.incarnations.length - 1];
     if (!score) continue;
@@ -276,63 +274,53 @@ const EARLIER_MIN_SEEN_MS = 30 * 60_000;
  */
 async function readEarlierIncarnations(
   db: Db,
-  services: readonly ProcessAggregateSeries[][],
+  chainsByCommand: ReadonlyMap<string, ProcessAggregateSeries[][]>,
   hosts: readonly DbHost[],
   input: { windowMs: number; metric: Metric },
-  fromMs: number,
-  toMs: number,
+  span: { lookbackFromMs: number; fromMs: number },
 ): Promise<Map<ProcessAggregateSeries[], ProcessAggregateSeries[]>> {
   const out = new Map<ProcessAggregateSeries[], ProcessAggregateSeries[]>();
-  const chainsByCommand = new Map<string, ProcessAggregateSeries[][]>();
-  for (const members of services) {
-    const first = members[0];
-    if (!first) continue;
-    const list = chainsByCommand.get(commandKey(first));
-    if (list) list.push(members);
-    else chainsByCommand.set(commandKey(first), [members]);
-  }
-  const restarted = new Map<string, ProcessAggregateSeries[]>();
+  // Each restarted chain with the start of its first member that has buckets in the window:
+  // members listed without any ended before the window and count as earlier ones.
+  const restarted = new Map<string, { chain: ProcessAggregateSeries[]; startMs: number }>();
   for (const [key, chains] of chainsByCommand) {
     const only = chains[0];
-    const inWindow = only?.filter((m) => m.buckets.length > 0).length ?? 0;
-    if (chains.length === 1 && only && wantsEarlierIncarnations(input.windowMs, inWindow)) {
-      restarted.set(key, only);
+    const inWindow = only?.filter((m) => m.buckets.length > 0) ?? [];
+    if (chains.length === 1 && only && wantsEarlierIncarnations(input.windowMs, inWindow.length)) {
+      restarted.set(key, { chain: only, startMs: Math.min(...inWindow.map((m) => m.firstSeenMs)) });
     }
   }
   if (restarted.size === 0) return out;
-  // An incarnation that ended just before the window is listed with it, without buckets in it.
   const inWindow = new Set(
-    services
-      .flat()
+    [...chainsByCommand.values()]
+      .flat(2)
       .filter((m) => m.buckets.length > 0)
       .map(fleetKey),
   );
-  // Members listed without buckets in the window ended before it: they count as earlier ones.
-  const chainStart = (chain: readonly ProcessAggregateSeries[]) =>
-    Math.min(...chain.filter((m) => m.buckets.length > 0).map((m) => m.firstSeenMs));
-  const belongs = (s: ProcessAggregateSeries) => {
-    const chain = restarted.get(commandKey(s));
-    return chain && !inWindow.has(fleetKey(s)) && s.lastSeenMs <= chainStart(chain) ? chain : null;
+  // The chain an incarnation that ended before the window belongs to, told alike from its
+  // metadata (to decide the read) and from its aggregates (to place what was read).
+  const belongs = (s: Omit<IncarnationInfo, 'ppid' | 'uid'>) => {
+    const r = restarted.get(commandKey(s));
+    return r && !inWindow.has(fleetKey(s)) && s.lastSeenMs <= r.startMs ? r.chain : null;
   };
-  const lookbackFromMs = toMs - SERVICE_LOOKBACK_MS;
-  const hostName = new Map(hosts.map((h) => [h.id, h.name]));
   const known = await incarnationsLastSeenBetween(
     db,
-    [...new Set([...restarted.values()].map((c) => c[0]?.hostId ?? -1))],
-    lookbackFromMs - KEYFRAME_INTERVAL_MS,
-    fromMs,
+    [...new Set([...restarted.values()].map((r) => r.chain[0]?.hostId ?? -1))],
+    span.lookbackFromMs - KEYFRAME_INTERVAL_MS,
+    span.fromMs,
   );
   const wanted = new Set<string>();
+  const readHosts = new Set<number>();
   for (const m of known) {
-    const host = hostName.get(m.hostId);
-    if (host === undefined || m.lastSeenMs - m.firstSeenMs < EARLIER_MIN_SEEN_MS) continue;
-    if (belongs({ ...m, host, labels: {}, memTotalKb: 0, buckets: [] })) wanted.add(fleetKey(m));
+    if (m.lastSeenMs - m.firstSeenMs >= EARLIER_MIN_SEEN_MS && belongs(m)) {
+      wanted.add(fleetKey(m));
+      readHosts.add(m.hostId);
+    }
   }
   if (wanted.size === 0) return out;
-  const readHosts = new Set(known.filter((m) => wanted.has(fleetKey(m))).map((m) => m.hostId));
   const before = await processAggregates(db, {
-    fromMs: lookbackFromMs,
-    toMs: fromMs,
+    fromMs: span.lookbackFromMs,
+    toMs: span.fromMs,
     resolution: '5m',
     hostNames: hosts.filter((h) => readHosts.has(h.id)).map((h) => h.name),
     metrics: [input.metric],
