@@ -363,6 +363,10 @@ export function runScenario(scenario: Scenario): ScenarioResult {
   };
 }
 
+/** The issue's precision and recall goals for the final `leak` verdict. */
+export const meetsPrecisionRecallGoals = (d: DetectorFigures) =>
+  d.precision >= 0.97 && d.recall >= 0.95;
+
 const f2 = (v: number) => v.toFixed(3);
 const hours = (v: number | null | undefined) =>
   v === null || v === undefined ? 'never' : `${v.toFixed(2)}h`;
@@ -491,8 +495,7 @@ if (import.meta.main) {
     // ≥ 2 %/h flagged within 2 hours (and kept flagged) by `top` with its default window, every
     // leaking binary named and no other, and a better F1 than the naive detector.
     const goals =
-      d.precision >= 0.97 &&
-      d.recall >= 0.95 &&
+      meetsPrecisionRecallGoals(d) &&
       (r.robustTopWindow ?? d).fastDetectedWithin2h >= 0.95 * (r.robustTopWindow ?? d).fastLeaks &&
       pivotCheck(r.truthPivot, d.pivot).named ===
         pivotCheck(r.truthPivot, d.pivot).leakingBinaries &&
