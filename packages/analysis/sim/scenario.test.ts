@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSnapshot } from '@fleetpmap/protocol';
+import { parseSnapshot, processStartMs } from '@fleetpmap/protocol';
 import { describe, expect, it } from 'vitest';
 import { buildFleet, sampleInstance } from './fleet.ts';
 import { parseScenario, ScenarioError } from './scenario.ts';
@@ -94,6 +94,19 @@ describe('snapshots', () => {
       for (const p of snap.processes) if (p.comm === 'api') seen.set(p.pid, p.startTicks);
     }
     expect([...seen.entries()]).toEqual(api?.incarnations.map((i) => [i.pid, i.startTicks]));
+    // A receiver computes each incarnation's start from the host's boot time and the ticks,
+    // to the clock tick (10 ms).
+    const started = new Set<number | null>();
+    for (const snap of hostSnapshots(fleet, api?.host as string)) {
+      for (const p of snap.processes) {
+        if (p.comm === 'api') started.add(processStartMs(snap.host, p.startTicks));
+      }
+    }
+    const offByMs = [...started].map((ms, k) =>
+      ms === null ? null : Math.abs(ms - (api?.incarnations[k]?.startMs ?? 0)),
+    );
+    expect(offByMs).toEqual(api?.incarnations.map(() => expect.any(Number)));
+    for (const off of offByMs) expect(off).toBeLessThanOrEqual(5);
     // rssAnon + swap is the anon metric; the status block is internally consistent.
     const first = hostSnapshots(fleet, api?.host as string).next().value;
     for (const p of first?.processes ?? []) {

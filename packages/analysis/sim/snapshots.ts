@@ -102,6 +102,9 @@ export function* hostSnapshots(fleet: Fleet, hostName: string): Generator<Snapsh
         memTotalKb: host.memTotalKb,
         pageSizeKb: 4,
         clockTicksPerSec: CLOCK_TICKS_PER_SEC,
+        // Without the boot time a receiver cannot tell when a process started, and the verdict
+        // would judge every restart's startup as if it were steady state.
+        bootTimeMs: fleet.bootMs,
         labels: { scenario: fleet.scenario.name.slice(0, 255) },
       },
       agent: { version: 'fleetpmap-sim/1' },
