@@ -9,7 +9,7 @@ import { parseScenario } from './scenario.ts';
 import { hostSnapshots, truthOf } from './snapshots.ts';
 
 const USAGE =
-  'usage: npm run sim -- SCENARIO_FILE [--out DIR] [--server URL --token TOKEN] [--end-now] [--no-validate]';
+  'usage: npm run sim -- SCENARIO_FILE [--out DIR] [--server URL [--token-file FILE | --token TOKEN]] [--end-now] [--no-validate]';
 
 export interface PushOptions {
   server: string;
@@ -74,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       server: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       'end-now': { type: 'boolean', default: false },
       'no-validate': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -84,8 +85,21 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return values.help ? 0 : 2;
   }
-  if ((values.server === undefined) !== (values.token === undefined)) {
-    console.error('sim: --server and --token go together');
+  // As for the CLI: a token on the command line is visible to every user of the host (ps), so a
+  // file, or the environment, is the better place for it.
+  const tokenFile = values['token-file'] ?? nonEmpty(process.env.FLEETPMAP_TOKEN_FILE);
+  const token =
+    values.token ??
+    (values['token-file'] === undefined ? nonEmpty(process.env.FLEETPMAP_TOKEN) : undefined) ??
+    (tokenFile === undefined ? undefined : readFileSync(tokenFile, 'utf8').trim());
+  if (values.server !== undefined && !token) {
+    console.error(
+      'sim: --server needs a token: --token-file FILE, FLEETPMAP_TOKEN_FILE or FLEETPMAP_TOKEN',
+    );
+    return 2;
+  }
+  if (values.server === undefined && (values.token ?? values['token-file']) !== undefined) {
+    console.error('sim: a token without --server has nowhere to go');
     return 2;
   }
   const scenario = parseScenario(JSON.parse(readFileSync(file, 'utf8')));
@@ -116,8 +130,8 @@ async function main(argv: string[]): Promise<number> {
           throw new Error(`generated snapshot invalid at ${check.path}: ${check.message}`);
       }
       if (ndjson && !ndjson.write(`${JSON.stringify(snap)}\n`)) await once(ndjson, 'drain');
-      if (values.server && values.token) {
-        const r = await pushSnapshot(snap, { server: values.server, token: values.token });
+      if (values.server && token) {
+        const r = await pushSnapshot(snap, { server: values.server, token });
         if (r.duplicate) duplicates++;
       }
       count++;
@@ -135,6 +149,10 @@ async function main(argv: string[]): Promise<number> {
       (values.server ? `; pushed to ${values.server} (${duplicates} duplicates)` : ''),
   );
   return 0;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v;
 }
 
 if (import.meta.main) {
