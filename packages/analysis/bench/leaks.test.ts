@@ -116,5 +116,19 @@ describe('bench:leaks', () => {
     expect(d.falseAlarmTimeShare).toBeCloseTo(12 / 120, 6);
     // After hour 24: 24 evaluations (24.25 h … 30 h), 8 of them inside the second false alarm.
     expect(d.falseAlarmTimeShareAfterDay1).toBeCloseTo(8 / 24, 6);
+
+    // A detector that flags nothing misses both leaks; each is told with what its leak added
+    // inside the final window, from its first sample there to its last (2 %/h, a sample every
+    // 5 minutes). The restarted one's 12-hour window spans its restart at hour 20: its two
+    // incarnations add 1 h 55 min and 9 h 55 min of growth.
+    const blind = () => ({ leak: false, slopeKbPerHour: 0, pctPerHour: 0 });
+    const pct = (hours: number) => 2 * (hours - 5 / 60);
+    const six = detectorFigures(fleet, histories, blind, 6 * HOUR);
+    expect(six.missedLeakGrowthPct).toHaveLength(six.fn);
+    expect(six.missedLeakGrowthPct[0]).toBeCloseTo(pct(6), 6);
+    expect(six.missedLeakGrowthPct[1]).toBeCloseTo(pct(6), 6);
+    const twelve = detectorFigures(fleet, histories, blind, 12 * HOUR);
+    expect(twelve.missedLeakGrowthPct[0]).toBeCloseTo(pct(12), 6);
+    expect(twelve.missedLeakGrowthPct[1]).toBeCloseTo(pct(2) + pct(10), 6);
   });
 });

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyOf, type InstanceHistory } from '../sim/buckets-from-samples.ts';
-import { buildFleet, type Fleet, type Instance } from '../sim/fleet.ts';
+import { buildFleet, type Fleet, type Instance, sampleInstance } from '../sim/fleet.ts';
 import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { leastSquaresSlopePerHour, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
@@ -76,6 +76,12 @@ export interface DetectorFigures {
   /** Wrong final verdicts by the process's name in the scenario (what kind of process it is). */
   missedBy: Map<string, number>;
   falseAlarmsBy: Map<string, number>;
+  /**
+   * For each missed leak (final verdict), what its leak added inside the final window, in % of
+   * its base size: a bursty leak with no burst in a short window added nothing there, and no
+   * detector reading that window can see it.
+   */
+  missedLeakGrowthPct: number[];
 }
 
 export interface ScenarioResult {
@@ -219,6 +225,7 @@ export function detectorFigures(
   let negEvals = 0;
   const missedBy = new Map<string, number>();
   const falseAlarmsBy = new Map<string, number>();
+  const missedLeakGrowthPct: number[] = [];
   let leakDrops = 0;
   let leakEvals = 0;
   let episodes = 0;
@@ -244,6 +251,11 @@ export function detectorFigures(
     if (inst.leak !== final.leak) {
       const by = inst.leak ? missedBy : falseAlarmsBy;
       by.set(inst.name, (by.get(inst.name) ?? 0) + 1);
+      if (inst.leak) {
+        missedLeakGrowthPct.push(
+          leakGrowthInside(fleet, inst, fleet.endMs - windowMs, fleet.endMs),
+        );
+      }
     }
     const incarnationAt = (t: number) => inst.incarnations.findLastIndex((i) => i.startMs <= t);
     for (let i = 1; i < series.length; i++) {
@@ -321,7 +333,31 @@ export function detectorFigures(
     pivot: pivotByGroup(rows),
     missedBy,
     falseAlarmsBy,
+    missedLeakGrowthPct,
   };
+}
+
+/**
+ * What the leak component alone added over [fromMs, toMs), in % of the base size, summed over the
+ * incarnations alive then (a restart resets it). Replays the instance's simulation, which is
+ * deterministic in its seed.
+ */
+export function leakGrowthInside(
+  fleet: Fleet,
+  inst: Instance,
+  fromMs: number,
+  toMs: number,
+): number {
+  const firstByIncarnation = new Map<number, number>();
+  const lastByIncarnation = new Map<number, number>();
+  sampleInstance(fleet, inst, (tMs, k, _kb, leakPct) => {
+    if (tMs < fromMs || tMs >= toMs) return;
+    if (!firstByIncarnation.has(k)) firstByIncarnation.set(k, leakPct);
+    lastByIncarnation.set(k, leakPct);
+  });
+  let total = 0;
+  for (const [k, first] of firstByIncarnation) total += (lastByIncarnation.get(k) ?? first) - first;
+  return total;
 }
 
 export function runScenario(scenario: Scenario): ScenarioResult {
@@ -455,8 +491,14 @@ export function formatResult(r: ScenarioResult): string {
               .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
               .map(([name, n]) => `${name} x${n}`)
               .join(', ');
+      const grew = d.missedLeakGrowthPct.length
+        ? ` (what each missed leak added inside the window: ${[...d.missedLeakGrowthPct]
+            .sort((a, b) => a - b)
+            .map((v) => `${v.toFixed(1)}%`)
+            .join(', ')} of its size)`
+        : '';
       lines.push(
-        `           wrong final verdicts: missed ${list(d.missedBy)}; false alarms ${list(d.falseAlarmsBy)}`,
+        `           wrong final verdicts: missed ${list(d.missedBy)}; false alarms ${list(d.falseAlarmsBy)}${grew}`,
       );
     }
     if (label === 'robust  ') {
