@@ -1,10 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Component } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
+import { type MetricBucket, mergeBuckets } from './buckets.ts';
 import type { IncarnationInput } from './score.ts';
 import { SERVICE_LOOKBACK_MS, scoreService, wantsEarlierIncarnations } from './service.ts';
 
 const HOUR = 3_600_000;
+
+/** 5-minute buckets merged into hours, as the rollup serves windows over 6 hours. */
+function hourly(buckets: readonly MetricBucket[]): MetricBucket[] {
+  const byHour = new Map<number, MetricBucket[]>();
+  for (const b of buckets) {
+    const h = b.tStartMs - (b.tStartMs % HOUR);
+    byHour.set(h, [...(byHour.get(h) ?? []), b]);
+  }
+  return [...byHour].map(([h, g]) => mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR }));
+}
 
 describe('scoreService', () => {
   it('flags a service whose every incarnation grows until it is restarted', () => {
@@ -106,6 +117,42 @@ describe('scoreService', () => {
     // Windows of a day or more, and services not restarted within the window, get none.
     expect(wantsEarlierIncarnations(SERVICE_LOOKBACK_MS, 3)).toBe(false);
     expect(wantsEarlierIncarnations(6 * HOUR, 1)).toBe(false);
+  });
+
+  it('flags a bursty leak whose restarts often come after a quiet stretch', () => {
+    // Bursts of about an hour every ~3.3 hours, a service restarted every ~3 hours, judged over
+    // 36 hours on hourly floors as storage serves such a window: 3 of its 7 incarnations end on
+    // growth, the others after a quiet stretch, yet the pooled growth is plain (p ≈ 0.004).
+    const bursty: Component[] = [
+      { type: 'bursty', pctPerHour: 6, burstMinutes: 58, everyHours: 3.3 },
+      { type: 'noise', pct: 1.3, corrMinutes: 18 },
+    ];
+    const s = simulate(bursty, 36, 41, { restart: { everyHours: 3 }, startedHoursBefore: 0 });
+    const v = scoreService(
+      s.incarnations.map((i) => ({ ...i, buckets: hourly(i.buckets) })),
+      s,
+    );
+    expect(v.pooledIncarnations).toBe(7);
+    expect(v.growingIncarnations).toBe(3);
+    expect(v.pooled?.pValue).toBeLessThan(0.01);
+    expect(v).toMatchObject({ leak: true, reason: 'every-incarnation-grows' });
+    // A service that warms up after each of its restarts, on the same floors, is not a leak.
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const warm = simulate(
+        [
+          { type: 'warmup', plateauPct: 40, minutes: 20 },
+          { type: 'noise', pct: 0.5, corrMinutes: 10 },
+        ],
+        36,
+        seed,
+        { restart: { everyHours: 3 }, startedHoursBefore: 0 },
+      );
+      const w = scoreService(
+        warm.incarnations.map((i) => ({ ...i, buckets: hourly(i.buckets) })),
+        warm,
+      );
+      expect(w.leak).toBe(false);
+    }
   });
 
   it('does not flag a flat service that is restarted often', () => {

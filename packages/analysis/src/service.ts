@@ -48,6 +48,14 @@ export function wantsEarlierIncarnations(windowMs: number, incarnationsInWindow:
   return windowMs < SERVICE_LOOKBACK_MS && incarnationsInWindow >= 2;
 }
 
+/**
+ * The share of a restarted service's pooled incarnations that must still be growing at their end
+ * for the pooled test to call it a leak. Half of them, as before, missed bursty leaks restarted
+ * every few hours (3 of 7 incarnations ending on a burst); warm-ups leave almost none growing.
+ * Measured in docs/analysis.md ("Restarted services").
+ */
+export const GROWING_SHARE = 0.4;
+
 /** A service's incarnations that ended before the window, from `fromMs` on. */
 export interface EarlierIncarnations {
   fromMs: number;
@@ -118,8 +126,10 @@ export function scoreService(
     pooled,
   };
   if (latest?.leak) return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
-  // Most incarnations must grow to their end: a warm-up that levels off in each incarnation is
+  // Many incarnations must grow to their end: a warm-up that levels off in each incarnation is
   // not a leak however often the service restarts, and the most recent must still be growing.
+  // Not most of them: a leak that grows only in bursts under load ends an incarnation on a quiet
+  // stretch about as often as not (see GROWING_SHARE).
   const newest = pooledIn[pooledIn.length - 1];
   // The practical size of one incarnation's verdict (score.ts), over a typical incarnation: at
   // the minimum rate, a few hours' creep (the tail of every restart's warm-up) is not a leak.
@@ -130,7 +140,7 @@ export function scoreService(
     pooled.pctPerHour >= opts.minPctPerHour &&
     (pooled.pctPerHour >= 2 * opts.minPctPerHour ||
       pooled.pctPerHour * typicalHours >= opts.minGrowthPct) &&
-    growing.length * 2 >= pooledIn.length &&
+    growing.length >= GROWING_SHARE * pooledIn.length &&
     (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
     return { ...base, leak: true, reason: 'every-incarnation-grows' };
