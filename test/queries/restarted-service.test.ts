@@ -65,6 +65,13 @@ for (const driver of testDrivers()) {
       expect(verdictList(rows)).toEqual(['batch LEAK', 'steady no-significant-trend']);
       const batch = rows.find((r) => r.comm === 'batch');
       expect(batch).toMatchObject({ reason: 'every-incarnation-grows', incarnations: 3 });
+      // The row shows the pooled growth, not the newest incarnation's want of data: about
+      // 1.5 %/h of the service's size, with a confidence and a time to the host's memory.
+      expect(batch?.pctPerHour).toBeGreaterThan(0.75);
+      expect(batch?.pctPerHour).toBeLessThan(3);
+      expect(batch?.slopeKbPerHour).toBeGreaterThan(0);
+      expect(batch?.confidence).toBeGreaterThan(0);
+      expect(batch?.timeToLimitHours).toBeGreaterThan(0);
       // The 24-hour window holds all nine incarnations itself and reads nothing more. (Its verdict
       // on hourly buckets, three per incarnation, depends on how the hours cut the restarts: a
       // leak with the data ending 0, 10, 20, 30 or 50 minutes before the hour, not 40.)

@@ -39,6 +39,36 @@ describe('scoreService', () => {
     expect(v.incarnations.every((i) => i.slopeKbPerHour > 0)).toBe(true);
   });
 
+  it('shows the pooled figures when the pooled test decided', () => {
+    // Restarted every 80 minutes at 3 %/h: after the startup grace no incarnation is long enough
+    // to be judged alone.
+    const s = simulate(
+      [
+        { type: 'linear', pctPerHour: 3 },
+        { type: 'noise', pct: 0.5, corrMinutes: 5 },
+      ],
+      12,
+      2,
+      { restart: { everyHours: 4 / 3, jitter: 0 }, startedHoursBefore: 0 },
+    );
+    const v = scoreService(s.incarnations, s);
+    expect(v).toMatchObject({ leak: true, reason: 'every-incarnation-grows', latest: null });
+    const newest = v.incarnations[v.incarnations.length - 1];
+    expect(newest?.reason).toBe('too-little-data');
+    expect(newest?.confidence).toBe(0);
+    expect(v.shown?.pctPerHour).toBe(v.pooled?.pctPerHour);
+    expect(v.shown?.pctPerHour).toBeGreaterThan(2);
+    expect(v.shown?.slopeKbPerHour).toBeCloseTo(
+      ((v.pooled?.pctPerHour ?? 0) / 100) * (newest?.currentKb ?? 0),
+      6,
+    );
+    expect(v.shown?.confidence).toBeGreaterThan(0.5);
+    expect(v.shown?.pValue).toBe(v.pooled?.pValue);
+    // 8 GiB of limit, about 600 MiB used, growing ~3 %/h of that: weeks, not never.
+    expect(v.shown?.timeToLimitHours).toBeGreaterThan(24);
+    expect(v.shown?.timeToLimitHours).toBeLessThan(24 * 30);
+  });
+
   it('does not flag a service that warms up after each restart and then holds', () => {
     for (const seed of [1, 2, 3]) {
       const s = simulate(

@@ -29,6 +29,13 @@ export interface ServiceScore {
   growingIncarnations: number;
   /** Pooled over the incarnations with a trend (null with fewer than two). */
   pooled: { pValue: number; pctPerHour: number } | null;
+  /**
+   * What a ranking shows for the service: `latest`, or the newest incarnation's score when none
+   * was judged, except when the pooled test decided. Then the slope, rate, confidence and time to
+   * limit are the pooled test's: the newest incarnation is usually too young for figures of its
+   * own, and a leak shown with no slope and no confidence is no help. Null without any data.
+   */
+  shown: LeakScore | null;
 }
 
 /**
@@ -46,6 +53,36 @@ export const SERVICE_LOOKBACK_MS = 24 * 3_600_000;
  */
 export function wantsEarlierIncarnations(windowMs: number, incarnationsInWindow: number): boolean {
   return windowMs < SERVICE_LOOKBACK_MS && incarnationsInWindow >= 2;
+}
+
+/**
+ * A restarted service's figures as the pooled test sees them, on the newest judged incarnation's
+ * level: the pooled rate (median of the within-incarnation slopes) times its current size, the
+ * time to its limit at that rate, and a confidence from the pooled p-value and the rate (the same
+ * two terms as one incarnation's, score.ts).
+ */
+function pooledScore(
+  score: LeakScore,
+  pooled: { pValue: number; pctPerHour: number },
+  minPctPerHour: number,
+): LeakScore {
+  const slopeKbPerHour = (pooled.pctPerHour / 100) * score.currentKb;
+  const evidence = Math.min(1, -Math.log10(Math.max(pooled.pValue, 1e-12)) / 5);
+  const speed = Math.min(1, pooled.pctPerHour / minPctPerHour);
+  const limit = score.limitKb;
+  return {
+    ...score,
+    slopeKbPerHour,
+    pctPerHour: pooled.pctPerHour,
+    confidence: Math.round(Math.max(0, evidence * speed) * 1000) / 1000,
+    leak: true,
+    reason: 'leak',
+    pValue: pooled.pValue,
+    timeToLimitHours:
+      slopeKbPerHour > 0 && limit !== null && limit > 0
+        ? Math.max(0, (limit - score.currentKb) / slopeKbPerHour)
+        : null,
+  };
 }
 
 /**
@@ -117,8 +154,10 @@ export function scoreService(
     const z = v > 0 ? (s - Math.sign(s)) / Math.sqrt(v) : 0;
     pooled = { pValue: normalUpperTail(z), pctPerHour: median(slopes) };
   }
+  const newestScore = analysed[analysed.length - 1]?.score ?? null;
   const base = {
     latest,
+    shown: latest ?? newestScore,
     incarnations: analysed.map((a) => a.score),
     judgedIncarnations: judged.length,
     pooledIncarnations: pooledIn.length,
@@ -143,7 +182,9 @@ export function scoreService(
     growing.length >= GROWING_SHARE * pooledIn.length &&
     (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
-    return { ...base, leak: true, reason: 'every-incarnation-grows' };
+    const shownBase = latest ?? newestScore;
+    const shown = shownBase && pooledScore(shownBase, pooled, opts.minPctPerHour);
+    return { ...base, shown, leak: true, reason: 'every-incarnation-grows' };
   }
   if (latest === null && pooled === null)
     return { ...base, leak: false, reason: 'too-little-data' };

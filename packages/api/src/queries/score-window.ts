@@ -180,7 +180,7 @@ export async function scoreWindow(
       { windowStartMs: fromMs, windowEndMs: toMs },
       { fromMs: lookbackFromMs, incarnations: (earlier.get(members) ?? []).map(incarnationInput) },
     );
-    const score = verdict.latest ?? verdict.incarnations[verdict.incarnations.length - 1];
+    const score = verdict.shown;
     if (!score) continue;
     rows.push({
       hostId: newest.hostId,
