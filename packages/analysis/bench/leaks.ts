@@ -4,7 +4,7 @@ import { historyOf, type InstanceHistory } from '../sim/buckets-from-samples.ts'
 import { buildFleet, type Fleet, type Instance, sampleInstance } from '../sim/fleet.ts';
 import { leakRate } from '../sim/leak-rate.ts';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
-import { leastSquaresSlopePerHour, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
+import { leastSquaresSlopePerHour, type MetricBucket, mergeIntoHours } from '../src/buckets.ts';
 import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
 import {
   DAY_BEFORE_READ_MS,
@@ -117,17 +117,7 @@ const FINE_WINDOW_MS = 6 * HOUR;
 export function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
   const fine = list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
   if (to - from <= FINE_WINDOW_MS) return fine;
-  const hours = new Map<number, MetricBucket[]>();
-  for (const b of fine) {
-    const h = b.tStartMs - (b.tStartMs % HOUR);
-    const g = hours.get(h);
-    if (g) g.push(b);
-    else hours.set(h, [b]);
-  }
-  return [...hours.entries()]
-    .filter(([h]) => h >= from)
-    .map(([h, g]) => mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR }))
-    .sort((a, b) => a.tStartMs - b.tStartMs);
+  return mergeIntoHours(fine).filter((b) => b.tStartMs >= from);
 }
 
 function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: number): Verdicts {

@@ -4,7 +4,7 @@
  * Usage: node packages/analysis/bench/score-cost.ts
  */
 import { simulate } from '../sim/single.ts';
-import { HOUR_MS, type MetricBucket, mergeBuckets } from '../src/buckets.ts';
+import { mergeIntoHours } from '../src/buckets.ts';
 import { scoreService } from '../src/service.ts';
 
 const patterns = [
@@ -19,22 +19,13 @@ const patterns = [
   ],
 ];
 
-function hourly(buckets: readonly MetricBucket[]): MetricBucket[] {
-  const byHour = new Map<number, MetricBucket[]>();
-  for (const b of buckets) {
-    const h = b.tStartMs - (b.tStartMs % HOUR_MS);
-    byHour.set(h, [...(byHour.get(h) ?? []), b]);
-  }
-  return [...byHour].map(([h, g]) => mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR_MS }));
-}
-
 const cases = patterns.flatMap((p, i) =>
   [1, 2, 3].map((seed) => {
     const s = simulate(p, 24, seed + 10 * i);
     const inc = s.incarnations[0];
     if (!inc) throw new Error('no incarnation');
     return {
-      incarnations: [{ ...inc, buckets: hourly(inc.buckets) }],
+      incarnations: [{ ...inc, buckets: mergeIntoHours(inc.buckets) }],
       options: { windowStartMs: s.windowStartMs, windowEndMs: s.windowEndMs },
     };
   }),

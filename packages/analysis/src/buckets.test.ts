@@ -7,6 +7,7 @@ import {
   leastSquaresSlopePerHour,
   type MetricPoint,
   mergeBuckets,
+  mergeIntoHours,
 } from './buckets.ts';
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -66,6 +67,19 @@ describe('buckets', () => {
           expect(m.sumDt).toBeCloseTo(h.sumDt - h.n * shift, 3);
           expect(m.sumDtY).toBeCloseTo(h.sumDtY - shift * h.sum, -2);
         }
+      }),
+    );
+  });
+
+  it('merged into clock hours hold what buckets made an hour wide hold, over whole hours', () => {
+    fc.assert(
+      fc.property(pointsArb, (points) => {
+        // Any order in, oldest first out.
+        const hours = mergeIntoHours(bucketize(points).reverse());
+        const direct = bucketize(points, HOUR_MS);
+        expect(
+          hours.map((h) => [h.tStartMs, h.tEndMs - h.tStartMs, h.n, h.min, h.max, h.last]),
+        ).toEqual(direct.map((h) => [h.tStartMs, HOUR_MS, h.n, h.min, h.max, h.last]));
       }),
     );
   });

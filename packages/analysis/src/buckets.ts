@@ -124,6 +124,23 @@ export function mergeBuckets(
 }
 
 /**
+ * Buckets merged into the clock hours they fall in, oldest first, as the rollup serves windows
+ * over 6 hours (an hour with only some of its buckets still spans the whole hour).
+ */
+export function mergeIntoHours(buckets: readonly MetricBucket[]): MetricBucket[] {
+  const byHour = new Map<number, MetricBucket[]>();
+  for (const b of buckets) {
+    const h = b.tStartMs - (b.tStartMs % HOUR_MS);
+    const group = byHour.get(h);
+    if (group) group.push(b);
+    else byHour.set(h, [b]);
+  }
+  return [...byHour]
+    .map(([h, group]) => mergeBuckets(group, { tStartMs: h, tEndMs: h + HOUR_MS }))
+    .sort((a, b) => a.tStartMs - b.tStartMs);
+}
+
+/**
  * Ordinary least-squares slope in KiB per hour over every sample the buckets summarise, computed
  * from the regression sums alone. This is the naive estimator the robust scorer is compared
  * with; NaN with fewer than two distinct sample times.

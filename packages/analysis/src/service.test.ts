@@ -1,21 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { Component } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
-import { type MetricBucket, mergeBuckets } from './buckets.ts';
+import { mergeIntoHours } from './buckets.ts';
 import type { IncarnationInput } from './score.ts';
 import { SERVICE_LOOKBACK_MS, scoreService, wantsEarlierIncarnations } from './service.ts';
 
 const HOUR = 3_600_000;
 
-/** 5-minute buckets merged into hours, as the rollup serves windows over 6 hours. */
-function hourly(buckets: readonly MetricBucket[]): MetricBucket[] {
-  const byHour = new Map<number, MetricBucket[]>();
-  for (const b of buckets) {
-    const h = b.tStartMs - (b.tStartMs % HOUR);
-    byHour.set(h, [...(byHour.get(h) ?? []), b]);
-  }
-  return [...byHour].map(([h, g]) => mergeBuckets(g, { tStartMs: h, tEndMs: h + HOUR }));
-}
+/** Warms up after every start and then holds: no leak however often it restarts. */
+const warmingUp: Component[] = [
+  { type: 'warmup', plateauPct: 40, minutes: 20 },
+  { type: 'noise', pct: 0.5, corrMinutes: 10 },
+];
 
 describe('scoreService', () => {
   it('flags a service whose every incarnation grows until it is restarted', () => {
@@ -71,15 +67,10 @@ describe('scoreService', () => {
 
   it('does not flag a service that warms up after each restart and then holds', () => {
     for (const seed of [1, 2, 3]) {
-      const s = simulate(
-        [
-          { type: 'warmup', plateauPct: 40, minutes: 20 },
-          { type: 'noise', pct: 0.5, corrMinutes: 10 },
-        ],
-        24,
-        seed,
-        { restart: { everyHours: 4 }, startedHoursBefore: 0 },
-      );
+      const s = simulate(warmingUp, 24, seed, {
+        restart: { everyHours: 4 },
+        startedHoursBefore: 0,
+      });
       const v = scoreService(s.incarnations, s);
       expect(v.leak).toBe(false);
     }
@@ -159,7 +150,7 @@ describe('scoreService', () => {
     ];
     const s = simulate(bursty, 36, 41, { restart: { everyHours: 3 }, startedHoursBefore: 0 });
     const v = scoreService(
-      s.incarnations.map((i) => ({ ...i, buckets: hourly(i.buckets) })),
+      s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
       s,
     );
     expect(v.pooledIncarnations).toBe(7);
@@ -168,17 +159,12 @@ describe('scoreService', () => {
     expect(v).toMatchObject({ leak: true, reason: 'every-incarnation-grows' });
     // A service that warms up after each of its restarts, on the same floors, is not a leak.
     for (const seed of [1, 2, 3, 4, 5, 6]) {
-      const warm = simulate(
-        [
-          { type: 'warmup', plateauPct: 40, minutes: 20 },
-          { type: 'noise', pct: 0.5, corrMinutes: 10 },
-        ],
-        36,
-        seed,
-        { restart: { everyHours: 3 }, startedHoursBefore: 0 },
-      );
+      const warm = simulate(warmingUp, 36, seed, {
+        restart: { everyHours: 3 },
+        startedHoursBefore: 0,
+      });
       const w = scoreService(
-        warm.incarnations.map((i) => ({ ...i, buckets: hourly(i.buckets) })),
+        warm.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
         warm,
       );
       expect(w.leak).toBe(false);
