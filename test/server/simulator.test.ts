@@ -3,11 +3,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ROLLUP_SETTLE_MS } from '@fleetpmap/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, nodeBin, repoRoot } from '../support/paths.ts';
 import { oneDriver, useTestServer } from './harness.ts';
 
 const run = promisify(execFile);
+const ROLLUP_INTERVAL_MS = 2000;
 const simCli = join(repoRoot, 'packages/analysis/sim/cli.ts');
 
 /**
@@ -76,7 +78,9 @@ async function fleetpmap(args: string[], env: NodeJS.ProcessEnv): Promise<string
 // back with the real CLI: the server must know each incarnation's start as the simulator meant it,
 // and reach the verdicts the ground truth holds.
 describe('npm run sim against a real server', () => {
-  const t = useTestServer(oneDriver(), { env: { FLEETPMAP_ROLLUP_INTERVAL_MS: '2000' } });
+  const t = useTestServer(oneDriver(), {
+    env: { FLEETPMAP_ROLLUP_INTERVAL_MS: String(ROLLUP_INTERVAL_MS) },
+  });
   let dir: string;
 
   beforeAll(async () => {
@@ -116,7 +120,11 @@ describe('npm run sim against a real server', () => {
     expect(leaking.length).toBeLessThan(3);
 
     const env = { FLEETPMAP_SERVER: t.url, FLEETPMAP_TOKEN_FILE: tokenFile };
-    // Samples are aggregated once they have settled (half a minute): wait for every process.
+    // Samples are aggregated once they have settled: until then a service can show an older
+    // incarnation, the newest one's samples not yet rolled up. Wait out the settling time and a
+    // few rollups (every 2 s here) after the last push, then for every process.
+    const settledAt = Date.now() + ROLLUP_SETTLE_MS + 5 * ROLLUP_INTERVAL_MS;
+    await new Promise((r) => setTimeout(r, settledAt - Date.now()));
     let rows: TopRow[] = [];
     const deadline = Date.now() + 150_000;
     while (Date.now() < deadline) {
