@@ -87,19 +87,21 @@ async function main(argv: string[]): Promise<number> {
   }
   // As for the CLI: a token on the command line is visible to every user of the host (ps), so a
   // file, or the environment, is the better place for it.
+  if (values.server === undefined && (values.token ?? values['token-file']) !== undefined) {
+    console.error('sim: a token without --server has nowhere to go');
+    return 2;
+  }
   const tokenFile = values['token-file'] ?? nonEmpty(process.env.FLEETPMAP_TOKEN_FILE);
   const token =
-    values.token ??
-    (values['token-file'] === undefined ? nonEmpty(process.env.FLEETPMAP_TOKEN) : undefined) ??
-    (tokenFile === undefined ? undefined : readFileSync(tokenFile, 'utf8').trim());
+    values.server === undefined
+      ? undefined
+      : (values.token ??
+        (values['token-file'] === undefined ? nonEmpty(process.env.FLEETPMAP_TOKEN) : undefined) ??
+        (tokenFile === undefined ? undefined : readFileSync(tokenFile, 'utf8').trim()));
   if (values.server !== undefined && !token) {
     console.error(
       'sim: --server needs a token: --token-file FILE, FLEETPMAP_TOKEN_FILE or FLEETPMAP_TOKEN',
     );
-    return 2;
-  }
-  if (values.server === undefined && (values.token ?? values['token-file']) !== undefined) {
-    console.error('sim: a token without --server has nowhere to go');
     return 2;
   }
   const scenario = parseScenario(JSON.parse(readFileSync(file, 'utf8')));

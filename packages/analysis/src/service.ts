@@ -89,7 +89,7 @@ function pooledScore(
  * The share of a restarted service's pooled incarnations that must still be growing at their end
  * for the pooled test to call it a leak. Half of them, as before, missed bursty leaks restarted
  * every few hours (3 of 7 incarnations ending on a burst); warm-ups leave almost none growing.
- * Measured in docs/analysis.md ("Restarted services").
+ * Measured in docs/analysis.md ("How the verdict is reached", 7).
  */
 export const GROWING_SHARE = 0.4;
 
