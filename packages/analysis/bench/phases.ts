@@ -5,11 +5,10 @@
  * the same fleet, the same seed, other floors. A rule that holds at one phase only is luck.
  * Default: every 15 minutes, every scenario of bench/scenarios.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { intArg } from './fresh.ts';
-import { meetsPrecisionRecallGoals, runScenario } from './leaks.ts';
+import { meetsPrecisionRecallGoals, runScenario, scenarioFiles } from './leaks.ts';
 
 const MINUTE_MS = 60_000;
 
@@ -64,14 +63,7 @@ export function phaseLine(name: string, phases: readonly PhaseFigures[]): string
 if (import.meta.main) {
   const [stepArg, ...paths] = process.argv.slice(2);
   const step = intArg(stepArg, 'STEP_MINUTES', 1, 60, 15);
-  const files = (paths.length > 0 ? paths : ['bench/scenarios']).flatMap((p) =>
-    statSync(p).isDirectory()
-      ? readdirSync(p)
-          .filter((f) => f.endsWith('.json'))
-          .sort()
-          .map((f) => join(p, f))
-      : [p],
-  );
+  const files = scenarioFiles(paths.length > 0 ? paths : ['bench/scenarios']);
   let met = 0;
   let total = 0;
   for (const file of files) {
