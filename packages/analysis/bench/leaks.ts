@@ -12,7 +12,12 @@ import {
   DEFAULT_SCORE_OPTIONS,
   type IncarnationInput,
 } from '../src/score.ts';
-import { SERVICE_LOOKBACK_MS, scoreService, wantsEarlierIncarnations } from '../src/service.ts';
+import {
+  EARLIER_MIN_LIFE_MS,
+  SERVICE_LOOKBACK_MS,
+  scoreService,
+  wantsEarlierIncarnations,
+} from '../src/service.ts';
 
 const HOUR = 3_600_000;
 const EVAL_STEP_MS = 15 * 60_000;
@@ -102,9 +107,6 @@ export interface ScenarioResult {
   truthPivot: GroupPivot[];
   scoreMs: number;
 }
-
-/** Earlier incarnations shorter than this are not read for a restarted service's day. */
-const EARLIER_MIN_LIFE_MS = 30 * 60_000;
 
 /** Storage's query resolution (`processAggregates`): 5-minute buckets up to this window, hourly beyond. */
 const FINE_WINDOW_MS = 6 * HOUR;

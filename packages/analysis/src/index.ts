@@ -27,6 +27,7 @@ export {
   type VerdictReason,
 } from './score.ts';
 export {
+  EARLIER_MIN_LIFE_MS,
   type EarlierIncarnations,
   SERVICE_LOOKBACK_MS,
   type ServiceReason,

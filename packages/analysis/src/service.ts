@@ -93,6 +93,12 @@ function pooledScore(
  */
 export const GROWING_SHARE = 0.4;
 
+/**
+ * An earlier incarnation that lived shorter than this cannot give the pooled test a trend after
+ * its startup: storage reads none (the many short runs of a cron job cost no read).
+ */
+export const EARLIER_MIN_LIFE_MS = 30 * 60_000;
+
 /** A service's incarnations that ended before the window, from `fromMs` on. */
 export interface EarlierIncarnations {
   fromMs: number;
@@ -182,8 +188,7 @@ export function scoreService(
     growing.length >= GROWING_SHARE * pooledIn.length &&
     (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
-    const shownBase = latest ?? newestScore;
-    const shown = shownBase && pooledScore(shownBase, pooled, opts.minPctPerHour);
+    const shown = base.shown && pooledScore(base.shown, pooled, opts.minPctPerHour);
     return { ...base, shown, leak: true, reason: 'every-incarnation-grows' };
   }
   if (latest === null && pooled === null)

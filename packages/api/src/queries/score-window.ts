@@ -1,6 +1,7 @@
 import {
   DAY_BEFORE_READ_MS,
   DAY_OVER_DAY_BELOW_MS,
+  EARLIER_MIN_LIFE_MS,
   type MetricBucket,
   SERVICE_LOOKBACK_MS,
   scoreService,
@@ -257,12 +258,6 @@ async function judgeYoungOnFineBuckets(
 }
 
 /**
- * An earlier incarnation shorter than this (as its stored sightings show) cannot give the pooled
- * test a trend after its startup: the many short runs of a cron job do not cost a read.
- */
-const EARLIER_MIN_SEEN_MS = 30 * 60_000;
-
-/**
  * For a service restarted within a window under a day (analysis: `wantsEarlierIncarnations`), its
  * incarnations that ended in the day before the window's end, before the window: the pooled test
  * takes them in, since two or three incarnations of a service restarted every few hours are too
@@ -285,9 +280,16 @@ async function readEarlierIncarnations(
   const restarted = new Map<string, { chain: ProcessAggregateSeries[]; startMs: number }>();
   for (const [key, chains] of chainsByCommand) {
     const only = chains[0];
-    const inWindow = only?.filter((m) => m.buckets.length > 0) ?? [];
-    if (chains.length === 1 && only && wantsEarlierIncarnations(input.windowMs, inWindow.length)) {
-      restarted.set(key, { chain: only, startMs: Math.min(...inWindow.map((m) => m.firstSeenMs)) });
+    const withBuckets = only?.filter((m) => m.buckets.length > 0) ?? [];
+    if (
+      chains.length === 1 &&
+      only &&
+      wantsEarlierIncarnations(input.windowMs, withBuckets.length)
+    ) {
+      restarted.set(key, {
+        chain: only,
+        startMs: Math.min(...withBuckets.map((m) => m.firstSeenMs)),
+      });
     }
   }
   if (restarted.size === 0) return out;
@@ -312,7 +314,8 @@ async function readEarlierIncarnations(
   const wanted = new Set<string>();
   const readHosts = new Set<number>();
   for (const m of known) {
-    if (m.lastSeenMs - m.firstSeenMs >= EARLIER_MIN_SEEN_MS && belongs(m)) {
+    // Its life as its stored sightings show it.
+    if (m.lastSeenMs - m.firstSeenMs >= EARLIER_MIN_LIFE_MS && belongs(m)) {
       wanted.add(fleetKey(m));
       readHosts.add(m.hostId);
     }
