@@ -14,6 +14,28 @@ export { normalQuantile, normalUpperTail } from './normal.ts';
 export { type GroupPivot, type PivotRow, pivotByGroup } from './pivot.ts';
 export { madSigma, median, quantile } from './quantile.ts';
 export {
+  buildLeakReport,
+  DEFAULT_MAX_REPORT_GROUPS,
+  DEFAULT_MAX_REPORT_LEAKS,
+  type LeakReport,
+  type LeakStatus,
+  leakIdentity,
+  orderLeaks,
+  type PreviousReport,
+  type QuietProcess,
+  REPORT_FORMAT_VERSION,
+  type ReportLeak,
+  type ReportOptions,
+  type ReportProcess,
+  type ResolvedLeak,
+} from './report.ts';
+export {
+  type ReportRenderOptions,
+  renderReportHtml,
+  renderReportMarkdown,
+  reportSummary,
+} from './report-render.ts';
+export {
   analyseIncarnation,
   DAY_BEFORE_READ_MS,
   DAY_OVER_DAY_BELOW_MS,

@@ -1,0 +1,226 @@
+import { type GroupPivot, pivotByGroup } from './pivot.ts';
+
+/** Bumped when a stored report's shape changes in a way readers must know about. */
+export const REPORT_FORMAT_VERSION = 1;
+
+/** One process as the fleet ranking judged it over the report's window (`top --all`'s row). */
+export interface ReportProcess {
+  host: string;
+  pid: number;
+  startTicks: number;
+  comm: string;
+  cmdline: string;
+  exe: string | null;
+  cgroup: string | null;
+  firstSeenMs: number;
+  startedAtMs: number | null;
+  currentKb: number;
+  growthKb: number;
+  slopeKbPerHour: number;
+  pctPerHour: number;
+  confidence: number;
+  leak: boolean;
+  timeToLimitHours: number | null;
+  limitKb: number | null;
+  incarnations: number;
+}
+
+/**
+ * A process not judged leaking: the report only counts it and places it in its binary's group,
+ * so a caller with a large fleet need not load whole rows for the quiet majority.
+ */
+export type QuietProcess = Pick<
+  ReportProcess,
+  'host' | 'comm' | 'exe' | 'slopeKbPerHour' | 'pctPerHour'
+> & { leak: false };
+
+/**
+ * Compared with the previous report of the same schedule: `new` leaks were not in it,
+ * `continuing` ones were (a restart keeps a service's identity); null when there is no previous
+ * report to compare with.
+ */
+export type LeakStatus = 'new' | 'continuing' | null;
+
+export type ReportLeak = ReportProcess & { status: LeakStatus };
+
+/** A leak of the previous report that this one no longer judges leaking. */
+export interface ResolvedLeak {
+  host: string;
+  pid: number;
+  comm: string;
+  cmdline: string;
+  exe: string | null;
+}
+
+export interface LeakReport {
+  version: typeof REPORT_FORMAT_VERSION;
+  generatedAtMs: number;
+  /** the window judged: [toMs − ms, toMs) */
+  window: { fromMs: number; toMs: number; ms: number };
+  metric: string;
+  fleet: {
+    hosts: number;
+    processes: number;
+    leakingHosts: number;
+    leakingProcesses: number;
+    /** the leaking processes' slopes summed: how fast the fleet loses memory to leaks */
+    leakingKbPerHour: number;
+  };
+  /** the leaking processes, the soonest to reach their limit first (see `orderLeaks`) */
+  leaks: ReportLeak[];
+  /** leaking processes beyond `leaks`' cap, counted but not listed */
+  leaksOmitted: number;
+  /** per binary (exe, else `[comm]`), only groups with at least one leak, as `top --group-by exe` */
+  groups: GroupPivot[];
+  groupsOmitted: number;
+  /** null for the first report of a schedule */
+  changes: {
+    previousId: string;
+    previousGeneratedAtMs: number;
+    newLeaks: number;
+    continuingLeaks: number;
+    resolved: ResolvedLeak[];
+    resolvedOmitted: number;
+  } | null;
+}
+
+/** What a report remembers of its predecessor to say what is new and what went away. */
+export interface PreviousReport {
+  id: string;
+  generatedAtMs: number;
+  leaks: readonly Pick<ReportLeak, 'host' | 'pid' | 'comm' | 'cmdline' | 'exe'>[];
+}
+
+export interface ReportOptions {
+  generatedAtMs: number;
+  windowMs: number;
+  toMs: number;
+  metric: string;
+  /** caps that keep a report of a huge fleet readable and its stored body bounded */
+  maxLeaks?: number;
+  maxGroups?: number;
+  previous?: PreviousReport | null;
+}
+
+export const DEFAULT_MAX_REPORT_LEAKS = 500;
+export const DEFAULT_MAX_REPORT_GROUPS = 100;
+
+/**
+ * A leak's identity across reports: host, binary and command line. The pid is left out on
+ * purpose: a service restarted between two reports is the same leak, not a new one plus a
+ * resolved one.
+ */
+export function leakIdentity(p: Pick<ReportProcess, 'host' | 'comm' | 'cmdline' | 'exe'>): string {
+  return [p.host, p.exe ?? p.comm, p.cmdline === '' ? `[${p.comm}]` : p.cmdline].join('\u0000');
+}
+
+/**
+ * Most urgent first: the soonest to reach its limit, then the fastest in KiB/h (a leak with no
+ * known limit after every one that has one), then host and pid so equal leaks keep one order.
+ */
+export function orderLeaks<T extends ReportProcess>(leaks: readonly T[]): T[] {
+  return [...leaks].sort(
+    (a, b) =>
+      (a.timeToLimitHours ?? Number.POSITIVE_INFINITY) -
+        (b.timeToLimitHours ?? Number.POSITIVE_INFINITY) ||
+      b.slopeKbPerHour - a.slopeKbPerHour ||
+      byteOrder(a.host, b.host) ||
+      a.pid - b.pid,
+  );
+}
+
+/** Code-unit order: the same on every machine, whatever its locale. */
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The fleet leak report over one window: the totals, every leaking process (most urgent first),
+ * the binaries that leak and on how many hosts, and what changed since the previous report.
+ * `processes` is the whole ranking (leaking or not), so the totals count the quiet ones too.
+ */
+export function buildLeakReport(
+  processes: readonly (ReportProcess | QuietProcess)[],
+  opts: ReportOptions,
+): LeakReport {
+  const maxLeaks = opts.maxLeaks ?? DEFAULT_MAX_REPORT_LEAKS;
+  const maxGroups = opts.maxGroups ?? DEFAULT_MAX_REPORT_GROUPS;
+  const leaking = orderLeaks(processes.filter((p): p is ReportProcess => p.leak));
+  const previous = opts.previous ?? null;
+  const before = new Set(previous?.leaks.map(leakIdentity));
+  const now = new Set(leaking.map(leakIdentity));
+  const leaks: ReportLeak[] = leaking.map((p) => ({
+    ...pick(p),
+    status: previous === null ? null : before.has(leakIdentity(p)) ? 'continuing' : 'new',
+  }));
+  const groups = pivotByGroup(
+    processes.map((p) => ({
+      host: p.host,
+      // as `top --group-by exe` names a process whose executable was not readable
+      group: p.exe ?? `[${p.comm}]`,
+      leak: p.leak,
+      slopeKbPerHour: p.slopeKbPerHour,
+      pctPerHour: p.pctPerHour,
+    })),
+  ).filter((g) => g.leakingProcesses > 0);
+  const resolved: ResolvedLeak[] = [];
+  const seen = new Set<string>();
+  for (const p of previous?.leaks ?? []) {
+    const id = leakIdentity(p);
+    if (now.has(id) || seen.has(id)) continue;
+    seen.add(id);
+    resolved.push({ host: p.host, pid: p.pid, comm: p.comm, cmdline: p.cmdline, exe: p.exe });
+  }
+  return {
+    version: REPORT_FORMAT_VERSION,
+    generatedAtMs: opts.generatedAtMs,
+    window: { fromMs: opts.toMs - opts.windowMs, toMs: opts.toMs, ms: opts.windowMs },
+    metric: opts.metric,
+    fleet: {
+      hosts: new Set(processes.map((p) => p.host)).size,
+      processes: processes.length,
+      leakingHosts: new Set(leaking.map((p) => p.host)).size,
+      leakingProcesses: leaking.length,
+      leakingKbPerHour: leaking.reduce((sum, p) => sum + Math.max(0, p.slopeKbPerHour), 0),
+    },
+    leaks: leaks.slice(0, maxLeaks),
+    leaksOmitted: Math.max(0, leaks.length - maxLeaks),
+    groups: groups.slice(0, maxGroups),
+    groupsOmitted: Math.max(0, groups.length - maxGroups),
+    changes:
+      previous === null
+        ? null
+        : {
+            previousId: previous.id,
+            previousGeneratedAtMs: previous.generatedAtMs,
+            newLeaks: leaks.filter((l) => l.status === 'new').length,
+            continuingLeaks: leaks.filter((l) => l.status === 'continuing').length,
+            resolved: resolved.slice(0, maxLeaks),
+            resolvedOmitted: Math.max(0, resolved.length - maxLeaks),
+          },
+  };
+}
+
+/** Only the report's own fields: rows from the ranking carry more (reason, metric, …). */
+function pick(p: ReportProcess): ReportProcess {
+  return {
+    host: p.host,
+    pid: p.pid,
+    startTicks: p.startTicks,
+    comm: p.comm,
+    cmdline: p.cmdline,
+    exe: p.exe,
+    cgroup: p.cgroup,
+    firstSeenMs: p.firstSeenMs,
+    startedAtMs: p.startedAtMs,
+    currentKb: p.currentKb,
+    growthKb: p.growthKb,
+    slopeKbPerHour: p.slopeKbPerHour,
+    pctPerHour: p.pctPerHour,
+    confidence: p.confidence,
+    leak: p.leak,
+    timeToLimitHours: p.timeToLimitHours,
+    limitKb: p.limitKb,
+    incarnations: p.incarnations,
+  };
+}
