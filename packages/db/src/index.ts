@@ -53,6 +53,23 @@ export {
   type StoredFullMap,
 } from './queries.ts';
 export {
+  type ClaimOptions,
+  claimDelivery,
+  claimReportSlot,
+  type DeliveryOutcome,
+  deleteReportsBefore,
+  failReport,
+  finishReport,
+  getReport,
+  insertManualReport,
+  listReports,
+  previousReport,
+  type ReportSummary,
+  type ReportTotals,
+  recordDelivery,
+  type StoredReport,
+} from './reports.ts';
+export {
   type AggregateBucket,
   BUCKET_1H_MS,
   BUCKET_5M_MS,

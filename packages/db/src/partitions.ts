@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { forgetBlockCache } from './blocks.ts';
 import { type Db, queryRows } from './client.ts';
+import { deleteReportsBefore } from './reports.ts';
 
 export const DAY_MS = 86_400_000;
 
@@ -14,6 +15,8 @@ export interface Retention {
   aggregates5mDays: number;
   /** hourly aggregates (rank windows of days to months) */
   aggregates1hDays: number;
+  /** fleet leak reports (one row each, bodies capped) */
+  reportsDays: number;
 }
 
 export const DEFAULT_RETENTION: Retention = {
@@ -21,6 +24,7 @@ export const DEFAULT_RETENTION: Retention = {
   mapsDays: 30,
   aggregates5mDays: 14,
   aggregates1hDays: 400,
+  reportsDays: 400,
 };
 
 type Period = 'day' | 'month';
@@ -131,6 +135,8 @@ export interface MaintenanceResult {
   dropped: string[];
   /** incarnations not seen within the hourly-aggregate retention, deleted */
   incarnationsDeleted: number;
+  /** leak reports older than their retention, deleted */
+  reportsDeleted: number;
 }
 
 /**
@@ -150,6 +156,7 @@ export async function maintainPartitions(
   const created: string[] = [];
   const dropped: string[] = [];
   let incarnationsDeleted = 0;
+  let reportsDeleted = 0;
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
     const existing = await queryRows<{ parent: string; child: string }>(
@@ -191,10 +198,14 @@ export async function maintainPartitions(
           select count(*)::int as n from d`,
     );
     incarnationsDeleted = Number(gone[0]?.n ?? 0);
+    reportsDeleted = await deleteReportsBefore(
+      tx as Db,
+      opts.nowMs - retention.reportsDays * DAY_MS,
+    );
   });
   if (dropped.length > 0) {
     forgetEnsuredPartitions(db);
     forgetBlockCache(db);
   }
-  return { created, dropped, incarnationsDeleted };
+  return { created, dropped, incarnationsDeleted, reportsDeleted };
 }

@@ -1,0 +1,279 @@
+import { and, desc, eq, getTableColumns, lt, lte, sql } from 'drizzle-orm';
+import { type Db, queryRows } from './client.ts';
+import { leakReports } from './schema/index.ts';
+
+export type StoredReport = typeof leakReports.$inferSelect;
+
+/** A report's row without its body: what a listing shows. */
+export type ReportSummary = Omit<StoredReport, 'body'>;
+
+/** The totals a finished report copies out of its body for listings. */
+export interface ReportTotals {
+  hosts: number;
+  processes: number;
+  leakingHosts: number;
+  leakingProcesses: number;
+  newLeaks: number | null;
+}
+
+export interface ClaimOptions {
+  schedule: string;
+  slotMs: number;
+  windowMs: number;
+  metric: string;
+  claimedBy: string;
+  nowMs: number;
+  /** a build still `running` after this long is taken to have died with its server */
+  staleAfterMs: number;
+  /** a failed build is retried after this long */
+  retryAfterMs: number;
+  /** builds tried per slot, at most */
+  maxAttempts: number;
+}
+
+/**
+ * Claims one scheduled slot for this server process. The first replica to ask inserts the slot's
+ * row and builds the report; the others find the row and leave it alone. A row left `running`
+ * by a server that died, or `failed`, is taken over once it is old enough, until the attempts
+ * are spent (then it stays `failed`). Undefined when there is nothing to do for this slot.
+ */
+export async function claimReportSlot(
+  db: Db,
+  o: ClaimOptions,
+): Promise<{ id: number; attempts: number } | undefined> {
+  const slot = and(eq(leakReports.schedule, o.schedule), eq(leakReports.slotMs, o.slotMs));
+  // Looked up first: an insert that conflicts still spends an id of the identity sequence, and
+  // every replica asks every half minute until the slot's hour is over.
+  const [existing] = await db.select({ id: leakReports.id }).from(leakReports).where(slot);
+  const [inserted] = existing
+    ? []
+    : await db
+        .insert(leakReports)
+        .values({
+          schedule: o.schedule,
+          slotMs: o.slotMs,
+          state: 'running',
+          claimedBy: o.claimedBy,
+          claimedAtMs: o.nowMs,
+          windowMs: o.windowMs,
+          metric: o.metric,
+        })
+        .onConflictDoNothing({ target: [leakReports.schedule, leakReports.slotMs] })
+        .returning({ id: leakReports.id, attempts: leakReports.attempts });
+  if (inserted) return inserted;
+  const [takenOver] = await db
+    .update(leakReports)
+    .set({
+      state: 'running',
+      claimedBy: o.claimedBy,
+      claimedAtMs: o.nowMs,
+      attempts: sql`${leakReports.attempts} + 1`,
+      error: null,
+    })
+    .where(
+      and(
+        slot,
+        lt(leakReports.attempts, o.maxAttempts),
+        sql`((${leakReports.state} = 'running' and ${leakReports.claimedAtMs} <= ${o.nowMs - o.staleAfterMs})
+          or (${leakReports.state} = 'failed' and ${leakReports.claimedAtMs} <= ${o.nowMs - o.retryAfterMs}))`,
+      ),
+    )
+    .returning({ id: leakReports.id, attempts: leakReports.attempts });
+  if (takenOver) return takenOver;
+  // A build that died on its last attempt would otherwise read `running` for ever.
+  await db
+    .update(leakReports)
+    .set({ state: 'failed', error: sql`coalesce(${leakReports.error}, 'its server stopped')` })
+    .where(
+      and(
+        slot,
+        eq(leakReports.state, 'running'),
+        lte(leakReports.claimedAtMs, o.nowMs - o.staleAfterMs),
+      ),
+    );
+  return undefined;
+}
+
+/** A report asked for now (`fleetpmap report run`): its row, claimed by the asking server. */
+export async function insertManualReport(
+  db: Db,
+  o: { windowMs: number; metric: string; claimedBy: string; nowMs: number },
+): Promise<number> {
+  const [row] = await db
+    .insert(leakReports)
+    .values({
+      schedule: 'manual',
+      slotMs: null,
+      state: 'running',
+      claimedBy: o.claimedBy,
+      claimedAtMs: o.nowMs,
+      windowMs: o.windowMs,
+      metric: o.metric,
+    })
+    .returning({ id: leakReports.id });
+  if (!row) throw new Error('insert into leak_reports returned no row');
+  return row.id;
+}
+
+/**
+ * Stores a built report. `deliver` queues it for the webhook. Only the claim's holder finishes:
+ * a build that lost its claim (taken over as stale) stores nothing, and false says so.
+ */
+export async function finishReport(
+  db: Db,
+  id: number,
+  o: {
+    claimedBy: string;
+    generatedAtMs: number;
+    body: unknown;
+    totals: ReportTotals;
+    deliver: boolean;
+  },
+): Promise<boolean> {
+  const rows = await db
+    .update(leakReports)
+    .set({
+      state: 'done',
+      generatedAtMs: o.generatedAtMs,
+      body: o.body,
+      ...o.totals,
+      error: null,
+      delivery: o.deliver ? 'pending' : 'none',
+      deliveryNextAtMs: o.deliver ? o.generatedAtMs : null,
+    })
+    .where(
+      and(
+        eq(leakReports.id, id),
+        eq(leakReports.state, 'running'),
+        eq(leakReports.claimedBy, o.claimedBy),
+      ),
+    )
+    .returning({ id: leakReports.id });
+  return rows.length === 1;
+}
+
+export async function failReport(
+  db: Db,
+  id: number,
+  o: { claimedBy: string; error: string },
+): Promise<void> {
+  await db
+    .update(leakReports)
+    .set({ state: 'failed', error: o.error.slice(0, 2000) })
+    .where(
+      and(
+        eq(leakReports.id, id),
+        eq(leakReports.state, 'running'),
+        eq(leakReports.claimedBy, o.claimedBy),
+      ),
+    );
+}
+
+const { body: _body, ...summaryColumns } = getTableColumns(leakReports);
+
+/** The newest reports first, without bodies; `beforeId` pages back. */
+export async function listReports(
+  db: Db,
+  o: { limit: number; beforeId?: number },
+): Promise<ReportSummary[]> {
+  return db
+    .select(summaryColumns)
+    .from(leakReports)
+    .where(o.beforeId === undefined ? undefined : lt(leakReports.id, o.beforeId))
+    .orderBy(desc(leakReports.id))
+    .limit(o.limit);
+}
+
+/** One report by id, or the newest finished one; undefined when there is none. */
+export async function getReport(db: Db, id: number | 'latest'): Promise<StoredReport | undefined> {
+  const [row] =
+    id === 'latest'
+      ? await db
+          .select()
+          .from(leakReports)
+          .where(eq(leakReports.state, 'done'))
+          .orderBy(desc(leakReports.generatedAtMs), desc(leakReports.id))
+          .limit(1)
+      : await db.select().from(leakReports).where(eq(leakReports.id, id));
+  return row;
+}
+
+/** The newest finished report of a schedule made before `beforeId`: what a new one compares with. */
+export async function previousReport(
+  db: Db,
+  o: { schedule: string; beforeId: number },
+): Promise<StoredReport | undefined> {
+  const [row] = await db
+    .select()
+    .from(leakReports)
+    .where(
+      and(
+        eq(leakReports.schedule, o.schedule),
+        eq(leakReports.state, 'done'),
+        lt(leakReports.id, o.beforeId),
+      ),
+    )
+    .orderBy(desc(leakReports.id))
+    .limit(1);
+  return row;
+}
+
+/**
+ * Takes the oldest due delivery for this process, leasing it for `leaseMs` (its next try moves
+ * past the lease, so a replica that dies mid-delivery only delays it). `skip locked` lets several
+ * replicas take different reports at once.
+ */
+export async function claimDelivery(
+  db: Db,
+  o: { nowMs: number; leaseMs: number },
+): Promise<{ id: number; body: unknown; attempts: number } | undefined> {
+  const [row] = await queryRows<{ id: number; body: unknown; attempts: number }>(
+    db,
+    sql`update leak_reports set delivery_attempts = delivery_attempts + 1,
+          delivery_next_at_ms = ${o.nowMs + o.leaseMs}
+        where id = (select id from leak_reports
+                    where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs}
+                    order by delivery_next_at_ms, id limit 1 for update skip locked)
+        returning id, body, delivery_attempts as attempts`,
+  );
+  if (!row) return undefined;
+  return {
+    id: Number(row.id),
+    body: typeof row.body === 'string' ? JSON.parse(row.body) : row.body,
+    attempts: Number(row.attempts),
+  };
+}
+
+/** What came of one delivery attempt: done, to be tried again at `retryAtMs`, or given up. */
+export type DeliveryOutcome =
+  | { delivered: true; atMs: number }
+  | { delivered: false; error: string; retryAtMs: number | null };
+
+export async function recordDelivery(db: Db, id: number, outcome: DeliveryOutcome): Promise<void> {
+  await db
+    .update(leakReports)
+    .set(
+      outcome.delivered
+        ? {
+            delivery: 'delivered',
+            deliveredAtMs: outcome.atMs,
+            deliveryNextAtMs: null,
+            deliveryError: null,
+          }
+        : {
+            delivery: outcome.retryAtMs === null ? 'failed' : 'pending',
+            deliveryNextAtMs: outcome.retryAtMs,
+            deliveryError: outcome.error.slice(0, 2000),
+          },
+    )
+    .where(and(eq(leakReports.id, id), eq(leakReports.delivery, 'pending')));
+}
+
+/** Retention: reports generated (or, unfinished, claimed) before the cutoff are deleted. */
+export async function deleteReportsBefore(db: Db, cutoffMs: number): Promise<number> {
+  const rows = await db
+    .delete(leakReports)
+    .where(sql`coalesce(${leakReports.generatedAtMs}, ${leakReports.claimedAtMs}) < ${cutoffMs}`)
+    .returning({ id: leakReports.id });
+  return rows.length;
+}
