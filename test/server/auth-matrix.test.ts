@@ -25,6 +25,13 @@ function procedures(): Record<string, Call> {
       path: '/trpc/token.revoke',
       body: JSON.stringify({ id: '1' }),
     },
+    'report.list': { method: 'GET', path: '/trpc/report.list' },
+    'report.get': { method: 'GET', path: '/trpc/report.get' },
+    'report.run': {
+      method: 'POST',
+      path: '/trpc/report.run',
+      body: JSON.stringify({ windowMs: 3_600_000 }),
+    },
   };
 }
 
@@ -35,6 +42,9 @@ const ALLOWED: Record<string, string[]> = {
   'token.list': ['admin'],
   'token.create': ['admin'],
   'token.revoke': ['admin'],
+  'report.list': ['admin', 'reader'],
+  'report.get': ['admin', 'reader'],
+  'report.run': ['admin'],
 };
 
 describe.each(drivers())('auth matrix on $name', (driver) => {

@@ -26,6 +26,14 @@ export {
   type VerdictSchedule,
 } from './queries/verdicts.ts';
 export { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
+export {
+  type BuildReportInput,
+  buildAndStoreReport,
+  createReportServices,
+  type ReportListing,
+  type ReportServices,
+  type StoredLeakReport,
+} from './reports/report-services.ts';
 export type { HostSummaryOutput } from './routers/host.ts';
 export {
   type ApiServices,

@@ -1,5 +1,6 @@
 import type { Snapshot } from '@fleetpmap/protocol';
 import type { QueryServices } from './queries/query-services.ts';
+import type { ReportServices } from './reports/report-services.ts';
 
 export const ROLES = ['admin', 'reader', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
@@ -63,4 +64,6 @@ export type ApiServices = {
   revokeToken(id: string): Promise<TokenInfo | null>;
   /** fleet reads (top, ps, history, diff, maps); absent on a server without a database */
   queries?: QueryServices;
+  /** the fleet leak reports: listed and read by readers, made on demand by admins */
+  reports?: ReportServices;
 };

@@ -184,9 +184,18 @@ export type StoredMap = {
   mappings: Mapping[];
 };
 
+/** A process not judged leaking, as much of it as a fleet report needs. */
+export type QuietRow = Pick<TopRow, 'host' | 'comm' | 'exe' | 'slopeKbPerHour' | 'pctPerHour'> & {
+  leak: false;
+};
+
+/** A whole window for a fleet report: every leak in full, the quiet majority as points. */
+export type FleetWindow = { asOfMs: number; leaks: TopRow[]; quiet: QuietRow[] };
+
 /** The read side of the fleet: every query the `reader` role may run. */
 export type QueryServices = {
   top(input: TopInput): Promise<TopRow[]>;
+  fleet(input: Omit<TopInput, 'limit' | 'all'>): Promise<FleetWindow>;
   pivot(input: PivotInput): Promise<GroupPivot[]>;
   ps(input: PsInput): Promise<PsRow[]>;
   history(input: HistoryInput): Promise<HistoryResult>;
@@ -198,6 +207,19 @@ function groupKey(r: Pick<TopRow, 'exe' | 'comm' | 'cgroup'>, by: GroupBy): stri
   if (by === 'exe') return r.exe ?? `[${r.comm}]`;
   if (by === 'cgroup') return r.cgroup ?? '-';
   return r.comm;
+}
+
+function quietRow(
+  r: Pick<TopRow, 'host' | 'comm' | 'exe' | 'slopeKbPerHour' | 'pctPerHour'>,
+): QuietRow {
+  return {
+    host: r.host,
+    comm: r.comm,
+    exe: r.exe,
+    slopeKbPerHour: r.slopeKbPerHour,
+    pctPerHour: r.pctPerHour,
+    leak: false,
+  };
 }
 
 function findTarget<T extends { startTicks: number }>(list: T[], what: string): T {
@@ -288,6 +310,32 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         limit: input.limit,
       });
       return stored.map((v) => fromStoredVerdict(v, input.metric, source.run.toMs));
+    },
+
+    async fleet(input) {
+      const source = await storedSource(input);
+      if (!source) {
+        const rows = await scored(input, nowMs());
+        return {
+          asOfMs: input.toMs ?? nowMs(),
+          leaks: rows.filter((r) => r.leak),
+          quiet: rows.filter((r) => !r.leak).map(quietRow),
+        };
+      }
+      // One snapshot of the stored run: a refresh between the two reads must not mix runs.
+      return db.transaction(
+        async (txRaw) => {
+          const tx = txRaw as unknown as Db;
+          const leaks = await readVerdicts(tx, { ...source.filter, leakOnly: true });
+          const points = await readVerdictPoints(tx, source.filter);
+          return {
+            asOfMs: source.run.toMs,
+            leaks: leaks.map((v) => fromStoredVerdict(v, input.metric, source.run.toMs)),
+            quiet: points.filter((p) => !p.leak).map(quietRow),
+          };
+        },
+        { isolationLevel: 'repeatable read', accessMode: 'read only' },
+      );
     },
 
     async pivot(input) {
