@@ -70,7 +70,13 @@ export async function startTestServer(
   try {
     const config = loadConfig(
       { dataDir, listen: '127.0.0.1:0', ...(databaseUrl ? { database: databaseUrl } : {}) },
-      { FLEETPMAP_LOG_LEVEL: process.env.FLEETPMAP_TEST_LOG_LEVEL ?? 'silent', ...env },
+      {
+        FLEETPMAP_LOG_LEVEL: process.env.FLEETPMAP_TEST_LOG_LEVEL ?? 'silent',
+        // A test server started within an hour after 06:00 UTC would otherwise make the day's
+        // report at start; the report tests turn the schedule on themselves.
+        FLEETPMAP_REPORT_SCHEDULE: 'off',
+        ...env,
+      },
     );
     const server = await startServer(config, pino({ level: config.logLevel }));
     const adminToken = (await readFile(server.adminTokenPath, 'utf8')).trim();

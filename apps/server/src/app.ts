@@ -71,7 +71,11 @@ export async function startServer(
     await once(server, 'listening');
     stopMaintenance = startMaintenance(
       database,
-      { maintenanceMs: config.maintenanceIntervalMs, rollupMs: config.rollupIntervalMs },
+      {
+        maintenanceMs: config.maintenanceIntervalMs,
+        rollupMs: config.rollupIntervalMs,
+        reportsMs: config.report.tickMs,
+      },
       log,
     );
     const address = server.address() as AddressInfo;

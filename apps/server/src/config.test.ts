@@ -45,6 +45,49 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the report schedule, its window and webhook, and refuses nonsense', () => {
+    expect(loadConfig({}, { HOME: '/home/u' }).report).toEqual({
+      schedule: '0 6 * * *',
+      timeZone: 'UTC',
+      windowMs: 86_400_000,
+      metric: 'anon',
+      tickMs: 30_000,
+    });
+    const set = loadConfig(
+      {},
+      {
+        FLEETPMAP_REPORT_SCHEDULE: '30 7 * * 1-5',
+        FLEETPMAP_REPORT_TIMEZONE: 'Europe/Berlin',
+        FLEETPMAP_REPORT_WINDOW: '7d',
+        FLEETPMAP_REPORT_WEBHOOK_URL: 'https://hooks.example/fleet',
+        FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE: '/etc/fleetpmap/hook-secret',
+      },
+    ).report;
+    expect(set).toMatchObject({
+      schedule: '30 7 * * 1-5',
+      timeZone: 'Europe/Berlin',
+      windowMs: 604_800_000,
+      webhookUrl: 'https://hooks.example/fleet',
+    });
+    expect(loadConfig({}, { FLEETPMAP_REPORT_SCHEDULE: 'off' }).report.schedule).toBeNull();
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_SCHEDULE: '0 25 * * *' })).toThrow(
+      /report\.schedule: "0 25 \* \* \*" is not a cron pattern/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_TIMEZONE: 'Mars/Olympus' })).toThrow(
+      /report\.timeZone: not an IANA time zone/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_WINDOW: '1h,6h' })).toThrow(/report\.windowMs/);
+    expect(() =>
+      loadConfig({}, { FLEETPMAP_REPORT_WEBHOOK_URL: 'https://user:pw@hooks.example/' }),
+    ).toThrow(/must not carry credentials/);
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_WEBHOOK_URL: 'file:///etc/passwd' })).toThrow(
+      /report\.webhookUrl/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE: '/x' })).toThrow(
+      /set FLEETPMAP_REPORT_WEBHOOK_URL too/,
+    );
+  });
+
   it('names the bad setting', () => {
     expect(() => loadConfig({ listen: '4680' }, {})).toThrow(ConfigError);
     expect(() => loadConfig({ listen: '127.0.0.1:70000' }, {})).toThrow(/listen/);

@@ -2,9 +2,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { METRICS } from '@fleetpmap/db';
 import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 export const DEFAULT_LISTEN = '127.0.0.1:4680';
+
+/** Every day at 06:00 in the report's time zone: read at the start of the working day. */
+export const DEFAULT_REPORT_SCHEDULE = '0 6 * * *';
 
 /** `$XDG_DATA_HOME/fleetpmap`, else `~/.local/share/fleetpmap`: the admin token and PGlite live here. */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -55,6 +59,50 @@ const windowList = z.string().transform((value, ctx) => {
   return out;
 });
 
+/** One window length, `30m`, `24h`, `7d`, as for the verdict windows. */
+const windowLength = windowList.pipe(
+  z
+    .array(z.number())
+    .length(1, 'one window (e.g. 24h)')
+    .transform((l) => l[0] as number),
+);
+
+/** A cron pattern (5 or 6 fields, croner's syntax), or `off`. */
+const cronPattern = z.string().transform((value, ctx) => {
+  const pattern = value.trim();
+  if (pattern === 'off') return null;
+  try {
+    new Cron(pattern, { paused: true });
+    return pattern;
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a cron pattern or "off" (${(error as Error).message})`,
+    });
+    return z.NEVER;
+  }
+});
+
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IANA time zone (e.g. UTC, Europe/Berlin)' },
+);
+
+/** Where reports are POSTed: http(s) only, and no credentials in the URL (they would be logged). */
+const webhookUrl = z
+  .url({ protocol: /^https?$/ })
+  .max(2048)
+  .refine((u) => new URL(u).username === '' && new URL(u).password === '', {
+    message: 'must not carry credentials; sign with FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE',
+  });
+
 const metricList = z
   .string()
   .transform((value) => [...new Set(value.split(',').map((p) => p.trim()))].filter((p) => p))
@@ -86,12 +134,25 @@ const configSchema = z.strictObject({
   verdictWindowsMs: windowList,
   /** metrics those verdicts are computed for */
   verdictMetrics: metricList,
+  /** the scheduled fleet leak report; `schedule` null turns it off */
+  report: z.strictObject({
+    schedule: cronPattern,
+    timeZone,
+    windowMs: windowLength,
+    metric: z.enum(METRICS),
+    webhookUrl: webhookUrl.optional(),
+    /** a file holding the HMAC secret that signs webhook deliveries */
+    webhookSecretFile: z.string().min(1).optional(),
+    /** how often each server process looks for a due report or delivery */
+    tickMs: positiveInt,
+  }),
   /** days each kind of data is kept; unset ones keep the storage defaults */
   retention: z.strictObject({
     samplesDays: positiveInt.optional(),
     mapsDays: positiveInt.optional(),
     aggregates5mDays: positiveInt.optional(),
     aggregates1hDays: positiveInt.optional(),
+    reportsDays: positiveInt.optional(),
   }),
 });
 
@@ -124,18 +185,35 @@ export function loadConfig(
     verdictWindowsMs: env.FLEETPMAP_VERDICT_WINDOWS ?? '1h,6h,24h,7d',
     verdictMetrics: env.FLEETPMAP_VERDICT_METRICS ?? 'anon',
     workers: nonEmpty(flags.workers) ?? nonEmpty(env.FLEETPMAP_WORKERS) ?? 1,
+    report: Object.fromEntries(
+      Object.entries({
+        schedule: nonEmpty(env.FLEETPMAP_REPORT_SCHEDULE) ?? DEFAULT_REPORT_SCHEDULE,
+        timeZone: nonEmpty(env.FLEETPMAP_REPORT_TIMEZONE) ?? 'UTC',
+        windowMs: nonEmpty(env.FLEETPMAP_REPORT_WINDOW) ?? '24h',
+        metric: nonEmpty(env.FLEETPMAP_REPORT_METRIC) ?? 'anon',
+        webhookUrl: nonEmpty(env.FLEETPMAP_REPORT_WEBHOOK_URL),
+        webhookSecretFile: nonEmpty(env.FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE),
+        tickMs: nonEmpty(env.FLEETPMAP_REPORT_TICK_MS) ?? 30_000,
+      }).filter(([, v]) => v !== undefined),
+    ),
     retention: Object.fromEntries(
       Object.entries({
         samplesDays: env.FLEETPMAP_RETENTION_SAMPLES_DAYS,
         mapsDays: env.FLEETPMAP_RETENTION_MAPS_DAYS,
         aggregates5mDays: env.FLEETPMAP_RETENTION_AGGREGATES_5M_DAYS,
         aggregates1hDays: env.FLEETPMAP_RETENTION_AGGREGATES_1H_DAYS,
+        reportsDays: env.FLEETPMAP_RETENTION_REPORTS_DAYS,
       }).filter(([, v]) => nonEmpty(v) !== undefined),
     ),
   });
   if (result.success && result.data.workers > 1 && result.data.databaseUrl === undefined) {
     throw new ConfigError(
       'invalid configuration: workers: more than one needs a postgres:// database',
+    );
+  }
+  if (result.success && result.data.report.webhookSecretFile && !result.data.report.webhookUrl) {
+    throw new ConfigError(
+      'invalid configuration: report.webhookSecretFile: set FLEETPMAP_REPORT_WEBHOOK_URL too',
     );
   }
   if (!result.success) {

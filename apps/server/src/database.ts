@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type ApiServices,
   createQueryServices,
+  createReportServices,
   type HostSummary,
   type RefreshOutcome,
   type Role,
@@ -27,8 +28,10 @@ import {
 } from '@fleetpmap/db';
 import type { Logger } from 'pino';
 import { withAuthCache } from './auth-cache.ts';
-import type { ServerConfig } from './config.ts';
+import { ConfigError, type ServerConfig } from './config.ts';
 import type { Readiness } from './http-server.ts';
+import { createReportTick, processName, type ReportTickOutcome } from './reports/scheduler.ts';
+import type { Webhook } from './reports/webhook.ts';
 
 export type ServerDatabase = {
   handle: DbHandle;
@@ -41,6 +44,8 @@ export type ServerDatabase = {
    * configured windows that are due (each one replica at a time)
    */
   rollup(): Promise<Awaited<ReturnType<typeof rollupAggregates>> & { verdicts: RefreshOutcome[] }>;
+  /** the scheduled report when its slot is due (one replica builds it), then due deliveries */
+  reports(): Promise<ReportTickOutcome>;
   /** sample blocks stored (one per accepted snapshot part); for tests and the benchmark */
   storedSnapshotCount(): Promise<number>;
   close(): Promise<void>;
@@ -56,6 +61,7 @@ export function pgliteDir(config: ServerConfig): string {
 
 /** Opens the configured database and applies the committed migrations before anything else. */
 export async function openDatabase(config: ServerConfig, log: Logger): Promise<ServerDatabase> {
+  const webhook = await readWebhook(config, log);
   const handle = await createDb(config.databaseUrl, { dataDir: pgliteDir(config) });
   try {
     await migrate(handle);
@@ -117,7 +123,12 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       return t ? toTokenInfo(t) : null;
     },
     queries: createQueryServices(db),
+    reports: createReportServices(db, {
+      claimedBy: processName(),
+      canDeliver: webhook !== undefined,
+    }),
   };
+  const reportTick = createReportTick(db, config.report, { webhook });
 
   return {
     handle,
@@ -146,6 +157,7 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       );
       return { ...rolled, verdicts };
     },
+    reports: () => reportTick(),
     async storedSnapshotCount() {
       const [row] = await queryRows<{ n: number | string }>(
         db,
@@ -155,6 +167,32 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
     },
     close: () => handle.close(),
   };
+}
+
+/**
+ * The configured webhook, with its signing secret read from its file now: a secret that cannot
+ * be read stops the server at start rather than at the first delivery hours later.
+ */
+async function readWebhook(config: ServerConfig, log: Logger): Promise<Webhook | undefined> {
+  const { webhookUrl: url, webhookSecretFile: file } = config.report;
+  if (url === undefined) return undefined;
+  if (file === undefined) return { url };
+  let secret: string;
+  try {
+    const info = await stat(file);
+    if ((info.mode & 0o077) !== 0) {
+      log.warn({ file }, 'the webhook secret file is readable by other users; chmod 600 it');
+    }
+    secret = (await readFile(file, 'utf8')).trim();
+  } catch (error) {
+    throw new ConfigError(
+      `cannot read the webhook secret file ${file}: ${(error as Error).message}`,
+    );
+  }
+  if (secret.length < 16) {
+    throw new ConfigError(`the webhook secret in ${file} is shorter than 16 characters`);
+  }
+  return { url, secret };
 }
 
 async function countJournalEntries(): Promise<number> {

@@ -1,2 +1,11 @@
 export { type RunningServer, startServer } from './app.ts';
 export { type ConfigInput, defaultDataDir, loadConfig, type ServerConfig } from './config.ts';
+export {
+  CATCH_UP_MS,
+  createReportTick,
+  dueSlot,
+  type ReportScheduleConfig,
+  type ReportTickOutcome,
+  SCHEDULED,
+} from './reports/scheduler.ts';
+export { DELIVERY_BACKOFF_MS, postReport, signature } from './reports/webhook.ts';

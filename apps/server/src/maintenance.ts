@@ -31,15 +31,19 @@ function every(
   };
 }
 
-/** Partition maintenance with retention, and the aggregate rollup; returns a stop function. */
+/**
+ * Partition maintenance with retention, the aggregate rollup, and the report schedule with its
+ * webhook deliveries; returns a stop function.
+ */
 export function startMaintenance(
   database: ServerDatabase,
-  intervals: { maintenanceMs: number; rollupMs: number },
+  intervals: { maintenanceMs: number; rollupMs: number; reportsMs: number },
   log: Logger,
 ): () => Promise<void> {
   const stops = [
     every('partitions', intervals.maintenanceMs, () => database.maintain(), log),
     every('rollup', intervals.rollupMs, () => database.rollup(), log),
+    every('reports', intervals.reportsMs, () => database.reports(), log),
   ];
   return async () => {
     await Promise.all(stops.map((stop) => stop()));

@@ -1,0 +1,193 @@
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { LeakReport } from '@fleetpmap/analysis';
+import { createReportServices } from '@fleetpmap/api';
+import { testDrivers } from '@fleetpmap/db';
+import {
+  createReportTick,
+  DELIVERY_BACKOFF_MS,
+  type ReportScheduleConfig,
+} from '@fleetpmap/server';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { HOUR_MS } from './fleet-history.ts';
+import { anonProcess, hostSnapshots, useHostDb } from './one-host.ts';
+
+vi.setConfig({ testTimeout: 120_000 });
+
+const DAY_MS = 24 * HOUR_MS;
+const SECRET = 'a-test-secret-of-some-length';
+
+/** Two days before now at 06:00 UTC: the first slot; the next day's is a day later, still past. */
+const SLOT_MS = Math.floor(Date.now() / DAY_MS) * DAY_MS - 2 * DAY_MS + 6 * HOUR_MS;
+
+/** 50 hours of one host ending just after the second slot: `leaky` grows 3 %/h, `steady` wanders. */
+function history() {
+  const endMs = SLOT_MS + DAY_MS + 10 * 60_000;
+  return hostSnapshots('web-1', endMs, 50, (i) => [
+    anonProcess(700, 'leaky', 200_000 * (1 + 0.03 * (i / 12))),
+    anonProcess(800, 'steady', 300_000 * (1 + 0.01 * Math.sin(i / 7))),
+  ]);
+}
+
+type Received = { headers: IncomingHttpHeaders; body: string };
+
+/** A loopback webhook receiver answering with the statuses queued (then 200). */
+function useReceiver() {
+  const state = { server: undefined as Server | undefined, url: '', got: [] as Received[] };
+  const statuses: number[] = [];
+  beforeAll(async () => {
+    state.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        state.got.push({ headers: req.headers, body });
+        res.writeHead(statuses.shift() ?? 200).end();
+      });
+    });
+    state.server.listen(0, '127.0.0.1');
+    await once(state.server, 'listening');
+    state.url = `http://127.0.0.1:${(state.server.address() as AddressInfo).port}/hook`;
+  });
+  afterAll(async () => {
+    state.server?.close();
+  });
+  return { state, answer: (...s: number[]) => statuses.push(...s) };
+}
+
+/** Checks the signature as a receiver would, from the header, the raw body and the secret. */
+function verify(r: Received): number {
+  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(r.headers['x-fleetpmap-signature']));
+  expect(m, 'signature header').not.toBeNull();
+  const expected = createHmac('sha256', SECRET).update(`${m?.[1]}.${r.body}`).digest('hex');
+  expect(m?.[2]).toBe(expected);
+  return Number(m?.[1]);
+}
+
+const DAILY: ReportScheduleConfig = {
+  schedule: '0 6 * * *',
+  timeZone: 'UTC',
+  windowMs: DAY_MS,
+  metric: 'anon',
+};
+
+for (const driver of testDrivers()) {
+  describe(`scheduled fleet leak reports (${driver})`, () => {
+    const db = useHostDb(driver, history);
+    const receiver = useReceiver();
+
+    it('builds the slot once across two replicas, names the leak, and delivers it signed', async () => {
+      const nowMs = SLOT_MS + 2 * 60_000;
+      const webhook = { url: receiver.state.url, secret: SECRET };
+      const replicas = ['a:1', 'b:2'].map((claimedBy) =>
+        createReportTick(db().db, DAILY, { webhook, claimedBy, nowMs: () => nowMs }),
+      );
+      const outcomes = await Promise.all(replicas.map((tick) => tick()));
+      const built = outcomes.flatMap((o) => (o.built === undefined ? [] : [o.built]));
+      expect(built).toHaveLength(1);
+      // whichever replica delivered it, it was delivered once
+      expect(outcomes.flatMap((o) => o.delivered)).toEqual(built);
+      expect(receiver.state.got).toHaveLength(1);
+      const [delivery] = receiver.state.got;
+      if (!delivery) throw new Error('no delivery');
+      expect(verify(delivery)).toBe(Math.floor(nowMs / 1000));
+      expect(delivery.headers['x-fleetpmap-report-id']).toBe(String(built[0]));
+      const payload = JSON.parse(delivery.body) as { id: number; text: string; report: LeakReport };
+      expect(payload.id).toBe(built[0]);
+      expect(payload.report.window).toEqual({ fromMs: nowMs - DAY_MS, toMs: nowMs, ms: DAY_MS });
+      expect(payload.report.fleet).toMatchObject({
+        hosts: 1,
+        processes: 2,
+        leakingHosts: 1,
+        leakingProcesses: 1,
+      });
+      expect(payload.report.leaks.map((l) => [l.host, l.pid, l.comm, l.status])).toEqual([
+        ['web-1', 700, 'leaky', null],
+      ]);
+      expect(payload.report.leaks[0]?.pctPerHour).toBeGreaterThan(1.5);
+      expect(payload.report.groups.map((g) => [g.group, g.leakingHosts, g.hosts])).toEqual([
+        ['/usr/bin/leaky', 1, 1],
+      ]);
+      expect(payload.text).toContain('leaky');
+      // a later tick in the same slot makes nothing new and sends nothing again
+      expect(await replicas[0]?.()).toEqual({ delivered: [], failedDeliveries: [] });
+      expect(receiver.state.got).toHaveLength(1);
+      const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: true });
+      expect(await services.get('latest')).toMatchObject({
+        id: built[0],
+        schedule: 'scheduled',
+        slotMs: SLOT_MS,
+        delivery: 'delivered',
+        deliveryAttempts: 1,
+        leakingProcesses: 1,
+        newLeaks: null,
+      });
+    });
+
+    it("compares the next day's report with the one before, and skips a slot missed by over an hour", async () => {
+      const nextSlot = SLOT_MS + DAY_MS;
+      const late = createReportTick(db().db, DAILY, { nowMs: () => nextSlot + 61 * 60_000 });
+      expect((await late()).built).toBeUndefined();
+      const tick = createReportTick(db().db, DAILY, { nowMs: () => nextSlot + 59 * 60_000 });
+      const built = (await tick()).built;
+      expect(built).toBeDefined();
+      const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: false });
+      const stored = await services.get(built ?? -1);
+      expect(stored.report.changes).toMatchObject({
+        newLeaks: 0,
+        continuingLeaks: 1,
+        resolved: [],
+      });
+      expect(stored.report.leaks.map((l) => l.status)).toEqual(['continuing']);
+      // without a webhook, nothing is queued
+      expect(stored.delivery).toBe('none');
+    });
+
+    it('retries a failing receiver with backoff, then gives up and says why', async () => {
+      const before = receiver.state.got.length;
+      const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: true });
+      const manual = await services.run({ windowMs: 6 * HOUR_MS, metric: 'anon', deliver: true });
+      expect(manual).toMatchObject({ schedule: 'manual', slotMs: null, delivery: 'pending' });
+      receiver.answer(503, 503, 503, 503, 503);
+      // Each try is made when due; the one before a wait's end is refused.
+      let due = manual.generatedAtMs ?? 0;
+      let clock = due;
+      const tick = createReportTick(
+        db().db,
+        { ...DAILY, schedule: null },
+        { webhook: { url: receiver.state.url }, nowMs: () => clock },
+      );
+      const tries: number[] = [];
+      for (const wait of [0, ...DELIVERY_BACKOFF_MS]) {
+        due += wait;
+        clock = due - 1000;
+        expect((await tick()).failedDeliveries).toEqual([]);
+        clock = due;
+        tries.push(...(await tick()).failedDeliveries);
+      }
+      expect(tries).toEqual(Array(DELIVERY_BACKOFF_MS.length + 1).fill(manual.id));
+      expect(receiver.state.got.length - before).toBe(DELIVERY_BACKOFF_MS.length + 1);
+      // no signature without a secret
+      expect(receiver.state.got.at(-1)?.headers['x-fleetpmap-signature']).toBeUndefined();
+      clock += 10 * DAY_MS;
+      expect(await tick()).toEqual({ delivered: [], failedDeliveries: [] });
+      const [listed] = await services.list({ limit: 1 });
+      expect(listed).toMatchObject({
+        id: manual.id,
+        delivery: 'failed',
+        deliveryAttempts: DELIVERY_BACKOFF_MS.length + 1,
+        deliveryError: 'it answered HTTP 503',
+      });
+    });
+
+    it('refuses to queue a delivery on a server without a webhook', async () => {
+      const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: false });
+      await expect(
+        services.run({ windowMs: HOUR_MS, metric: 'anon', deliver: true }),
+      ).rejects.toThrow(/no report webhook configured/);
+    });
+  });
+}
