@@ -1,28 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin } from '../support/paths.ts';
+import { fleetpmap } from '../support/cli.ts';
 import { fullSnapshot } from './corpus.ts';
 import { oneDriver, useTestServer } from './harness.ts';
-
-const run = promisify(execFile);
-
-type CliResult = { code: number; stdout: string; stderr: string };
-
-async function fleetpmap(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliBin, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 // The real CLI binary against the real server; one database is enough for the CLI's part.
 describe('fleetpmap token and hosts against a real server', () => {

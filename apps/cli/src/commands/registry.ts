@@ -44,6 +44,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('../fleet/diff.ts')).diffCommand,
   },
   {
+    name: 'report',
+    summary: 'the fleet leak reports the server makes on its schedule: list, show, run',
+    load: async () => (await import('../fleet/report.ts')).reportCommand,
+  },
+  {
     name: 'import',
     summary: 'push NDJSON protocol-v1 snapshots (a file or stdin) through the server (admin)',
     load: async () => (await import('../fleet/import.ts')).importCommand,

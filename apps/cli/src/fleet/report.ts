@@ -1,0 +1,206 @@
+import { writeFile } from 'node:fs/promises';
+import { type LeakReport, renderReportHtml, renderReportMarkdown } from '@fleetpmap/analysis';
+import type { AppRouter } from '@fleetpmap/api';
+import type { inferRouterOutputs } from '@trpc/server';
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { parseDurationMs } from './at-time.ts';
+import { call } from './client.ts';
+import type { Connection } from './connection.ts';
+import { FleetCommandError } from './errors.ts';
+import { isoTime, table } from './format.ts';
+import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+import { METRIC_NAMES } from './top.ts';
+import { csv, formatDuration } from './top-render.ts';
+
+type Outputs = inferRouterOutputs<AppRouter>['report'];
+export type ReportListing = Outputs['list'][number];
+export type StoredReport = Outputs['get'];
+
+export const REPORT_FORMATS = ['md', 'html', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export function listReports(
+  connection: Connection,
+  opts: { limit: number; beforeId?: number | undefined },
+): Promise<ReportListing[]> {
+  return call(connection, (c) =>
+    c.report.list.query({
+      limit: opts.limit,
+      ...(opts.beforeId === undefined ? {} : { beforeId: opts.beforeId }),
+    }),
+  );
+}
+
+export function getReport(connection: Connection, id: number | undefined): Promise<StoredReport> {
+  return call(connection, (c) => c.report.get.query(id === undefined ? {} : { id }));
+}
+
+export function runReport(
+  connection: Connection,
+  opts: { windowMs: number; metric: (typeof METRIC_NAMES)[number]; deliver: boolean },
+): Promise<StoredReport> {
+  return call(connection, (c) => c.report.run.mutate(opts));
+}
+
+const LIST_HEAD = [
+  'ID',
+  'SCHEDULE',
+  'STATE',
+  'GENERATED',
+  'WINDOW',
+  'LEAKING',
+  'ON HOSTS',
+  'NEW',
+  'DELIVERY',
+];
+
+function listCells(r: ReportListing, forCsv: boolean): string[] {
+  const count = (n: number | null, of: number | null) =>
+    n === null ? '-' : forCsv || of === null ? String(n) : `${n}/${of}`;
+  return [
+    String(r.id),
+    r.schedule,
+    r.state === 'failed' && r.error !== null && !forCsv ? `failed: ${r.error}` : r.state,
+    forCsv ? String(r.generatedAtMs ?? '') : isoTime(r.generatedAtMs),
+    forCsv ? String(r.windowMs) : formatDuration(r.windowMs),
+    count(r.leakingProcesses, r.processes),
+    count(r.leakingHosts, r.hosts),
+    r.newLeaks === null ? '-' : String(r.newLeaks),
+    r.delivery === 'failed' && r.deliveryError !== null && !forCsv
+      ? `failed: ${r.deliveryError}`
+      : r.delivery,
+  ];
+}
+
+export function renderReportList(reports: ReportListing[]): string {
+  if (reports.length === 0) {
+    return 'no reports yet (the server makes one on its schedule; `fleetpmap report run` makes one now)\n';
+  }
+  return table(
+    LIST_HEAD,
+    reports.map((r) => listCells(r, false)),
+  );
+}
+
+export function reportListCsv(reports: ReportListing[]): string {
+  const head = LIST_HEAD.map((h) =>
+    h === 'GENERATED' ? 'GENERATED_AT_MS' : h === 'WINDOW' ? 'WINDOW_MS' : h.replaceAll(' ', '_'),
+  );
+  return csv(
+    head,
+    reports.map((r) => listCells(r, true)),
+  );
+}
+
+/** The report in the asked format; `json` is the report alone, as the webhook sends it. */
+export function renderReport(stored: StoredReport, format: ReportFormat): string {
+  const report = stored.report as LeakReport;
+  const title = `fleetpmap leak report ${stored.id}`;
+  if (format === 'html') return renderReportHtml(report, { title });
+  if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
+  return renderReportMarkdown(report, { title });
+}
+
+const showOptions = z.object({
+  format: z.enum(REPORT_FORMATS).default('md'),
+  output: z.string().min(1).optional(),
+  json: z.boolean().optional(),
+});
+
+/** Prints the report, or writes it to `--output` and says where on stderr. */
+async function emit(stored: StoredReport, raw: unknown): Promise<void> {
+  const opts = showOptions.parse(raw);
+  if (opts.json === true && opts.output === undefined) {
+    output(true, stored, () => '');
+    return;
+  }
+  const text =
+    opts.json === true ? `${JSON.stringify(stored, null, 2)}\n` : renderReport(stored, opts.format);
+  if (opts.output === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  try {
+    await writeFile(opts.output, text);
+  } catch (error) {
+    throw new FleetCommandError(`cannot write ${opts.output}: ${(error as Error).message}`);
+  }
+  process.stderr.write(`report ${stored.id} written to ${opts.output}\n`);
+}
+
+function withFormatOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--format <format>', 'md (Markdown, also readable as text), html or json')
+        .choices(REPORT_FORMATS)
+        .default('md'),
+    )
+    .option('-o, --output <file>', 'write the report to a file instead of stdout');
+}
+
+function parseId(text: string | undefined): number | undefined {
+  if (text === undefined || text === 'latest') return undefined;
+  if (!/^\d{1,10}$/.test(text) || Number(text) < 1 || Number(text) > 2_147_483_647) {
+    throw new FleetCommandError(`report id "${text}": expected a number from \`report list\``);
+  }
+  return Number(text);
+}
+
+const list = withConnectionOptions(
+  new Command('list')
+    .description('the newest reports first: when, over which window, how many leaks, delivery')
+    .option('--limit <n>', 'at most this many', '20')
+    .option('--before <id>', 'only reports older than this one (to page back)')
+    .option('--csv', 'print the table as CSV'),
+).action(async (raw: { limit: string; before?: string; csv?: boolean }) => {
+  const { connection, json } = parseConnectionOptions(raw);
+  const limit = z.coerce.number().int().min(1).max(1000).safeParse(raw.limit);
+  if (!limit.success) throw new FleetCommandError(`--limit "${raw.limit}": expected 1 to 1000`);
+  const reports = await listReports(connection, {
+    limit: limit.data,
+    beforeId: raw.before === undefined ? undefined : parseId(raw.before),
+  });
+  output(json, reports, () => (raw.csv ? reportListCsv(reports) : renderReportList(reports)));
+});
+
+const show = withFormatOptions(
+  withConnectionOptions(
+    new Command('show')
+      .description('print a report (the newest when no id is given)')
+      .argument('[id]', 'report id from `report list`, or latest'),
+  ),
+).action(async (id: string | undefined, raw: unknown) => {
+  const { connection } = parseConnectionOptions(raw);
+  await emit(await getReport(connection, parseId(id)), raw);
+});
+
+const run = withFormatOptions(
+  withConnectionOptions(
+    new Command('run')
+      .description('make a report now, store it and print it (admin)')
+      .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '24h')
+      .addOption(
+        new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
+          .choices(METRIC_NAMES)
+          .default('anon'),
+      )
+      .option('--deliver', "also send it to the server's webhook"),
+  ),
+).action(
+  async (raw: { window: string; metric: (typeof METRIC_NAMES)[number]; deliver?: boolean }) => {
+    const { connection } = parseConnectionOptions(raw);
+    const stored = await runReport(connection, {
+      windowMs: parseDurationMs(raw.window, '--window'),
+      metric: raw.metric,
+      deliver: raw.deliver === true,
+    });
+    await emit(stored, raw);
+  },
+);
+
+export const reportCommand = new Command('report')
+  .description('the fleet leak reports the server makes on its schedule: list, show, run')
+  .addCommand(list.exitOverride())
+  .addCommand(show.exitOverride())
+  .addCommand(run.exitOverride());

@@ -1,0 +1,165 @@
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rollupAggregates } from '@fleetpmap/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anonProcess, hostSnapshots } from '../queries/one-host.ts';
+import { fleetpmap } from '../support/cli.ts';
+import { oneDriver, useTestServer } from './harness.ts';
+
+const SECRET = 'webhook-secret-for-the-cli-test';
+const HOSTILE = '<script>alert(1)</script> --flag | `x`';
+
+type Received = { headers: IncomingHttpHeaders; body: string };
+
+// Set up before the server starts: the server reads the webhook and its secret file at start.
+const dir = await mkdtemp(join(tmpdir(), 'fleetpmap-report-cli-'));
+const secretFile = join(dir, 'hook-secret');
+await writeFile(secretFile, `${SECRET}\n`);
+await chmod(secretFile, 0o600);
+const received: Received[] = [];
+const receiver: Server = createServer((req, res) => {
+  let body = '';
+  req.on('data', (c: Buffer) => {
+    body += c.toString();
+  });
+  req.on('end', () => {
+    received.push({ headers: req.headers, body });
+    res.writeHead(200).end();
+  });
+});
+receiver.listen(0, '127.0.0.1');
+await once(receiver, 'listening');
+const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/fleet`;
+
+async function until(
+  what: string,
+  ok: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('fleetpmap report against a real server with a webhook', () => {
+  const t = useTestServer(oneDriver(), {
+    env: {
+      FLEETPMAP_REPORT_WEBHOOK_URL: hookUrl,
+      FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE: secretFile,
+      FLEETPMAP_REPORT_TICK_MS: '200',
+    },
+  });
+  let admin: string[];
+  let reader: string[];
+
+  beforeAll(async () => {
+    admin = ['--server', t.url, '--token', t.adminToken];
+    const client = t.client(t.adminToken);
+    reader = [
+      '--server',
+      t.url,
+      '--token',
+      (await client.token.create.mutate({ role: 'reader' })).token,
+    ];
+    // Eight hours of one host, pushed through the API: one process leaks 3 %/h under a hostile
+    // command line, one stays flat.
+    const endMs = Date.now() - 60_000;
+    for (const s of hostSnapshots('web-07', endMs, 8, (i) => [
+      { ...anonProcess(700, 'leaky', 200_000 * (1 + 0.03 * (i / 12))), cmdline: HOSTILE },
+      anonProcess(800, 'steady', 300_000),
+    ])) {
+      await client.snapshot.push.mutate(s);
+    }
+    // The server's own rollup, without its 30-second settling wait.
+    await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
+  }, 120_000);
+
+  afterAll(async () => {
+    receiver.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('has nothing to show before the first report', async () => {
+    const listed = await fleetpmap(['report', 'list', ...reader]);
+    expect(listed).toMatchObject({ code: 0, stderr: '' });
+    expect(listed.stdout).toMatch(/^no reports yet/);
+    const shown = await fleetpmap(['report', 'show', ...reader]);
+    expect(shown.code).toBe(1);
+    expect(shown.stderr).toBe('fleetpmap: server answered 404: no report has been made yet\n');
+  });
+
+  it('makes a report on demand for admins only, prints it, and delivers it signed', {
+    timeout: 60_000,
+  }, async () => {
+    const refused = await fleetpmap(['report', 'run', '--window', '6h', '--deliver', ...reader]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^fleetpmap: server answered 403: /);
+
+    const made = await fleetpmap(['report', 'run', '--window', '6h', '--deliver', ...admin]);
+    expect(made.code, made.stderr).toBe(0);
+    const id = Number(/^# fleetpmap leak report (\d+)$/m.exec(made.stdout)?.[1]);
+    expect(id).toBeGreaterThan(0);
+    expect(made.stdout).toMatch(/1 process leaks on 1 of 1 host/);
+    const leakRow = made.stdout.split('\n').find((l) => l.startsWith('| web-07 | 700 |'));
+    expect(leakRow).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(made.stdout).not.toContain('<script>');
+    expect(made.stdout).not.toMatch(/^\| web-07 \| 800 \|/m);
+
+    await until('the webhook delivery', () => received.length > 0);
+    expect(received).toHaveLength(1);
+    const [delivery] = received;
+    const sig = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(
+      String(delivery?.headers['x-fleetpmap-signature']),
+    );
+    expect(sig?.[2]).toBe(
+      createHmac('sha256', SECRET).update(`${sig?.[1]}.${delivery?.body}`).digest('hex'),
+    );
+    expect(Math.abs(Number(sig?.[1]) - Date.now() / 1000)).toBeLessThan(120);
+    const payload = JSON.parse(delivery?.body ?? '{}');
+    expect(payload).toMatchObject({ id, report: { fleet: { leakingProcesses: 1, processes: 2 } } });
+
+    // The receiver has answered; the server records the delivery just after.
+    let listed: { delivery: string }[] = [];
+    await until('the delivery to be recorded', async () => {
+      listed = JSON.parse((await fleetpmap(['report', 'list', '--json', ...reader])).stdout);
+      return listed[0]?.delivery !== 'pending';
+    });
+    expect(listed).toMatchObject([
+      { id, schedule: 'manual', state: 'done', leakingProcesses: 1, delivery: 'delivered' },
+    ]);
+    const table = await fleetpmap(['report', 'list', ...reader]);
+    expect(table.stdout).toMatch(
+      new RegExp(`^${id}\\s+manual\\s+done\\s+\\S+Z\\s+6h\\s+1/2\\s+1/1\\s+-\\s+delivered$`, 'm'),
+    );
+  });
+
+  it('shows a stored report as HTML in a file and as JSON, and refuses unknown ids', async () => {
+    const file = join(dir, 'report.html');
+    const html = await fleetpmap(['report', 'show', '--format', 'html', '-o', file, ...reader]);
+    expect(html.code, html.stderr).toBe(0);
+    expect(html.stdout).toBe('');
+    expect(html.stderr).toMatch(/^report \d+ written to .*report\.html\n$/);
+    const page = await readFile(file, 'utf8');
+    expect(page).toMatch(/^<!doctype html>/i);
+    expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(page).not.toContain('<script>');
+
+    const json = await fleetpmap(['report', 'show', 'latest', '--json', ...reader]);
+    const stored = JSON.parse(json.stdout);
+    expect(stored.report.leaks.map((l: { cmdline: string }) => l.cmdline)).toEqual([HOSTILE]);
+
+    const missing = await fleetpmap(['report', 'show', '99999', ...reader]);
+    expect(missing).toMatchObject({ code: 1, stdout: '' });
+    expect(missing.stderr).toBe('fleetpmap: server answered 404: no report with id 99999\n');
+    const bad = await fleetpmap(['report', 'show', 'yesterday', ...reader]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/report id "yesterday": expected a number/);
+  });
+});
