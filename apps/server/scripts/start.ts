@@ -86,6 +86,7 @@ async function main(): Promise<number> {
       '  npx fleetpmap hosts                      # the host appears after the first push',
       '  npx fleetpmap token list',
       '  npx fleetpmap token create --role reader',
+      '  npx fleetpmap report run --window 30m      # a fleet leak report now (daily at 06:00 UTC)',
       `  npx fleetpmap ${process.pid} -x                  # a memory map, exactly like pmap`,
       `  curl -s ${server.url}/metrics | grep ^fleetpmap_`,
       '',
