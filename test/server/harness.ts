@@ -224,7 +224,7 @@ export type ServerProcess = Awaited<ReturnType<typeof startServerProcess>> & {
  * afterAll every process still running is killed, then the database and directory go.
  */
 export function useServerProcesses(adminUrl: string | undefined): {
-  start(extraArgs?: string[]): Promise<ServerProcess>;
+  start(extraArgs?: string[], env?: NodeJS.ProcessEnv): Promise<ServerProcess>;
 } {
   const cleanups: (() => PromiseLike<void>)[] = [];
   let args: string[] = [];
@@ -241,8 +241,11 @@ export function useServerProcesses(adminUrl: string | undefined): {
     for (const c of cleanups.reverse()) await c();
   });
   return {
-    async start(extraArgs = []) {
-      const started = await startServerProcess(['--listen', '127.0.0.1:0', ...args, ...extraArgs]);
+    async start(extraArgs = [], env = {}) {
+      const started = await startServerProcess(
+        ['--listen', '127.0.0.1:0', ...args, ...extraArgs],
+        env,
+      );
       const { child } = started;
       cleanups.push(async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;

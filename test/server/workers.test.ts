@@ -47,6 +47,36 @@ describe.skipIf(!adminUrl)('fleetpmap-server --workers 2', () => {
     expect(code).toBe(0);
   });
 
+  it('makes each scheduled report once across its workers, missing no slot', {
+    timeout: 60_000,
+  }, async () => {
+    // A slot every two seconds, looked for every 100 ms by each of three workers.
+    const startedMs = Date.now();
+    const server = await servers.start(['--workers', '3'], {
+      FLEETPMAP_REPORT_SCHEDULE: '*/2 * * * * *',
+      FLEETPMAP_REPORT_TICK_MS: '100',
+    });
+    await sleep(9000);
+    server.child.kill('SIGTERM');
+    const [code] = await once(server.child, 'exit');
+    expect(code).toBe(0);
+    expect(server.output.stderr).not.toMatch(/job failed|duplicate key/);
+    const restarted = await servers.start([], { FLEETPMAP_REPORT_SCHEDULE: 'off' });
+    // (The other tests' servers, on the default daily schedule, may have made that day's report.)
+    const reports = (await restarted.admin.report.list.query({ limit: 100 })).filter(
+      (r) => (r.slotMs ?? 0) >= startedMs - 2000,
+    );
+    const slots = reports.map((r) => r.slotMs ?? 0).sort((a, b) => a - b);
+    expect(slots.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(slots).size).toBe(slots.length);
+    // consecutive: no slot was skipped while the workers ran
+    for (let i = 1; i < slots.length; i++) expect((slots[i] ?? 0) - (slots[i - 1] ?? 0)).toBe(2000);
+    expect(reports.every((r) => r.state === 'done' && r.schedule === 'scheduled')).toBe(true);
+    // every report but the first says what changed since the one before
+    const bySlot = [...reports].sort((a, b) => (a.slotMs ?? 0) - (b.slotMs ?? 0));
+    expect(bySlot.slice(1).every((r) => r.newLeaks === 0)).toBe(true);
+  });
+
   it('answers /metrics while a dead worker is replaced', { timeout: 60_000 }, async () => {
     const server = await servers.start(['--workers', '2']);
     const workers = await childPids(server.child.pid ?? 0);

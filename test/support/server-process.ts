@@ -19,14 +19,16 @@ export function collectOutput(child: ChildProcess): ChildOutput {
 const listenTimeoutMs = 60_000;
 
 /**
- * The real `fleetpmap-server` binary as a child process with `args` (which say where to listen),
- * logging warnings and worse; resolves with its URL once it listens.
+ * The real `fleetpmap-server` binary as a child process with `args` (which say where to listen)
+ * and `env` over this process's environment, logging warnings and worse; resolves with its URL
+ * once it listens.
  */
 export async function startServerProcess(
   args: string[],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ child: ChildProcess; url: string; output: ChildOutput }> {
   const child = spawn(process.execPath, [serverBin, ...args], {
-    env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn' },
+    env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collectOutput(child);

@@ -157,6 +157,14 @@ function htmlText(html: string): string {
 }
 
 describe('renderReportMarkdown', () => {
+  it('gives a window that ends at no round time to the second', () => {
+    const odd = TO_MS + 15 * 60_000 + 57_049;
+    const md = renderReportMarkdown(report([], { toMs: odd, generatedAtMs: odd, windowMs: HOUR }));
+    expect(md).toContain(
+      'Window: 2026-11-24T05:15:57Z to 2026-11-24T06:15:57Z (1h), metric rss; generated 2026-11-24T06:15:57Z.',
+    );
+  });
+
   it('gives the window, the totals and the leaks most urgent first', () => {
     const md = renderReportMarkdown(smallReport());
     const lines = md.split('\n');

@@ -376,12 +376,15 @@ function formatDuration(ms: number): string {
   return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
 }
 
-/** ISO 8601 in UTC, without the seconds and milliseconds when they are zero. */
+/**
+ * ISO 8601 in UTC to the second, without the seconds when they are zero: a report on demand ends
+ * at no round time, and its milliseconds would only be noise.
+ */
 function isoTime(ms: number): string {
   const date = new Date(ms);
   if (Number.isNaN(date.getTime())) return '-';
   return date
     .toISOString()
-    .replace(/:00\.000Z$/, 'Z')
-    .replace(/\.000Z$/, 'Z');
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/:00Z$/, 'Z');
 }
