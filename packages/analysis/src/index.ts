@@ -58,3 +58,4 @@ export {
   wantsEarlierIncarnations,
 } from './service.ts';
 export { type RobustLine, repeatedMedianSlope, theilSen } from './theil-sen.ts';
+export { formatDuration, formatKb } from './units.ts';

@@ -8,6 +8,7 @@
 
 import type { GroupPivot } from './pivot.ts';
 import type { LeakReport, ReportLeak, ResolvedLeak } from './report.ts';
+import { formatDuration, formatKb } from './units.ts';
 
 const DEFAULT_TITLE = 'fleetpmap leak report';
 
@@ -349,32 +350,6 @@ function count(n: number, one: string, many: string): string {
 }
 
 const HOUR_MS = 3_600_000;
-
-/** KiB as pmap-style binary units: `812K`, `4.2M`, `1.5G`. */
-function formatKb(kb: number): string {
-  if (!Number.isFinite(kb)) return '-';
-  const sign = kb < 0 ? '-' : '';
-  let v = Math.abs(kb);
-  for (const unit of ['K', 'M', 'G']) {
-    if (v < 1024) return `${sign}${v >= 100 || unit === 'K' ? Math.round(v) : v.toFixed(1)}${unit}`;
-    v /= 1024;
-  }
-  return `${sign}${v >= 100 ? Math.round(v) : v.toFixed(1)}T`;
-}
-
-/** A length of time in its two largest units: `45s`, `30m`, `3h20m`, `24h`, `4d2h`, `7d`. */
-function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  // Up to two days in hours: "36h" reads faster than "1d12h".
-  if (h < 48) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
-  const d = Math.floor(h / 24);
-  return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
-}
 
 /**
  * ISO 8601 in UTC to the second, without the seconds when they are zero: a report on demand ends
