@@ -134,6 +134,9 @@ describe('fleetpmap report against a real server with a webhook', () => {
     expect(listed).toMatchObject([
       { id, schedule: 'manual', state: 'done', leakingProcesses: 1, delivery: 'delivered' },
     ]);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^fleetpmap_report_deliveries_total\{outcome="delivered"\} 1$/m);
+    expect(metrics).not.toMatch(/^fleetpmap_report_deliveries_total\{outcome="failed"\} [1-9]/m);
     const table = await fleetpmap(['report', 'list', ...reader]);
     expect(table.stdout).toMatch(
       new RegExp(`^${id}\\s+manual\\s+done\\s+\\S+Z\\s+6h\\s+1/2\\s+1/1\\s+-\\s+delivered$`, 'm'),

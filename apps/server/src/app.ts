@@ -77,6 +77,15 @@ export async function startServer(
         reportsMs: config.report.tickMs,
       },
       log,
+      (outcome) => {
+        if (!outcome) {
+          metrics.reportBuilds.inc({ outcome: 'failed' });
+          return;
+        }
+        if (outcome.built !== undefined) metrics.reportBuilds.inc({ outcome: 'built' });
+        metrics.reportDeliveries.inc({ outcome: 'delivered' }, outcome.delivered.length);
+        metrics.reportDeliveries.inc({ outcome: 'failed' }, outcome.failedDeliveries.length);
+      },
     );
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServerDatabase } from './database.ts';
+import type { ReportTickOutcome } from './reports/scheduler.ts';
 
 /**
  * Runs a database job now and then every `intervalMs`. The jobs take Postgres advisory locks,
@@ -33,17 +34,30 @@ function every(
 
 /**
  * Partition maintenance with retention, the aggregate rollup, and the report schedule with its
- * webhook deliveries; returns a stop function.
+ * webhook deliveries; returns a stop function. `onReports` sees each report tick's outcome, or
+ * its error, for the metrics.
  */
 export function startMaintenance(
   database: ServerDatabase,
   intervals: { maintenanceMs: number; rollupMs: number; reportsMs: number },
   log: Logger,
+  onReports: (outcome: ReportTickOutcome | undefined, error?: unknown) => void = () => {},
 ): () => Promise<void> {
+  const reports = () =>
+    database.reports().then(
+      (outcome) => {
+        onReports(outcome);
+        return outcome;
+      },
+      (error: unknown) => {
+        onReports(undefined, error);
+        throw error;
+      },
+    );
   const stops = [
     every('partitions', intervals.maintenanceMs, () => database.maintain(), log),
     every('rollup', intervals.rollupMs, () => database.rollup(), log),
-    every('reports', intervals.reportsMs, () => database.reports(), log),
+    every('reports', intervals.reportsMs, reports, log),
   ];
   return async () => {
     await Promise.all(stops.map((stop) => stop()));

@@ -61,6 +61,18 @@ export function createMetrics() {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const reportBuilds = new Counter({
+    name: 'fleetpmap_report_builds_total',
+    help: 'Scheduled fleet leak reports this process built (built), or whose report tick failed (failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const reportDeliveries = new Counter({
+    name: 'fleetpmap_report_deliveries_total',
+    help: 'Webhook deliveries of fleet leak reports by this process, by outcome (a failed one is retried)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const hosts = new Set<string>();
   return {
     registry,
@@ -72,6 +84,8 @@ export function createMetrics() {
     rejected,
     pushLatency,
     databaseErrors,
+    reportBuilds,
+    reportDeliveries,
     sawHost(name: string) {
       if (hosts.has(name) || hosts.size >= MAX_TRACKED_HOSTS) return;
       hosts.add(name);
