@@ -11,7 +11,9 @@
  *   the verdicts the server stores after the rollup for its standard windows (`refreshVerdicts`,
  *   the server's own job, run here with the clock at the data's end, and timed);
  * - the naive SQL beside them: `regr_slope` over the raw samples, grouped per process (and per
- *   exe for the pivot), in the same database.
+ *   exe for the pivot), in the same database;
+ * - the fleet leak report over 24 h (`report run`, in process), which reads every stored verdict
+ *   of the window: the leaks whole and the quiet processes as points.
  *
  *   node test/queries/bench-query.ts [--hosts 200] [--processes 100]
  *
@@ -24,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DAY_BEFORE_READ_MS } from '@fleetpmap/analysis';
-import { type AppRouter, refreshVerdicts } from '@fleetpmap/api';
+import { type AppRouter, createReportServices, refreshVerdicts } from '@fleetpmap/api';
 import {
   benchAdminUrl,
   createScratchDb,
@@ -118,6 +120,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }
     runs.push(performance.now() - t0);
   }
   return { ms: median(runs), result: result as T };
+}
+
+function leakingOf(groups: readonly { leakingProcesses: number }[]): number {
+  return groups.reduce((n, g) => n + g.leakingProcesses, 0);
 }
 
 async function main() {
@@ -279,6 +285,21 @@ async function main() {
         throw new Error('the stored ranking differs from the live one');
       }
 
+      // The fleet leak report the server makes daily, in process with the clock at the data's
+      // end: every leak in full, the quiet processes as points, compared and stored.
+      const reports = createReportServices(db, {
+        claimedBy: 'bench',
+        canDeliver: false,
+        nowMs: () => END,
+      });
+      log('timing the fleet leak report over 24h');
+      const report24 = await timed(() =>
+        reports.run({ windowMs: 24 * HOUR, metric: 'anon', deliver: false }),
+      );
+      if (report24.result.report.fleet.leakingProcesses !== leakingOf(pivot.result)) {
+        throw new Error('the report counts other leaks than the pivot');
+      }
+
       const naiveTop = (fromMs: number) =>
         timed(() =>
           sql.unsafe(`select host_id, pid, start_ticks,
@@ -353,7 +374,7 @@ async function main() {
         if (!r.leak) missed.set(r.reason, (missed.get(r.reason) ?? 0) + 1);
 
       const leakCount = top24.result.length;
-      const leaking = pivot.result.reduce((n, g) => n + g.leakingProcesses, 0);
+      const leaking = leakingOf(pivot.result);
       const f = (ms: number) => `${ms.toFixed(1).padStart(10)} ms`;
       const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
       process.stdout.write(
@@ -377,6 +398,8 @@ async function main() {
             ([label, ours, live, naive]) =>
               `${label.padEnd(25)}${f(ours.cold)}${f(live.cold)}${f(live.ms)}${f(naive.ms)}${ratio(naive.ms, ours.cold).padStart(14)}${ratio(naive.ms, live.cold).padStart(17)}`,
           ),
+          '',
+          `fleet leak report 24h      ${f(report24.ms)} (median of ${RUNS}, in process, stored verdicts): ${report24.result.report.fleet.processes.toLocaleString('en-US')} processes, ${report24.result.report.leaks.length} leaks listed of ${report24.result.report.fleet.leakingProcesses}; ${ratio(report24.ms, top24.cold)} top 24h's read of 20 rows`,
           '',
           `24h / 1h                   stored ${(top24.cold / top1.cold).toFixed(2)}x, live cold ${(live24.cold / live1.cold).toFixed(2)}x, live warm ${(live24.ms / live1.ms).toFixed(2)}x   (goal <= 1.5x)`,
           `naive 24h / top 24h        stored ${ratio(naive24.ms, top24.cold)}, live cold ${ratio(naive24.ms, live24.cold)}, live warm ${ratio(naive24.ms, live24.ms)}   (goal >= 100x)`,

@@ -9,7 +9,7 @@ import { rollupAggregates } from '@fleetpmap/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anonProcess, hostSnapshots } from '../queries/one-host.ts';
 import { fleetpmap } from '../support/cli.ts';
-import { oneDriver, useTestServer } from './harness.ts';
+import { oneDriver, startTestServer, useTestServer } from './harness.ts';
 
 const SECRET = 'webhook-secret-for-the-cli-test';
 const HOSTILE = '<script>alert(1)</script> --flag | `x`';
@@ -35,6 +35,11 @@ const receiver: Server = createServer((req, res) => {
 receiver.listen(0, '127.0.0.1');
 await once(receiver, 'listening');
 const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/fleet`;
+
+afterAll(async () => {
+  receiver.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 async function until(
   what: string,
@@ -80,11 +85,6 @@ describe('fleetpmap report against a real server with a webhook', () => {
     // The server's own rollup, without its 30-second settling wait.
     await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
   }, 120_000);
-
-  afterAll(async () => {
-    receiver.close();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('has nothing to show before the first report', async () => {
     const listed = await fleetpmap(['report', 'list', ...reader]);
@@ -164,5 +164,22 @@ describe('fleetpmap report against a real server with a webhook', () => {
     const bad = await fleetpmap(['report', 'show', 'yesterday', ...reader]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/report id "yesterday": expected a number/);
+  });
+});
+
+describe('a webhook secret the server cannot use', () => {
+  it('stops the server at start with the reason, not at the first delivery', async () => {
+    const env = (file: string) => ({
+      FLEETPMAP_REPORT_WEBHOOK_URL: hookUrl,
+      FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE: file,
+    });
+    await expect(startTestServer({ name: 'pglite' }, env(join(dir, 'absent')))).rejects.toThrow(
+      /cannot read the webhook secret file .*absent: ENOENT/,
+    );
+    const short = join(dir, 'short-secret');
+    await writeFile(short, 'hunter2\n', { mode: 0o600 });
+    await expect(startTestServer({ name: 'pglite' }, env(short))).rejects.toThrow(
+      /shorter than 16 characters/,
+    );
   });
 });
