@@ -1,6 +1,18 @@
 import Table from 'cli-table3';
 
-/** Plain tables: no colours, so output is the same on a TTY, in a pipe and with NO_COLOR. */
+/**
+ * A cell as a terminal may show it: command lines, host names and paths come from the monitored
+ * hosts, and an escape sequence in one (ESC, CSI, BEL, a line break) could rewrite the operator's
+ * screen or forge rows. Each control character becomes `?`; CSV and JSON keep the text as it is.
+ */
+export function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, '?');
+}
+
+/**
+ * Plain tables: no colours, so output is the same on a TTY, in a pipe and with NO_COLOR. Every
+ * cell is made printable.
+ */
 export function table(head: string[], rows: string[][]): string {
   const t = new Table({
     head,
@@ -23,7 +35,7 @@ export function table(head: string[], rows: string[][]): string {
       middle: '  ',
     },
   });
-  t.push(...rows);
+  t.push(...rows.map((r) => r.map(printable)));
   return `${t
     .toString()
     .split('\n')
