@@ -102,7 +102,16 @@ describe('fleetpmap report against a real server with a webhook', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^fleetpmap: server answered 403: /);
 
-    const made = await fleetpmap(['report', 'run', '--window', '6h', '--deliver', ...admin]);
+    const made = await fleetpmap([
+      'report',
+      'run',
+      '--window',
+      '6h',
+      '--deliver',
+      '--format',
+      'md',
+      ...admin,
+    ]);
     expect(made.code, made.stderr).toBe(0);
     const id = Number(/^# fleetpmap leak report (\d+)$/m.exec(made.stdout)?.[1]);
     expect(id).toBeGreaterThan(0);
@@ -153,6 +162,11 @@ describe('fleetpmap report against a real server with a webhook', () => {
     expect(page).toMatch(/^<!doctype html>/i);
     expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(page).not.toContain('<script>');
+
+    // as text for a terminal, by default: the hostile command line's characters are harmless
+    const text = await fleetpmap(['report', 'show', ...reader]);
+    expect(text.stdout).toMatch(/^fleetpmap leak report \d+ \(manual\), 6h of anon to /);
+    expect(text.stdout).toMatch(/^web-07\s+700\s+<script>alert\(1\)<\/script> --flag \| `x`\s/m);
 
     const json = await fleetpmap(['report', 'show', 'latest', '--json', ...reader]);
     const stored = JSON.parse(json.stdout);

@@ -11,13 +11,13 @@ import { FleetCommandError } from './errors.ts';
 import { isoTime, table } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 import { METRIC_NAMES } from './top.ts';
-import { csv, formatDuration } from './top-render.ts';
+import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['report'];
 export type ReportListing = Outputs['list'][number];
 export type StoredReport = Outputs['get'];
 
-export const REPORT_FORMATS = ['md', 'html', 'json'] as const;
+export const REPORT_FORMATS = ['text', 'md', 'html', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export function listReports(
@@ -99,11 +99,86 @@ export function renderReport(stored: StoredReport, format: ReportFormat): string
   const title = `fleetpmap leak report ${stored.id}`;
   if (format === 'html') return renderReportHtml(report, { title });
   if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
-  return renderReportMarkdown(report, { title });
+  if (format === 'md') return renderReportMarkdown(report, { title });
+  return renderReportText(stored);
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** For a terminal: the totals in a few lines, then the leaks and binaries as `top` tables. */
+export function renderReportText(stored: StoredReport): string {
+  const r = stored.report as LeakReport;
+  const f = r.fleet;
+  const lines = [
+    `fleetpmap leak report ${stored.id} (${stored.schedule}), ${formatDuration(r.window.ms)} of ${r.metric} to ${isoTime(r.window.toMs)}`,
+    f.leakingProcesses === 0
+      ? `no process leaks on ${plural(f.hosts, 'host', 'hosts')} (${plural(f.processes, 'process', 'processes')} watched)`
+      : `${plural(f.leakingProcesses, 'process leaks', 'processes leak')} on ${f.leakingHosts} of ${plural(f.hosts, 'host', 'hosts')} (${plural(f.processes, 'process', 'processes')} watched), together +${formatKb(f.leakingKbPerHour)}/h`,
+  ];
+  const c = r.changes;
+  if (c) {
+    lines.push(
+      `since report ${c.previousId} of ${isoTime(c.previousGeneratedAtMs)}: ${c.newLeaks} new, ${c.continuingLeaks} continuing, ${c.resolved.length + c.resolvedOmitted} resolved`,
+    );
+  }
+  let out = `${lines.join('\n')}\n`;
+  if (r.leaks.length > 0) {
+    out += `\n${table(
+      [
+        'HOST',
+        'PID',
+        'COMMAND',
+        'SIZE',
+        'GROWTH',
+        'KIB/H',
+        '%/H',
+        'CONFIDENCE',
+        'TO LIMIT',
+        ...(c ? ['STATUS'] : []),
+      ],
+      r.leaks.map((l) => [
+        l.host,
+        String(l.pid),
+        shorten(l.cmdline === '' ? `[${l.comm}]` : l.cmdline),
+        formatKb(l.currentKb),
+        formatKb(l.growthKb),
+        Math.round(l.slopeKbPerHour).toString(),
+        l.pctPerHour.toFixed(2),
+        l.confidence.toFixed(2),
+        l.timeToLimitHours === null ? '-' : formatDuration(l.timeToLimitHours * 3_600_000),
+        ...(c ? [l.status ?? '-'] : []),
+      ]),
+    )}`;
+    if (r.leaksOmitted > 0) out += `(${r.leaksOmitted} more leaking processes not listed)\n`;
+  }
+  if (r.groups.length > 0) {
+    out += `\n${table(
+      ['BINARY', 'LEAKS ON', 'HOSTS', 'LEAKING', 'MEDIAN KIB/H'],
+      r.groups.map((g) => [
+        g.group,
+        String(g.leakingHosts),
+        String(g.hosts),
+        String(g.leakingProcesses),
+        g.medianLeakingSlopeKbPerHour === null ? '-' : g.medianLeakingSlopeKbPerHour.toFixed(1),
+      ]),
+    )}`;
+    if (r.groupsOmitted > 0) out += `(${r.groupsOmitted} more leaking binaries not listed)\n`;
+  }
+  if (c && c.resolved.length > 0) {
+    out += `\nresolved since report ${c.previousId}:\n${table(
+      ['HOST', 'PID', 'COMMAND'],
+      c.resolved.map((x) => [
+        x.host,
+        String(x.pid),
+        shorten(x.cmdline === '' ? `[${x.comm}]` : x.cmdline),
+      ]),
+    )}`;
+  }
+  return out;
 }
 
 const showOptions = z.object({
-  format: z.enum(REPORT_FORMATS).default('md'),
+  format: z.enum(REPORT_FORMATS).default('text'),
   output: z.string().min(1).optional(),
   json: z.boolean().optional(),
 });
@@ -132,9 +207,9 @@ async function emit(stored: StoredReport, raw: unknown): Promise<void> {
 function withFormatOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--format <format>', 'md (Markdown, also readable as text), html or json')
+      new Option('--format <format>', 'text (tables, for a terminal), md, html or json')
         .choices(REPORT_FORMATS)
-        .default('md'),
+        .default('text'),
     )
     .option('-o, --output <file>', 'write the report to a file instead of stdout');
 }
