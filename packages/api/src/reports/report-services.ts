@@ -140,27 +140,28 @@ export function createReportServices(
   opts: { claimedBy: string; canDeliver: boolean; nowMs?: () => number },
 ): ReportServices {
   const now = opts.nowMs ?? Date.now;
+  async function get(id: number | 'latest'): Promise<StoredLeakReport> {
+    const row = await getReport(db, id);
+    if (!row) {
+      throw new ApiError(
+        'NOT_FOUND',
+        id === 'latest' ? 'no report has been made yet' : `no report with id ${id}`,
+      );
+    }
+    if (row.state !== 'done') {
+      throw new ApiError(
+        'NOT_FOUND',
+        `report ${id} is ${row.state}${row.error ? `: ${row.error}` : ''}`,
+      );
+    }
+    const { body, ...rest } = row;
+    return { ...listing(rest), report: body as LeakReport };
+  }
   return {
     async list(input) {
       return (await listReports(db, input)).map(listing);
     },
-    async get(id) {
-      const row = await getReport(db, id);
-      if (!row) {
-        throw new ApiError(
-          'NOT_FOUND',
-          id === 'latest' ? 'no report has been made yet' : `no report with id ${id}`,
-        );
-      }
-      if (row.state !== 'done') {
-        throw new ApiError(
-          'NOT_FOUND',
-          `report ${id} is ${row.state}${row.error ? `: ${row.error}` : ''}`,
-        );
-      }
-      const { body, ...rest } = row;
-      return { ...listing(rest), report: body as LeakReport };
-    },
+    get,
     async run(input) {
       if (input.deliver && !opts.canDeliver) {
         throw new ApiError('INVALID_INPUT', 'this server has no report webhook configured', {
@@ -183,7 +184,7 @@ export function createReportServices(
         claimedBy: opts.claimedBy,
         deliver: input.deliver,
       });
-      return this.get(id);
+      return get(id);
     },
   };
 }
