@@ -1,5 +1,6 @@
 import { createQueryServices } from '@fleetpmap/api';
 import { testDrivers } from '@fleetpmap/db';
+import { exampleSnapshot } from '@fleetpmap/protocol';
 import { describe, expect, it } from 'vitest';
 import { HOUR_MS } from './fleet-history.ts';
 import {
@@ -64,6 +65,59 @@ for (const driver of testDrivers()) {
     it('stores, for the windows refreshed in one pass, the verdicts live scoring gives', async () => {
       const stored = await expectStoredAsLive(db(), nowMs, [6 * HOUR_MS, 24 * HOUR_MS, 7 * DAY_MS]);
       expect(stored[1]?.find((r) => r.comm === 'newleak')?.leak).toBe(true);
+    });
+  });
+}
+
+/**
+ * Six hours of one host: `steady` ran all along, `fresh` started 15 minutes before the end, so
+ * all it has shown lies in its startup grace.
+ */
+function hostWithFreshProcess(endMs: number) {
+  const boot = exampleSnapshot().host.bootTimeMs ?? 0;
+  const startMs = endMs - 15 * 60_000;
+  return hostSnapshots('young-2', endMs, 6, (i, t) => [
+    anonProcess(800, 'steady', 300_000 * (1 + 0.003 * Math.sin(i))),
+    ...(t >= startMs
+      ? [{ ...anonProcess(901, 'fresh', 150_000 + 100 * i), startTicks: (startMs - boot) / 10 }]
+      : []),
+  ]);
+}
+
+for (const driver of testDrivers()) {
+  describe(`top with a process in its startup grace (${driver})`, () => {
+    const nowMs = Math.floor(Date.now() / 60_000) * 60_000;
+    const db = useHostDb(driver, () => hostWithFreshProcess(nowMs - 60_000));
+
+    it('lists it as starting up, with its size, and never as a leak', async () => {
+      const services = createQueryServices(db().db, () => nowMs);
+      for (const windowMs of [HOUR_MS, 6 * HOUR_MS, DAY_MS]) {
+        const rows = await services.top({ windowMs, metric: 'anon', limit: 10, all: true });
+        expect(verdictList(rows)).toEqual(['fresh starting-up', 'steady no-significant-trend']);
+        const fresh = rows.find((r) => r.comm === 'fresh');
+        expect(fresh).toMatchObject({
+          pid: 901,
+          leak: false,
+          confidence: 0,
+          timeToLimitHours: null,
+        });
+        expect(fresh?.currentKb).toBeGreaterThan(150_000);
+        expect(fresh?.startedAtMs).toBe(nowMs - 60_000 - 15 * 60_000);
+        const leaks = await services.top({ windowMs, metric: 'anon', limit: 10, all: false });
+        expect(leaks).toEqual([]);
+      }
+      const pivot = await services.pivot({
+        windowMs: 6 * HOUR_MS,
+        metric: 'anon',
+        groupBy: 'exe',
+        limit: 10,
+      });
+      expect(pivot.find((g) => g.group === '/usr/bin/fresh')).toMatchObject({
+        hosts: 1,
+        processes: 1,
+        leakingProcesses: 0,
+      });
+      await expectStoredAsLive(db(), nowMs, [HOUR_MS, 6 * HOUR_MS, DAY_MS]);
     });
   });
 }

@@ -79,6 +79,8 @@ export interface IncarnationInput {
 export type VerdictReason =
   | 'leak'
   | 'no-data'
+  /** every sample in the window lies in the startup grace: shown, not judged */
+  | 'starting-up'
   | 'too-little-data'
   | 'no-significant-trend'
   | 'too-slow'
@@ -321,8 +323,16 @@ export function analyseIncarnation(
     startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.startupGraceMs;
   const f = floors(input.buckets, opts, graceUntilMs);
   if (!f) {
+    // Data in the window but all of it in the startup grace: the process is there, only not
+    // judged yet, and a ranking must still list it (with its size) rather than leave it out.
+    let newest: MetricBucket | undefined;
+    for (const b of input.buckets) {
+      if (b.n > 0 && b.tStartMs >= opts.windowStartMs && b.tStartMs < opts.windowEndMs) {
+        if (!newest || b.lastAtMs > newest.lastAtMs) newest = b;
+      }
+    }
     const score: LeakScore = {
-      currentKb: 0,
+      currentKb: newest?.last ?? 0,
       growthKb: 0,
       slopeKbPerHour: 0,
       pctPerHour: 0,
@@ -330,12 +340,12 @@ export function analyseIncarnation(
       leak: false,
       timeToLimitHours: null,
       limitKb: input.limitKb ?? null,
-      reason: 'no-data',
+      reason: newest ? 'starting-up' : 'no-data',
       pValue: 1,
       spanMs: 0,
       points: 0,
-      firstMs: options.windowStartMs,
-      lastMs: options.windowStartMs,
+      firstMs: newest?.tStartMs ?? options.windowStartMs,
+      lastMs: newest?.lastAtMs ?? options.windowStartMs,
     };
     return { score, trend: null };
   }

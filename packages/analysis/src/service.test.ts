@@ -178,6 +178,16 @@ describe('scoreService', () => {
     expect(scoreService(s.incarnations, s)).toMatchObject({ leak: false, reason: 'not-leaking' });
   });
 
+  it('shows a process still in its startup grace without judging it', () => {
+    // Started 20 minutes ago: everything it has shown lies in the 30-minute startup grace.
+    const s = simulate([{ type: 'noise', pct: 1 }], 20 / 60, 7, { startedHoursBefore: 0 });
+    const v = scoreService(s.incarnations, s);
+    expect(v).toMatchObject({ leak: false, reason: 'too-little-data', latest: null });
+    expect(v.incarnations).toEqual([]);
+    expect(v.shown).toMatchObject({ reason: 'starting-up', leak: false, confidence: 0 });
+    expect(v.shown?.currentKb).toBeGreaterThan(0);
+  });
+
   it('says when nothing could be judged', () => {
     const s = simulate([{ type: 'noise', pct: 1 }], 0.5, 7);
     expect(scoreService(s.incarnations, s)).toMatchObject({

@@ -33,7 +33,8 @@ export interface ServiceScore {
    * What a ranking shows for the service: `latest`, or the newest incarnation's score when none
    * was judged, except when the pooled test decided. Then the slope, rate, confidence and time to
    * limit are the pooled test's: the newest incarnation is usually too young for figures of its
-   * own, and a leak shown with no slope and no confidence is no help. Null without any data.
+   * own, and a leak shown with no slope and no confidence is no help. An incarnation still in its
+   * startup grace is shown (`starting-up`) when no other has floors. Null without any data.
    */
   shown: LeakScore | null;
 }
@@ -121,10 +122,15 @@ export function scoreService(
   earlier?: EarlierIncarnations,
 ): ServiceScore {
   const opts = { ...DEFAULT_SCORE_OPTIONS, ...options };
-  const analysed = incarnations
+  const all = incarnations
     .map((inc) => analyseIncarnation(inc, options))
-    .filter((a) => a.score.reason !== 'no-data')
     .sort((a, b) => a.score.firstMs - b.score.firstMs);
+  // Only incarnations with floors past their startup take part in any verdict; one still in its
+  // startup is only what the ranking shows when no other has anything to show.
+  const analysed = all.filter(
+    (a) => a.score.reason !== 'no-data' && a.score.reason !== 'starting-up',
+  );
+  const startingUp = all.filter((a) => a.score.reason === 'starting-up').at(-1)?.score ?? null;
   // Incarnations that ended before the window are judged over the lookback before it, and only
   // their trends count, in the pooled test: the window's own verdict stays the window's.
   const before =
@@ -163,7 +169,7 @@ export function scoreService(
   const newestScore = analysed[analysed.length - 1]?.score ?? null;
   const base = {
     latest,
-    shown: latest ?? newestScore,
+    shown: latest ?? newestScore ?? startingUp,
     incarnations: analysed.map((a) => a.score),
     judgedIncarnations: judged.length,
     pooledIncarnations: pooledIn.length,
