@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { rollupAggregates } from '@fleetpmap/db';
 import {
   exampleProcess,
@@ -9,10 +7,8 @@ import {
 } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
-import { cliBin } from '../support/paths.ts';
+import { fleetpmap } from '../support/cli.ts';
 import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
-
-const run = promisify(execFile);
 
 /** Sample `i` of a process growing 20 %/h from 100 MB, with a little noise. */
 function growingProcess(pid: number, startTicks: number, name: string, i: number) {
@@ -27,23 +23,6 @@ function growingProcess(pid: number, startTicks: number, name: string, i: number
       rssAnonKb: Math.round(100_000 * (1 + (0.2 * i * SAMPLE_MS) / HOUR_MS) + (i % 3) * 100),
     },
   });
-}
-
-type CliResult = { code: number; stdout: string; stderr: string };
-
-async function fleetpmap(args: string[], input?: string): Promise<CliResult> {
-  try {
-    const child = run(process.execPath, [cliBin, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    if (input !== undefined) child.child.stdin?.end(input);
-    const { stdout, stderr } = await child;
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
 }
 
 type TopJson = {
@@ -288,7 +267,7 @@ for (const driver of drivers()) {
       const ndjson = [snap(1), snap(2), '{"schema": ', snap(3), JSON.stringify(broken), '', snap(5)]
         .join('\n')
         .concat('\n');
-      const r = await fleetpmap(['import', '-', '--json', ...as(t.adminToken)], ndjson);
+      const r = await fleetpmap(['import', '-', '--json', ...as(t.adminToken)], { input: ndjson });
       expect(r.code).toBe(1);
       expect(JSON.parse(r.stdout)).toMatchObject({ lines: 7, imported: 4, duplicates: 0 });
       expect(r.stderr).toMatch(/^fleetpmap: line 3: not JSON/m);
@@ -298,15 +277,14 @@ for (const driver of drivers()) {
       const hosts = await t.client(reader).host.list.query();
       expect(hosts.find((h) => h.name === 'imp-1')?.lastSeenMs).toBe(endMs - 5 * 60_000);
 
-      const again = await fleetpmap(
-        ['import', '-', ...as(t.adminToken)],
-        `${snap(1)}\n${snap(2)}\n`,
-      );
+      const again = await fleetpmap(['import', '-', ...as(t.adminToken)], {
+        input: `${snap(1)}\n${snap(2)}\n`,
+      });
       expect(again.code, again.stderr).toBe(0);
       expect(again.stderr).toMatch(/2 lines: 0 imported, 2 already stored, 0 bad/);
 
       // An agent token writes only its own host (web-1), so imp-1's lines are refused one by one.
-      const asAgent = await fleetpmap(['import', '-', ...as(agent)], `${snap(6)}\n`);
+      const asAgent = await fleetpmap(['import', '-', ...as(agent)], { input: `${snap(6)}\n` });
       expect(asAgent.code).toBe(1);
       expect(asAgent.stderr).toMatch(/line 1: 403: this agent token is bound to host "web-1"/);
     });

@@ -46,8 +46,7 @@ describe('fleetpmap token and hosts against a real server', () => {
     );
 
     const json = await fleetpmap(['hosts', '--json'], {
-      FLEETPMAP_SERVER: t.url,
-      FLEETPMAP_TOKEN: t.adminToken,
+      env: { FLEETPMAP_SERVER: t.url, FLEETPMAP_TOKEN: t.adminToken },
     });
     expect(JSON.parse(json.stdout)).toEqual(await t.client(t.adminToken).host.list.query());
 
@@ -75,7 +74,7 @@ describe('fleetpmap token and hosts against a real server', () => {
       join(dir, 'config.json'),
       JSON.stringify({ server: t.url, tokenFile: t.server.adminTokenPath }),
     );
-    const r = await fleetpmap(['hosts'], { HOME: home });
+    const r = await fleetpmap(['hosts'], { env: { HOME: home } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^web-07\s/m);
   });
@@ -85,7 +84,7 @@ describe('fleetpmap token and hosts against a real server', () => {
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^fleetpmap: cannot reach the server at http:\/\/127\.0\.0\.1:1: /);
     const anonymous = await fleetpmap(['hosts', '--server', t.url], {
-      HOME: join(home, 'nowhere'),
+      env: { HOME: join(home, 'nowhere') },
     });
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/401: missing bearer token \(give a token with --token/);

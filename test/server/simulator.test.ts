@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROLLUP_SETTLE_MS } from '@fleetpmap/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin, nodeBin, repoRoot } from '../support/paths.ts';
+import { fleetpmapStdout } from '../support/cli.ts';
+import { nodeBin, repoRoot } from '../support/paths.ts';
 import { oneDriver, useTestServer } from './harness.ts';
 
 const run = promisify(execFile);
@@ -67,13 +68,6 @@ interface TopRow {
   leak: boolean;
 }
 
-async function fleetpmap(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const { stdout } = await run(process.execPath, [cliBin, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
-  });
-  return stdout;
-}
-
 // The simulator's history pushed through the real ingest API by its own command line, then read
 // back with the real CLI: the server must know each incarnation's start as the simulator meant it,
 // and reach the verdicts the ground truth holds.
@@ -129,7 +123,9 @@ describe('npm run sim against a real server', () => {
     const deadline = Date.now() + 150_000;
     while (Date.now() < deadline) {
       rows = JSON.parse(
-        await fleetpmap(['top', '--all', '--host', 'sim-*', '--limit', '100', '--json'], env),
+        await fleetpmapStdout(['top', '--all', '--host', 'sim-*', '--limit', '100', '--json'], {
+          env,
+        }),
       ) as TopRow[];
       if (rows.length === truth.processes.length) break;
       await new Promise((r) => setTimeout(r, 2000));
@@ -149,7 +145,7 @@ describe('npm run sim against a real server', () => {
     }
 
     const pivot = JSON.parse(
-      await fleetpmap(['top', '--group-by', 'exe', '--host', 'sim-*', '--json'], env),
+      await fleetpmapStdout(['top', '--group-by', 'exe', '--host', 'sim-*', '--json'], { env }),
     ) as { group: string; hosts: number; leakingHosts: number }[];
     expect(pivot.find((g) => g.group === '/opt/api/bin/api')).toMatchObject({
       hosts: 3,
