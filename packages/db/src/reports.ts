@@ -44,7 +44,11 @@ export async function claimReportSlot(
   const slot = and(eq(leakReports.schedule, o.schedule), eq(leakReports.slotMs, o.slotMs));
   // Looked up first: an insert that conflicts still spends an id of the identity sequence, and
   // every replica asks every half minute until the slot's hour is over.
-  const [existing] = await db.select({ id: leakReports.id }).from(leakReports).where(slot);
+  const [existing] = await db
+    .select({ id: leakReports.id, state: leakReports.state })
+    .from(leakReports)
+    .where(slot);
+  if (existing?.state === 'done') return undefined;
   const [inserted] = existing
     ? []
     : await db
