@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LeakReport } from '@fleetpmap/analysis';
 import { buildAndStoreReport } from '@fleetpmap/api';
@@ -45,9 +46,15 @@ export interface ReportTickOutcome {
   failedDeliveries: number[];
 }
 
-/** `hostname:pid`: which server process holds a claim, for the rows and for people reading them. */
+/**
+ * Which server process holds a claim, for the rows and for people reading them: `hostname:pid`,
+ * and a random tag, because containers often share both (every one is pid 1, and some run with
+ * one host name), and a claim must never be taken for another's.
+ */
+const PROCESS_NAME = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
 export function processName(): string {
-  return `${hostname()}:${process.pid}`;
+  return PROCESS_NAME;
 }
 
 /** The newest slot at or before `nowMs`, if it is young enough to be made now. */
