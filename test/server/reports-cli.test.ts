@@ -148,8 +148,37 @@ describe('fleetpmap report against a real server with a webhook', () => {
     expect(metrics).not.toMatch(/^fleetpmap_report_deliveries_total\{outcome="failed"\} [1-9]/m);
     const table = await fleetpmap(['report', 'list', ...reader]);
     expect(table.stdout).toMatch(
-      new RegExp(`^${id}\\s+manual\\s+done\\s+\\S+Z\\s+6h\\s+1/2\\s+1/1\\s+-\\s+delivered$`, 'm'),
+      new RegExp(
+        `^${id}\\s+manual\\s+all hosts\\s+done\\s+\\S+Z\\s+6h\\s+1/2\\s+1/1\\s+-\\s+delivered$`,
+        'm',
+      ),
     );
+  });
+
+  it('makes a report of some hosts only, compared only with reports of the same hosts', async () => {
+    const none = await fleetpmap(['report', 'run', '--window', '6h', '--host', 'db-*', ...admin]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout).toMatch(/^fleetpmap leak report \d+ \(manual; hosts db-\*\), 6h of anon/);
+    expect(none.stdout).toContain('no process leaks on 0 hosts (0 processes watched)');
+    // the earlier whole-fleet report is no predecessor of a report of the web hosts
+    const web = ['report', 'run', '--window', '6h', '--host', 'web-0?', '--format', 'json'];
+    const first = JSON.parse((await fleetpmap([...web, ...admin])).stdout);
+    expect(first).toMatchObject({
+      scope: { hostGlob: 'web-0?', labels: null },
+      fleet: { hosts: 1, leakingProcesses: 1 },
+      changes: null,
+    });
+    const second = JSON.parse((await fleetpmap([...web, ...admin])).stdout);
+    expect(second.changes).toMatchObject({ newLeaks: 0, continuingLeaks: 1 });
+    const listed = await fleetpmap(['report', 'list', '--json', '--limit', '3', ...reader]);
+    expect(JSON.parse(listed.stdout).map((r: { scope: unknown }) => r.scope)).toEqual([
+      { hostGlob: 'web-0?', labels: null },
+      { hostGlob: 'web-0?', labels: null },
+      { hostGlob: 'db-*', labels: null },
+    ]);
+    const badLabel = await fleetpmap(['report', 'run', '--label', 'env', ...admin]);
+    expect(badLabel.code).toBe(1);
+    expect(badLabel.stderr).toMatch(/--label "env": expected KEY=VALUE/);
   });
 
   it('shows a stored report as HTML in a file and as JSON, and refuses unknown ids', async () => {
@@ -165,7 +194,10 @@ describe('fleetpmap report against a real server with a webhook', () => {
 
     // as text for a terminal, by default: the hostile command line's characters are harmless
     const text = await fleetpmap(['report', 'show', ...reader]);
-    expect(text.stdout).toMatch(/^fleetpmap leak report \d+ \(manual\), 6h of anon to /);
+    // (the newest report is the last of the web hosts' above)
+    expect(text.stdout).toMatch(
+      /^fleetpmap leak report \d+ \(manual; hosts web-0\?\), 6h of anon to /,
+    );
     expect(text.stdout).toMatch(/^web-07\s+700\s+<script>alert\(1\)<\/script> --flag \| `x`\s/m);
 
     const json = await fleetpmap(['report', 'show', 'latest', '--json', ...reader]);

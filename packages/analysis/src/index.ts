@@ -17,6 +17,7 @@ export {
   buildLeakReport,
   DEFAULT_MAX_REPORT_GROUPS,
   DEFAULT_MAX_REPORT_LEAKS,
+  describeScope,
   type LeakReport,
   type LeakStatus,
   leakIdentity,
@@ -27,7 +28,11 @@ export {
   type ReportLeak,
   type ReportOptions,
   type ReportProcess,
+  type ReportScope,
   type ResolvedLeak,
+  scopeKey,
+  scopeOfKey,
+  WHOLE_FLEET,
 } from './report.ts';
 export {
   type ReportRenderOptions,

@@ -157,6 +157,18 @@ function htmlText(html: string): string {
 }
 
 describe('renderReportMarkdown', () => {
+  it('says which hosts a report of part of the fleet covers', () => {
+    const scoped = report([leak('web-1', 4)], {
+      scope: { hostGlob: 'web-*', labels: { env: 'prod' } },
+    });
+    expect(renderReportMarkdown(scoped)).toContain(
+      'Window: 2026-11-23T06:00Z to 2026-11-24T06:00Z (24h), metric rss, hosts web-\\*, labels env=prod; generated 2026-11-24T06:05Z.',
+    );
+    expect(reportSummary(scoped).split('\n')[0]).toMatch(
+      /^fleetpmap leak report \(hosts web-\*, labels env=prod\), 24h to /,
+    );
+  });
+
   it('gives a window that ends at no round time to the second', () => {
     const odd = TO_MS + 15 * 60_000 + 57_049;
     const md = renderReportMarkdown(report([], { toMs: odd, generatedAtMs: odd, windowMs: HOUR }));

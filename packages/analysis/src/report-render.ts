@@ -7,7 +7,7 @@
 // by the writer of its format, never by the code that composes the content.
 
 import type { GroupPivot } from './pivot.ts';
-import type { LeakReport, ReportLeak, ResolvedLeak } from './report.ts';
+import { describeScope, type LeakReport, type ReportLeak, type ResolvedLeak } from './report.ts';
 import { formatDuration, formatKb } from './units.ts';
 
 const DEFAULT_TITLE = 'fleetpmap leak report';
@@ -73,9 +73,10 @@ export function reportSummary(report: LeakReport): string {
       ? ''
       : ` (${integer(changes.newLeaks)} new, ` +
         `${integer(changes.resolved.length + changes.resolvedOmitted)} resolved)`;
+  const scope = describeScope(report.scope);
   const lines = [
-    `${DEFAULT_TITLE}, ${formatDuration(report.window.ms)} to ${isoTime(report.window.toMs)}: ` +
-      `${leaking}${changed}`,
+    `${DEFAULT_TITLE}${scope === null ? '' : ` (${oneLine(scope)})`}, ` +
+      `${formatDuration(report.window.ms)} to ${isoTime(report.window.toMs)}: ${leaking}${changed}`,
   ];
   for (const leak of report.leaks.slice(0, SUMMARY_LEAKS)) {
     const limit =
@@ -128,8 +129,8 @@ function reportBlocks(report: LeakReport): Block[] {
       kind: 'paragraph',
       text:
         `Window: ${isoTime(window.fromMs)} to ${isoTime(window.toMs)} ` +
-        `(${formatDuration(window.ms)}), metric ${report.metric}; ` +
-        `generated ${isoTime(report.generatedAtMs)}.`,
+        `(${formatDuration(window.ms)}), metric ${report.metric}` +
+        `${scopeSuffix(report)}; generated ${isoTime(report.generatedAtMs)}.`,
     },
     { kind: 'paragraph', text: fleetSentence(report) },
   ];
@@ -190,6 +191,12 @@ function reportBlocks(report: LeakReport): Block[] {
     });
   }
   return blocks;
+}
+
+/** `, hosts web-*` for a report of some hosts only; nothing for the whole fleet. */
+function scopeSuffix(report: LeakReport): string {
+  const scope = describeScope(report.scope);
+  return scope === null ? '' : `, ${scope}`;
 }
 
 function fleetSentence({ fleet }: LeakReport): string {

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildLeakReport,
+  describeScope,
   type PreviousReport,
   type ReportOptions,
   type ReportProcess,
+  scopeKey,
+  scopeOfKey,
 } from './report.ts';
 
 const HOUR = 3_600_000;
@@ -301,5 +304,32 @@ describe('buildLeakReport', () => {
       leakingProcesses: 0,
       leakingKbPerHour: 0,
     });
+  });
+});
+
+describe('report scopes', () => {
+  it('gives one key per set of hosts asked the same way, and none for the whole fleet', () => {
+    expect(scopeKey({ hostGlob: null, labels: null })).toBe('');
+    expect(scopeKey({ hostGlob: null, labels: {} })).toBe('');
+    const a = scopeKey({ hostGlob: 'web-*', labels: { env: 'prod', team: 'a' } });
+    expect(scopeKey({ hostGlob: 'web-*', labels: { team: 'a', env: 'prod' } })).toBe(a);
+    expect(scopeKey({ hostGlob: 'web-*', labels: { env: 'prod' } })).not.toBe(a);
+    expect(scopeKey({ hostGlob: 'db-*', labels: { env: 'prod', team: 'a' } })).not.toBe(a);
+    expect(describeScope({ hostGlob: 'web-*', labels: { env: 'prod' } })).toBe(
+      'hosts web-*, labels env=prod',
+    );
+    expect(describeScope({ hostGlob: null, labels: null })).toBeNull();
+    expect(scopeOfKey(a)).toEqual({ hostGlob: 'web-*', labels: { env: 'prod', team: 'a' } });
+    expect(scopeOfKey(scopeKey({ hostGlob: null, labels: { env: 'prod' } }))).toEqual({
+      hostGlob: null,
+      labels: { env: 'prod' },
+    });
+    expect(scopeOfKey('')).toEqual({ hostGlob: null, labels: null });
+  });
+
+  it('carries its scope, the whole fleet when none is given', () => {
+    expect(buildLeakReport([], OPTS).scope).toEqual({ hostGlob: null, labels: null });
+    const scope = { hostGlob: 'web-*', labels: { env: 'prod' } };
+    expect(buildLeakReport([], { ...OPTS, scope }).scope).toEqual(scope);
   });
 });

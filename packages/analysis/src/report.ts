@@ -52,9 +52,55 @@ export interface ResolvedLeak {
   exe: string | null;
 }
 
+/** Which hosts a report covers: every host when both are null (what the schedule reports). */
+export interface ReportScope {
+  /** shell-style glob over host names, as `top --host` */
+  hostGlob: string | null;
+  /** every label must match, as `top --label` */
+  labels: Record<string, string> | null;
+}
+
+export const WHOLE_FLEET: ReportScope = { hostGlob: null, labels: null };
+
+/**
+ * One string per scope, the same for the same hosts asked the same way (labels in key order):
+ * a report is compared only with an earlier one of the same scope. Empty for the whole fleet.
+ */
+export function scopeKey(scope: ReportScope): string {
+  const labels = Object.entries(scope.labels ?? {}).sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  );
+  if (scope.hostGlob === null && labels.length === 0) return '';
+  return JSON.stringify([scope.hostGlob, labels]);
+}
+
+/** The scope a `scopeKey` was made from; the whole fleet for an empty or unreadable key. */
+export function scopeOfKey(key: string): ReportScope {
+  if (key === '') return WHOLE_FLEET;
+  try {
+    const [hostGlob, labels] = JSON.parse(key) as [string | null, [string, string][]];
+    return {
+      hostGlob: typeof hostGlob === 'string' ? hostGlob : null,
+      labels: Array.isArray(labels) && labels.length > 0 ? Object.fromEntries(labels) : null,
+    };
+  } catch {
+    return WHOLE_FLEET;
+  }
+}
+
+/** The scope as people read it: `hosts web-*, labels env=prod`; null for the whole fleet. */
+export function describeScope(scope: ReportScope): string | null {
+  const parts: string[] = [];
+  if (scope.hostGlob !== null) parts.push(`hosts ${scope.hostGlob}`);
+  const labels = Object.entries(scope.labels ?? {});
+  if (labels.length > 0) parts.push(`labels ${labels.map(([k, v]) => `${k}=${v}`).join(',')}`);
+  return parts.length === 0 ? null : parts.join(', ');
+}
+
 export interface LeakReport {
   version: typeof REPORT_FORMAT_VERSION;
   generatedAtMs: number;
+  scope: ReportScope;
   /** the window judged: [toMs − ms, toMs) */
   window: { fromMs: number; toMs: number; ms: number };
   metric: string;
@@ -96,6 +142,8 @@ export interface ReportOptions {
   windowMs: number;
   toMs: number;
   metric: string;
+  /** the hosts the processes were chosen from; the whole fleet when omitted */
+  scope?: ReportScope;
   /** caps that keep a report of a huge fleet readable and its stored body bounded */
   maxLeaks?: number;
   maxGroups?: number;
@@ -174,6 +222,7 @@ export function buildLeakReport(
   return {
     version: REPORT_FORMAT_VERSION,
     generatedAtMs: opts.generatedAtMs,
+    scope: opts.scope ?? WHOLE_FLEET,
     window: { fromMs: opts.toMs - opts.windowMs, toMs: opts.toMs, ms: opts.windowMs },
     metric: opts.metric,
     fleet: {

@@ -2,6 +2,7 @@ CREATE TABLE "leak_reports" (
 	"id" integer PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "leak_reports_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 START WITH 1 CACHE 1),
 	"schedule" text NOT NULL,
 	"slot_ms" bigint,
+	"scope" text DEFAULT '' NOT NULL,
 	"state" text NOT NULL,
 	"claimed_by" text NOT NULL,
 	"claimed_at_ms" bigint NOT NULL,

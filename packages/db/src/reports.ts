@@ -101,13 +101,14 @@ export async function claimReportSlot(
 /** A report asked for now (`fleetpmap report run`): its row, claimed by the asking server. */
 export async function insertManualReport(
   db: Db,
-  o: { windowMs: number; metric: string; claimedBy: string; nowMs: number },
+  o: { windowMs: number; metric: string; claimedBy: string; nowMs: number; scope?: string },
 ): Promise<number> {
   const [row] = await db
     .insert(leakReports)
     .values({
       schedule: 'manual',
       slotMs: null,
+      scope: o.scope ?? '',
       state: 'running',
       claimedBy: o.claimedBy,
       claimedAtMs: o.nowMs,
@@ -202,10 +203,13 @@ export async function getReport(db: Db, id: number | 'latest'): Promise<StoredRe
   return row;
 }
 
-/** The newest finished report of a schedule made before `beforeId`: what a new one compares with. */
+/**
+ * The newest finished report of a schedule and scope made before `beforeId`: what a new one
+ * compares with.
+ */
 export async function previousReport(
   db: Db,
-  o: { schedule: string; beforeId: number },
+  o: { schedule: string; scope?: string; beforeId: number },
 ): Promise<StoredReport | undefined> {
   const [row] = await db
     .select()
@@ -213,6 +217,7 @@ export async function previousReport(
     .where(
       and(
         eq(leakReports.schedule, o.schedule),
+        eq(leakReports.scope, o.scope ?? ''),
         eq(leakReports.state, 'done'),
         lt(leakReports.id, o.beforeId),
       ),

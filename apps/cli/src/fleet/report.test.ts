@@ -34,6 +34,7 @@ function stored(report: ReturnType<typeof buildLeakReport>, id = 12): StoredRepo
     id,
     schedule: 'scheduled',
     slotMs: TO,
+    scope: report.scope,
     state: 'done',
     windowMs: 24 * HOUR,
     metric: 'anon',

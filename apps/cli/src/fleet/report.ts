@@ -1,5 +1,10 @@
 import { writeFile } from 'node:fs/promises';
-import { type LeakReport, renderReportHtml, renderReportMarkdown } from '@fleetpmap/analysis';
+import {
+  describeScope,
+  type LeakReport,
+  renderReportHtml,
+  renderReportMarkdown,
+} from '@fleetpmap/analysis';
 import type { AppRouter } from '@fleetpmap/api';
 import type { inferRouterOutputs } from '@trpc/server';
 import { Command, Option } from 'commander';
@@ -10,7 +15,7 @@ import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 import { isoTime, table } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
-import { METRIC_NAMES } from './top.ts';
+import { METRIC_NAMES, parseLabels } from './top.ts';
 import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['report'];
@@ -38,7 +43,13 @@ export function getReport(connection: Connection, id: number | undefined): Promi
 
 export function runReport(
   connection: Connection,
-  opts: { windowMs: number; metric: (typeof METRIC_NAMES)[number]; deliver: boolean },
+  opts: {
+    windowMs: number;
+    metric: (typeof METRIC_NAMES)[number];
+    deliver: boolean;
+    hostGlob?: string;
+    labels?: Record<string, string>;
+  },
 ): Promise<StoredReport> {
   return call(connection, (c) => c.report.run.mutate(opts));
 }
@@ -46,6 +57,7 @@ export function runReport(
 const LIST_HEAD = [
   'ID',
   'SCHEDULE',
+  'SCOPE',
   'STATE',
   'GENERATED',
   'WINDOW',
@@ -61,6 +73,7 @@ function listCells(r: ReportListing, forCsv: boolean): string[] {
   return [
     String(r.id),
     r.schedule,
+    describeScope(r.scope) ?? (forCsv ? '' : 'all hosts'),
     r.state === 'failed' && r.error !== null && !forCsv ? `failed: ${r.error}` : r.state,
     forCsv ? String(r.generatedAtMs ?? '') : isoTime(r.generatedAtMs),
     forCsv ? String(r.windowMs) : formatDuration(r.windowMs),
@@ -109,8 +122,9 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 export function renderReportText(stored: StoredReport): string {
   const r = stored.report as LeakReport;
   const f = r.fleet;
+  const scope = describeScope(r.scope);
   const lines = [
-    `fleetpmap leak report ${stored.id} (${stored.schedule}), ${formatDuration(r.window.ms)} of ${r.metric} to ${isoTime(r.window.toMs)}`,
+    `fleetpmap leak report ${stored.id} (${stored.schedule}${scope === null ? '' : `; ${scope}`}), ${formatDuration(r.window.ms)} of ${r.metric} to ${isoTime(r.window.toMs)}`,
     f.leakingProcesses === 0
       ? `no process leaks on ${plural(f.hosts, 'host', 'hosts')} (${plural(f.processes, 'process', 'processes')} watched)`
       : `${plural(f.leakingProcesses, 'process leaks', 'processes leak')} on ${f.leakingHosts} of ${plural(f.hosts, 'host', 'hosts')} (${plural(f.processes, 'process', 'processes')} watched), together +${formatKb(f.leakingKbPerHour)}/h`,
@@ -253,22 +267,37 @@ const show = withFormatOptions(
 const run = withFormatOptions(
   withConnectionOptions(
     new Command('run')
-      .description('make a report now, store it and print it (admin)')
+      .description('make a report now, of every host or some, store it and print it (admin)')
       .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '24h')
       .addOption(
         new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
           .choices(METRIC_NAMES)
           .default('anon'),
       )
+      .option('--host <glob>', 'only hosts whose name matches (shell glob)')
+      .option(
+        '--label <k=v>',
+        'only hosts with this label (repeatable)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
       .option('--deliver', "also send it to the server's webhook"),
   ),
 ).action(
-  async (raw: { window: string; metric: (typeof METRIC_NAMES)[number]; deliver?: boolean }) => {
+  async (raw: {
+    window: string;
+    metric: (typeof METRIC_NAMES)[number];
+    deliver?: boolean;
+    host?: string;
+    label?: string[];
+  }) => {
     const { connection } = parseConnectionOptions(raw);
+    const labels = parseLabels(raw.label ?? []);
     const stored = await runReport(connection, {
       windowMs: parseDurationMs(raw.window, '--window'),
       metric: raw.metric,
       deliver: raw.deliver === true,
+      ...(raw.host === undefined ? {} : { hostGlob: raw.host }),
+      ...(Object.keys(labels).length === 0 ? {} : { labels }),
     });
     await emit(stored, raw);
   },

@@ -1,4 +1,12 @@
-import { buildLeakReport, type LeakReport, type PreviousReport } from '@fleetpmap/analysis';
+import {
+  buildLeakReport,
+  type LeakReport,
+  type PreviousReport,
+  type ReportScope,
+  scopeKey,
+  scopeOfKey,
+  WHOLE_FLEET,
+} from '@fleetpmap/analysis';
 import {
   type Db,
   failReport,
@@ -18,6 +26,8 @@ export type ReportListing = {
   id: number;
   schedule: string;
   slotMs: number | null;
+  /** the hosts it covers; both null for the whole fleet */
+  scope: ReportScope;
   state: 'running' | 'done' | 'failed';
   windowMs: number;
   metric: string;
@@ -41,7 +51,14 @@ export type ReportServices = {
   /** a finished report by id, or the newest one */
   get(id: number | 'latest'): Promise<StoredLeakReport>;
   /** builds a report now (not on the schedule) and stores it; `deliver` queues the webhook */
-  run(input: { windowMs: number; metric: Metric; deliver: boolean }): Promise<StoredLeakReport>;
+  run(input: {
+    windowMs: number;
+    metric: Metric;
+    deliver: boolean;
+    /** only these hosts (as `top --host` and `--label`); the whole fleet when omitted */
+    hostGlob?: string | undefined;
+    labels?: Record<string, string> | undefined;
+  }): Promise<StoredLeakReport>;
 };
 
 export interface BuildReportInput {
@@ -52,6 +69,8 @@ export interface BuildReportInput {
   nowMs: number;
   claimedBy: string;
   deliver: boolean;
+  /** the whole fleet when omitted (scheduled reports) */
+  scope?: ReportScope;
 }
 
 /**
@@ -64,18 +83,26 @@ export async function buildAndStoreReport(
   db: Db,
   input: BuildReportInput,
 ): Promise<LeakReport | undefined> {
+  const scope = input.scope ?? WHOLE_FLEET;
   try {
     const fleet = await createQueryServices(db, () => input.nowMs).fleet({
       windowMs: input.windowMs,
       metric: input.metric,
       toMs: input.nowMs,
+      ...(scope.hostGlob === null ? {} : { hostGlob: scope.hostGlob }),
+      ...(scope.labels === null ? {} : { labels: scope.labels }),
     });
-    const before = await previousReport(db, { schedule: input.schedule, beforeId: input.id });
+    const before = await previousReport(db, {
+      schedule: input.schedule,
+      scope: scopeKey(scope),
+      beforeId: input.id,
+    });
     const report = buildLeakReport([...fleet.leaks, ...fleet.quiet], {
       generatedAtMs: input.nowMs,
       windowMs: input.windowMs,
       toMs: fleet.asOfMs,
       metric: input.metric,
+      scope,
       previous: before ? previousOf(before.id, before.body) : null,
     });
     const stored = await finishReport(db, input.id, {
@@ -113,6 +140,7 @@ function listing(r: ReportSummary): ReportListing {
     id: r.id,
     schedule: r.schedule,
     slotMs: r.slotMs,
+    scope: scopeOfKey(r.scope),
     state: r.state,
     windowMs: r.windowMs,
     metric: r.metric,
@@ -169,11 +197,16 @@ export function createReportServices(
         });
       }
       const nowMs = now();
+      const scope: ReportScope = {
+        hostGlob: input.hostGlob ?? null,
+        labels: input.labels && Object.keys(input.labels).length > 0 ? input.labels : null,
+      };
       const id = await insertManualReport(db, {
         windowMs: input.windowMs,
         metric: input.metric,
         claimedBy: opts.claimedBy,
         nowMs,
+        scope: scopeKey(scope),
       });
       await buildAndStoreReport(db, {
         id,
@@ -183,6 +216,7 @@ export function createReportServices(
         nowMs,
         claimedBy: opts.claimedBy,
         deliver: input.deliver,
+        scope,
       });
       return get(id);
     },

@@ -14,7 +14,8 @@ const metric = z.enum(METRICS);
 const hostName = z.string().min(1).max(253);
 const pid = z.int().min(1).max(4_194_304);
 const timeMs = z.int().min(0).max(8_640_000_000_000);
-const hostFilter = {
+/** `--host GLOB` and `--label k=v`: which hosts a question is about. */
+export const hostFilter = {
   hostGlob: z.string().min(1).max(253).optional(),
   labels: z
     .record(z.string().min(1).max(128), z.string().max(256))

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import type { ReportServices } from '../reports/report-services.ts';
 import { adminProcedure, readerProcedure, router } from '../trpc.ts';
+import { hostFilter } from './query.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -27,10 +28,16 @@ const reportProcess = {
   incarnations: z.int(),
 };
 
+const scope = z.strictObject({
+  hostGlob: z.string().nullable(),
+  labels: z.record(z.string(), z.string()).nullable(),
+});
+
 /** The stored report as analysis' `buildLeakReport` makes it (format version 1). */
 const leakReport = z.strictObject({
   version: z.literal(1),
   generatedAtMs: z.int(),
+  scope,
   window: z.strictObject({ fromMs: z.int(), toMs: z.int(), ms: z.int() }),
   metric: z.string(),
   fleet: z.strictObject({
@@ -82,6 +89,7 @@ const listing = z.strictObject({
   /** the schedule's name, or `manual` for `report run` */
   schedule: z.string(),
   slotMs: z.int().nullable(),
+  scope,
   state: z.enum(['running', 'done', 'failed']),
   windowMs: z.int(),
   metric: z.string(),
@@ -134,6 +142,7 @@ export const reportRouter = router({
           .max(31 * 24 * HOUR_MS),
         metric: z.enum(METRICS).default('anon'),
         deliver: z.boolean().default(false),
+        ...hostFilter,
       }),
     )
     .output(storedReport)

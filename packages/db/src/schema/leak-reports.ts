@@ -24,6 +24,11 @@ export const leakReports = pgTable(
     schedule: text('schedule').notNull(),
     /** the scheduled time this report is for; null for a manual report */
     slotMs: bigint('slot_ms', { mode: 'number' }),
+    /**
+     * which hosts it covers (analysis' `scopeKey`): empty for the whole fleet; a report is
+     * compared only with an earlier one of the same schedule and scope
+     */
+    scope: text('scope').notNull().default(''),
     state: text('state').$type<'running' | 'done' | 'failed'>().notNull(),
     /** which server process runs (or last ran) it: `hostname:pid` */
     claimedBy: text('claimed_by').notNull(),
