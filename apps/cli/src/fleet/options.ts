@@ -13,6 +13,17 @@ export function withConnectionOptions(command: Command): Command {
     .option('--json', 'print the result as one JSON document');
 }
 
+/** `--host GLOB` and `--label k=v` (repeatable): which hosts a fleet question is about. */
+export function withHostOptions(command: Command): Command {
+  return command
+    .option('--host <glob>', 'only hosts whose name matches (shell glob)')
+    .option(
+      '--label <k=v>',
+      'only hosts with this label (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    );
+}
+
 const connectionOptionsSchema = z.object({
   server: z.string().optional(),
   token: z.string().optional(),

@@ -6,7 +6,12 @@ import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 import { table } from './format.ts';
-import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+import {
+  output,
+  parseConnectionOptions,
+  withConnectionOptions,
+  withHostOptions,
+} from './options.ts';
 import { parseLabels } from './top.ts';
 import { csv, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
 
@@ -80,14 +85,9 @@ export function psCsv(rows: PsRow[]): string {
 }
 
 export const psCommand = withConnectionOptions(
-  new Command('ps')
-    .description('the latest state of processes across hosts, largest first')
-    .option('--host <glob>', 'only hosts whose name matches (shell glob)')
-    .option(
-      '--label <k=v>',
-      'only hosts with this label (repeatable)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
+  withHostOptions(
+    new Command('ps').description('the latest state of processes across hosts, largest first'),
+  )
     .addOption(new Option('--sort <metric>', 'order by this size').choices(SORTS).default('rss'))
     .option('--limit <n>', 'at most this many rows', '50')
     .option('--csv', 'print the table as CSV'),

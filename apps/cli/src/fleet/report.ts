@@ -14,7 +14,12 @@ import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 import { isoTime, table } from './format.ts';
-import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+import {
+  output,
+  parseConnectionOptions,
+  withConnectionOptions,
+  withHostOptions,
+} from './options.ts';
 import { METRIC_NAMES, parseLabels } from './top.ts';
 import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
 
@@ -266,21 +271,16 @@ const show = withFormatOptions(
 
 const run = withFormatOptions(
   withConnectionOptions(
-    new Command('run')
-      .description('make a report now, of every host or some, store it and print it (admin)')
-      .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '24h')
-      .addOption(
-        new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
-          .choices(METRIC_NAMES)
-          .default('anon'),
-      )
-      .option('--host <glob>', 'only hosts whose name matches (shell glob)')
-      .option(
-        '--label <k=v>',
-        'only hosts with this label (repeatable)',
-        (v: string, prev: string[] = []) => [...prev, v],
-      )
-      .option('--deliver', "also send it to the server's webhook"),
+    withHostOptions(
+      new Command('run')
+        .description('make a report now, of every host or some, store it and print it (admin)')
+        .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '24h')
+        .addOption(
+          new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
+            .choices(METRIC_NAMES)
+            .default('anon'),
+        ),
+    ).option('--deliver', "also send it to the server's webhook"),
   ),
 ).action(
   async (raw: {

@@ -7,7 +7,12 @@ import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 import { table } from './format.ts';
-import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
+import {
+  output,
+  parseConnectionOptions,
+  withConnectionOptions,
+  withHostOptions,
+} from './options.ts';
 import { csv, formatDuration, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['process'];
@@ -169,20 +174,16 @@ export function pivotCsv(groups: PivotRow[]): string {
 }
 
 export const topCommand = withConnectionOptions(
-  new Command('top')
-    .description('rank processes across hosts by memory growth over a window')
-    .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '6h')
-    .addOption(
-      new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
-        .choices(METRIC_NAMES)
-        .default('anon'),
-    )
-    .option('--host <glob>', 'only hosts whose name matches (shell glob)')
-    .option(
-      '--label <k=v>',
-      'only hosts with this label (repeatable)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
+  withHostOptions(
+    new Command('top')
+      .description('rank processes across hosts by memory growth over a window')
+      .option('--window <length>', 'how far back: 30m, 6h, 24h, 7d', '6h')
+      .addOption(
+        new Option('--metric <metric>', 'what grows: anon = RssAnon + VmSwap')
+          .choices(METRIC_NAMES)
+          .default('anon'),
+      ),
+  )
     .option('--comm <name>', 'only processes with this comm')
     .option('--limit <n>', 'at most this many rows', '20')
     .option('--all', 'also processes not judged leaking')
