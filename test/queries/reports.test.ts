@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LeakReport } from '@fleetpmap/analysis';
-import { createReportServices } from '@fleetpmap/api';
+import { createReportServices, refreshVerdicts } from '@fleetpmap/api';
 import { testDrivers } from '@fleetpmap/db';
 import {
   createReportTick,
@@ -181,6 +181,31 @@ for (const driver of testDrivers()) {
         deliveryAttempts: DELIVERY_BACKOFF_MS.length + 1,
         deliveryError: 'it answered HTTP 503',
       });
+    });
+
+    it('reads the stored verdicts when they are fresh, and says what scoring live says', async () => {
+      const nowMs = SLOT_MS + DAY_MS + 10 * 60_000;
+      const services = createReportServices(db().db, {
+        claimedBy: 'x:0',
+        canDeliver: false,
+        nowMs: () => nowMs,
+      });
+      const run = () => services.run({ windowMs: 6 * HOUR_MS, metric: 'anon', deliver: false });
+      const live = (await run()).report;
+      const done = await refreshVerdicts(
+        db().db,
+        { windowsMs: [6 * HOUR_MS], metrics: ['anon'] },
+        { nowMs },
+      );
+      expect(done).toHaveLength(1);
+      const stored = (await run()).report;
+      expect(stored.fleet).toEqual(live.fleet);
+      expect(stored.fleet.leakingProcesses).toBe(1);
+      expect(stored.leaks.map(({ status: _s, ...l }) => l)).toEqual(
+        live.leaks.map(({ status: _s, ...l }) => l),
+      );
+      expect(stored.groups).toEqual(live.groups);
+      expect(stored.changes).toMatchObject({ continuingLeaks: 1, newLeaks: 0 });
     });
 
     it('refuses to queue a delivery on a server without a webhook', async () => {

@@ -192,7 +192,10 @@ export type QuietRow = Pick<TopRow, 'host' | 'comm' | 'exe' | 'slopeKbPerHour' |
 /** A whole window for a fleet report: every leak in full, the quiet majority as points. */
 export type FleetWindow = { asOfMs: number; leaks: TopRow[]; quiet: QuietRow[] };
 
-/** The read side of the fleet: every query the `reader` role may run. */
+/**
+ * The read side of the fleet: every query the `reader` role may run, and `fleet`, the whole
+ * window a fleet report is built from.
+ */
 export type QueryServices = {
   top(input: TopInput): Promise<TopRow[]>;
   fleet(input: Omit<TopInput, 'limit' | 'all'>): Promise<FleetWindow>;
