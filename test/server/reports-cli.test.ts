@@ -113,6 +113,7 @@ describe('fleetpmap report against a real server with a webhook', () => {
       ...admin,
     ]);
     expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toMatch(/^report \d+ is queued for the webhook; /);
     const id = Number(/^# fleetpmap leak report (\d+)$/m.exec(made.stdout)?.[1]);
     expect(id).toBeGreaterThan(0);
     expect(made.stdout).toMatch(/1 process leaks on 1 of 1 host/);

@@ -300,6 +300,11 @@ const run = withFormatOptions(
       ...(Object.keys(labels).length === 0 ? {} : { labels }),
     });
     await emit(stored, raw);
+    if (stored.delivery === 'pending') {
+      process.stderr.write(
+        `report ${stored.id} is queued for the webhook; \`fleetpmap report list\` shows when it is delivered\n`,
+      );
+    }
   },
 );
 
