@@ -2,14 +2,10 @@ import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LeakReport } from '@fleetpmap/analysis';
+import { type LeakReport, WHOLE_FLEET } from '@fleetpmap/analysis';
 import { createReportServices, refreshVerdicts } from '@fleetpmap/api';
 import { testDrivers } from '@fleetpmap/db';
-import {
-  createReportTick,
-  DELIVERY_BACKOFF_MS,
-  type ReportScheduleConfig,
-} from '@fleetpmap/server';
+import { createReportTick, DELIVERY_BACKOFF_MS, type ReportSchedule } from '@fleetpmap/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR_MS } from './fleet-history.ts';
 import { anonProcess, hostSnapshots, useHostDb } from './one-host.ts';
@@ -31,7 +27,7 @@ function history() {
   ]);
 }
 
-type Received = { headers: IncomingHttpHeaders; body: string };
+type Received = { url: string; headers: IncomingHttpHeaders; body: string };
 
 /** A loopback webhook receiver answering with the statuses queued (then 200). */
 function useReceiver() {
@@ -44,7 +40,7 @@ function useReceiver() {
         body += c.toString();
       });
       req.on('end', () => {
-        state.got.push({ headers: req.headers, body });
+        state.got.push({ url: req.url ?? '', headers: req.headers, body });
         res.writeHead(statuses.shift() ?? 200).end();
       });
     });
@@ -67,11 +63,13 @@ function verify(r: Received): number {
   return Number(m?.[1]);
 }
 
-const DAILY: ReportScheduleConfig = {
-  schedule: '0 6 * * *',
+const DAILY: ReportSchedule = {
+  name: 'scheduled',
+  pattern: '0 6 * * *',
   timeZone: 'UTC',
   windowMs: DAY_MS,
   metric: 'anon',
+  scope: WHOLE_FLEET,
 };
 
 for (const driver of testDrivers()) {
@@ -83,10 +81,14 @@ for (const driver of testDrivers()) {
       const nowMs = SLOT_MS + 2 * 60_000;
       const webhook = { url: receiver.state.url, secret: SECRET };
       const replicas = ['a:1', 'b:2'].map((claimedBy) =>
-        createReportTick(db().db, DAILY, { webhook, claimedBy, nowMs: () => nowMs }),
+        createReportTick(db().db, [DAILY], {
+          webhooks: { fallback: webhook },
+          claimedBy,
+          nowMs: () => nowMs,
+        }),
       );
       const outcomes = await Promise.all(replicas.map((tick) => tick()));
-      const built = outcomes.flatMap((o) => (o.built === undefined ? [] : [o.built]));
+      const built = outcomes.flatMap((o) => o.built);
       expect(built).toHaveLength(1);
       // whichever replica delivered it, it was delivered once
       expect(outcomes.flatMap((o) => o.delivered)).toEqual(built);
@@ -113,7 +115,7 @@ for (const driver of testDrivers()) {
       ]);
       expect(payload.text).toContain('leaky');
       // a later tick in the same slot makes nothing new and sends nothing again
-      expect(await replicas[0]?.()).toEqual({ delivered: [], failedDeliveries: [] });
+      expect(await replicas[0]?.()).toEqual({ built: [], delivered: [], failedDeliveries: [] });
       expect(receiver.state.got).toHaveLength(1);
       const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: true });
       expect(await services.get('latest')).toMatchObject({
@@ -129,10 +131,10 @@ for (const driver of testDrivers()) {
 
     it("compares the next day's report with the one before, and skips a slot missed by over an hour", async () => {
       const nextSlot = SLOT_MS + DAY_MS;
-      const late = createReportTick(db().db, DAILY, { nowMs: () => nextSlot + 61 * 60_000 });
-      expect((await late()).built).toBeUndefined();
-      const tick = createReportTick(db().db, DAILY, { nowMs: () => nextSlot + 59 * 60_000 });
-      const built = (await tick()).built;
+      const late = createReportTick(db().db, [DAILY], { nowMs: () => nextSlot + 61 * 60_000 });
+      expect((await late()).built).toEqual([]);
+      const tick = createReportTick(db().db, [DAILY], { nowMs: () => nextSlot + 59 * 60_000 });
+      const [built] = (await tick()).built;
       expect(built).toBeDefined();
       const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: false });
       const stored = await services.get(built ?? -1);
@@ -155,11 +157,10 @@ for (const driver of testDrivers()) {
       // Each try is made when due; the one before a wait's end is refused.
       let due = manual.generatedAtMs ?? 0;
       let clock = due;
-      const tick = createReportTick(
-        db().db,
-        { ...DAILY, schedule: null },
-        { webhook: { url: receiver.state.url }, nowMs: () => clock },
-      );
+      const tick = createReportTick(db().db, [], {
+        webhooks: { fallback: { url: receiver.state.url } },
+        nowMs: () => clock,
+      });
       const tries: number[] = [];
       for (const wait of [0, ...DELIVERY_BACKOFF_MS]) {
         due += wait;
@@ -173,7 +174,7 @@ for (const driver of testDrivers()) {
       // no signature without a secret
       expect(receiver.state.got.at(-1)?.headers['x-fleetpmap-signature']).toBeUndefined();
       clock += 10 * DAY_MS;
-      expect(await tick()).toEqual({ delivered: [], failedDeliveries: [] });
+      expect(await tick()).toEqual({ built: [], delivered: [], failedDeliveries: [] });
       const [listed] = await services.list({ limit: 1 });
       expect(listed).toMatchObject({
         id: manual.id,
@@ -206,6 +207,50 @@ for (const driver of testDrivers()) {
       );
       expect(stored.groups).toEqual(live.groups);
       expect(stored.changes).toMatchObject({ continuingLeaks: 1, newLeaks: 0 });
+    });
+
+    it("makes each team's schedule over its own hosts and sends it to its own webhook", async () => {
+      const slotMs = SLOT_MS + DAY_MS + 5 * 60_000;
+      const team = (name: string, hostGlob: string): ReportSchedule => ({
+        ...DAILY,
+        name,
+        pattern: '5 6 * * *',
+        windowMs: 6 * HOUR_MS,
+        scope: { hostGlob, labels: null },
+      });
+      const before = receiver.state.got.length;
+      const tick = createReportTick(db().db, [team('web', 'web-*'), team('storage', 'db-*')], {
+        webhooks: {
+          fallback: { url: `${receiver.state.url}/all` },
+          bySchedule: new Map([['web', { url: `${receiver.state.url}/web`, secret: SECRET }]]),
+        },
+        nowMs: () => slotMs,
+      });
+      const outcome = await tick();
+      expect(outcome.built).toHaveLength(2);
+      expect(outcome.delivered.sort()).toEqual([...outcome.built].sort());
+      const got = receiver.state.got.slice(before);
+      const byPath = new Map(got.map((r) => [r.url, JSON.parse(r.body) as { report: LeakReport }]));
+      // the web team's report went to its own webhook, signed with its own secret; the storage
+      // team has none of its own and uses the server's
+      expect([...byPath.keys()].sort()).toEqual(['/hook/all', '/hook/web']);
+      const web = got.find((r) => r.url === '/hook/web');
+      if (web) verify(web);
+      expect(byPath.get('/hook/web')?.report).toMatchObject({
+        scope: { hostGlob: 'web-*', labels: null },
+        fleet: { hosts: 1, leakingProcesses: 1 },
+        changes: null,
+      });
+      expect(byPath.get('/hook/all')?.report).toMatchObject({
+        scope: { hostGlob: 'db-*', labels: null },
+        fleet: { hosts: 0, processes: 0 },
+      });
+      const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: true });
+      const listed = await services.list({ limit: 2 });
+      expect(listed.map((r) => [r.schedule, r.slotMs, r.scope.hostGlob]).sort()).toEqual([
+        ['storage', slotMs, 'db-*'],
+        ['web', slotMs, 'web-*'],
+      ]);
     });
 
     it('refuses to queue a delivery on a server without a webhook', async () => {

@@ -82,7 +82,7 @@ export async function startServer(
           metrics.reportBuilds.inc({ outcome: 'failed' });
           return;
         }
-        if (outcome.built !== undefined) metrics.reportBuilds.inc({ outcome: 'built' });
+        metrics.reportBuilds.inc({ outcome: 'built' }, outcome.built.length);
         metrics.reportDeliveries.inc({ outcome: 'delivered' }, outcome.delivered.length);
         metrics.reportDeliveries.inc({ outcome: 'failed' }, outcome.failedDeliveries.length);
       },

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -86,6 +89,68 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE: '/x' })).toThrow(
       /set FLEETPMAP_REPORT_WEBHOOK_URL too/,
     );
+  });
+
+  it('reads the team schedules file, and names what is wrong in it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetpmap-config-'));
+    try {
+      const file = (name: string, content: unknown) => {
+        const path = join(dir, name);
+        writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+        return { FLEETPMAP_REPORTS_FILE: path };
+      };
+      const teams = loadConfig(
+        {},
+        file('ok.json', [
+          {
+            name: 'web',
+            schedule: '0 7 * * 1-5',
+            timeZone: 'Europe/Berlin',
+            window: '12h',
+            hosts: 'web-*',
+            labels: { env: 'prod' },
+            webhookUrl: 'https://chat.example/web',
+          },
+          { name: 'db', schedule: '30 6 * * *' },
+        ]),
+      ).teamReports;
+      expect(teams).toEqual([
+        {
+          name: 'web',
+          schedule: '0 7 * * 1-5',
+          timeZone: 'Europe/Berlin',
+          window: 43_200_000,
+          metric: 'anon',
+          hosts: 'web-*',
+          labels: { env: 'prod' },
+          webhookUrl: 'https://chat.example/web',
+        },
+        { name: 'db', schedule: '30 6 * * *', timeZone: 'UTC', window: 86_400_000, metric: 'anon' },
+      ]);
+      expect(loadConfig({}, {}).teamReports).toEqual([]);
+      const bad = (content: unknown) => () => loadConfig({}, file('bad.json', content));
+      expect(bad('{not json')).toThrow(/the reports file .*bad\.json is not JSON/);
+      expect(bad([{ name: 'web', schedule: 'off' }])).toThrow(
+        /teamReports\.0\.schedule: a cron pattern \(a team schedule is never "off"\)/,
+      );
+      expect(
+        bad([
+          { name: 'web', schedule: '0 6 * * *' },
+          { name: 'web', schedule: '0 7 * * *' },
+        ]),
+      ).toThrow(/teamReports\.1\.name: "web" is used twice/);
+      expect(bad([{ name: 'manual', schedule: '0 6 * * *' }])).toThrow(/are taken/);
+      expect(bad([{ name: 'Web Team', schedule: '0 6 * * *' }])).toThrow(/lower-case letters/);
+      expect(bad([{ name: 'w', schedule: '0 6 * * *', webhookSecretFile: '/s' }])).toThrow(
+        /needs a webhookUrl of its own/,
+      );
+      expect(bad([{ name: 'w', schedule: '0 6 * * *', hostz: 'x' }])).toThrow(/teamReports\.0/);
+      expect(() => loadConfig({}, { FLEETPMAP_REPORTS_FILE: join(dir, 'absent.json') })).toThrow(
+        /cannot read the reports file .*absent\.json: ENOENT/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names the bad setting', () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { METRICS } from '@fleetpmap/db';
@@ -103,6 +104,56 @@ const webhookUrl = z
     message: 'must not carry credentials; sign with FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE',
   });
 
+/**
+ * One more scheduled report, from `FLEETPMAP_REPORTS_FILE` (a JSON array of these): a team's own
+ * schedule over its own hosts, to its own webhook (the server's webhook when it names none).
+ */
+const teamReport = z.strictObject({
+  /** the schedule's name: it names the reports in `report list` */
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _, at most 63')
+    .refine((n) => n !== 'scheduled' && n !== 'manual', {
+      message: '"scheduled" and "manual" are taken',
+    }),
+  schedule: cronPattern.pipe(
+    z.string({ error: 'a cron pattern (a team schedule is never "off")' }),
+  ),
+  timeZone: timeZone.default('UTC'),
+  window: windowLength.default(86_400_000),
+  metric: z.enum(METRICS).default('anon'),
+  hosts: z.string().min(1).max(253).optional(),
+  labels: z
+    .record(z.string().min(1).max(128), z.string().max(256))
+    .refine((r) => Object.keys(r).length <= 32, { message: 'at most 32 labels' })
+    .optional(),
+  webhookUrl: webhookUrl.optional(),
+  webhookSecretFile: z.string().min(1).optional(),
+});
+
+export type TeamReportConfig = z.infer<typeof teamReport>;
+
+/** The team schedules: at most 32, each name once, a secret file only beside a webhook. */
+const teamReports = z
+  .array(teamReport)
+  .max(32)
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((r, i) => {
+      if (seen.has(r.name)) {
+        ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${r.name}" is used twice` });
+      }
+      seen.add(r.name);
+      if (r.webhookSecretFile !== undefined && r.webhookUrl === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'webhookSecretFile'],
+          message: 'needs a webhookUrl of its own',
+        });
+      }
+    });
+  });
+
 const metricList = z
   .string()
   .transform((value) => [...new Set(value.split(',').map((p) => p.trim()))].filter((p) => p))
@@ -146,6 +197,8 @@ const configSchema = z.strictObject({
     /** how often each server process looks for a due report or delivery */
     tickMs: positiveInt,
   }),
+  /** more scheduled reports, each over some hosts (FLEETPMAP_REPORTS_FILE) */
+  teamReports,
   /** days each kind of data is kept; unset ones keep the storage defaults */
   retention: z.strictObject({
     samplesDays: positiveInt.optional(),
@@ -196,6 +249,7 @@ export function loadConfig(
         tickMs: nonEmpty(env.FLEETPMAP_REPORT_TICK_MS) ?? 30_000,
       }).filter(([, v]) => v !== undefined),
     ),
+    teamReports: readTeamReports(nonEmpty(env.FLEETPMAP_REPORTS_FILE)),
     retention: Object.fromEntries(
       Object.entries({
         samplesDays: env.FLEETPMAP_RETENTION_SAMPLES_DAYS,
@@ -223,6 +277,22 @@ export function loadConfig(
     );
   }
   return result.data;
+}
+
+/** The JSON of the team schedules file, or no schedules without one; read once, at start. */
+function readTeamReports(file: string | undefined): unknown {
+  if (file === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read the reports file ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`the reports file ${file} is not JSON: ${(error as Error).message}`);
+  }
 }
 
 export class ConfigError extends Error {

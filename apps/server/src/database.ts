@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WHOLE_FLEET } from '@fleetpmap/analysis';
 import {
   type ApiServices,
   createQueryServices,
@@ -30,7 +31,14 @@ import type { Logger } from 'pino';
 import { withAuthCache } from './auth-cache.ts';
 import { ConfigError, type ServerConfig } from './config.ts';
 import type { Readiness } from './http-server.ts';
-import { createReportTick, processName, type ReportTickOutcome } from './reports/scheduler.ts';
+import {
+  createReportTick,
+  processName,
+  type ReportSchedule,
+  type ReportTickOutcome,
+  type ReportWebhooks,
+  SCHEDULED,
+} from './reports/scheduler.ts';
 import type { Webhook } from './reports/webhook.ts';
 
 export type ServerDatabase = {
@@ -61,7 +69,7 @@ export function pgliteDir(config: ServerConfig): string {
 
 /** Opens the configured database and applies the committed migrations before anything else. */
 export async function openDatabase(config: ServerConfig, log: Logger): Promise<ServerDatabase> {
-  const webhook = await readWebhook(config, log);
+  const webhooks = await readWebhooks(config, log);
   const handle = await createDb(config.databaseUrl, { dataDir: pgliteDir(config) });
   try {
     await migrate(handle);
@@ -125,10 +133,10 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
     queries: createQueryServices(db),
     reports: createReportServices(db, {
       claimedBy: processName(),
-      canDeliver: webhook !== undefined,
+      canDeliver: webhooks.fallback !== undefined,
     }),
   };
-  const reportTick = createReportTick(db, config.report, { webhook });
+  const reportTick = createReportTick(db, reportSchedules(config), { webhooks });
 
   return {
     handle,
@@ -169,12 +177,53 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
   };
 }
 
+/** The server's own schedule (`scheduled`, the whole fleet) when it is on, then the teams'. */
+export function reportSchedules(config: ServerConfig): ReportSchedule[] {
+  const own: ReportSchedule[] =
+    config.report.schedule === null
+      ? []
+      : [
+          {
+            name: SCHEDULED,
+            pattern: config.report.schedule,
+            timeZone: config.report.timeZone,
+            windowMs: config.report.windowMs,
+            metric: config.report.metric,
+            scope: WHOLE_FLEET,
+          },
+        ];
+  return [
+    ...own,
+    ...config.teamReports.map((t) => ({
+      name: t.name,
+      pattern: t.schedule,
+      timeZone: t.timeZone,
+      windowMs: t.window,
+      metric: t.metric,
+      scope: { hostGlob: t.hosts ?? null, labels: t.labels ?? null },
+    })),
+  ];
+}
+
 /**
- * The configured webhook, with its signing secret read from its file now: a secret that cannot
- * be read stops the server at start rather than at the first delivery hours later.
+ * The configured webhooks, with their signing secrets read from their files now: a secret that
+ * cannot be read stops the server at start rather than at the first delivery hours later.
  */
-async function readWebhook(config: ServerConfig, log: Logger): Promise<Webhook | undefined> {
-  const { webhookUrl: url, webhookSecretFile: file } = config.report;
+async function readWebhooks(config: ServerConfig, log: Logger): Promise<ReportWebhooks> {
+  const bySchedule = new Map<string, Webhook>();
+  for (const t of config.teamReports) {
+    const hook = await readWebhook(t.webhookUrl, t.webhookSecretFile, log);
+    if (hook) bySchedule.set(t.name, hook);
+  }
+  const { webhookUrl, webhookSecretFile } = config.report;
+  return { fallback: await readWebhook(webhookUrl, webhookSecretFile, log), bySchedule };
+}
+
+async function readWebhook(
+  url: string | undefined,
+  file: string | undefined,
+  log: Logger,
+): Promise<Webhook | undefined> {
   if (url === undefined) return undefined;
   if (file === undefined) return { url };
   let secret: string;

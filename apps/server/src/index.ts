@@ -1,11 +1,13 @@
 export { type RunningServer, startServer } from './app.ts';
 export { type ConfigInput, defaultDataDir, loadConfig, type ServerConfig } from './config.ts';
+export { reportSchedules } from './database.ts';
 export {
   CATCH_UP_MS,
   createReportTick,
   dueSlot,
-  type ReportScheduleConfig,
+  type ReportSchedule,
   type ReportTickOutcome,
+  type ReportWebhooks,
   SCHEDULED,
 } from './reports/scheduler.ts';
 export { DELIVERY_BACKOFF_MS, postReport, signature } from './reports/webhook.ts';

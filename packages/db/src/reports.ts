@@ -19,6 +19,8 @@ export interface ReportTotals {
 export interface ClaimOptions {
   schedule: string;
   slotMs: number;
+  /** the hosts the schedule covers (analysis' `scopeKey`); the whole fleet when omitted */
+  scope?: string;
   windowMs: number;
   metric: string;
   claimedBy: string;
@@ -56,6 +58,7 @@ export async function claimReportSlot(
         .values({
           schedule: o.schedule,
           slotMs: o.slotMs,
+          scope: o.scope ?? '',
           state: 'running',
           claimedBy: o.claimedBy,
           claimedAtMs: o.nowMs,
@@ -235,19 +238,20 @@ export async function previousReport(
 export async function claimDelivery(
   db: Db,
   o: { nowMs: number; leaseMs: number },
-): Promise<{ id: number; body: unknown; attempts: number } | undefined> {
-  const [row] = await queryRows<{ id: number; body: unknown; attempts: number }>(
+): Promise<{ id: number; schedule: string; body: unknown; attempts: number } | undefined> {
+  const [row] = await queryRows<{ id: number; schedule: string; body: unknown; attempts: number }>(
     db,
     sql`update leak_reports set delivery_attempts = delivery_attempts + 1,
           delivery_next_at_ms = ${o.nowMs + o.leaseMs}
         where id = (select id from leak_reports
                     where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs}
                     order by delivery_next_at_ms, id limit 1 for update skip locked)
-        returning id, body, delivery_attempts as attempts`,
+        returning id, schedule, body, delivery_attempts as attempts`,
   );
   if (!row) return undefined;
   return {
     id: Number(row.id),
+    schedule: row.schedule,
     body: typeof row.body === 'string' ? JSON.parse(row.body) : row.body,
     attempts: Number(row.attempts),
   };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { LeakReport } from '@fleetpmap/analysis';
+import { type LeakReport, type ReportScope, scopeKey } from '@fleetpmap/analysis';
 import { buildAndStoreReport } from '@fleetpmap/api';
 import {
   claimDelivery,
@@ -12,7 +12,7 @@ import {
 import { Cron } from 'croner';
 import { DELIVERY_BACKOFF_MS, postReport, type Webhook } from './webhook.ts';
 
-/** The rows of scheduled reports carry this schedule name; `report run` makes `manual` ones. */
+/** The server's own schedule's name on its rows; `report run` makes `manual` ones. */
 export const SCHEDULED = 'scheduled';
 
 /**
@@ -31,17 +31,30 @@ const MAX_DELIVERIES_PER_TICK = 20;
 /** A delivery in flight holds its report this long (the webhook timeout, and a margin). */
 const DELIVERY_LEASE_MS = 30_000;
 
-export interface ReportScheduleConfig {
-  /** a cron pattern; null: no scheduled reports (deliveries of manual ones still go out) */
-  schedule: string | null;
+/** One schedule of fleet reports: the server's own (`scheduled`), or a team's. */
+export interface ReportSchedule {
+  /** the rows' schedule name; a report is compared with the previous one of the same name */
+  name: string;
+  /** a cron pattern, read in `timeZone` */
+  pattern: string;
   timeZone: string;
   windowMs: number;
   metric: Metric;
+  /** the hosts it covers */
+  scope: ReportScope;
+}
+
+/** Where each schedule's reports go: its own webhook, else the server's. */
+export interface ReportWebhooks {
+  /** the server's webhook (FLEETPMAP_REPORT_WEBHOOK_URL): `scheduled` and `manual` reports */
+  fallback?: Webhook | undefined;
+  /** a team schedule's own */
+  bySchedule?: ReadonlyMap<string, Webhook>;
 }
 
 export interface ReportTickOutcome {
-  /** the id of the report this tick built, if it built one */
-  built?: number;
+  /** the ids of the reports this tick built */
+  built: number[];
   delivered: number[];
   failedDeliveries: number[];
 }
@@ -67,64 +80,88 @@ export function dueSlot(cron: Cron, nowMs: number, catchUpMs: number = CATCH_UP_
 }
 
 /**
- * One tick of the report job, run by every replica every half minute: claims and builds the
- * current slot's report if no replica has (the slot's unique row decides), then sends due
- * webhook deliveries, each taken by one replica.
+ * One tick of the report job, run by every replica every half minute: for each schedule, claims
+ * and builds the current slot's report if no replica has (the slot's unique row decides), then
+ * sends due webhook deliveries, each taken by one replica. A schedule whose build fails does not
+ * hold up the others; the tick then fails with every reason, and the slot is retried.
  */
 export function createReportTick(
   db: Db,
-  config: ReportScheduleConfig,
-  opts: { webhook?: Webhook | undefined; claimedBy?: string; nowMs?: () => number } = {},
+  schedules: readonly ReportSchedule[],
+  opts: { webhooks?: ReportWebhooks; claimedBy?: string; nowMs?: () => number } = {},
 ): () => Promise<ReportTickOutcome> {
-  const cron =
-    config.schedule === null
-      ? undefined
-      : new Cron(config.schedule, { paused: true, timezone: config.timeZone });
+  const crons = schedules.map((schedule) => ({
+    schedule,
+    cron: new Cron(schedule.pattern, { paused: true, timezone: schedule.timeZone }),
+  }));
+  const webhookFor = (name: string) =>
+    opts.webhooks?.bySchedule?.get(name) ?? opts.webhooks?.fallback;
+  const anyWebhook =
+    opts.webhooks?.fallback !== undefined || (opts.webhooks?.bySchedule?.size ?? 0) > 0;
   const claimedBy = opts.claimedBy ?? processName();
   const now = opts.nowMs ?? Date.now;
   return async () => {
-    const outcome: ReportTickOutcome = { delivered: [], failedDeliveries: [] };
+    const outcome: ReportTickOutcome = { built: [], delivered: [], failedDeliveries: [] };
+    const failures: string[] = [];
     const nowMs = now();
-    const slotMs = cron ? dueSlot(cron, nowMs) : undefined;
-    if (slotMs !== undefined) {
-      const claim = await claimReportSlot(db, {
-        schedule: SCHEDULED,
-        slotMs,
-        windowMs: config.windowMs,
-        metric: config.metric,
-        claimedBy,
-        nowMs,
-        staleAfterMs: STALE_BUILD_MS,
-        retryAfterMs: RETRY_FAILED_BUILD_MS,
-        maxAttempts: MAX_BUILD_ATTEMPTS,
-      });
-      if (claim) {
+    for (const { schedule, cron } of crons) {
+      const slotMs = dueSlot(cron, nowMs);
+      if (slotMs === undefined) continue;
+      try {
+        const claim = await claimReportSlot(db, {
+          schedule: schedule.name,
+          slotMs,
+          scope: scopeKey(schedule.scope),
+          windowMs: schedule.windowMs,
+          metric: schedule.metric,
+          claimedBy,
+          nowMs,
+          staleAfterMs: STALE_BUILD_MS,
+          retryAfterMs: RETRY_FAILED_BUILD_MS,
+          maxAttempts: MAX_BUILD_ATTEMPTS,
+        });
+        if (!claim) continue;
         await buildAndStoreReport(db, {
           id: claim.id,
-          schedule: SCHEDULED,
-          windowMs: config.windowMs,
-          metric: config.metric,
+          schedule: schedule.name,
+          windowMs: schedule.windowMs,
+          metric: schedule.metric,
           nowMs,
           claimedBy,
-          deliver: opts.webhook !== undefined,
+          deliver: webhookFor(schedule.name) !== undefined,
+          scope: schedule.scope,
         });
-        outcome.built = claim.id;
+        outcome.built.push(claim.id);
+      } catch (error) {
+        failures.push(`${schedule.name}: ${(error as Error).message}`);
       }
     }
-    if (opts.webhook) await deliverDue(db, opts.webhook, now, outcome);
+    if (anyWebhook) await deliverDue(db, webhookFor, now, outcome);
+    if (failures.length > 0) throw new Error(`report builds failed: ${failures.join('; ')}`);
     return outcome;
   };
 }
 
 async function deliverDue(
   db: Db,
-  webhook: Webhook,
+  webhookFor: (schedule: string) => Webhook | undefined,
   now: () => number,
   outcome: ReportTickOutcome,
 ): Promise<void> {
   for (let i = 0; i < MAX_DELIVERIES_PER_TICK; i++) {
     const due = await claimDelivery(db, { nowMs: now(), leaseMs: DELIVERY_LEASE_MS });
     if (!due) return;
+    const webhook = webhookFor(due.schedule);
+    if (!webhook) {
+      // Its schedule's webhook was taken out of the configuration since: nowhere to send it.
+      await recordDelivery(db, due.id, {
+        delivered: false,
+        error: `no webhook is configured for schedule ${due.schedule}`,
+        retryAtMs: null,
+      });
+      outcome.failedDeliveries.push(due.id);
+      continue;
+    }
     try {
       await postReport(webhook, due.id, due.body as LeakReport, now());
       await recordDelivery(db, due.id, { delivered: true, atMs: now() });
