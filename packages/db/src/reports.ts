@@ -33,6 +33,28 @@ export interface ClaimOptions {
   maxAttempts: number;
 }
 
+/** A new report's row, `running` and claimed by the process that will build it. */
+function claimedRow(o: {
+  schedule: string;
+  slotMs: number | null;
+  scope?: string | undefined;
+  windowMs: number;
+  metric: string;
+  claimedBy: string;
+  nowMs: number;
+}): typeof leakReports.$inferInsert {
+  return {
+    schedule: o.schedule,
+    slotMs: o.slotMs,
+    scope: o.scope ?? '',
+    state: 'running',
+    claimedBy: o.claimedBy,
+    claimedAtMs: o.nowMs,
+    windowMs: o.windowMs,
+    metric: o.metric,
+  };
+}
+
 /**
  * Claims one scheduled slot for this server process. The first replica to ask inserts the slot's
  * row and builds the report; the others find the row and leave it alone. A row left `running`
@@ -55,16 +77,7 @@ export async function claimReportSlot(
     ? []
     : await db
         .insert(leakReports)
-        .values({
-          schedule: o.schedule,
-          slotMs: o.slotMs,
-          scope: o.scope ?? '',
-          state: 'running',
-          claimedBy: o.claimedBy,
-          claimedAtMs: o.nowMs,
-          windowMs: o.windowMs,
-          metric: o.metric,
-        })
+        .values(claimedRow(o))
         .onConflictDoNothing({ target: [leakReports.schedule, leakReports.slotMs] })
         .returning({ id: leakReports.id, attempts: leakReports.attempts });
   if (inserted) return inserted;
@@ -108,16 +121,7 @@ export async function insertManualReport(
 ): Promise<number> {
   const [row] = await db
     .insert(leakReports)
-    .values({
-      schedule: 'manual',
-      slotMs: null,
-      scope: o.scope ?? '',
-      state: 'running',
-      claimedBy: o.claimedBy,
-      claimedAtMs: o.nowMs,
-      windowMs: o.windowMs,
-      metric: o.metric,
-    })
+    .values(claimedRow({ ...o, schedule: 'manual', slotMs: null }))
     .returning({ id: leakReports.id });
   if (!row) throw new Error('insert into leak_reports returned no row');
   return row.id;
