@@ -177,6 +177,23 @@ describe('fleetpmap report against a real server with a webhook', () => {
       { hostGlob: 'web-0?', labels: null },
       { hostGlob: 'db-*', labels: null },
     ]);
+    // one schedule's reports, and its newest
+    const manual = JSON.parse(
+      (await fleetpmap(['report', 'list', '--schedule', 'manual', '--json', ...reader])).stdout,
+    );
+    expect(manual.length).toBeGreaterThanOrEqual(4);
+    expect(manual.every((r: { schedule: string }) => r.schedule === 'manual')).toBe(true);
+    const webList = await fleetpmap(['report', 'list', '--schedule', 'web', '--json', ...reader]);
+    expect(JSON.parse(webList.stdout)).toEqual([]);
+    const noWeb = await fleetpmap(['report', 'show', '--schedule', 'web', ...reader]);
+    expect(noWeb.stderr).toBe(
+      'fleetpmap: server answered 404: no report of schedule web has been made yet\n',
+    );
+    const newest = await fleetpmap(['report', 'show', '--schedule', 'manual', '--json', ...reader]);
+    expect(JSON.parse(newest.stdout).id).toBe(manual[0].id);
+    const both = await fleetpmap(['report', 'show', '3', '--schedule', 'manual', ...reader]);
+    expect(both.stderr).toBe('fleetpmap: give a report id or --schedule, not both\n');
+
     const badLabel = await fleetpmap(['report', 'run', '--label', 'env', ...admin]);
     expect(badLabel.code).toBe(1);
     expect(badLabel.stderr).toMatch(/--label "env": expected KEY=VALUE/);

@@ -186,24 +186,41 @@ const { body: _body, ...summaryColumns } = getTableColumns(leakReports);
 /** The newest reports first, without bodies; `beforeId` pages back. */
 export async function listReports(
   db: Db,
-  o: { limit: number; beforeId?: number },
+  o: { limit: number; beforeId?: number | undefined; schedule?: string | undefined },
 ): Promise<ReportSummary[]> {
   return db
     .select(summaryColumns)
     .from(leakReports)
-    .where(o.beforeId === undefined ? undefined : lt(leakReports.id, o.beforeId))
+    .where(
+      and(
+        o.beforeId === undefined ? undefined : lt(leakReports.id, o.beforeId),
+        o.schedule === undefined ? undefined : eq(leakReports.schedule, o.schedule),
+      ),
+    )
     .orderBy(desc(leakReports.id))
     .limit(o.limit);
 }
 
-/** One report by id, or the newest finished one; undefined when there is none. */
-export async function getReport(db: Db, id: number | 'latest'): Promise<StoredReport | undefined> {
+/**
+ * One report by id, or the newest finished one (of one schedule when `schedule` is given);
+ * undefined when there is none.
+ */
+export async function getReport(
+  db: Db,
+  id: number | 'latest',
+  schedule?: string,
+): Promise<StoredReport | undefined> {
   const [row] =
     id === 'latest'
       ? await db
           .select()
           .from(leakReports)
-          .where(eq(leakReports.state, 'done'))
+          .where(
+            and(
+              eq(leakReports.state, 'done'),
+              schedule === undefined ? undefined : eq(leakReports.schedule, schedule),
+            ),
+          )
           .orderBy(desc(leakReports.generatedAtMs), desc(leakReports.id))
           .limit(1)
       : await db.select().from(leakReports).where(eq(leakReports.id, id));

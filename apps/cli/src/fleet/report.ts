@@ -32,18 +32,26 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export function listReports(
   connection: Connection,
-  opts: { limit: number; beforeId?: number | undefined },
+  opts: { limit: number; beforeId?: number | undefined; schedule?: string | undefined },
 ): Promise<ReportListing[]> {
   return call(connection, (c) =>
     c.report.list.query({
       limit: opts.limit,
       ...(opts.beforeId === undefined ? {} : { beforeId: opts.beforeId }),
+      ...(opts.schedule === undefined ? {} : { schedule: opts.schedule }),
     }),
   );
 }
 
-export function getReport(connection: Connection, id: number | undefined): Promise<StoredReport> {
-  return call(connection, (c) => c.report.get.query(id === undefined ? {} : { id }));
+/** A report by id; else the newest, of one schedule when `schedule` is given. */
+export function getReport(
+  connection: Connection,
+  id: number | undefined,
+  schedule?: string,
+): Promise<StoredReport> {
+  return call(connection, (c) =>
+    c.report.get.query(id !== undefined ? { id } : schedule !== undefined ? { schedule } : {}),
+  );
 }
 
 export function runReport(
@@ -246,14 +254,16 @@ const list = withConnectionOptions(
     .description('the newest reports first: when, over which window, how many leaks, delivery')
     .option('--limit <n>', 'at most this many', '20')
     .option('--before <id>', 'only reports older than this one (to page back)')
+    .option('--schedule <name>', 'only this schedule: scheduled, manual or a team schedule')
     .option('--csv', 'print the table as CSV'),
-).action(async (raw: { limit: string; before?: string; csv?: boolean }) => {
+).action(async (raw: { limit: string; before?: string; schedule?: string; csv?: boolean }) => {
   const { connection, json } = parseConnectionOptions(raw);
   const limit = z.coerce.number().int().min(1).max(1000).safeParse(raw.limit);
   if (!limit.success) throw new FleetCommandError(`--limit "${raw.limit}": expected 1 to 1000`);
   const reports = await listReports(connection, {
     limit: limit.data,
     beforeId: raw.before === undefined ? undefined : parseId(raw.before),
+    schedule: raw.schedule,
   });
   output(json, reports, () => (raw.csv ? reportListCsv(reports) : renderReportList(reports)));
 });
@@ -262,11 +272,16 @@ const show = withFormatOptions(
   withConnectionOptions(
     new Command('show')
       .description('print a report (the newest when no id is given)')
-      .argument('[id]', 'report id from `report list`, or latest'),
+      .argument('[id]', 'report id from `report list`, or latest')
+      .option('--schedule <name>', "without an id: that schedule's newest report"),
   ),
-).action(async (id: string | undefined, raw: unknown) => {
+).action(async (id: string | undefined, raw: { schedule?: string }) => {
   const { connection } = parseConnectionOptions(raw);
-  await emit(await getReport(connection, parseId(id)), raw);
+  const reportId = parseId(id);
+  if (reportId !== undefined && raw.schedule !== undefined) {
+    throw new FleetCommandError('give a report id or --schedule, not both');
+  }
+  await emit(await getReport(connection, reportId, raw.schedule), raw);
 });
 
 const run = withFormatOptions(

@@ -47,9 +47,14 @@ export type ReportListing = {
 export type StoredLeakReport = ReportListing & { report: LeakReport };
 
 export type ReportServices = {
-  list(input: { limit: number; beforeId?: number | undefined }): Promise<ReportListing[]>;
-  /** a finished report by id, or the newest one */
-  get(id: number | 'latest'): Promise<StoredLeakReport>;
+  list(input: {
+    limit: number;
+    beforeId?: number | undefined;
+    /** only this schedule's reports (`scheduled`, `manual` or a team's) */
+    schedule?: string | undefined;
+  }): Promise<ReportListing[]>;
+  /** a finished report by id, or the newest one (of one schedule, when given) */
+  get(id: number | 'latest', schedule?: string): Promise<StoredLeakReport>;
   /** builds a report now (not on the schedule) and stores it; `deliver` queues the webhook */
   run(input: {
     windowMs: number;
@@ -168,12 +173,16 @@ export function createReportServices(
   opts: { claimedBy: string; canDeliver: boolean; nowMs?: () => number },
 ): ReportServices {
   const now = opts.nowMs ?? Date.now;
-  async function get(id: number | 'latest'): Promise<StoredLeakReport> {
-    const row = await getReport(db, id);
+  async function get(id: number | 'latest', schedule?: string): Promise<StoredLeakReport> {
+    const row = await getReport(db, id, schedule);
     if (!row) {
       throw new ApiError(
         'NOT_FOUND',
-        id === 'latest' ? 'no report has been made yet' : `no report with id ${id}`,
+        id !== 'latest'
+          ? `no report with id ${id}`
+          : schedule === undefined
+            ? 'no report has been made yet'
+            : `no report of schedule ${schedule} has been made yet`,
       );
     }
     if (row.state !== 'done') {

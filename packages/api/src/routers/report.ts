@@ -109,6 +109,7 @@ const listing = z.strictObject({
 const storedReport = listing.extend({ report: leakReport });
 
 const reportId = z.int().min(1).max(2_147_483_647);
+const scheduleName = z.string().min(1).max(63);
 
 function reports(ctx: { services: { reports?: ReportServices } }): ReportServices {
   const r = ctx.services.reports;
@@ -123,15 +124,22 @@ export const reportRouter = router({
       z.strictObject({
         limit: z.int().min(1).max(1000).default(20),
         beforeId: reportId.optional(),
+        schedule: scheduleName.optional(),
       }),
     )
     .output(z.array(listing))
     .query(({ ctx, input }) => reports(ctx).list(input)),
-  /** One finished report, or the newest one when no id is given. */
+  /** One finished report, or the newest one (of one schedule, if named) when no id is given. */
   get: readerProcedure
-    .input(z.strictObject({ id: reportId.optional() }))
+    .input(
+      z
+        .strictObject({ id: reportId.optional(), schedule: scheduleName.optional() })
+        .refine((v) => v.id === undefined || v.schedule === undefined, {
+          message: 'an id or a schedule, not both',
+        }),
+    )
     .output(storedReport)
-    .query(({ ctx, input }) => reports(ctx).get(input.id ?? 'latest')),
+    .query(({ ctx, input }) => reports(ctx).get(input.id ?? 'latest', input.schedule)),
   /** Makes a report now over the window given, stores it and, if asked, sends it to the webhook. */
   run: adminProcedure
     .input(
