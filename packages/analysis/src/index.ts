@@ -11,7 +11,8 @@ export {
 } from './buckets.ts';
 export { type MannKendallOptions, mannKendall, rank, type TrendTest } from './mann-kendall.ts';
 export { normalQuantile, normalUpperTail } from './normal.ts';
-export { type GroupPivot, type PivotRow, pivotByGroup } from './pivot.ts';
+export { byteOrder } from './order.ts';
+export { exeGroup, type GroupPivot, type PivotRow, pivotByGroup } from './pivot.ts';
 export { madSigma, median, quantile } from './quantile.ts';
 export {
   buildLeakReport,
@@ -63,4 +64,4 @@ export {
   wantsEarlierIncarnations,
 } from './service.ts';
 export { type RobustLine, repeatedMedianSlope, theilSen } from './theil-sen.ts';
-export { formatDuration, formatKb } from './units.ts';
+export { commandText, formatDuration, formatKb } from './units.ts';

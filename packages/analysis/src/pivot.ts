@@ -23,6 +23,11 @@ export interface GroupPivot {
   medianLeakingSlopeKbPerHour: number | null;
 }
 
+/** A process's group in the pivot by binary: its exe, or `[comm]` when the exe was not readable. */
+export function exeGroup(p: { exe: string | null; comm: string }): string {
+  return p.exe ?? `[${p.comm}]`;
+}
+
 /**
  * The fleet pivot behind `top --group-by`: "this binary leaks on 37 of 400 hosts". Groups are
  * ordered by leaking hosts, then by the share of hosts leaking, then by median slope.

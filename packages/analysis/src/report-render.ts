@@ -8,7 +8,7 @@
 
 import type { GroupPivot } from './pivot.ts';
 import { describeScope, type LeakReport, type ReportLeak, type ResolvedLeak } from './report.ts';
-import { formatDuration, formatKb } from './units.ts';
+import { commandText, formatDuration, formatKb } from './units.ts';
 
 const DEFAULT_TITLE = 'fleetpmap leak report';
 
@@ -84,7 +84,7 @@ export function reportSummary(report: LeakReport): string {
         ? ''
         : `, limit in ${formatDuration(leak.timeToLimitHours * HOUR_MS)}`;
     lines.push(
-      `${oneLine(leak.host)} ${leak.pid} ${shorten(commandOf(leak))} ` +
+      `${oneLine(leak.host)} ${leak.pid} ${shorten(commandText(leak))} ` +
         `${signed(leak.pctPerHour.toFixed(2))}%/h${limit}`,
     );
   }
@@ -212,7 +212,7 @@ function fleetSentence({ fleet }: LeakReport): string {
 }
 
 function leakRow(l: ReportLeak, withStatus: boolean): Cell[] {
-  const command = commandOf(l);
+  const command = commandText(l);
   const cells: Cell[] = [
     l.host,
     String(l.pid),
@@ -241,12 +241,7 @@ function groupRow(g: GroupPivot): Cell[] {
 
 // Starts with fixed words so that a host name cannot begin a Markdown block (`# `, `> `, `1. `).
 function resolvedItem(r: ResolvedLeak): string {
-  return `pid ${r.pid} on ${r.host}: ${shorten(commandOf(r))}`;
-}
-
-/** The command as `ps` shows it: the command line, or `[comm]` for a process without one. */
-function commandOf(p: Pick<ReportLeak, 'cmdline' | 'comm'>): string {
-  return p.cmdline === '' ? `[${p.comm}]` : p.cmdline;
+  return `pid ${r.pid} on ${r.host}: ${shorten(commandText(r))}`;
 }
 
 function markdownBlock(block: Block): string {

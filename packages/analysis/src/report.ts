@@ -1,4 +1,6 @@
-import { type GroupPivot, pivotByGroup } from './pivot.ts';
+import { byteOrder } from './order.ts';
+import { exeGroup, type GroupPivot, pivotByGroup } from './pivot.ts';
+import { commandText } from './units.ts';
 
 /** Bumped when a stored report's shape changes in a way readers must know about. */
 export const REPORT_FORMAT_VERSION = 1;
@@ -67,9 +69,7 @@ export const WHOLE_FLEET: ReportScope = { hostGlob: null, labels: null };
  * a report is compared only with an earlier one of the same scope. Empty for the whole fleet.
  */
 export function scopeKey(scope: ReportScope): string {
-  const labels = Object.entries(scope.labels ?? {}).sort(([a], [b]) =>
-    a < b ? -1 : a > b ? 1 : 0,
-  );
+  const labels = Object.entries(scope.labels ?? {}).sort(([a], [b]) => byteOrder(a, b));
   if (scope.hostGlob === null && labels.length === 0) return '';
   return JSON.stringify([scope.hostGlob, labels]);
 }
@@ -159,7 +159,7 @@ export const DEFAULT_MAX_REPORT_GROUPS = 100;
  * resolved one.
  */
 export function leakIdentity(p: Pick<ReportProcess, 'host' | 'comm' | 'cmdline' | 'exe'>): string {
-  return [p.host, p.exe ?? p.comm, p.cmdline === '' ? `[${p.comm}]` : p.cmdline].join('\u0000');
+  return [p.host, p.exe ?? p.comm, commandText(p)].join('\u0000');
 }
 
 /**
@@ -175,11 +175,6 @@ export function orderLeaks<T extends ReportProcess>(leaks: readonly T[]): T[] {
       byteOrder(a.host, b.host) ||
       a.pid - b.pid,
   );
-}
-
-/** Code-unit order: the same on every machine, whatever its locale. */
-function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -204,8 +199,7 @@ export function buildLeakReport(
   const groups = pivotByGroup(
     processes.map((p) => ({
       host: p.host,
-      // as `top --group-by exe` names a process whose executable was not readable
-      group: p.exe ?? `[${p.comm}]`,
+      group: exeGroup(p),
       leak: p.leak,
       slopeKbPerHour: p.slopeKbPerHour,
       pctPerHour: p.pctPerHour,

@@ -1,5 +1,10 @@
-// Sizes and lengths of time as people read them, shared by every table and report: sizes stay in
-// KiB and times in milliseconds everywhere else and are formatted only at the edge.
+// Commands, sizes and lengths of time as people read them, shared by every table and report:
+// sizes stay in KiB and times in milliseconds everywhere else and are formatted only at the edge.
+
+/** The command as `ps` shows it: the command line, or `[comm]` for a process without one. */
+export function commandText(p: { cmdline: string; comm: string }): string {
+  return p.cmdline === '' ? `[${p.comm}]` : p.cmdline;
+}
 
 /** KiB as pmap-style binary units: `812K`, `4.2M`, `1.5G`; `-` for nothing. */
 export function formatKb(kb: number | null): string {

@@ -10,7 +10,7 @@ import { FleetCommandError } from './errors.ts';
 import { isoTime } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 import { METRIC_NAMES } from './top.ts';
-import { formatDuration, formatKb } from './top-render.ts';
+import { commandText, formatDuration, formatKb } from './top-render.ts';
 
 export type HistoryResult = inferRouterOutputs<AppRouter>['process']['history'];
 
@@ -73,7 +73,7 @@ function columns(h: HistoryResult, width: number, fromMs: number, toMs: number) 
 export function renderHistory(h: HistoryResult, opts: { width: number; height: number }): string {
   const first = h.points[0];
   const last = h.points[h.points.length - 1];
-  const title = `${h.host}:${h.pid} ${h.cmdline === '' ? `[${h.comm}]` : h.cmdline}\n`;
+  const title = `${h.host}:${h.pid} ${commandText(h)}\n`;
   if (!first || !last) return `${title}no ${h.metric} samples in this window\n`;
   const { series, trend } = columns(h, opts.width, first.tMs, last.tMs);
   const chart = asciichart.plot([series, trend], {

@@ -13,7 +13,7 @@ import {
   withHostOptions,
 } from './options.ts';
 import { parseLabels } from './top.ts';
-import { csv, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
+import { commandText, csv, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
 
 export type PsRow = inferRouterOutputs<AppRouter>['process']['list'][number];
 
@@ -44,7 +44,7 @@ export function listProcesses(connection: Connection, opts: PsOptions): Promise<
 const HEAD = ['HOST', 'PID', 'COMMAND', 'UPTIME', 'RSS', 'PSS', 'USS', 'ANON', 'HEAP', 'SWAP'];
 
 function cells(r: PsRow, forCsv: boolean): string[] {
-  const command = r.cmdline === '' ? `[${r.comm}]` : r.cmdline;
+  const command = commandText(r);
   const kb = (v: number | null) => (forCsv ? (v === null ? '' : String(v)) : formatKb(v));
   return [
     r.host,

@@ -21,7 +21,7 @@ import {
   withHostOptions,
 } from './options.ts';
 import { METRIC_NAMES, parseLabels } from './top.ts';
-import { csv, formatDuration, formatKb, shorten } from './top-render.ts';
+import { commandText, csv, formatDuration, formatKb, shorten } from './top-render.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['report'];
 export type ReportListing = Outputs['list'][number];
@@ -166,7 +166,7 @@ export function renderReportText(stored: StoredReport): string {
       r.leaks.map((l) => [
         l.host,
         String(l.pid),
-        shorten(l.cmdline === '' ? `[${l.comm}]` : l.cmdline),
+        shorten(commandText(l)),
         formatKb(l.currentKb),
         formatKb(l.growthKb),
         Math.round(l.slopeKbPerHour).toString(),
@@ -194,11 +194,7 @@ export function renderReportText(stored: StoredReport): string {
   if (c && c.resolved.length > 0) {
     out += `\nresolved since report ${c.previousId}:\n${table(
       ['HOST', 'PID', 'COMMAND'],
-      c.resolved.map((x) => [
-        x.host,
-        String(x.pid),
-        shorten(x.cmdline === '' ? `[${x.comm}]` : x.cmdline),
-      ]),
+      c.resolved.map((x) => [x.host, String(x.pid), shorten(commandText(x))]),
     )}`;
   }
   return out;
@@ -213,10 +209,6 @@ const showOptions = z.object({
 /** Prints the report, or writes it to `--output` and says where on stderr. */
 async function emit(stored: StoredReport, raw: unknown): Promise<void> {
   const opts = showOptions.parse(raw);
-  if (opts.json === true && opts.output === undefined) {
-    output(true, stored, () => '');
-    return;
-  }
   const text =
     opts.json === true ? `${JSON.stringify(stored, null, 2)}\n` : renderReport(stored, opts.format);
   if (opts.output === undefined) {

@@ -1,9 +1,9 @@
 // Shapes shared by the tables of top, ps and diff. Sizes arrive in KiB and are formatted only
 // here, at the edge, with the units the reports use too.
 
-import { formatDuration, formatKb } from '@fleetpmap/analysis';
+import { commandText, formatDuration, formatKb } from '@fleetpmap/analysis';
 
-export { formatDuration, formatKb };
+export { commandText, formatDuration, formatKb };
 
 /** RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled. */
 export function csv(head: readonly string[], rows: readonly (readonly string[])[]): string {

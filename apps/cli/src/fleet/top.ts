@@ -13,7 +13,15 @@ import {
   withConnectionOptions,
   withHostOptions,
 } from './options.ts';
-import { csv, formatDuration, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
+import {
+  commandText,
+  csv,
+  formatDuration,
+  formatKb,
+  formatUptime,
+  shorten,
+  uptimeMs,
+} from './top-render.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['process'];
 export type TopRow = Outputs['top'][number];
@@ -86,7 +94,7 @@ const TOP_HEAD = [
 ];
 
 function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
-  const command = r.cmdline === '' ? `[${r.comm}]` : r.cmdline;
+  const command = commandText(r);
   return [
     r.host,
     String(r.pid),

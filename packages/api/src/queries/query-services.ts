@@ -1,5 +1,6 @@
 import {
   bucketize,
+  exeGroup,
   FIVE_MINUTES_MS,
   type GroupPivot,
   pivotByGroup,
@@ -207,7 +208,7 @@ export type QueryServices = {
 };
 
 function groupKey(r: Pick<TopRow, 'exe' | 'comm' | 'cgroup'>, by: GroupBy): string {
-  if (by === 'exe') return r.exe ?? `[${r.comm}]`;
+  if (by === 'exe') return exeGroup(r);
   if (by === 'cgroup') return r.cgroup ?? '-';
   return r.comm;
 }

@@ -1,4 +1,5 @@
 import {
+  byteOrder,
   DAY_BEFORE_READ_MS,
   DAY_OVER_DAY_BELOW_MS,
   EARLIER_MIN_LIFE_MS,
@@ -376,8 +377,6 @@ export interface ScoredRow {
   bootId: string;
   row: TopRow;
 }
-
-const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * `top`'s order: the leaking first, fastest first, then host and pid. Host names compare by code
