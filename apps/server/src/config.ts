@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { METRICS } from '@fleetpmap/db';
+import { MANUAL_SCHEDULE, METRICS, SERVER_SCHEDULE } from '@fleetpmap/db';
 import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
 import { Cron } from 'croner';
 import { z } from 'zod';
@@ -113,8 +113,8 @@ const teamReport = z.strictObject({
   name: z
     .string()
     .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _, at most 63')
-    .refine((n) => n !== 'scheduled' && n !== 'manual', {
-      message: '"scheduled" and "manual" are taken',
+    .refine((n) => n !== SERVER_SCHEDULE && n !== MANUAL_SCHEDULE, {
+      message: `"${SERVER_SCHEDULE}" and "${MANUAL_SCHEDULE}" are taken`,
     }),
   schedule: cronPattern.pipe(
     z.string({ error: 'a cron pattern (a team schedule is never "off")' }),

@@ -25,6 +25,7 @@ import {
   queryRows,
   revokeToken,
   rollupAggregates,
+  SERVER_SCHEDULE,
   verifyToken,
 } from '@fleetpmap/db';
 import type { Logger } from 'pino';
@@ -37,7 +38,6 @@ import {
   type ReportSchedule,
   type ReportTickOutcome,
   type ReportWebhooks,
-  SCHEDULED,
 } from './reports/scheduler.ts';
 import type { Webhook } from './reports/webhook.ts';
 
@@ -184,7 +184,7 @@ export function reportSchedules(config: ServerConfig): ReportSchedule[] {
       ? []
       : [
           {
-            name: SCHEDULED,
+            name: SERVER_SCHEDULE,
             pattern: config.report.schedule,
             timeZone: config.report.timeZone,
             windowMs: config.report.windowMs,

@@ -8,6 +8,5 @@ export {
   type ReportSchedule,
   type ReportTickOutcome,
   type ReportWebhooks,
-  SCHEDULED,
 } from './reports/scheduler.ts';
 export { DELIVERY_BACKOFF_MS, postReport, signature } from './reports/webhook.ts';

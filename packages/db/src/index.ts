@@ -63,10 +63,12 @@ export {
   getReport,
   insertManualReport,
   listReports,
+  MANUAL_SCHEDULE,
   previousReport,
   type ReportSummary,
   type ReportTotals,
   recordDelivery,
+  SERVER_SCHEDULE,
   type StoredReport,
 } from './reports.ts';
 export {

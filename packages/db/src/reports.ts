@@ -114,6 +114,12 @@ export async function claimReportSlot(
   return undefined;
 }
 
+/** The schedule name of the server's own scheduled reports, over the whole fleet. */
+export const SERVER_SCHEDULE = 'scheduled';
+
+/** The schedule name of the reports asked for now (`fleetpmap report run`). */
+export const MANUAL_SCHEDULE = 'manual';
+
 /** A report asked for now (`fleetpmap report run`): its row, claimed by the asking server. */
 export async function insertManualReport(
   db: Db,
@@ -121,7 +127,7 @@ export async function insertManualReport(
 ): Promise<number> {
   const [row] = await db
     .insert(leakReports)
-    .values(claimedRow({ ...o, schedule: 'manual', slotMs: null }))
+    .values(claimedRow({ ...o, schedule: MANUAL_SCHEDULE, slotMs: null }))
     .returning({ id: leakReports.id });
   if (!row) throw new Error('insert into leak_reports returned no row');
   return row.id;

@@ -10,10 +10,7 @@ import {
   recordDelivery,
 } from '@fleetpmap/db';
 import { Cron } from 'croner';
-import { DELIVERY_BACKOFF_MS, postReport, type Webhook } from './webhook.ts';
-
-/** The server's own schedule's name on its rows; `report run` makes `manual` ones. */
-export const SCHEDULED = 'scheduled';
+import { DELIVERY_BACKOFF_MS, postReport, WEBHOOK_TIMEOUT_MS, type Webhook } from './webhook.ts';
 
 /**
  * A server that starts (or a database that comes back) within this long after a slot it missed
@@ -28,8 +25,8 @@ const RETRY_FAILED_BUILD_MS = 60_000;
 const MAX_BUILD_ATTEMPTS = 3;
 /** Deliveries per tick, at most: a long queue after an outage drains over several ticks. */
 const MAX_DELIVERIES_PER_TICK = 20;
-/** A delivery in flight holds its report this long (the webhook timeout, and a margin). */
-const DELIVERY_LEASE_MS = 30_000;
+/** A delivery in flight holds its report this long: the webhook's timeout, and a margin. */
+const DELIVERY_LEASE_MS = WEBHOOK_TIMEOUT_MS + 20_000;
 
 /** One schedule of fleet reports: the server's own (`scheduled`), or a team's. */
 export interface ReportSchedule {

@@ -3,7 +3,7 @@ import { type LeakReport, reportSummary } from '@fleetpmap/analysis';
 import { SERVER_VERSION } from '../version.ts';
 
 /** A receiver that has not answered by then is treated as down; the delivery is retried. */
-const WEBHOOK_TIMEOUT_MS = 10_000;
+export const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /** Waits before the 2nd, 3rd, … try; after the last one the delivery is given up. */
 export const DELIVERY_BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 60 * 60_000] as const;

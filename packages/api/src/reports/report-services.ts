@@ -14,6 +14,7 @@ import {
   getReport,
   insertManualReport,
   listReports,
+  MANUAL_SCHEDULE,
   type Metric,
   previousReport,
   type ReportSummary,
@@ -219,7 +220,7 @@ export function createReportServices(
       });
       await buildAndStoreReport(db, {
         id,
-        schedule: 'manual',
+        schedule: MANUAL_SCHEDULE,
         windowMs: input.windowMs,
         metric: input.metric,
         nowMs,
