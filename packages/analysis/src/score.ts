@@ -233,6 +233,27 @@ function thirds(xs: readonly number[], ys: readonly number[]) {
 
 const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0);
 
+/** The confidence's evidence term: 0 at p = 1, 1 at p ≤ 1e-5. */
+export function evidenceOf(pValue: number): number {
+  return clamp01(-Math.log10(Math.max(pValue, 1e-12)) / 5);
+}
+
+/** The confidence's speed term: how far the rate is towards the minimum a leak must reach. */
+export function speedOf(pctPerHour: number, minPctPerHour: number): number {
+  return clamp01(pctPerHour / minPctPerHour);
+}
+
+/** Hours until `limitKb` at `rateKbPerHour` from `currentKb`; null when not growing or no limit. */
+export function hoursToLimit(
+  currentKb: number,
+  rateKbPerHour: number,
+  limitKb: number | null,
+): number | null {
+  return rateKbPerHour > 0 && limitKb !== null && limitKb > 0
+    ? Math.max(0, (limitKb - currentKb) / rateKbPerHour)
+    : null;
+}
+
 /** The statistics behind one verdict, for pooling incarnations of a service. */
 export interface IncarnationTrend {
   /** Mann–Kendall S and its autocorrelation-corrected variance. */
@@ -459,19 +480,18 @@ export function analyseIncarnation(
   }
 
   const snr = residualSigma > 0 ? growth / (2 * residualSigma) : growth > 0 ? 10 : 0;
-  const evidence = clamp01(-Math.log10(Math.max(p, 1e-12)) / 5);
+  const evidence = evidenceOf(p);
   const coverage = Math.sqrt(clamp01(spanMs / windowMs));
   const count = Math.sqrt(clamp01(n / 24));
   const noise = clamp01(snr / (snr + 1));
   const persistence = clamp01(recentShare / 0.5);
-  const speed = clamp01(pctPerHour / opts.minPctPerHour);
+  const speed = speedOf(pctPerHour, opts.minPctPerHour);
   const confidence = evidence * coverage * count * noise * persistence * speed;
 
   const limit = input.limitKb ?? null;
   // A leak seen only day over day grows at that day's rate, whatever the window's slope says.
   const rate = significant && slope > 0 ? slope : grewOverDay ? (daily as number) / 24 : 0;
-  const timeToLimitHours =
-    rate > 0 && limit !== null && limit > 0 ? Math.max(0, (limit - f.current) / rate) : null;
+  const timeToLimitHours = hoursToLimit(f.current, rate, limit);
   // Floors are in time order, so every pair has dx > 0: the pairwise slopes in % of the level.
   const pctSlopes = slopes.map((v) => (v * 100) / level);
   const trend = {

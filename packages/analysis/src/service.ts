@@ -3,9 +3,12 @@ import { median } from './quantile.ts';
 import {
   analyseIncarnation,
   DEFAULT_SCORE_OPTIONS,
+  evidenceOf,
+  hoursToLimit,
   type IncarnationInput,
   type LeakScore,
   type ScoreOptions,
+  speedOf,
 } from './score.ts';
 
 export type ServiceReason =
@@ -68,9 +71,8 @@ function pooledScore(
   minPctPerHour: number,
 ): LeakScore {
   const slopeKbPerHour = (pooled.pctPerHour / 100) * score.currentKb;
-  const evidence = Math.min(1, -Math.log10(Math.max(pooled.pValue, 1e-12)) / 5);
-  const speed = Math.min(1, pooled.pctPerHour / minPctPerHour);
-  const limit = score.limitKb;
+  const evidence = evidenceOf(pooled.pValue);
+  const speed = speedOf(pooled.pctPerHour, minPctPerHour);
   return {
     ...score,
     slopeKbPerHour,
@@ -79,10 +81,7 @@ function pooledScore(
     leak: true,
     reason: 'leak',
     pValue: pooled.pValue,
-    timeToLimitHours:
-      slopeKbPerHour > 0 && limit !== null && limit > 0
-        ? Math.max(0, (limit - score.currentKb) / slopeKbPerHour)
-        : null,
+    timeToLimitHours: hoursToLimit(score.currentKb, slopeKbPerHour, score.limitKb),
   };
 }
 
