@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { createDb, defaultDataDir, migrate } from './client.ts';
 import { ingestSnapshot } from './ingest.ts';
 import { listHosts } from './queries.ts';
+import { createScratchDb } from './test-db.ts';
+
+const postgresUrl = process.env.FLEETPMAP_TEST_DATABASE_URL;
 
 describe('createDb', () => {
   it('keeps PGlite data on disk across restarts', async () => {
@@ -32,4 +35,36 @@ describe('createDb', () => {
   it('refuses a URL that is not postgres://', async () => {
     await expect(createDb('mysql://localhost/x')).rejects.toThrow(/postgres:\/\//);
   });
+
+  it('refuses a Postgres pool too small for migrations to hold their lock', async () => {
+    await expect(createDb('postgres://127.0.0.1/x', { maxConnections: 1 })).rejects.toThrow(
+      /at least 2 connections/,
+    );
+  });
+});
+
+describe.runIf(postgresUrl)('migrate on Postgres', () => {
+  // Server replicas of one deployment start together against a fresh database; each applies the
+  // migrations at start, and none may fail because another is applying them at the same moment.
+  it('lets several servers migrate one fresh database at the same time', async () => {
+    await using scratch = await createScratchDb(postgresUrl as string, {
+      prefix: 'fleetpmap_migrate',
+    });
+    const replicas = await Promise.all(
+      Array.from({ length: 4 }, () => createDb(scratch.url, { maxConnections: 2 })),
+    );
+    try {
+      const outcomes = await Promise.allSettled(replicas.map((r) => migrate(r)));
+      expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok'))).toEqual([
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+      ]);
+      await ingestSnapshot(scratch.db, exampleSnapshot());
+      expect((await listHosts(scratch.db)).map((h) => h.name)).toEqual(['web-07']);
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+  }, 120_000);
 });

@@ -28,9 +28,15 @@ export interface DbHandle {
 export interface CreateDbOptions {
   /** PGlite only: a directory, or `memory://` for a throwaway in-memory database */
   dataDir?: string;
-  /** postgres only: pool size (default 10) */
+  /** postgres only: pool size (default 10; at least 2, since `migrate` holds one for its lock) */
   maxConnections?: number;
 }
+
+/** The postgres.js client behind a database handle, for what needs one session (see `migrate`). */
+const postgresClients = new WeakMap<Db, postgres.Sql>();
+
+/** The advisory lock key under which migrations run (any fixed number no other lock uses). */
+const MIGRATION_LOCK = 0x66_6c_6d_67; // 'flmg'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -52,8 +58,12 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
   if (url) {
     if (!/^postgres(ql)?:\/\//.test(url))
       throw new Error('database URL must start with postgres://');
+    const max = opts.maxConnections ?? 10;
+    if (!Number.isSafeInteger(max) || max < 2) {
+      throw new Error(`a Postgres pool needs at least 2 connections, got ${max}`);
+    }
     const client = postgres(url, {
-      max: opts.maxConnections ?? 10,
+      max,
       onnotice: () => {},
       // int8 as JS numbers: every bigint here is a ms time, a KiB size or a tick count < 2^53
       types: {
@@ -66,6 +76,7 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       },
     });
     const db = drizzlePostgres({ client, schema }) as unknown as Db;
+    postgresClients.set(db, client);
     return { db, driver: 'postgres', close: () => client.end({ timeout: 5 }) };
   }
   const dataDir = opts.dataDir ?? defaultDataDir();
@@ -75,11 +86,30 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
   return { db, driver: 'pglite', dataDir, close: () => client.close() };
 }
 
-/** Applies the committed migrations (idempotent; safe to run at every start). */
+/**
+ * Applies the committed migrations (idempotent; safe to run at every start).
+ *
+ * On Postgres, server replicas started together would otherwise apply them at the same moment,
+ * and all but one fail on `CREATE TABLE` or `CREATE SCHEMA` racing in the catalog. A session-level
+ * advisory lock, held on one reserved connection while the migrator runs on the pool, makes them
+ * take turns: the first applies, the others find nothing left to do.
+ */
 export async function migrate(handle: DbHandle): Promise<void> {
   const config = { migrationsFolder: MIGRATIONS_DIR };
   if (handle.driver === 'postgres') {
-    await migratePostgres(handle.db as never, config);
+    const client = postgresClients.get(handle.db);
+    if (!client) throw new Error('migrate: database handle was not made by createDb');
+    const session = await client.reserve();
+    try {
+      await session`select pg_advisory_lock(${MIGRATION_LOCK})`;
+      try {
+        await migratePostgres(handle.db as never, config);
+      } finally {
+        await session`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+      }
+    } finally {
+      session.release();
+    }
   } else {
     await migratePglite(handle.db as never, config);
   }
