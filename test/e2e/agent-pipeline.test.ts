@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -222,6 +222,97 @@ describe('agent → server → database, with the real binaries', () => {
     const stored = await storedIds(dataDir);
     expect(stored.length).toBe(new Set(stored).size);
     expect(sorted(stored)).toEqual(produced);
+  }, 240_000);
+
+  it('enrolls with the fleet enroll token once, even while the server is down, and never takes over an enrolled host', async () => {
+    let s = await server();
+    const port = s.port;
+    const admin = ['--server', s.url, '--token', await s.adminToken()];
+    const created = JSON.parse(
+      await cli([
+        'token',
+        'create',
+        '--role',
+        'enroll',
+        '--host',
+        'e2e-enroll-*',
+        '--expires',
+        '1h',
+        '--json',
+        ...admin,
+      ]),
+    ) as { id: string; token: string; hostPattern: string; expiresAtMs: number };
+    expect(created.hostPattern).toBe('e2e-enroll-*');
+    expect(created.expiresAtMs - Date.now()).toBeGreaterThan(3_500_000);
+    const enrollFile = join(work, 'enroll-token');
+    await writeFile(enrollFile, `${created.token}\n`, { mode: 0o600 });
+    const enrolling = ['--enroll-token-file', enrollFile, '--retry-max-delay', '1s'];
+
+    // The agent starts while the server is down: it collects, and enrolls once the server is back.
+    await stopServer(s, 'SIGTERM');
+    const a = agent(`http://127.0.0.1:${port}`, 'e2e-enroll-1', enrolling);
+    await until(
+      'two enrollment attempts',
+      () => a.logs.filter((l) => l.msg === 'enrollment failed; retrying').length >= 2,
+    );
+    await until('two cycles before enrollment', () => a.produced().length >= 2);
+    await expect(readFile(tokenFile, 'utf8')).rejects.toThrow(/ENOENT/);
+    s = await server(port);
+    const madeBefore = a.produced();
+    await until(
+      'the snapshots made before enrollment to be delivered',
+      () => {
+        const acked = new Set(a.acknowledged());
+        return madeBefore.every((id) => acked.has(id));
+      },
+      120_000,
+    );
+    const saved = (await readFile(tokenFile, 'utf8')).trim();
+    expect(saved).toMatch(/^fpm_[A-Za-z0-9_-]{43}$/);
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    await a.stop();
+
+    // A restart reuses the saved token: still one agent token for the host.
+    const restarted = agent(s.url, 'e2e-enroll-1', enrolling);
+    await until('a snapshot after the restart', () => restarted.acknowledged().length >= 1);
+    await restarted.stop();
+    expect(restarted.logs.some((l) => l.msg === 'enrolled this host')).toBe(false);
+    const agentTokens = () =>
+      cli(['token', 'list', '--json', ...admin]).then((out) =>
+        (
+          JSON.parse(out) as { role: string; hostName: string | null; revokedAtMs: number | null }[]
+        ).filter((t) => t.role === 'agent' && t.revokedAtMs === null),
+      );
+    expect((await agentTokens()).map((t) => t.hostName)).toEqual(['e2e-enroll-1']);
+
+    // Another machine with the same enroll token cannot claim that host, nor one outside the glob.
+    const otherToken = join(work, 'other-agent-token');
+    for (const host of ['e2e-enroll-1', 'db-1']) {
+      const intruder = startAgent([
+        '--server',
+        s.url,
+        '--host-name',
+        host,
+        '--token-file',
+        otherToken,
+        '--enroll-token-file',
+        enrollFile,
+        '--spool-dir',
+        join(work, 'other-spool'),
+        '--cheap-interval',
+        '1s',
+      ]);
+      agents.push(intruder);
+      await intruder.exited();
+      expect(intruder.proc.exitCode).toBe(1);
+      const refusal = intruder.logs.find(
+        (l) => l.msg === 'enrollment refused; the agent cannot push',
+      );
+      expect(refusal?.status).toBe(host === 'db-1' ? 403 : 409);
+      expect(intruder.acknowledged()).toEqual([]);
+    }
+    await expect(readFile(otherToken, 'utf8')).rejects.toThrow(/ENOENT/);
+    expect((await agentTokens()).map((t) => t.hostName)).toEqual(['e2e-enroll-1']);
   }, 240_000);
 
   it('loses no acknowledged snapshot when the server is killed during ingest', async () => {

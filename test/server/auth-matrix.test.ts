@@ -25,6 +25,11 @@ function procedures(): Record<string, Call> {
       path: '/trpc/token.revoke',
       body: JSON.stringify({ id: '1' }),
     },
+    'token.enroll': {
+      method: 'POST',
+      path: '/trpc/token.enroll',
+      body: JSON.stringify({ hostName: 'web-99' }),
+    },
     'report.list': { method: 'GET', path: '/trpc/report.list' },
     'report.get': { method: 'GET', path: '/trpc/report.get' },
     'report.run': {
@@ -42,6 +47,8 @@ const ALLOWED: Record<string, string[]> = {
   'token.list': ['admin'],
   'token.create': ['admin'],
   'token.revoke': ['admin'],
+  // Not even admins: an admin makes agent tokens with token.create.
+  'token.enroll': ['enroll'],
   'report.list': ['admin', 'reader'],
   'report.get': ['admin', 'reader'],
   'report.run': ['admin'],
@@ -57,6 +64,9 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     tokens.agent = (await admin.token.create.mutate({ role: 'agent', hostName: 'web-07' })).token;
     tokens.otherAgent = (
       await admin.token.create.mutate({ role: 'agent', hostName: 'db-01' })
+    ).token;
+    tokens.enroll = (
+      await admin.token.create.mutate({ role: 'enroll', hostPattern: 'web-*' })
     ).token;
     const revoked = await admin.token.create.mutate({ role: 'admin', label: 'to revoke' });
     await admin.token.revoke.mutate({ id: revoked.id });
@@ -95,7 +105,7 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
       await expectRefused(name, 'unknown token', `Bearer fpm_${'A'.repeat(43)}`, 401);
       await expectRefused(name, 'garbage token', `Bearer ${'x'.repeat(5000)}`, 401);
       await expectRefused(name, 'revoked token', `Bearer ${tokens.revoked}`, 401);
-      for (const role of ['reader', 'agent'] as const) {
+      for (const role of ['reader', 'agent', 'enroll'] as const) {
         if (!ALLOWED[name]?.includes(role))
           await expectRefused(name, `${role} token`, `Bearer ${tokens[role]}`, 403);
       }
@@ -108,7 +118,7 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     );
     expect(outcomes).toEqual([]);
     expect(await t.server.database.storedSnapshotCount()).toBe(0);
-    expect(await t.client(t.adminToken).token.list.query()).toHaveLength(5);
+    expect(await t.client(t.adminToken).token.list.query()).toHaveLength(6);
   });
 
   it('refuses every procedure of the router, present and future, without a usable token', async () => {
@@ -131,6 +141,10 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
         ...(path === 'snapshot.push'
           ? []
           : [['agent token', `Bearer ${tokens.agent}`, 403] as [string, string, number]]),
+        // An enroll token does one thing: get a new host its agent token.
+        ...(path === 'token.enroll'
+          ? []
+          : [['enroll token', `Bearer ${tokens.enroll}`, 403] as [string, string, number]]),
       ];
       for (const [name, auth, status] of who) {
         const r = await call(c, auth);
@@ -151,6 +165,29 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     expect(asAdmin.status).toBe(200);
     const hosts = await t.client(tokens.reader).host.list.query();
     expect(hosts.map((h) => h.name)).toEqual(['db-01', 'web-07']);
+    // An enroll token gets a new host its own agent token, once; it writes only that host.
+    const enrolled = await t.client(tokens.enroll).token.enroll.mutate({ hostName: 'web-99' });
+    expect(enrolled).toMatchObject({ role: 'agent', hostName: 'web-99' });
+    const again = await call(procedures()['token.enroll'] as Call, `Bearer ${tokens.enroll}`);
+    expect([again.status, errorOf(again).message]).toEqual([
+      409,
+      `host web-99 is already enrolled (token ${enrolled.id}); revoke that token to enroll it again`,
+    ]);
+    const outside = await call(
+      { method: 'POST', path: '/trpc/token.enroll', body: JSON.stringify({ hostName: 'db-02' }) },
+      `Bearer ${tokens.enroll}`,
+    );
+    expect([outside.status, errorOf(outside).message]).toEqual([
+      403,
+      "host db-02 does not match this enroll token's hosts (web-*)",
+    ]);
+    const ownPush = await call(
+      { method: 'POST', path: '/trpc/snapshot.push', body: JSON.stringify(fullSnapshot('web-99')) },
+      `Bearer ${enrolled.token}`,
+    );
+    expect(ownPush.status).toBe(200);
+    const otherPush = await call(procedures()['snapshot.push'] as Call, `Bearer ${enrolled.token}`);
+    expect(otherPush.status).toBe(403);
     expect((await call({ method: 'GET', path: '/trpc/health' }, undefined)).status).toBe(200);
     expect((await call({ method: 'GET', path: '/trpc/version' }, undefined)).status).toBe(200);
   });

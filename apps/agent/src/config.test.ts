@@ -87,6 +87,37 @@ describe('agent configuration', () => {
     });
   });
 
+  it('enrolls only while the agent token file is missing, and saves it in the state directory', async () => {
+    const enrollFile = join(dir, 'enroll');
+    await writeFile(enrollFile, 'fpm_enroll\n');
+    const env = { FLEETPMAP_ENROLL_TOKEN_FILE: enrollFile, STATE_DIRECTORY: join(dir, 'state') };
+    // No token yet: the agent will enroll and keep its token beside the spool.
+    const first = resolveConfig({ output: '-' }, env);
+    expect(first).toMatchObject({
+      enrollToken: 'fpm_enroll',
+      tokenFile: join(dir, 'state', 'agent-token'),
+    });
+    expect(first.token).toBeUndefined();
+    // A named token file that does not exist yet is where the enrolled token will go…
+    const named = join(dir, 'agent-token');
+    expect(resolveConfig({ output: '-', tokenFile: named }, env)).toMatchObject({
+      tokenFile: named,
+    });
+    // …and once it holds a token, that token is used and enrollment is not needed.
+    await writeFile(named, 'fpm_agent\n');
+    expect(resolveConfig({ output: '-', tokenFile: named }, env)).toMatchObject({
+      token: 'fpm_agent',
+      tokenFile: named,
+    });
+    // Without an enroll token a missing token file is still an error, and so is a missing enroll file.
+    expect(() => resolveConfig({ output: '-', tokenFile: join(dir, 'none') }, {})).toThrow(
+      /cannot read token file/,
+    );
+    expect(() => resolveConfig({ output: '-', enrollTokenFile: join(dir, 'none') }, {})).toThrow(
+      /cannot read enroll token file/,
+    );
+  });
+
   it('refuses what it cannot use, naming the setting', () => {
     expect(() => resolveConfig({}, {})).toThrow(/no server/);
     expect(() => resolveConfig({ server: 'ftp://x' }, {})).toThrow(ConfigError);

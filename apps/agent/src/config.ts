@@ -14,6 +14,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface AgentConfig {
   server?: string;
   token?: string;
+  /**
+   * Where the agent token lives. When it does not exist yet and `enrollToken` is set, the agent
+   * enrolls at start and saves the token it is given here (mode 0600) for every later start.
+   */
+  tokenFile?: string;
+  /** The fleet's shared enroll token, traded once for an agent token of this host. */
+  enrollToken?: string;
   once: boolean;
   output?: string;
   full: boolean;
@@ -110,6 +117,8 @@ const logLevel: Check = (v) =>
 const FIELDS: Record<keyof AgentConfig, { check: Check; default?: unknown }> = {
   server: { check: httpUrl },
   token: { check: str(1, 4096) },
+  tokenFile: { check: str(1, 4096) },
+  enrollToken: { check: str(1, 4096) },
   once: { check: bool, default: false },
   output: { check: str(1, 4096) },
   full: { check: bool, default: false },
@@ -161,6 +170,7 @@ export interface FlagValues {
   config?: string;
   server?: string;
   tokenFile?: string;
+  enrollTokenFile?: string;
   once?: boolean;
   output?: string;
   full?: boolean;
@@ -229,16 +239,28 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
   return out;
 }
 
-function readSecretFile(path: string): string {
+function readSecretFile(path: string, what = 'token file'): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read token file ${path}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read ${what} ${path}: ${(err as Error).message}`);
   }
   const token = text.trim();
-  if (token.length === 0) throw new ConfigError(`token file ${path} is empty`);
+  if (token.length === 0) throw new ConfigError(`${what} ${path} is empty`);
   return token;
+}
+
+/** The token in `path`, or undefined when the file does not exist yet or is empty. */
+function readSecretFileIfAny(path: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`cannot read token file ${path}: ${(err as Error).message}`);
+  }
+  return text.trim() || undefined;
 }
 
 type Partialish = Record<string, unknown>;
@@ -246,7 +268,10 @@ type Partialish = Record<string, unknown>;
 function fromFlags(f: FlagValues): Partialish {
   const c: Partialish = {};
   if (f.server !== undefined) c.server = f.server;
-  if (f.tokenFile !== undefined) c.token = readSecretFile(f.tokenFile);
+  if (f.tokenFile !== undefined) Object.assign(c, { tokenFile: f.tokenFile, token: undefined });
+  if (f.enrollTokenFile !== undefined) {
+    c.enrollToken = readSecretFile(f.enrollTokenFile, 'enroll token file');
+  }
   if (f.once !== undefined) c.once = f.once;
   if (f.output !== undefined) c.output = f.output;
   if (f.full !== undefined) c.full = f.full;
@@ -274,8 +299,11 @@ function fromFlags(f: FlagValues): Partialish {
 function fromEnv(env: NodeJS.ProcessEnv): Partialish {
   const c: Partialish = {};
   if (env.FLEETPMAP_SERVER) c.server = env.FLEETPMAP_SERVER;
-  if (env.FLEETPMAP_TOKEN_FILE) c.token = readSecretFile(env.FLEETPMAP_TOKEN_FILE);
-  if (env.FLEETPMAP_TOKEN) c.token = env.FLEETPMAP_TOKEN;
+  if (env.FLEETPMAP_TOKEN_FILE) Object.assign(c, { tokenFile: env.FLEETPMAP_TOKEN_FILE });
+  if (env.FLEETPMAP_TOKEN) Object.assign(c, { token: env.FLEETPMAP_TOKEN, tokenFile: undefined });
+  if (env.FLEETPMAP_ENROLL_TOKEN_FILE) {
+    c.enrollToken = readSecretFile(env.FLEETPMAP_ENROLL_TOKEN_FILE, 'enroll token file');
+  }
   if (env.FLEETPMAP_HOST_NAME) c.hostName = env.FLEETPMAP_HOST_NAME;
   if (env.FLEETPMAP_PROC_ROOT) c.procRoot = env.FLEETPMAP_PROC_ROOT;
   if (env.FLEETPMAP_SPOOL_DIR) c.spoolDir = env.FLEETPMAP_SPOOL_DIR;
@@ -298,10 +326,10 @@ function fromFile(path: string): Partialish {
     throw new ConfigError(`config file ${path} must hold a JSON object`);
   }
   const c: Partialish = { ...(raw as Partialish) };
-  if (typeof c.tokenFile === 'string') {
-    c.token = readSecretFile(c.tokenFile);
+  if (typeof c.enrollTokenFile === 'string') {
+    c.enrollToken = readSecretFile(c.enrollTokenFile, 'enroll token file');
   }
-  delete c.tokenFile;
+  delete c.enrollTokenFile;
   return c;
 }
 
@@ -310,6 +338,33 @@ function defaultSpoolDir(env: NodeJS.ProcessEnv): string {
   const state = env.STATE_DIRECTORY?.split(':')[0];
   if (state) return join(state, 'spool');
   return join(env.HOME || '/tmp', '.fleetpmap', 'agent-spool');
+}
+
+/** Where an enrolled agent keeps its token when no token file is named: beside the spool. */
+function defaultTokenFile(env: NodeJS.ProcessEnv): string {
+  const state = env.STATE_DIRECTORY?.split(':')[0];
+  if (state) return join(state, 'agent-token');
+  return join(env.HOME || '/tmp', '.fleetpmap', 'agent-token');
+}
+
+/**
+ * The token comes from the highest source that names one. A named token file must hold it,
+ * unless the agent can enroll: then a missing or empty file is where the new token will go.
+ */
+function resolveToken(merged: Partialish, env: NodeJS.ProcessEnv): void {
+  if (merged.token !== undefined) return;
+  const enrolls = merged.enrollToken !== undefined;
+  if (typeof merged.tokenFile === 'string') {
+    const token = enrolls
+      ? readSecretFileIfAny(merged.tokenFile)
+      : readSecretFile(merged.tokenFile);
+    if (token !== undefined) merged.token = token;
+  } else if (enrolls) {
+    const tokenFile = defaultTokenFile(env);
+    merged.tokenFile = tokenFile;
+    const token = readSecretFileIfAny(tokenFile);
+    if (token !== undefined) merged.token = token;
+  }
 }
 
 /** Flags override the environment, which overrides the config file. */
@@ -325,6 +380,7 @@ export function resolveConfig(
     ...fromEnv(env),
     ...fromFlags(flags),
   };
+  resolveToken(merged, env);
   const cfg = checkAgentConfig(merged);
   if (cfg.output === undefined && cfg.server === undefined) {
     throw new ConfigError('no server: pass --server URL (or FLEETPMAP_SERVER), or --output FILE');

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { Agent, fileSink } from './agent.ts';
 import { systemClock } from './clock.ts';
 import { type AgentConfig, ConfigError, type FlagValues, resolveConfig } from './config.ts';
+import { type EnrollResult, enrollHost } from './enroll.ts';
 import { procfsSource } from './proc-source.ts';
 import { Sender } from './sender.ts';
 import { DiskSpool, MemorySpool, type Spool } from './spool.ts';
@@ -27,6 +28,11 @@ export function agentProgram(): Command {
     .option(
       '--token-file <file>',
       'file holding the agent token (FLEETPMAP_TOKEN_FILE; or FLEETPMAP_TOKEN)',
+    )
+    .option(
+      '--enroll-token-file <file>',
+      'fleet enroll token: when the token file does not exist yet, get this host its own agent ' +
+        'token and save it there (FLEETPMAP_ENROLL_TOKEN_FILE)',
     )
     .option('--once', 'collect one cycle, deliver it, and exit')
     .option(
@@ -116,6 +122,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   let sender: Sender | undefined;
+  /** set when this host has no agent token yet but may enroll for one */
+  let enroll: ((deadlineMono?: number) => Promise<EnrollResult>) | undefined;
   if (cfg.output === undefined && cfg.server !== undefined) {
     // Loaded only to push: an `--output` run never pays for the tRPC client and the HTTP stack.
     const { createTrpcPushClient } = await import('./push.ts');
@@ -133,6 +141,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       onAcknowledged: (snapshotId, duplicate) =>
         log.info({ snapshotId, duplicate }, 'acknowledged'),
     });
+    const { enrollToken, tokenFile } = cfg;
+    if (cfg.token === undefined && enrollToken !== undefined && tokenFile !== undefined) {
+      enroll = (deadlineMono) =>
+        enrollHost({
+          client,
+          hostName: cfg.hostName,
+          enrollToken,
+          tokenFile,
+          clock,
+          log,
+          maxDelayMs: cfg.retryMaxDelayMs,
+          signal: stop.signal,
+          ...(deadlineMono !== undefined ? { deadlineMono } : {}),
+        });
+    }
   }
   const agent = new Agent({
     source,
@@ -153,6 +176,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (cfg.once) {
     await agent.runCycle({ forceFull: cfg.full });
     if (!sender) return 0;
+    if (enroll && (await enroll(clock.monoMs() + 60_000)) !== 'enrolled') {
+      // The cycle waits in the spool for a run that can deliver it.
+      await sender.persistPending();
+      return 1;
+    }
     // Deliver what waits (older spool first); whatever cannot go now stays in the spool.
     const delivered = await sender.drain(clock.monoMs() + 60_000, stop.signal);
     if (!delivered) {
@@ -166,11 +194,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     { server: cfg.server, output: cfg.output, procRoot: cfg.procRoot, version },
     'fleetpmap-agent started',
   );
-  const delivery = sender?.run(stop.signal);
+  let exitCode = 0;
+  const delivery = (async () => {
+    // Until enrolled nothing can be delivered; collection goes on into the spool meanwhile.
+    if (enroll) {
+      const result = await enroll();
+      if (result === 'refused') {
+        exitCode = 1;
+        stop.abort();
+      }
+      if (result !== 'enrolled') return;
+    }
+    await sender?.run(stop.signal);
+  })();
   await agent.run(stop.signal);
   await delivery;
   // Snapshots still in memory must outlive the process.
   await sender?.persistPending();
   log.info({ ...sender?.stats }, 'fleetpmap-agent stopped');
-  return 0;
+  return exitCode;
 }

@@ -26,6 +26,16 @@ export interface PushClient {
   push(snapshot: Snapshot): Promise<PushOutcome>;
 }
 
+/** What one enrollment attempt came to: the agent token, or why not and whether to retry. */
+export type EnrollOutcome =
+  | { ok: true; token: string; tokenId: string }
+  | { ok: false; retryable: boolean; status?: number; message: string };
+
+/** A push client that can also enroll its host, after which it pushes with the new token. */
+export interface EnrollingPushClient extends PushClient {
+  enroll(hostName: string, enrollToken: string): Promise<EnrollOutcome>;
+}
+
 export interface TrpcPushClientOptions {
   /** Server base URL, e.g. `http://127.0.0.1:7070`; `/trpc` is appended. */
   server: string;
@@ -132,7 +142,7 @@ function plainHeaders(h: unknown): Record<string, string> {
  * HTTP status: a proxy or the server's own body limit may answer with a non-tRPC body, and the
  * retry decision must rest on the status, not on whether the body parsed.
  */
-export function createTrpcPushClient(opts: TrpcPushClientOptions): PushClient {
+export function createTrpcPushClient(opts: TrpcPushClientOptions): EnrollingPushClient {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let last: LastResponse = { retryAfter: null, wireBytes: 0 };
 
@@ -163,15 +173,21 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): PushClient {
     };
   };
 
-  const client = createTRPCClient<AppRouter>({
-    links: [
-      httpLink({
-        url: `${opts.server.replace(/\/+$/, '')}/trpc`,
-        fetch: gzipFetch,
-        headers: () => (opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-      }),
-    ],
-  });
+  const clientWith = (bearer: () => string | undefined) =>
+    createTRPCClient<AppRouter>({
+      links: [
+        httpLink({
+          url: `${opts.server.replace(/\/+$/, '')}/trpc`,
+          fetch: gzipFetch,
+          headers: (): Record<string, string> => {
+            const token = bearer();
+            return token ? { authorization: `Bearer ${token}` } : {};
+          },
+        }),
+      ],
+    });
+  let token = opts.token;
+  const client = clientWith(() => token);
 
   return {
     async push(snapshot) {
@@ -191,6 +207,22 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): PushClient {
           ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
           message,
           wireBytes: last.wireBytes,
+        };
+      }
+    },
+    async enroll(hostName, enrollToken) {
+      last = { retryAfter: null, wireBytes: 0 };
+      try {
+        const created = await clientWith(() => enrollToken).token.enroll.mutate({ hostName });
+        token = created.token;
+        return { ok: true, token: created.token, tokenId: created.id };
+      } catch (err) {
+        const status = last.status;
+        return {
+          ok: false,
+          retryable: status === undefined || isRetryableStatus(status),
+          ...(status !== undefined ? { status } : {}),
+          message: (err as Error).message,
         };
       }
     },

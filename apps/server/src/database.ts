@@ -2,6 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WHOLE_FLEET } from '@fleetpmap/analysis';
 import {
+  ApiError,
+  type ApiErrorCode,
   type ApiServices,
   createQueryServices,
   createReportServices,
@@ -15,6 +17,8 @@ import {
   createDb,
   createToken,
   type DbHandle,
+  EnrollmentRefused,
+  enrollAgent,
   ingestSnapshot,
   listHosts,
   listTokens,
@@ -40,6 +44,13 @@ import {
   type ReportWebhooks,
 } from './reports/scheduler.ts';
 import type { Webhook } from './reports/webhook.ts';
+
+/** How a refused enrollment is answered: a taken host is a conflict, not a bad token. */
+const ENROLLMENT_ERRORS: Record<EnrollmentRefused['reason'], ApiErrorCode> = {
+  'enroll-token': 'UNAUTHENTICATED',
+  'host-pattern': 'FORBIDDEN',
+  'host-taken': 'CONFLICT',
+};
 
 export type ServerDatabase = {
   handle: DbHandle;
@@ -85,10 +96,12 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
     id: String(t.id),
     role: t.role as Role,
     hostName: t.hostName,
+    hostPattern: t.hostPattern,
     label: t.note === '' ? null : t.note,
     createdAtMs: t.createdMs,
     lastUsedAtMs: t.lastUsedMs,
     revokedAtMs: t.revokedMs,
+    expiresAtMs: t.expiresMs,
   });
 
   const services: ApiServices = {
@@ -120,8 +133,21 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
         role: opts.role,
         ...(opts.hostName === null ? {} : { hostName: opts.hostName }),
         ...(opts.label === null ? {} : { note: opts.label }),
+        ...(opts.hostPattern == null ? {} : { hostPattern: opts.hostPattern }),
+        ...(opts.expiresAtMs == null ? {} : { expiresMs: opts.expiresAtMs }),
       });
       return { ...toTokenInfo(t), token: t.token };
+    },
+    async enrollAgent(enrollTokenId, hostName) {
+      try {
+        const t = await enrollAgent(db, { enrollTokenId: Number(enrollTokenId), hostName });
+        log.info({ host: hostName, tokenId: t.id, enrolledBy: t.enrolledBy }, 'agent enrolled');
+        return { ...toTokenInfo(t), token: t.token };
+      } catch (err) {
+        if (!(err instanceof EnrollmentRefused)) throw err;
+        log.warn({ host: hostName, enrollTokenId, reason: err.reason }, 'enrollment refused');
+        throw new ApiError(ENROLLMENT_ERRORS[err.reason], err.message);
+      }
     },
     async listTokens() {
       return (await listTokens(db, { includeRevoked: true })).map(toTokenInfo);

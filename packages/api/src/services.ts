@@ -2,7 +2,11 @@ import type { Snapshot } from '@fleetpmap/protocol';
 import type { QueryServices } from './queries/query-services.ts';
 import type { ReportServices } from './reports/report-services.ts';
 
-export const ROLES = ['admin', 'reader', 'agent'] as const;
+/**
+ * `enroll` tokens may only be traded for an agent token of the caller's host (`token.enroll`):
+ * one secret for a whole fleet of new hosts, none of which can then write another's data.
+ */
+export const ROLES = ['admin', 'reader', 'agent', 'enroll'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Who is calling: resolved from a bearer token. */
@@ -34,10 +38,13 @@ export type TokenInfo = {
   id: string;
   role: Role;
   hostName: string | null;
+  /** enroll tokens: the glob of host names they may enroll (null: any) */
+  hostPattern: string | null;
   label: string | null;
   createdAtMs: number;
   lastUsedAtMs: number | null;
   revokedAtMs: number | null;
+  expiresAtMs: number | null;
 };
 
 export type CreatedToken = TokenInfo & {
@@ -58,7 +65,15 @@ export type ApiServices = {
     role: Role;
     hostName: string | null;
     label: string | null;
+    hostPattern?: string | null;
+    expiresAtMs?: number | null;
   }): Promise<CreatedToken>;
+  /**
+   * Trades the caller's enroll token for an agent token of `hostName`; throws an ApiError when
+   * the host is already enrolled (CONFLICT), outside the token's pattern (FORBIDDEN), or the
+   * enroll token has been revoked or has expired (UNAUTHENTICATED).
+   */
+  enrollAgent(enrollTokenId: string, hostName: string): Promise<CreatedToken>;
   listTokens(): Promise<TokenInfo[]>;
   /** false when no such token exists */
   revokeToken(id: string): Promise<TokenInfo | null>;

@@ -174,6 +174,8 @@ export const adminProcedure = withRoles('admin');
 export const readerProcedure = withRoles('admin', 'reader');
 /** Writing snapshots: agent tokens (for their own host) and admin tokens. */
 export const agentProcedure = withRoles('admin', 'agent');
+/** Enrolling a new host: enroll tokens, and nothing else. */
+export const enrollProcedure = withRoles('enroll');
 
 /** An agent token is bound to one host name; admins may write any host. */
 export function assertMayWriteHost(identity: Identity, hostName: string): void {

@@ -96,8 +96,12 @@ export {
 } from './test-db.ts';
 export {
   type CreatedToken,
+  type CreateTokenOptions,
   createToken,
+  EnrollmentRefused,
+  enrollAgent,
   hasAdminToken,
+  hostGlobRegExp,
   listTokens,
   revokeToken,
   TOKEN_ROLES,

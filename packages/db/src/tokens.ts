@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { apiTokens } from './schema/index.ts';
 
-export type TokenRole = 'admin' | 'reader' | 'agent';
-export const TOKEN_ROLES: readonly TokenRole[] = ['admin', 'reader', 'agent'];
+export type TokenRole = 'admin' | 'reader' | 'agent' | 'enroll';
+export const TOKEN_ROLES: readonly TokenRole[] = ['admin', 'reader', 'agent', 'enroll'];
 
 /** Tokens look like `fpm_<43 base64url chars>`: 256 random bits. */
 const TOKEN_PREFIX = 'fpm_';
@@ -19,10 +19,15 @@ export interface TokenInfo {
   prefix: string;
   role: TokenRole;
   hostName: string | null;
+  /** enroll tokens: the glob a host name must match to enroll (null: any) */
+  hostPattern: string | null;
+  /** agent tokens made by enrollment: the id of the enroll token that made them */
+  enrolledBy: number | null;
   note: string;
   createdMs: number;
   lastUsedMs: number | null;
   revokedMs: number | null;
+  expiresMs: number | null;
 }
 
 export interface CreatedToken extends TokenInfo {
@@ -34,13 +39,37 @@ function hashToken(token: string): Uint8Array {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
-export async function createToken(
+export interface CreateTokenOptions {
+  role: TokenRole;
+  /** agent tokens: the one host they may write */
+  hostName?: string;
+  /** enroll tokens: a glob (`*`, `?`) host names must match to enroll */
+  hostPattern?: string;
+  note?: string;
+  /** refused from this time on */
+  expiresMs?: number;
+  nowMs?: number;
+}
+
+export async function createToken(db: Db, opts: CreateTokenOptions): Promise<CreatedToken> {
+  return insertToken(db, opts, null);
+}
+
+async function insertToken(
   db: Db,
-  opts: { role: TokenRole; hostName?: string; note?: string; nowMs?: number },
+  opts: CreateTokenOptions,
+  enrolledBy: number | null,
 ): Promise<CreatedToken> {
   if (!TOKEN_ROLES.includes(opts.role)) throw new Error(`unknown role ${opts.role}`);
   if ((opts.role === 'agent') !== (opts.hostName !== undefined)) {
     throw new Error('agent tokens need a host name, and only agent tokens take one');
+  }
+  if (opts.hostPattern !== undefined && opts.role !== 'enroll') {
+    throw new Error('only enroll tokens take a host pattern');
+  }
+  const nowMs = opts.nowMs ?? Date.now();
+  if (opts.expiresMs !== undefined && !(opts.expiresMs > nowMs)) {
+    throw new Error('a token must expire in the future');
   }
   const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
   const [row] = await db
@@ -50,8 +79,11 @@ export async function createToken(
       hash: hashToken(token),
       role: opts.role,
       hostName: opts.hostName ?? null,
+      hostPattern: opts.hostPattern ?? null,
+      enrolledBy,
       note: (opts.note ?? '').slice(0, 200),
-      createdMs: opts.nowMs ?? Date.now(),
+      createdMs: nowMs,
+      expiresMs: opts.expiresMs ?? null,
     })
     .returning();
   if (!row) throw new Error('token insert returned nothing');
@@ -64,15 +96,31 @@ function toInfo(row: typeof apiTokens.$inferSelect): TokenInfo {
     prefix: row.prefix,
     role: row.role,
     hostName: row.hostName,
+    hostPattern: row.hostPattern,
+    enrolledBy: row.enrolledBy,
     note: row.note,
     createdMs: row.createdMs,
     lastUsedMs: row.lastUsedMs,
     revokedMs: row.revokedMs,
+    expiresMs: row.expiresMs,
   };
 }
 
+function isLive(row: typeof apiTokens.$inferSelect, nowMs: number): boolean {
+  return row.revokedMs === null && (row.expiresMs === null || row.expiresMs > nowMs);
+}
+
+/** Anchored regular expression of a host glob: `*` any run of characters, `?` one. */
+export function hostGlobRegExp(glob: string): RegExp {
+  const body = glob
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`);
+}
+
 /**
- * The identity behind a bearer token, or null when it is malformed, unknown or revoked.
+ * The identity behind a bearer token, or null when it is malformed, unknown, revoked or expired.
  * Lookup is by the hash (an index probe); the constant-time compare guards the last step.
  */
 export async function verifyToken(
@@ -83,9 +131,9 @@ export async function verifyToken(
   if (!TOKEN_RE.test(token)) return null;
   const hash = hashToken(token);
   const [row] = await db.select().from(apiTokens).where(eq(apiTokens.hash, hash)).limit(1);
-  if (!row || row.revokedMs !== null) return null;
-  if (!timingSafeEqual(Buffer.from(row.hash), Buffer.from(hash))) return null;
   const nowMs = opts.nowMs ?? Date.now();
+  if (!row || !isLive(row, nowMs)) return null;
+  if (!timingSafeEqual(Buffer.from(row.hash), Buffer.from(hash))) return null;
   if (row.lastUsedMs === null || nowMs - row.lastUsedMs >= LAST_USED_RESOLUTION_MS) {
     await db.update(apiTokens).set({ lastUsedMs: nowMs }).where(eq(apiTokens.id, row.id));
     row.lastUsedMs = nowMs;
@@ -138,7 +186,78 @@ export async function hasAdminToken(db: Db): Promise<boolean> {
   const rows = await db
     .select({ id: apiTokens.id })
     .from(apiTokens)
-    .where(and(eq(apiTokens.role, 'admin'), isNull(apiTokens.revokedMs)))
+    .where(and(eq(apiTokens.role, 'admin'), liveAt(Date.now())))
     .limit(1);
   return rows.length > 0;
+}
+
+function liveAt(nowMs: number) {
+  return and(
+    isNull(apiTokens.revokedMs),
+    or(isNull(apiTokens.expiresMs), gt(apiTokens.expiresMs, nowMs)),
+  );
+}
+
+/** Why an enrollment was refused; the message is meant for the agent's operator. */
+export class EnrollmentRefused extends Error {
+  readonly reason: 'enroll-token' | 'host-pattern' | 'host-taken';
+  constructor(reason: EnrollmentRefused['reason'], message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** Serialises enrollments of one host name across server replicas (with the host's name hash). */
+const ENROLL_LOCK = 0x66_6c_65_6e; // 'flen'
+
+/**
+ * Trades a live enroll token for an agent token bound to `hostName`. Refused when the enroll
+ * token has been revoked or has expired since the caller authenticated, when the name does not
+ * match its host pattern, or when the host already has a live agent token: enrollment claims a
+ * host name once, so whoever holds the shared enroll secret cannot take over a host that is
+ * already enrolled. To move a host to a new agent (a reinstalled machine), revoke its token.
+ */
+export async function enrollAgent(
+  db: Db,
+  opts: { enrollTokenId: number; hostName: string; nowMs?: number },
+): Promise<CreatedToken> {
+  const nowMs = opts.nowMs ?? Date.now();
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${ENROLL_LOCK}, hashtext(${opts.hostName}))`);
+    const [enroll] = await tx
+      .select()
+      .from(apiTokens)
+      .where(eq(apiTokens.id, opts.enrollTokenId))
+      .limit(1);
+    if (!enroll || enroll.role !== 'enroll' || !isLive(enroll, nowMs)) {
+      throw new EnrollmentRefused('enroll-token', 'the enroll token is revoked or expired');
+    }
+    if (enroll.hostPattern !== null && !hostGlobRegExp(enroll.hostPattern).test(opts.hostName)) {
+      throw new EnrollmentRefused(
+        'host-pattern',
+        `host ${opts.hostName} does not match this enroll token's hosts (${enroll.hostPattern})`,
+      );
+    }
+    const [taken] = await tx
+      .select({ id: apiTokens.id })
+      .from(apiTokens)
+      .where(and(eq(apiTokens.hostName, opts.hostName), liveAt(nowMs)))
+      .limit(1);
+    if (taken) {
+      throw new EnrollmentRefused(
+        'host-taken',
+        `host ${opts.hostName} is already enrolled (token ${taken.id}); revoke that token to enroll it again`,
+      );
+    }
+    return insertToken(
+      tx as unknown as Db,
+      {
+        role: 'agent',
+        hostName: opts.hostName,
+        note: `enrolled with token ${enroll.id}`,
+        nowMs,
+      },
+      enroll.id,
+    );
+  });
 }

@@ -2,6 +2,7 @@ import type { AppRouter } from '@fleetpmap/api';
 import type { inferRouterOutputs } from '@trpc/server';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
+import { parseDurationMs } from './at-time.ts';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
@@ -12,10 +13,13 @@ type Outputs = inferRouterOutputs<AppRouter>['token'];
 export type TokenRow = Outputs['list'][number];
 export type CreatedTokenRow = Outputs['create'];
 
+const ROLES = ['agent', 'reader', 'admin', 'enroll'] as const;
+
 const createOptionsSchema = z.object({
-  role: z.enum(['agent', 'reader', 'admin']),
+  role: z.enum(ROLES),
   host: z.string().optional(),
   label: z.string().optional(),
+  expires: z.string().optional(),
 });
 
 export function createToken(
@@ -25,14 +29,24 @@ export function createToken(
   if (opts.role === 'agent' && opts.host === undefined) {
     throw new FleetCommandError('an agent token is bound to one host: give --host NAME');
   }
-  if (opts.role !== 'agent' && opts.host !== undefined) {
-    throw new FleetCommandError('--host applies to agent tokens only');
+  if (opts.role !== 'agent' && opts.role !== 'enroll' && opts.host !== undefined) {
+    throw new FleetCommandError('--host applies to agent and enroll tokens only');
   }
+  const expiresInMs =
+    opts.expires === undefined ? undefined : parseDurationMs(opts.expires, '--expires');
+  // For an enroll token `--host` is a glob of the hosts it may enroll, not one host.
+  const host =
+    opts.host === undefined
+      ? {}
+      : opts.role === 'enroll'
+        ? { hostPattern: opts.host }
+        : { hostName: opts.host };
   return call(connection, (c) =>
     c.token.create.mutate({
       role: opts.role,
-      ...(opts.host === undefined ? {} : { hostName: opts.host }),
+      ...host,
       ...(opts.label === undefined ? {} : { label: opts.label }),
+      ...(expiresInMs === undefined ? {} : { expiresInMs }),
     }),
   );
 }
@@ -48,14 +62,15 @@ export function revokeToken(connection: Connection, id: string): Promise<TokenRo
 export function renderTokens(tokens: TokenRow[]): string {
   if (tokens.length === 0) return 'no tokens\n';
   return table(
-    ['ID', 'ROLE', 'HOST', 'LABEL', 'CREATED', 'LAST USED', 'REVOKED'],
+    ['ID', 'ROLE', 'HOST', 'LABEL', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'],
     tokens.map((t) => [
       t.id,
       t.role,
-      t.hostName ?? '-',
+      t.hostName ?? (t.role === 'enroll' ? (t.hostPattern ?? '*') : '-'),
       t.label ?? '-',
       isoTime(t.createdAtMs),
       isoTime(t.lastUsedAtMs),
+      isoTime(t.expiresAtMs),
       isoTime(t.revokedAtMs),
     ]),
   );
@@ -65,21 +80,34 @@ const create = withConnectionOptions(
   new Command('create')
     .description('create a token; prints the secret once on stdout (only its hash is stored)')
     .addOption(
-      new Option('--role <role>', 'what the token may do')
-        .choices(['agent', 'reader', 'admin'])
+      new Option(
+        '--role <role>',
+        'what the token may do (enroll: agents trade it for a token of their own host)',
+      )
+        .choices([...ROLES])
         .makeOptionMandatory(),
     )
-    .option('--host <name>', 'the host an agent token may write')
-    .option('--label <text>', 'a note to recognise the token by'),
+    .option(
+      '--host <name>',
+      'the host an agent token may write; for an enroll token, a glob of the hosts it may enroll',
+    )
+    .option('--label <text>', 'a note to recognise the token by')
+    .option('--expires <duration>', 'refuse the token after this long, e.g. 24h, 30d'),
 ).action(async (raw: Record<string, unknown>) => {
   const { connection, json } = parseConnectionOptions(raw);
   const opts = createOptionsSchema.parse(raw);
   const created = await createToken(connection, opts);
   output(json, created, () => `${created.token}\n`);
   if (!json) {
-    const bound = created.hostName === null ? '' : ` for host ${created.hostName}`;
+    const bound =
+      created.hostName !== null
+        ? ` for host ${created.hostName}`
+        : created.role === 'enroll'
+          ? ` for hosts ${created.hostPattern ?? '*'}`
+          : '';
+    const until = created.expiresAtMs === null ? '' : `, until ${isoTime(created.expiresAtMs)}`;
     process.stderr.write(
-      `created ${created.role} token ${created.id}${bound}; the secret above is not shown again\n`,
+      `created ${created.role} token ${created.id}${bound}${until}; the secret above is not shown again\n`,
     );
   }
 });

@@ -13,6 +13,7 @@ import {
   type Db,
   type HostSummary as DbHost,
   FINE_WINDOW_MAX_MS,
+  hostGlobRegExp,
   type IncarnationInfo,
   incarnationKey,
   incarnationsLastSeenBetween,
@@ -24,17 +25,8 @@ import {
 } from '@fleetpmap/db';
 import type { HostFilter, TopInput, TopRow } from './query-services.ts';
 
-/** Glob → anchored regular expression; only `*` and `?` are special. */
-export function globRegExp(glob: string): RegExp {
-  const body = glob
-    .split('')
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`);
-}
-
 export function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
-  const re = filter.hostGlob === undefined ? null : globRegExp(filter.hostGlob);
+  const re = filter.hostGlob === undefined ? null : hostGlobRegExp(filter.hostGlob);
   return all.filter(
     (h) =>
       (re === null || re.test(h.name)) &&

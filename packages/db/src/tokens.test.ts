@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { testDrivers } from './test-db.ts';
+import {
+  createToken,
+  EnrollmentRefused,
+  enrollAgent,
+  hostGlobRegExp,
+  listTokens,
+  revokeToken,
+  verifyToken,
+} from './tokens.ts';
+import { useTestDb } from './use-test-db.ts';
+
+const HOUR = 3_600_000;
+
+describe('hostGlobRegExp', () => {
+  it('matches `*` and `?` only, everything else literally', () => {
+    expect(hostGlobRegExp('web-*').test('web-07')).toBe(true);
+    expect(hostGlobRegExp('web-*').test('xweb-07')).toBe(false);
+    expect(hostGlobRegExp('web-0?').test('web-07')).toBe(true);
+    expect(hostGlobRegExp('web-0?').test('web-070')).toBe(false);
+    // A dot is a dot: `db.1` must not admit `dbx1`.
+    expect(hostGlobRegExp('db.1').test('dbx1')).toBe(false);
+  });
+});
+
+describe.each(testDrivers())('tokens on %s', (driver) => {
+  const t = useTestDb(driver);
+
+  async function refusal(p: Promise<unknown>): Promise<string> {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!(err instanceof EnrollmentRefused)) throw new Error(`expected a refusal, got ${err}`);
+    return err.reason;
+  }
+
+  it('refuses an expired token, as if revoked', async () => {
+    const now = Date.now();
+    const reader = await createToken(t.db, { role: 'reader', expiresMs: now + HOUR, nowMs: now });
+    expect((await verifyToken(t.db, reader.token, { nowMs: now + HOUR - 1 }))?.id).toBe(reader.id);
+    expect(await verifyToken(t.db, reader.token, { nowMs: now + HOUR })).toBeNull();
+    await expect(createToken(t.db, { role: 'reader', expiresMs: now - 1 })).rejects.toThrow(
+      /expire in the future/,
+    );
+  });
+
+  it('trades an enroll token for an agent token bound to the host, once per host', async () => {
+    const enroll = await createToken(t.db, { role: 'enroll', hostPattern: 'web-*' });
+    const agent = await enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'web-enroll-1' });
+    expect(agent).toMatchObject({
+      role: 'agent',
+      hostName: 'web-enroll-1',
+      enrolledBy: enroll.id,
+      hostPattern: null,
+    });
+    expect(await verifyToken(t.db, agent.token)).toMatchObject({
+      role: 'agent',
+      hostName: 'web-enroll-1',
+    });
+    // The shared secret cannot take over a host that is already enrolled…
+    expect(
+      await refusal(enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'web-enroll-1' })),
+    ).toBe('host-taken');
+    // …nor one an admin gave a token by hand…
+    await createToken(t.db, { role: 'agent', hostName: 'web-enroll-2' });
+    expect(
+      await refusal(enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'web-enroll-2' })),
+    ).toBe('host-taken');
+    // …nor a host outside its pattern.
+    expect(await refusal(enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'db-01' }))).toBe(
+      'host-pattern',
+    );
+    // Revoking the host's token lets a reinstalled machine enroll again.
+    await revokeToken(t.db, agent.id);
+    const again = await enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'web-enroll-1' });
+    expect(again.token).not.toBe(agent.token);
+  });
+
+  it('refuses an enroll token revoked or expired after it was checked', async () => {
+    const now = Date.now();
+    const enroll = await createToken(t.db, { role: 'enroll', expiresMs: now + HOUR, nowMs: now });
+    expect(
+      await refusal(
+        enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'late-1', nowMs: now + HOUR }),
+      ),
+    ).toBe('enroll-token');
+    await revokeToken(t.db, enroll.id);
+    expect(await refusal(enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'late-1' }))).toBe(
+      'enroll-token',
+    );
+    const reader = await createToken(t.db, { role: 'reader' });
+    expect(await refusal(enrollAgent(t.db, { enrollTokenId: reader.id, hostName: 'late-1' }))).toBe(
+      'enroll-token',
+    );
+    expect((await listTokens(t.db)).some((k) => k.hostName === 'late-1')).toBe(false);
+  });
+
+  it('gives one agent token when many agents claim the same host at once', async () => {
+    const enroll = await createToken(t.db, { role: 'enroll' });
+    const claims = await Promise.allSettled(
+      Array.from({ length: 12 }, () =>
+        enrollAgent(t.db, { enrollTokenId: enroll.id, hostName: 'race-1' }),
+      ),
+    );
+    const won = claims.filter((c) => c.status === 'fulfilled');
+    const lost = claims.filter((c) => c.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost.map((c) => (c.reason as EnrollmentRefused).reason)).toEqual(
+      Array(11).fill('host-taken'),
+    );
+    const live = (await listTokens(t.db)).filter((k) => k.hostName === 'race-1');
+    expect(live).toHaveLength(1);
+  });
+
+  it('keeps host patterns and enrollment marks to the roles they belong to', async () => {
+    await expect(createToken(t.db, { role: 'reader', hostPattern: 'web-*' })).rejects.toThrow(
+      /only enroll tokens/,
+    );
+  });
+});
