@@ -229,7 +229,7 @@ export async function enrollAgent(
       .from(apiTokens)
       .where(eq(apiTokens.id, opts.enrollTokenId))
       .limit(1);
-    if (!enroll || enroll.role !== 'enroll' || !isLive(enroll, nowMs)) {
+    if (enroll?.role !== 'enroll' || !isLive(enroll, nowMs)) {
       throw new EnrollmentRefused('enroll-token', 'the enroll token is revoked or expired');
     }
     if (enroll.hostPattern !== null && !hostGlobRegExp(enroll.hostPattern).test(opts.hostName)) {
