@@ -1,32 +1,44 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ApiServices } from '@fleetpmap/api';
+import { createFirstAdminToken, createToken, type Db } from '@fleetpmap/db';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
+export type AdminTokenState =
+  /** the data directory holds an admin token (made now, or at an earlier start) */
+  | { path: string; created: boolean; elsewhere: false }
+  /** none here, and none made: the database has live admin tokens already (another replica's) */
+  | { path: string; created: false; elsewhere: true };
+
 /**
- * On the first start with a data directory, creates an admin token and saves its secret there,
- * readable by the server's user only (0600). Later starts leave it alone.
+ * On the first start of a fleet, creates its first admin token and saves the secret in the data
+ * directory, readable by the server's user only (0600). Later starts leave it alone. A server
+ * whose data directory is empty but whose database already has a live admin token (a second
+ * replica, a restarted container) makes none: a token nobody knows of is only a liability.
+ * `fleetpmap-server admin-token` makes another when one is needed.
  */
-export async function ensureAdminToken(
-  dataDir: string,
-  services: ApiServices,
-): Promise<{ path: string; created: boolean }> {
+export async function ensureAdminToken(dataDir: string, db: Db): Promise<AdminTokenState> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, ADMIN_TOKEN_FILE);
   try {
     const existing = (await readFile(path, 'utf8')).trim();
-    if (existing !== '') return { path, created: false };
+    if (existing !== '') return { path, created: false, elsewhere: false };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const token = await services.createToken({
-    role: 'admin',
-    hostName: null,
-    label: 'created at first start',
-  });
-  await writeFile(path, `${token.token}\n`, { mode: 0o600 });
+  const token = await createFirstAdminToken(db, { note: 'created at first start' });
+  if (token === null) return { path, created: false, elsewhere: true };
+  await saveSecret(path, token.token);
+  return { path, created: true, elsewhere: false };
+}
+
+/** A new admin token, whatever exists: `fleetpmap-server admin-token`. */
+export async function createAdminToken(db: Db, note: string): Promise<string> {
+  return (await createToken(db, { role: 'admin', note })).token;
+}
+
+async function saveSecret(path: string, secret: string): Promise<void> {
+  await writeFile(path, `${secret}\n`, { mode: 0o600 });
   // The mode option applies only when the file is created; an empty leftover keeps its own.
   await chmod(path, 0o600);
-  return { path, created: true };
 }

@@ -15,6 +15,8 @@ export type RunningServer = {
   url: string;
   adminTokenPath: string;
   adminTokenCreated: boolean;
+  /** no admin token in the data directory: the database had live ones already */
+  adminTokenElsewhere: boolean;
   metrics: ServerMetrics;
   database: ServerDatabase;
   close(): Promise<void>;
@@ -37,7 +39,7 @@ export async function startServer(
   let server: Server | undefined;
   let stopMaintenance: (() => Promise<void>) | undefined;
   try {
-    const admin = await ensureAdminToken(config.dataDir, database.services);
+    const admin = await ensureAdminToken(config.dataDir, database.handle.db);
     const metrics = createMetrics();
     const listener = createRequestListener({
       deps: {
@@ -105,6 +107,7 @@ export async function startServer(
       url,
       adminTokenPath: admin.path,
       adminTokenCreated: admin.created,
+      adminTokenElsewhere: admin.elsewhere,
       metrics,
       database,
       close,

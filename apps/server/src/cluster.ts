@@ -7,6 +7,14 @@ import { ensureAdminToken } from './admin-token.ts';
 import type { ServerConfig } from './config.ts';
 import { openDatabase } from './database.ts';
 
+/** What the server says once it listens: where, and where its admin token is. */
+export type ListeningInfo = {
+  url: string;
+  adminTokenPath: string;
+  adminTokenCreated: boolean;
+  adminTokenElsewhere: boolean;
+};
+
 type FromWorker =
   | { type: 'fleetpmap:listening'; url: string }
   | { type: 'fleetpmap:metrics'; id: string };
@@ -23,10 +31,10 @@ type ToWorker =
 export async function runPrimary(
   config: ServerConfig,
   log: Logger,
-  onListening: (info: { url: string; adminTokenPath: string; adminTokenCreated: boolean }) => void,
+  onListening: (info: ListeningInfo) => void,
 ): Promise<() => Promise<void>> {
   const database = await openDatabase(config, log);
-  const admin = await ensureAdminToken(config.dataDir, database.services).finally(() =>
+  const admin = await ensureAdminToken(config.dataDir, database.handle.db).finally(() =>
     database.close(),
   );
   const aggregator = new AggregatorRegistry();
@@ -47,6 +55,7 @@ export async function runPrimary(
           url: message.url,
           adminTokenPath: admin.path,
           adminTokenCreated: admin.created,
+          adminTokenElsewhere: admin.elsewhere,
         });
       } else if (message.type === 'fleetpmap:metrics') {
         aggregator.clusterMetrics().then(

@@ -1,11 +1,18 @@
 import cluster from 'node:cluster';
-import { isClosedSocketWriteFault } from '@fleetpmap/db';
+import { join } from 'node:path';
+import { createDb, isClosedSocketWriteFault, migrate } from '@fleetpmap/db';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
+import { ADMIN_TOKEN_FILE, createAdminToken } from './admin-token.ts';
 import { startServer } from './app.ts';
-import { announceListening, clusterMetricsFromWorker, runPrimary } from './cluster.ts';
-import { ConfigError, DEFAULT_LISTEN, loadConfig } from './config.ts';
+import {
+  announceListening,
+  clusterMetricsFromWorker,
+  type ListeningInfo,
+  runPrimary,
+} from './cluster.ts';
+import { ConfigError, DEFAULT_LISTEN, loadConfig, type ServerConfig } from './config.ts';
 import { SERVER_VERSION } from './version.ts';
 
 /** The `fleetpmap-server` command; the only place in the server that calls `process.exit`. */
@@ -30,6 +37,17 @@ async function main(argv: string[]): Promise<number> {
       'server processes sharing the port, for several cores (env FLEETPMAP_WORKERS; default 1; Postgres only)',
     )
     .showHelpAfterError();
+  let adminTokenLabel: string | undefined;
+  program.action(() => {});
+  program
+    .command('admin-token')
+    .description(
+      'print a new admin token on stdout (Postgres only: with embedded PGlite it is in the data dir)',
+    )
+    .option('--label <text>', 'a note to recognise the token by', 'made with fleetpmap-server')
+    .action((opts: { label: string }) => {
+      adminTokenLabel = opts.label;
+    });
   program.parse(argv);
   const flags = program.opts<{
     database?: string;
@@ -38,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
     workers?: string;
   }>();
   const config = loadConfig(flags);
+  if (adminTokenLabel !== undefined) {
+    process.stdout.write(`${await newAdminToken(config, adminTokenLabel)}\n`);
+    return 0;
+  }
   const log = pino({ level: config.logLevel, base: { service: 'fleetpmap-server' } });
   // A database that goes away must not take the server with it (see isClosedSocketWriteFault);
   // every other uncaught exception still ends the process, as it would without this handler.
@@ -50,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${error.stack ?? String(error)}\n`);
     process.exit(1);
   });
-  const announce = (info: { url: string; adminTokenPath: string; adminTokenCreated: boolean }) => {
+  const announce = (info: ListeningInfo) => {
     log.info(
       {
         url: info.url,
@@ -64,7 +86,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(
       info.adminTokenCreated
         ? `admin token created and saved to ${info.adminTokenPath} (mode 0600)\n`
-        : `admin token: ${info.adminTokenPath}\n`,
+        : info.adminTokenElsewhere
+          ? 'admin token: the database has admin tokens already; make another with `fleetpmap-server admin-token`\n'
+          : `admin token: ${info.adminTokenPath}\n`,
     );
   };
 
@@ -88,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
       url: server.url,
       adminTokenPath: server.adminTokenPath,
       adminTokenCreated: server.adminTokenCreated,
+      adminTokenElsewhere: server.adminTokenElsewhere,
     });
     stop = () => server.close();
   }
@@ -103,6 +128,27 @@ async function main(argv: string[]): Promise<number> {
   await stop();
   log.info('stopped');
   return 0;
+}
+
+/**
+ * The way to an admin token when the data directory's is gone or was never there (a replica, a
+ * container): anyone who can reach the database with the server's credentials may make one.
+ */
+async function newAdminToken(config: ServerConfig, label: string): Promise<string> {
+  if (config.databaseUrl === undefined) {
+    // PGlite allows one process: opening the running server's files from here could harm them.
+    throw new ConfigError(
+      `with embedded PGlite the admin token is in ${join(config.dataDir, ADMIN_TOKEN_FILE)}; ` +
+        'admin-token needs a Postgres database (--database or FLEETPMAP_DATABASE_URL)',
+    );
+  }
+  const handle = await createDb(config.databaseUrl, { maxConnections: 2 });
+  try {
+    await migrate(handle);
+    return await createAdminToken(handle.db, label);
+  } finally {
+    await handle.close();
+  }
 }
 
 main(process.argv).then(

@@ -97,10 +97,10 @@ export {
 export {
   type CreatedToken,
   type CreateTokenOptions,
+  createFirstAdminToken,
   createToken,
   EnrollmentRefused,
   enrollAgent,
-  hasAdminToken,
   hostGlobRegExp,
   listTokens,
   revokeToken,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { testDrivers } from './test-db.ts';
+import { createTestDb, testDrivers } from './test-db.ts';
 import {
+  createFirstAdminToken,
   createToken,
   EnrollmentRefused,
   enrollAgent,
@@ -112,6 +113,24 @@ describe.each(testDrivers())('tokens on %s', (driver) => {
     );
     const live = (await listTokens(t.db)).filter((k) => k.hostName === 'race-1');
     expect(live).toHaveLength(1);
+  });
+
+  it('makes a first admin token only while no live admin token exists', async () => {
+    await using fresh = await createTestDb(driver);
+    const first = await createFirstAdminToken(fresh.db, { note: 'first' });
+    expect(first?.role).toBe('admin');
+    expect(await createFirstAdminToken(fresh.db)).toBeNull();
+    // Once every admin token is revoked, the next start makes one again.
+    await revokeToken(fresh.db, (first as { id: number }).id);
+    const now = Date.now();
+    const expiring = await createToken(fresh.db, {
+      role: 'admin',
+      expiresMs: now + HOUR,
+      nowMs: now,
+    });
+    expect(await createFirstAdminToken(fresh.db, { nowMs: now + 1 })).toBeNull();
+    expect(await createFirstAdminToken(fresh.db, { nowMs: now + HOUR })).not.toBeNull();
+    expect(expiring.expiresMs).toBe(now + HOUR);
   });
 
   it('keeps host patterns and enrollment marks to the roles they belong to', async () => {

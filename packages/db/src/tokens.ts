@@ -181,21 +181,40 @@ export async function revokeToken(
   return row ? toInfo(row) : null;
 }
 
-/** Whether any usable admin token exists (the server creates the first one at start). */
-export async function hasAdminToken(db: Db): Promise<boolean> {
-  const rows = await db
-    .select({ id: apiTokens.id })
-    .from(apiTokens)
-    .where(and(eq(apiTokens.role, 'admin'), liveAt(Date.now())))
-    .limit(1);
-  return rows.length > 0;
-}
-
 function liveAt(nowMs: number) {
   return and(
     isNull(apiTokens.revokedMs),
     or(isNull(apiTokens.expiresMs), gt(apiTokens.expiresMs, nowMs)),
   );
+}
+
+/** Serialises the first-start admin token across server replicas starting together. */
+const FIRST_ADMIN_LOCK = 0x66_6c_61_64; // 'flad'
+
+/**
+ * An admin token, made only when the database has no live one: the server's first start makes
+ * the fleet's first admin token, and a replica or a restarted pod with an empty data directory
+ * does not mint another that nobody knows of. Null when one exists already.
+ */
+export async function createFirstAdminToken(
+  db: Db,
+  opts: { note?: string; nowMs?: number } = {},
+): Promise<CreatedToken | null> {
+  const nowMs = opts.nowMs ?? Date.now();
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${FIRST_ADMIN_LOCK})`);
+    const [live] = await tx
+      .select({ id: apiTokens.id })
+      .from(apiTokens)
+      .where(and(eq(apiTokens.role, 'admin'), liveAt(nowMs)))
+      .limit(1);
+    if (live) return null;
+    return insertToken(
+      tx as unknown as Db,
+      { role: 'admin', nowMs, ...(opts.note !== undefined ? { note: opts.note } : {}) },
+      null,
+    );
+  });
 }
 
 /** Why an enrollment was refused; the message is meant for the agent's operator. */
