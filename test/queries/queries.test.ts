@@ -198,13 +198,15 @@ for (const driver of drivers()) {
       expect(r.code, r.stderr).toBe(0);
       const h = JSON.parse(r.stdout) as {
         points: { tMs: number; kb: number }[];
-        trend: { interceptKb: number; slopeKbPerHour: number; leak: boolean };
+        trend: { interceptKb: number; slopeKbPerHour: number; leak: boolean; onset: unknown };
       };
       expect(h.points).toHaveLength(120);
       expect(h.points.at(-1)?.tMs).toBe(endMs);
       expect((h.points.at(-1)?.kb ?? 0) - (h.points[0]?.kb ?? 0)).toBeGreaterThan(40_000);
       expect(h.trend.leak).toBe(true);
       expect(h.trend.slopeKbPerHour).toBeGreaterThan(6000);
+      // It grew all along: there is no onset to tell.
+      expect(h.trend.onset).toBeNull();
       // The drawn line runs through the floors: at both ends it sits at the series' level.
       const first = h.points[0] as { tMs: number; kb: number };
       const last = h.points.at(-1) as { tMs: number; kb: number };

@@ -9,6 +9,7 @@ export {
   type MetricPoint,
   mergeBuckets,
 } from './buckets.ts';
+export { type GrowthOnset, growthOnset, type OnsetOptions } from './change-point.ts';
 export { type MannKendallOptions, mannKendall, rank, type TrendTest } from './mann-kendall.ts';
 export { normalQuantile, normalUpperTail } from './normal.ts';
 export { byteOrder } from './order.ts';
@@ -46,6 +47,7 @@ export {
   DAY_BEFORE_READ_MS,
   DAY_OVER_DAY_BELOW_MS,
   DEFAULT_SCORE_OPTIONS,
+  floorPoints,
   type IncarnationAnalysis,
   type IncarnationInput,
   type IncarnationTrend,

@@ -1,4 +1,5 @@
 import type { MetricBucket } from './buckets.ts';
+import { growthOnset } from './change-point.ts';
 import { mannKendall } from './mann-kendall.ts';
 import { madSigma, median } from './quantile.ts';
 import { pairwiseSlopes, theilSenOfSlopes } from './theil-sen.ts';
@@ -40,6 +41,11 @@ export interface ScoreOptions {
   dominance?: number;
   /** …when the trend test's p-value is at least below this. */
   weakAlpha?: number;
+  /**
+   * Judge the growth after a level stretch on its own when the whole observation's trend is not
+   * significant (`growthSinceOnset`). Off only to measure what it adds.
+   */
+  judgeSinceOnset?: boolean;
 }
 
 export const DEFAULT_SCORE_OPTIONS = {
@@ -56,6 +62,7 @@ export const DEFAULT_SCORE_OPTIONS = {
   youngMs: 3 * 3_600_000,
   dominance: 3,
   weakAlpha: 0.05,
+  judgeSinceOnset: true,
 } as const;
 
 export interface IncarnationInput {
@@ -326,6 +333,80 @@ function escapeAboveStart(xs: readonly number[], ys: readonly number[]): number 
   return endMin - startMax;
 }
 
+/**
+ * The floors the verdict judges (one per block, the startup grace left out): hours since
+ * `firstMs` and KiB. Null when the window holds no judged bucket.
+ */
+export function floorPoints(
+  input: IncarnationInput,
+  options: ScoreOptions,
+): { xs: number[]; ys: number[]; firstMs: number } | null {
+  const opts = { ...DEFAULT_SCORE_OPTIONS, ...options } as Required<ScoreOptions>;
+  const startedAt = input.startedAtMs ?? null;
+  const graceUntilMs =
+    startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.startupGraceMs;
+  const f = floors(input.buckets, opts, graceUntilMs);
+  return f ? { xs: f.xs, ys: f.ys, firstMs: f.firstMs } : null;
+}
+
+/**
+ * A leak that began inside the observation after a level stretch. The whole observation's trend
+ * test reads the level part and the bend as persistence and misses it (18 % growth over the last
+ * 6 of 18 hours: p 0.06–0.16), and when most floors are level its Theil–Sen slope is zero. When
+ * `growthOnset` finds the bend, the floors after it are judged on their own, as a young
+ * incarnation would be: a trend test at a quarter of the level (the bend was chosen to fit them),
+ * at least twice the minimum rate, still growing in their last third, and risen above every floor
+ * before the bend by the noise and by 5 % of the process (a daily cycle's ramp comes back to its
+ * earlier peak; a leak leaves it behind). Null when there is no such leak.
+ */
+function growthSinceOnset(
+  f: Floors,
+  level: number,
+  residualSigma: number,
+  opts: Required<ScoreOptions>,
+): { slopeKbPerHour: number; pValue: number } | null {
+  const n = f.xs.length;
+  const spanHours = (f.lastMs - f.firstMs) / 3_600_000;
+  if (n < ONSET_MIN_POINTS || spanHours < 6) return null;
+  const minRise = Math.max(opts.minGrowthSigmas * residualSigma, 0.05 * level);
+  // The rise below needs the newest floor above every floor of the first third (the onset
+  // leaves at least that much before it): checked first, in O(n), so that the O(n³) search for
+  // the onset runs only for the few processes that can pass.
+  let firstThirdMax = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < Math.ceil(n / 3); i++) {
+    firstThirdMax = Math.max(firstThirdMax, f.ys[i] as number);
+  }
+  if (!((f.ys[n - 1] as number) - firstThirdMax >= minRise)) return null;
+  const onset = growthOnset(f.xs, f.ys, f.firstMs);
+  if (onset === null) return null;
+  const atHours = (onset.atMs - f.firstMs) / 3_600_000;
+  const k = f.xs.findIndex((x) => x > atHours);
+  if (k < n / 3 || n - k < ONSET_MIN_POINTS_AFTER) return null;
+  const xs = f.xs.slice(k);
+  const ys = f.ys.slice(k);
+  const slope = onset.slopeAfterKbPerHour;
+  if (!((slope / level) * 100 >= 2 * opts.minPctPerHour && slope >= opts.minKbPerHour)) {
+    return null;
+  }
+  const after = mannKendall(xs, ys, { senSlope: slope });
+  if (!(after.pIncreasing < opts.alpha / 4)) return null;
+  const th = thirds(xs, ys);
+  if (!(th.thirdHours > 0 && (th.m3 - th.m2) / th.thirdHours >= opts.minRecentShare * slope)) {
+    return null;
+  }
+  let beforeMax = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < k; i++) beforeMax = Math.max(beforeMax, f.ys[i] as number);
+  const lastQuarter = ys.slice(Math.floor((ys.length * 3) / 4));
+  if (!(Math.min(...lastQuarter) - beforeMax >= minRise)) return null;
+  // The bend was chosen to fit these floors: their p-value counts four times over.
+  return { slopeKbPerHour: slope, pValue: Math.min(1, 4 * after.pIncreasing) };
+}
+
+/** Fewest floors for a leak that began inside the observation to be judged on its own… */
+const ONSET_MIN_POINTS = 12;
+/** …and after its onset: six floors rising in order are p = 1/720, within a quarter of 1 %. */
+const ONSET_MIN_POINTS_AFTER = 6;
+
 /** Judges one incarnation from its buckets. Cost: O(targetBlocks²), whatever the sample count. */
 export function scoreIncarnation(input: IncarnationInput, options: ScoreOptions): LeakScore {
   return analyseIncarnation(input, options).score;
@@ -469,7 +550,12 @@ export function analyseIncarnation(
     daily !== null &&
     daily >= 4 * residualSigma &&
     daily >= ((2 * opts.minPctPerHour) / 100) * level * 24;
-  const leak = (significant && fastEnough && persists && !cycleOnly) || grewOverDay;
+  const judgedWhole = (significant && fastEnough && persists && !cycleOnly) || grewOverDay;
+  const onset =
+    opts.judgeSinceOnset && !judgedWhole && !cycleOnly
+      ? growthSinceOnset(f, level, residualSigma, opts)
+      : null;
+  const leak = judgedWhole || onset !== null;
   let reason: VerdictReason = 'leak';
   if (!leak) {
     if (slope < 0 && test.pTwoSided < opts.alpha) reason = 'shrinking';
@@ -479,18 +565,31 @@ export function analyseIncarnation(
     else reason = 'daily-cycle';
   }
 
-  const snr = residualSigma > 0 ? growth / (2 * residualSigma) : growth > 0 ? 10 : 0;
-  const evidence = evidenceOf(p);
+  // A leak judged on its growth since an onset is shown, scored and run to its limit at the
+  // rate since then: the window's slope is diluted by the level stretch before it.
+  const shownSlope = onset?.slopeKbPerHour ?? slope;
+  const shownPct = (shownSlope / level) * 100;
+  const shownGrowth = onset ? endFloor - startFloor : growth;
+  const snr = residualSigma > 0 ? shownGrowth / (2 * residualSigma) : shownGrowth > 0 ? 10 : 0;
+  const evidence = evidenceOf(onset === null ? p : Math.min(p, onset.pValue));
   const coverage = Math.sqrt(clamp01(spanMs / windowMs));
   const count = Math.sqrt(clamp01(n / 24));
   const noise = clamp01(snr / (snr + 1));
-  const persistence = clamp01(recentShare / 0.5);
-  const speed = speedOf(pctPerHour, opts.minPctPerHour);
+  // growthSinceOnset checked that the growth goes on in its last third.
+  const persistence = onset ? 1 : clamp01(recentShare / 0.5);
+  const speed = speedOf(shownPct, opts.minPctPerHour);
   const confidence = evidence * coverage * count * noise * persistence * speed;
 
   const limit = input.limitKb ?? null;
   // A leak seen only day over day grows at that day's rate, whatever the window's slope says.
-  const rate = significant && slope > 0 ? slope : grewOverDay ? (daily as number) / 24 : 0;
+  const rate =
+    onset !== null
+      ? onset.slopeKbPerHour
+      : significant && slope > 0
+        ? slope
+        : grewOverDay
+          ? (daily as number) / 24
+          : 0;
   const timeToLimitHours = hoursToLimit(f.current, rate, limit);
   // Floors are in time order, so every pair has dx > 0: the pairwise slopes in % of the level.
   const pctSlopes = slopes.map((v) => (v * 100) / level);
@@ -509,6 +608,8 @@ export function analyseIncarnation(
   return {
     score: {
       ...base,
+      slopeKbPerHour: shownSlope,
+      pctPerHour: shownPct,
       confidence: Math.round(confidence * 1000) / 1000,
       leak,
       timeToLimitHours,

@@ -25,6 +25,7 @@ function history(samples: number, limitKb: number | null): HistoryResult {
       reason: 'leak',
       timeToLimitHours: 46,
       limitKb,
+      onset: null,
     },
   };
 }
@@ -36,5 +37,17 @@ describe('renderHistory', () => {
     expect(text).toMatch(/time to limit 46h of 1\.0G, verdict LEAK\n$/);
     const unknown = renderHistory(history(28, null), { width: 72, height: 8 });
     expect(unknown).toMatch(/time to limit 46h, verdict LEAK\n$/);
+  });
+
+  it('says when the growth began and which diff shows what grew since', () => {
+    const h = history(28, 1_048_576);
+    h.trend.onset = {
+      atMs: Date.UTC(2026, 10, 23, 0, 40),
+      slopeBeforeKbPerHour: 12.4,
+      slopeAfterKbPerHour: 20_000,
+    };
+    expect(renderHistory(h, { width: 72, height: 8 })).toMatch(
+      /verdict LEAK\ngrowth began about 2026-11-23T00:40:00Z: \+12 KiB\/h before, \+20000 KiB\/h since\nwhat grew since: fleetpmap diff web-1:500 --from 2026-11-23T00:25:00Z\n$/,
+    );
   });
 });

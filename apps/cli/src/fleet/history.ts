@@ -91,7 +91,24 @@ export function renderHistory(h: HistoryResult, opts: { width: number; height: n
     `time to limit ${t.timeToLimitHours === null ? '-' : formatDuration(t.timeToLimitHours * 3_600_000)}` +
     // MemTotal, or the process's cgroup memory limit when lower: say which one it ran to.
     `${t.limitKb === null ? '' : ` of ${formatKb(t.limitKb)}`}, ` +
-    `verdict ${verdict}\n`
+    `verdict ${verdict}\n` +
+    onsetLine(h)
+  );
+}
+
+/** A full map is stored every 15 minutes at most; starting a diff that long before the onset
+ * takes the last map from before it. */
+const DIFF_LEAD_MS = 15 * 60_000;
+
+/** When a leak's growth began, and the diff that shows what grew since. */
+function onsetLine(h: HistoryResult): string {
+  const o = h.trend.onset;
+  if (o === null) return '';
+  const rate = (kbPerHour: number) => `${kbPerHour >= 0 ? '+' : ''}${Math.round(kbPerHour)} KiB/h`;
+  return (
+    `growth began about ${isoTime(o.atMs)}: ${rate(o.slopeBeforeKbPerHour)} before, ` +
+    `${rate(o.slopeAfterKbPerHour)} since\n` +
+    `what grew since: fleetpmap diff ${h.host}:${h.pid} --from ${isoTime(o.atMs - DIFF_LEAD_MS)}\n`
   );
 }
 

@@ -2,7 +2,10 @@ import {
   bucketize,
   exeGroup,
   FIVE_MINUTES_MS,
+  floorPoints,
   type GroupPivot,
+  type GrowthOnset,
+  growthOnset,
   pivotByGroup,
   scoreIncarnation,
   theilSen,
@@ -140,6 +143,8 @@ export type HistoryResult = {
     timeToLimitHours: number | null;
     /** what the time to limit is measured against: MemTotal, or the cgroup limit when lower */
     limitKb: number | null;
+    /** for a leak whose floor was level before: when its growth began (`growthOnset`) */
+    onset: GrowthOnset | null;
   };
 };
 
@@ -414,10 +419,14 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         hosts.find((h) => h.name === input.host)?.memTotalKb,
         s.memoryLimitKb,
       );
-      const score = scoreIncarnation(
-        { buckets, limitKb },
-        { windowStartMs: input.fromMs, windowEndMs: input.toMs + 1 },
-      );
+      const scored = { buckets, limitKb };
+      const window = { windowStartMs: input.fromMs, windowEndMs: input.toMs + 1 };
+      const score = scoreIncarnation(scored, window);
+      // When a leak began is asked of leaks only: a level series has no onset to tell.
+      const floorsJudged = score.leak ? floorPoints(scored, window) : null;
+      const onset = floorsJudged
+        ? growthOnset(floorsJudged.xs, floorsJudged.ys, floorsJudged.firstMs)
+        : null;
       // The drawn line follows the floors (what the verdict judges), not the peaks.
       const floors = buckets.length >= 2 ? buckets : [];
       const line =
@@ -444,6 +453,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
           reason: score.reason,
           timeToLimitHours: score.timeToLimitHours,
           limitKb,
+          onset,
         },
       };
     },

@@ -107,6 +107,13 @@ const historyOutput = z.strictObject({
     reason: z.string(),
     timeToLimitHours: z.number().nullable(),
     limitKb: z.int().min(0).nullable(),
+    onset: z
+      .strictObject({
+        atMs: z.int(),
+        slopeBeforeKbPerHour: z.number(),
+        slopeAfterKbPerHour: z.number(),
+      })
+      .nullable(),
   }),
 });
 

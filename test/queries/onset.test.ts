@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { rollupAggregates } from '@fleetpmap/db';
+import { exampleProcess, exampleSnapshot, type Snapshot } from '@fleetpmap/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
+import { fleetpmap } from '../support/cli.ts';
+import { HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
+
+/** Level for 12 hours, then growing 3 %/h for 8: a leak that began with some load or feature. */
+const LEVEL_HOURS = 12;
+const HOURS = 20;
+
+function snapshots(endMs: number, bootTimeMs: number): Snapshot[] {
+  const base = exampleSnapshot();
+  const steps = Math.round((HOURS * HOUR_MS) / SAMPLE_MS);
+  const out: Snapshot[] = [];
+  for (let i = 0; i < steps; i++) {
+    const hoursIn = (i * SAMPLE_MS) / HOUR_MS;
+    // A GC-like saw-tooth of 8 % every 20 minutes, over the level and the leak.
+    const sawtooth = 1 + 0.08 * (((i * SAMPLE_MS) % (20 * 60_000)) / (20 * 60_000));
+    const anonKb = Math.round(400_000 * (1 + 0.03 * Math.max(0, hoursIn - LEVEL_HOURS)) * sawtooth);
+    out.push({
+      ...base,
+      snapshotId: randomUUID(),
+      takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
+      host: { ...base.host, name: 'late-1', bootTimeMs },
+      processes: [
+        exampleProcess({
+          pid: 700,
+          startTicks: 500,
+          comm: 'indexer',
+          cmdline: '/usr/bin/indexer --watch',
+          exe: '/usr/bin/indexer',
+          status: { ...exampleProcess().status, rssAnonKb: anonKb },
+        }),
+      ],
+    });
+  }
+  return out;
+}
+
+for (const driver of drivers()) {
+  describe(`a leak that began after hours of level memory (${driver.name})`, () => {
+    let t: TestServer;
+    let reader: string;
+    const endMs = Date.now() - 60_000;
+    const onsetMs = endMs - (HOURS - LEVEL_HOURS) * HOUR_MS;
+    const as = (token: string) => ['--server', t.url, '--token', token];
+
+    beforeAll(async () => {
+      t = await startTestServer(driver, { FLEETPMAP_ROLLUP_INTERVAL_MS: String(24 * HOUR_MS) });
+      const admin = t.client(t.adminToken);
+      reader = (await admin.token.create.mutate({ role: 'reader' })).token;
+      // Booted a day before the history starts, so the process is long past its startup.
+      const all = snapshots(endMs, endMs - (HOURS + 24) * HOUR_MS);
+      for (let i = 0; i < all.length; i += 8) {
+        await Promise.all(all.slice(i, i + 8).map((s) => admin.snapshot.push.mutate(s)));
+      }
+      await rollupAggregates(t.server.database.handle.db, { settleMs: 0 });
+    }, 300_000);
+    afterAll(async () => {
+      await t?.[Symbol.asyncDispose]();
+    });
+
+    it('history calls it a leak, says when it began and which diff shows what grew', async () => {
+      const r = await fleetpmap([
+        'history',
+        'late-1:700',
+        '--window',
+        '18h',
+        '--json',
+        ...as(reader),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const h = JSON.parse(r.stdout) as {
+        trend: {
+          leak: boolean;
+          timeToLimitHours: number;
+          limitKb: number;
+          onset: { atMs: number; slopeBeforeKbPerHour: number; slopeAfterKbPerHour: number };
+        };
+      };
+      expect(h.trend.leak).toBe(true);
+      expect(Math.abs(h.trend.onset.atMs - onsetMs)).toBeLessThanOrEqual(45 * 60_000);
+      // 3 %/h of 400 MB since the onset; the level before it did not move.
+      expect(h.trend.onset.slopeAfterKbPerHour).toBeGreaterThan(9_000);
+      expect(Math.abs(h.trend.onset.slopeBeforeKbPerHour)).toBeLessThan(1_000);
+      const text = await fleetpmap(['history', 'late-1:700', '--window', '20h', ...as(reader)]);
+      expect(text.stdout).toMatch(
+        /^growth began about \S+Z: [+-]\d+ KiB\/h before, \+\d+ KiB\/h since$/m,
+      );
+      const diffHint = /^what grew since: fleetpmap diff late-1:700 --from (\S+)$/m.exec(
+        text.stdout,
+      );
+      // A quarter of an hour before the onset, so the diff starts from a map taken before it.
+      const from = Date.parse(diffHint?.[1] ?? '');
+      expect(Math.abs(from - (onsetMs - 15 * 60_000))).toBeLessThanOrEqual(45 * 60_000);
+    });
+
+    it('top over a day ranks it as a leak, with the time to limit at the rate since it began', async () => {
+      const r = await fleetpmap(['top', '--window', '24h', '--json', ...as(reader)]);
+      expect(r.code, r.stderr).toBe(0);
+      const rows = JSON.parse(r.stdout) as {
+        host: string;
+        leak: boolean;
+        timeToLimitHours: number;
+        currentKb: number;
+        limitKb: number;
+      }[];
+      const row = rows.find((x) => x.host === 'late-1');
+      expect(row?.leak).toBe(true);
+      // Served hourly, the 24 h window has 8 floors since the onset: enough to judge them alone.
+      // The time to limit runs at ~12 MB/h, not at the whole window's diluted slope.
+      const atOnsetRate = ((row?.limitKb ?? 0) - (row?.currentKb ?? 0)) / 12_000;
+      expect(row?.timeToLimitHours).toBeLessThan(1.5 * atOnsetRate);
+    });
+  });
+}
