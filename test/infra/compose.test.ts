@@ -87,6 +87,9 @@ describe('compose.yaml', () => {
   it('gives the agent the host’s processes and exactly the systemd unit’s capabilities', () => {
     const agent = composeService('agent');
     expect(agent.pid).toBe('host');
+    // In a cgroup namespace of its own, the processes' memory cgroups (and their limits, which
+    // time to limit runs to) would lie outside what the agent can see.
+    expect(agent.cgroup).toBe('host');
     expect(agent.cap_drop).toEqual(['ALL']);
     expect([...(agent.cap_add ?? [])].sort()).toEqual(
       unitCapabilities(AGENT_UNIT, 'CapabilityBoundingSet'),

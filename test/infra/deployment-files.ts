@@ -182,6 +182,7 @@ export type ComposeService = {
   user?: string;
   pid?: string;
   uts?: string;
+  cgroup?: string;
   read_only?: boolean;
   cap_add?: string[];
   cap_drop?: string[];
