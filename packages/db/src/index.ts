@@ -101,7 +101,7 @@ export {
   createToken,
   EnrollmentRefused,
   enrollAgent,
-  hostGlobRegExp,
+  hostGlobMatches,
   listTokens,
   revokeToken,
   TOKEN_ROLES,

@@ -110,13 +110,35 @@ function isLive(row: typeof apiTokens.$inferSelect, nowMs: number): boolean {
   return row.revokedMs === null && (row.expiresMs === null || row.expiresMs > nowMs);
 }
 
-/** Anchored regular expression of a host glob: `*` any run of characters, `?` one. */
-export function hostGlobRegExp(glob: string): RegExp {
-  const body = glob
-    .split('')
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`);
+/**
+ * Whether `name` matches the host glob: `*` any run of characters, `?` one, anything else itself.
+ * Matched without a regular expression: `^.*a.*a.*…b$` backtracks exponentially on a name with
+ * many a's (a dozen stars held a 40-character name for over a minute), and the glob comes from
+ * any reader's `--host`. This walk keeps only the last star's position: O(glob × name) at worst.
+ */
+export function hostGlobMatches(glob: string, name: string): boolean {
+  let g = 0;
+  let n = 0;
+  let star = -1;
+  let starName = 0;
+  while (n < name.length) {
+    const c = glob[g];
+    if (c === '*') {
+      star = g++;
+      starName = n;
+    } else if (c !== undefined && (c === '?' || c === name[n])) {
+      g++;
+      n++;
+    } else if (star >= 0) {
+      // Let the last star take one more character and try the rest again from there.
+      g = star + 1;
+      n = ++starName;
+    } else {
+      return false;
+    }
+  }
+  while (glob[g] === '*') g++;
+  return g === glob.length;
 }
 
 /**
@@ -251,7 +273,7 @@ export async function enrollAgent(
     if (enroll?.role !== 'enroll' || !isLive(enroll, nowMs)) {
       throw new EnrollmentRefused('enroll-token', 'the enroll token is revoked or expired');
     }
-    if (enroll.hostPattern !== null && !hostGlobRegExp(enroll.hostPattern).test(opts.hostName)) {
+    if (enroll.hostPattern !== null && !hostGlobMatches(enroll.hostPattern, opts.hostName)) {
       throw new EnrollmentRefused(
         'host-pattern',
         `host ${opts.hostName} does not match this enroll token's hosts (${enroll.hostPattern})`,

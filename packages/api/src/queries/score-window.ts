@@ -13,7 +13,7 @@ import {
   type Db,
   type HostSummary as DbHost,
   FINE_WINDOW_MAX_MS,
-  hostGlobRegExp,
+  hostGlobMatches,
   type IncarnationInfo,
   incarnationKey,
   incarnationsLastSeenBetween,
@@ -26,10 +26,10 @@ import {
 import type { HostFilter, TopInput, TopRow } from './query-services.ts';
 
 export function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
-  const re = filter.hostGlob === undefined ? null : hostGlobRegExp(filter.hostGlob);
+  const glob = filter.hostGlob;
   return all.filter(
     (h) =>
-      (re === null || re.test(h.name)) &&
+      (glob === undefined || hostGlobMatches(glob, h.name)) &&
       Object.entries(filter.labels ?? {}).every(([k, v]) => h.labels[k] === v),
   );
 }
