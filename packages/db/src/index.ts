@@ -101,7 +101,6 @@ export {
   createToken,
   EnrollmentRefused,
   enrollAgent,
-  hostGlobMatches,
   listTokens,
   revokeToken,
   TOKEN_ROLES,

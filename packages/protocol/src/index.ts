@@ -1,4 +1,5 @@
 export { exampleMapping, exampleProcess, exampleSnapshot } from './example.ts';
+export { hostGlobMatches } from './host-glob.ts';
 export { protocolJsonSchema, protocolJsonSchemaText } from './json-schema.ts';
 export {
   isRetryableStatus,

@@ -6,6 +6,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+// The subpath: remote mode starts without the protocol's schemas (zod).
+import { hostGlobMatches } from '@fleetpmap/protocol/host-glob';
 
 export interface KnownHostEntry {
   file: string;
@@ -82,37 +84,12 @@ export function hostFieldMatches(field: string, name: string): boolean {
   for (const pattern of field.split(',')) {
     const negated = pattern.startsWith('!');
     const body = negated ? pattern.slice(1) : pattern;
-    if (globMatch(body.toLowerCase(), name.toLowerCase())) {
+    if (hostGlobMatches(body.toLowerCase(), name.toLowerCase())) {
       if (negated) return false;
       matched = true;
     }
   }
   return matched;
-}
-
-function globMatch(pattern: string, text: string): boolean {
-  // Iterative `*`/`?` matcher with single-star backtracking: linear in practice, no regex built
-  // from file contents.
-  let p = 0;
-  let t = 0;
-  let star = -1;
-  let mark = 0;
-  while (t < text.length) {
-    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === text[t])) {
-      p++;
-      t++;
-    } else if (p < pattern.length && pattern[p] === '*') {
-      star = p++;
-      mark = t;
-    } else if (star !== -1) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.length && pattern[p] === '*') p++;
-  return p === pattern.length;
 }
 
 /** The key type named inside an SSH public key blob (its first string). */

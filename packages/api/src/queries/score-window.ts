@@ -13,7 +13,6 @@ import {
   type Db,
   type HostSummary as DbHost,
   FINE_WINDOW_MAX_MS,
-  hostGlobMatches,
   type IncarnationInfo,
   incarnationKey,
   incarnationsLastSeenBetween,
@@ -23,6 +22,7 @@ import {
   type ProcessAggregateSeries,
   processAggregates,
 } from '@fleetpmap/db';
+import { hostGlobMatches } from '@fleetpmap/protocol';
 import type { HostFilter, TopInput, TopRow } from './query-services.ts';
 
 export function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
