@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,7 +55,14 @@ describe.skipIf(!adminUrl)('admin tokens of server replicas on one Postgres', ()
     const written = files.filter((f): f is string => f !== null);
     expect(written).toHaveLength(1);
     const firstAdmin = (written[0] as string).trim();
-    // The replicas without one say where to get one.
+    // The replicas without one say where to get one (on the line after the one that says they listen).
+    for (
+      let i = 0;
+      i < 100 && !replicas.every((r) => r.output.stdout.includes('admin token'));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const told = replicas.filter((r) =>
       r.output.stdout.includes(
         'the database has admin tokens already; make another with `fleetpmap-server admin-token`',
@@ -94,5 +101,39 @@ describe.skipIf(!adminUrl)('admin tokens of server replicas on one Postgres', ()
     );
     expect(failed?.code).toBe(2);
     expect(failed?.stderr).toContain(`the admin token is in ${join(dir, 'admin-token')}`);
+  });
+});
+
+describe('the admin token of a server on embedded PGlite', () => {
+  it('is made again when its file was deleted, the database being in the same directory', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetpmap-pglite-admin-'));
+    try {
+      const start = () => startServerProcess(['--listen', '127.0.0.1:0', '--data-dir', dir]);
+      const stop = async (s: Awaited<ReturnType<typeof start>>) => {
+        s.child.kill('SIGTERM');
+        await once(s.child, 'exit');
+      };
+      const first = await start();
+      const firstToken = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+      await stop(first);
+      await unlink(join(dir, 'admin-token'));
+      const second = await start();
+      try {
+        for (let i = 0; i < 100 && !second.output.stdout.includes('admin token'); i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(second.output.stdout).toMatch(/admin token created and saved to/);
+        const secondToken = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+        expect(secondToken).not.toBe(firstToken);
+        const tokens = await createClient(second.url, secondToken).token.list.query();
+        expect(tokens.filter((t) => t.role === 'admin')).toHaveLength(2);
+      } finally {
+        await stop(second);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

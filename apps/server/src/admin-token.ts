@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFirstAdminToken, createToken, type Db } from '@fleetpmap/db';
+import { createFirstAdminToken, createToken, type Db, type DbHandle } from '@fleetpmap/db';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -12,12 +12,17 @@ export type AdminTokenState =
 
 /**
  * On the first start of a fleet, creates its first admin token and saves the secret in the data
- * directory, readable by the server's user only (0600). Later starts leave it alone. A server
- * whose data directory is empty but whose database already has a live admin token (a second
- * replica, a restarted container) makes none: a token nobody knows of is only a liability.
- * `fleetpmap-server admin-token` makes another when one is needed.
+ * directory, readable by the server's user only (0600). Later starts leave it alone. On Postgres,
+ * a server whose data directory has none while the database already has a live admin token (a
+ * second replica, a restarted container) makes none: a token nobody knows of is only a
+ * liability, and `fleetpmap-server admin-token` makes another when one is needed. Embedded
+ * PGlite keeps its database in that same directory, so there is no other server: a token file
+ * deleted by hand is made again (`admin-token` cannot open PGlite beside a running server).
  */
-export async function ensureAdminToken(dataDir: string, db: Db): Promise<AdminTokenState> {
+export async function ensureAdminToken(
+  dataDir: string,
+  handle: DbHandle,
+): Promise<AdminTokenState> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, ADMIN_TOKEN_FILE);
   try {
@@ -26,7 +31,11 @@ export async function ensureAdminToken(dataDir: string, db: Db): Promise<AdminTo
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const token = await createFirstAdminToken(db, { note: 'created at first start' });
+  const note = 'created at first start';
+  const token =
+    handle.driver === 'pglite'
+      ? await createToken(handle.db, { role: 'admin', note })
+      : await createFirstAdminToken(handle.db, { note });
   if (token === null) return { path, created: false, elsewhere: true };
   await saveSecret(path, token.token);
   return { path, created: true, elsewhere: false };

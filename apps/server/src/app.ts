@@ -39,7 +39,7 @@ export async function startServer(
   let server: Server | undefined;
   let stopMaintenance: (() => Promise<void>) | undefined;
   try {
-    const admin = await ensureAdminToken(config.dataDir, database.handle.db);
+    const admin = await ensureAdminToken(config.dataDir, database.handle);
     const metrics = createMetrics();
     const listener = createRequestListener({
       deps: {

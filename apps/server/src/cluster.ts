@@ -34,7 +34,7 @@ export async function runPrimary(
   onListening: (info: ListeningInfo) => void,
 ): Promise<() => Promise<void>> {
   const database = await openDatabase(config, log);
-  const admin = await ensureAdminToken(config.dataDir, database.handle.db).finally(() =>
+  const admin = await ensureAdminToken(config.dataDir, database.handle).finally(() =>
     database.close(),
   );
   const aggregator = new AggregatorRegistry();
