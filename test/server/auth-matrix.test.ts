@@ -188,6 +188,13 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     expect(ownPush.status).toBe(200);
     const otherPush = await call(procedures()['snapshot.push'] as Call, `Bearer ${enrolled.token}`);
     expect(otherPush.status).toBe(403);
+    // Each enrollment is counted by outcome, where monitoring can alert on refusals.
+    const metrics = (await call({ method: 'GET', path: '/metrics' }, undefined)).text;
+    for (const outcome of ['enrolled', 'host-taken', 'host-pattern']) {
+      expect(metrics).toMatch(
+        new RegExp(`^fleetpmap_enrollments_total\\{outcome="${outcome}"\\} 1$`, 'm'),
+      );
+    }
     expect((await call({ method: 'GET', path: '/trpc/health' }, undefined)).status).toBe(200);
     expect((await call({ method: 'GET', path: '/trpc/version' }, undefined)).status).toBe(200);
   });

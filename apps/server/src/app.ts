@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRateLimiter } from '@fleetpmap/api';
+import { ApiError, type ApiServices, createRateLimiter } from '@fleetpmap/api';
 import type { Logger } from 'pino';
 import { ensureAdminToken } from './admin-token.ts';
 import type { ServerConfig } from './config.ts';
@@ -43,7 +43,7 @@ export async function startServer(
     const metrics = createMetrics();
     const listener = createRequestListener({
       deps: {
-        services: database.services,
+        services: countingEnrollments(database.services, metrics),
         log,
         version: SERVER_VERSION,
         rateLimiter: createRateLimiter({
@@ -128,4 +128,29 @@ async function closeHttp(server: Server): Promise<void> {
   const timer = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
   await closed;
   clearTimeout(timer);
+}
+
+/** How a refused enrollment reads on /metrics, by the error it was answered with. */
+const ENROLLMENT_OUTCOMES: Partial<Record<string, string>> = {
+  CONFLICT: 'host-taken',
+  FORBIDDEN: 'host-pattern',
+  UNAUTHENTICATED: 'enroll-token',
+};
+
+/** The services with every enrollment counted by outcome. */
+function countingEnrollments(services: ApiServices, metrics: ServerMetrics): ApiServices {
+  return {
+    ...services,
+    async enrollAgent(enrollTokenId, hostName) {
+      try {
+        const created = await services.enrollAgent(enrollTokenId, hostName);
+        metrics.enrollments.inc({ outcome: 'enrolled' });
+        return created;
+      } catch (err) {
+        const code = err instanceof ApiError ? err.code : undefined;
+        metrics.enrollments.inc({ outcome: (code && ENROLLMENT_OUTCOMES[code]) ?? 'error' });
+        throw err;
+      }
+    },
+  };
 }

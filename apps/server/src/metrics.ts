@@ -73,6 +73,12 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const enrollments = new Counter({
+    name: 'fleetpmap_enrollments_total',
+    help: 'Agent enrollments by outcome: enrolled, or refused (host-taken, host-pattern, enroll-token), or error',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const hosts = new Set<string>();
   return {
     registry,
@@ -86,6 +92,7 @@ export function createMetrics() {
     databaseErrors,
     reportBuilds,
     reportDeliveries,
+    enrollments,
     sawHost(name: string) {
       if (hosts.has(name) || hosts.size >= MAX_TRACKED_HOSTS) return;
       hosts.add(name);
