@@ -118,6 +118,17 @@ describe('agent configuration', () => {
     );
   });
 
+  it('takes a token file named in the environment over a token in the config file', async () => {
+    const file = join(dir, 'with-token.json');
+    await writeFile(file, JSON.stringify({ output: '-', token: 'from-config' }));
+    const envToken = join(dir, 'env-token');
+    await writeFile(envToken, 'from-env-file\n');
+    expect(resolveConfig({ config: file }, {}).token).toBe('from-config');
+    expect(resolveConfig({ config: file }, { FLEETPMAP_TOKEN_FILE: envToken }).token).toBe(
+      'from-env-file',
+    );
+  });
+
   it('refuses what it cannot use, naming the setting', () => {
     expect(() => resolveConfig({}, {})).toThrow(/no server/);
     expect(() => resolveConfig({ server: 'ftp://x' }, {})).toThrow(ConfigError);

@@ -299,7 +299,10 @@ function fromFlags(f: FlagValues): Partialish {
 function fromEnv(env: NodeJS.ProcessEnv): Partialish {
   const c: Partialish = {};
   if (env.FLEETPMAP_SERVER) c.server = env.FLEETPMAP_SERVER;
-  if (env.FLEETPMAP_TOKEN_FILE) Object.assign(c, { tokenFile: env.FLEETPMAP_TOKEN_FILE });
+  // A token file named here overrides a token the config file holds, as a flag's does.
+  if (env.FLEETPMAP_TOKEN_FILE) {
+    Object.assign(c, { tokenFile: env.FLEETPMAP_TOKEN_FILE, token: undefined });
+  }
   if (env.FLEETPMAP_TOKEN) Object.assign(c, { token: env.FLEETPMAP_TOKEN, tokenFile: undefined });
   if (env.FLEETPMAP_ENROLL_TOKEN_FILE) {
     c.enrollToken = readSecretFile(env.FLEETPMAP_ENROLL_TOKEN_FILE, 'enroll token file');
