@@ -143,6 +143,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     const { enrollToken, tokenFile } = cfg;
     if (cfg.token === undefined && enrollToken !== undefined && tokenFile !== undefined) {
+      sender.hold(true);
       enroll = (deadlineMono) =>
         enrollHost({
           client,
@@ -176,10 +177,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (cfg.once) {
     await agent.runCycle({ forceFull: cfg.full });
     if (!sender) return 0;
-    if (enroll && (await enroll(clock.monoMs() + 60_000)) !== 'enrolled') {
+    if (enroll) {
       // The cycle waits in the spool for a run that can deliver it.
-      await sender.persistPending();
-      return 1;
+      if ((await enroll(clock.monoMs() + 60_000)) !== 'enrolled') return 1;
+      sender.hold(false);
     }
     // Deliver what waits (older spool first); whatever cannot go now stays in the spool.
     const delivered = await sender.drain(clock.monoMs() + 60_000, stop.signal);
@@ -204,6 +205,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         stop.abort();
       }
       if (result !== 'enrolled') return;
+      sender?.hold(false);
     }
     await sender?.run(stop.signal);
   })();

@@ -138,4 +138,18 @@ describe('Sender', () => {
     expect(s.spool.count).toBe(1);
     expect((await DiskSpool.open(dir, 1 << 20)).oldest()?.snapshotId).toBe(snap(1).snapshotId);
   });
+
+  it('spools everything submitted while held, and delivers it oldest first once released', async () => {
+    const server = new ScriptedServer();
+    const clock = new FakeClock();
+    const spool = await DiskSpool.open(dir, 1024 * 1024);
+    const sender = new Sender({ client: server, spool, clock, log });
+    sender.hold(true);
+    for (let n = 1; n <= 3; n++) await sender.submit(snap(n));
+    // On disk, where its size is capped, not in memory.
+    expect(spool.count).toBe(3);
+    sender.hold(false);
+    expect(await sender.drain(clock.monoMs() + 60_000, new AbortController().signal)).toBe(true);
+    expect(server.stored).toEqual([snap(1), snap(2), snap(3)].map((s) => s.snapshotId));
+  });
 });

@@ -56,6 +56,8 @@ export class Sender {
   #retryAtMono = 0;
   #wake: (() => void) | undefined;
   #lastFailure: string | undefined;
+  /** Set while nothing may be delivered yet (the agent is still enrolling). */
+  #held = false;
 
   constructor(opts: SenderOptions) {
     this.#o = {
@@ -85,12 +87,20 @@ export class Sender {
       snapshotId: snapshot.snapshotId,
       gz: await gzip(Buffer.from(JSON.stringify(snapshot), 'utf8')),
     };
-    if (this.#o.spool.count > 0 || this.#inBackoff()) {
+    if (this.#held || this.#o.spool.count > 0 || this.#inBackoff()) {
       await this.#spoolPut(item);
     } else {
       this.#pending.push(item);
     }
     this.#wake?.();
+  }
+
+  /**
+   * While held, everything submitted goes to the spool, whose size is capped, rather than to
+   * memory: the agent may wait hours for a server to enroll with and keeps collecting meanwhile.
+   */
+  hold(held: boolean): void {
+    this.#held = held;
   }
 
   #inBackoff(): boolean {
