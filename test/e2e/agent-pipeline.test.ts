@@ -257,6 +257,8 @@ describe('agent → server → database, with the real binaries', () => {
     );
     await until('two cycles before enrollment', () => a.produced().length >= 2);
     await expect(readFile(tokenFile, 'utf8')).rejects.toThrow(/ENOENT/);
+    // Waiting on disk, in the capped spool, not in the agent's memory.
+    expect((await spooledIds(spool)).length).toBeGreaterThanOrEqual(2);
     s = await server(port);
     const madeBefore = a.produced();
     await until(
