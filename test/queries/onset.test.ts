@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { refreshVerdicts } from '@fleetpmap/api';
 import { rollupAggregates } from '@fleetpmap/db';
 import { exampleProcess, exampleSnapshot, type Snapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,22 +98,43 @@ for (const driver of drivers()) {
       expect(Math.abs(from - (onsetMs - 15 * 60_000))).toBeLessThanOrEqual(45 * 60_000);
     });
 
-    it('top over a day ranks it as a leak, with the time to limit at the rate since it began', async () => {
-      const r = await fleetpmap(['top', '--window', '24h', '--json', ...as(reader)]);
-      expect(r.code, r.stderr).toBe(0);
-      const rows = JSON.parse(r.stdout) as {
+    it('top over a day ranks it as a leak since it began, with its time to limit at that rate, live and stored', async () => {
+      type Row = {
         host: string;
         leak: boolean;
         timeToLimitHours: number;
         currentKb: number;
         limitKb: number;
-      }[];
-      const row = rows.find((x) => x.host === 'late-1');
-      expect(row?.leak).toBe(true);
+        growingSinceMs: number;
+        asOfMs: number;
+      };
+      const top = async () => {
+        const r = await fleetpmap(['top', '--window', '24h', '--json', ...as(reader)]);
+        expect(r.code, r.stderr).toBe(0);
+        return (JSON.parse(r.stdout) as Row[]).find((x) => x.host === 'late-1');
+      };
+      const live = await top();
+      expect(live?.leak).toBe(true);
       // Served hourly, the 24 h window has 8 floors since the onset: enough to judge them alone.
       // The time to limit runs at ~12 MB/h, not at the whole window's diluted slope.
-      const atOnsetRate = ((row?.limitKb ?? 0) - (row?.currentKb ?? 0)) / 12_000;
-      expect(row?.timeToLimitHours).toBeLessThan(1.5 * atOnsetRate);
+      const atOnsetRate = ((live?.limitKb ?? 0) - (live?.currentKb ?? 0)) / 12_000;
+      expect(live?.timeToLimitHours).toBeLessThan(1.5 * atOnsetRate);
+      // Hourly floors date it to within about an hour.
+      expect(Math.abs((live?.growingSinceMs ?? 0) - onsetMs)).toBeLessThanOrEqual(75 * 60_000);
+      const text = await fleetpmap(['top', '--window', '24h', ...as(reader)]);
+      expect(text.stdout).toMatch(/^late-1\s.*LEAK since \d{4}-\d\d-\d\dT\d\d:\d\dZ$/m);
+
+      // The verdicts the server stores after the rollup carry it too.
+      const nowMs = Date.now();
+      await refreshVerdicts(
+        t.server.database.handle.db,
+        { windowsMs: [24 * HOUR_MS], metrics: ['anon'] },
+        { nowMs },
+      );
+      const stored = await top();
+      expect(stored?.asOfMs).toBeLessThanOrEqual(nowMs);
+      expect(stored?.leak).toBe(true);
+      expect(Math.abs((stored?.growingSinceMs ?? 0) - onsetMs)).toBeLessThanOrEqual(75 * 60_000);
     });
   });
 }

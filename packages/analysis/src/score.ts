@@ -113,6 +113,11 @@ export interface LeakScore {
   /** The limit `timeToLimitHours` is measured against (the input's `limitKb`), KiB. */
   limitKb: number | null;
   reason: VerdictReason;
+  /**
+   * For a leak judged on its growth since an onset (docs/analysis.md, rule 9): when that growth
+   * began, ms. Null otherwise, including for leaks the whole window's trend already shows.
+   */
+  growingSinceMs: number | null;
   /** One-sided p-value of the autocorrelation-corrected Mann–Kendall test on the floors. */
   pValue: number;
   /** Observed time inside the window, ms, and how many floor points were judged. */
@@ -364,7 +369,7 @@ function growthSinceOnset(
   level: number,
   residualSigma: number,
   opts: Required<ScoreOptions>,
-): { slopeKbPerHour: number; pValue: number } | null {
+): { slopeKbPerHour: number; pValue: number; atMs: number } | null {
   const n = f.xs.length;
   const spanHours = (f.lastMs - f.firstMs) / 3_600_000;
   if (n < ONSET_MIN_POINTS || spanHours < 6) return null;
@@ -399,7 +404,7 @@ function growthSinceOnset(
   const lastQuarter = ys.slice(Math.floor((ys.length * 3) / 4));
   if (!(Math.min(...lastQuarter) - beforeMax >= minRise)) return null;
   // The bend was chosen to fit these floors: their p-value counts four times over.
-  return { slopeKbPerHour: slope, pValue: Math.min(1, 4 * after.pIncreasing) };
+  return { slopeKbPerHour: slope, pValue: Math.min(1, 4 * after.pIncreasing), atMs: onset.atMs };
 }
 
 /** Fewest floors for a leak that began inside the observation to be judged on its own… */
@@ -443,6 +448,7 @@ export function analyseIncarnation(
       timeToLimitHours: null,
       limitKb: input.limitKb ?? null,
       reason: newest ? 'starting-up' : 'no-data',
+      growingSinceMs: null,
       pValue: 1,
       spanMs: 0,
       points: 0,
@@ -483,6 +489,7 @@ export function analyseIncarnation(
     leak: false,
     timeToLimitHours: null,
     reason: 'too-little-data',
+    growingSinceMs: null,
     pValue: 1,
   };
   if (n < 3) return { score: tooLittleData, trend: null };
@@ -614,6 +621,7 @@ export function analyseIncarnation(
       leak,
       timeToLimitHours,
       reason,
+      growingSinceMs: onset?.atMs ?? null,
       pValue: p,
     },
     trend,

@@ -80,6 +80,8 @@ function pooledScore(
     confidence: Math.round(Math.max(0, evidence * speed) * 1000) / 1000,
     leak: true,
     reason: 'leak',
+    // The pooled rate runs through every incarnation: no onset inside the newest one.
+    growingSinceMs: null,
     pValue: pooled.pValue,
     timeToLimitHours: hoursToLimit(score.currentKb, slopeKbPerHour, score.limitKb),
   };

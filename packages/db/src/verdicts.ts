@@ -7,7 +7,7 @@ export type StoredVerdict = Omit<typeof leakVerdicts.$inferSelect, 'metric' | 'w
 
 export type VerdictRun = typeof verdictRuns.$inferSelect;
 
-/** 24 columns a row: 1,000 rows keep a statement well under Postgres's 65,535 parameters. */
+/** 25 columns a row: 1,000 rows keep a statement well under Postgres's 65,535 parameters. */
 const INSERT_CHUNK = 1000;
 
 /**

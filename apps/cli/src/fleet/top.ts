@@ -113,8 +113,18 @@ function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
         ? r.timeToLimitHours.toFixed(1)
         : formatDuration(r.timeToLimitHours * 3_600_000),
     ...(forCsv ? [String(r.limitKb ?? '')] : []),
-    r.leak ? 'LEAK' : r.reason,
+    r.leak
+      ? forCsv || r.growingSinceMs === null
+        ? 'LEAK'
+        : `LEAK since ${isoMinute(r.growingSinceMs)}`
+      : r.reason,
+    ...(forCsv ? [String(r.growingSinceMs ?? '')] : []),
   ];
+}
+
+/** `2026-11-23T14:20Z`: when a leak began, to the minute the floors can tell. */
+function isoMinute(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16)}Z`;
 }
 
 export function renderTop(rows: TopRow[], nowMs: number = Date.now(), all = false): string {
@@ -139,7 +149,9 @@ export function topCsv(rows: TopRow[], nowMs: number = Date.now()): string {
       ? ['UPTIME_MS', 'STARTED_AT_MS']
       : h === 'TO LIMIT'
         ? ['TO_LIMIT_H', 'LIMIT_KB']
-        : [h],
+        : h === 'VERDICT'
+          ? ['VERDICT', 'GROWING_SINCE_MS']
+          : [h],
   );
   return csv(
     head,

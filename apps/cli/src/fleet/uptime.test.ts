@@ -75,6 +75,7 @@ describe('UPTIME', () => {
       timeToLimitHours: null,
       limitKb: 524_288,
       reason: 'leak',
+      growingSinceMs: null,
       incarnations: 1,
       asOfMs: NOW - 60_000,
     };
@@ -84,13 +85,47 @@ describe('UPTIME', () => {
     expect(lines[2]).toMatch(/^old-1\s+812\s+java -jar app\.jar\s+>2h\s/);
     const csv = topCsv([row, unknown], NOW).trimEnd().split('\r\n');
     expect(csv[0]).toBe(
-      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT',
+      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT,GROWING_SINCE_MS',
     );
-    expect(csv[1]?.split(',').slice(-3)).toEqual(['-', '524288', 'LEAK']);
+    expect(csv[1]?.split(',').slice(-4)).toEqual(['-', '524288', 'LEAK', '']);
     expect(csv[1]?.split(',').slice(3, 5)).toEqual([
       String(5 * HOUR + 20 * 60_000),
       String(row.startedAtMs),
     ]);
     expect(csv[2]?.split(',').slice(3, 5)).toEqual([String(2 * HOUR), '']);
+  });
+
+  it('top says since when a leak that began inside the window grows', () => {
+    const base = {
+      host: 'web-1',
+      pid: 812,
+      startTicks: 51_234,
+      comm: 'java',
+      cmdline: 'java -jar app.jar',
+      exe: '/usr/bin/java',
+      cgroup: null,
+      metric: 'anon' as const,
+      firstSeenMs: NOW - 30 * HOUR,
+      lastSeenMs: NOW - 60_000,
+      startedAtMs: NOW - 30 * HOUR,
+      currentKb: 2048,
+      growthKb: 100,
+      slopeKbPerHour: 50,
+      pctPerHour: 2.4,
+      confidence: 0.9,
+      leak: true,
+      timeToLimitHours: null,
+      limitKb: 524_288,
+      reason: 'leak',
+      incarnations: 1,
+      asOfMs: NOW - 60_000,
+    };
+    const since = Date.UTC(2026, 10, 23, 14, 20, 31);
+    const row: TopRow = { ...base, growingSinceMs: since };
+    expect(renderTop([row], NOW).trimEnd().split('\n')[1]).toMatch(/LEAK since 2026-11-23T14:20Z$/);
+    expect(topCsv([row], NOW).trimEnd().split('\r\n')[1]?.split(',').slice(-2)).toEqual([
+      'LEAK',
+      String(since),
+    ]);
   });
 });

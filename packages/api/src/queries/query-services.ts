@@ -77,6 +77,8 @@ export type TopRow = {
   /** what the time to limit is measured against: MemTotal, or the cgroup limit when lower */
   limitKb: number | null;
   reason: string;
+  /** for a leak that began inside the window after level memory: when its growth began */
+  growingSinceMs: number | null;
   /** incarnations (restarts) of this command on this host seen in the window */
   incarnations: number;
   /**

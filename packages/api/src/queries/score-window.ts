@@ -200,6 +200,7 @@ export async function scoreWindow(
         timeToLimitHours: verdict.leak || score.leak ? score.timeToLimitHours : null,
         limitKb: score.limitKb,
         reason: verdict.leak ? verdict.reason : score.reason,
+        growingSinceMs: verdict.leak ? score.growingSinceMs : null,
         incarnations: members.length,
         asOfMs: toMs,
       },

@@ -161,6 +161,7 @@ function toStoredVerdict({ hostId, bootId, row }: ScoredRow): StoredVerdict {
     timeToLimitHours: row.timeToLimitHours,
     limitKb: row.limitKb,
     reason: row.reason,
+    growingSinceMs: row.growingSinceMs,
     incarnations: row.incarnations,
   };
 }
@@ -187,6 +188,7 @@ export function fromStoredVerdict(v: StoredVerdict, metric: Metric, asOfMs: numb
     timeToLimitHours: v.timeToLimitHours,
     limitKb: v.limitKb,
     reason: v.reason,
+    growingSinceMs: v.growingSinceMs,
     incarnations: v.incarnations,
     asOfMs,
   };

@@ -55,6 +55,8 @@ const topRow = z.strictObject({
   /** what the time to limit is measured against: MemTotal, or the cgroup limit when lower */
   limitKb: z.int().min(0).nullable(),
   reason: z.string(),
+  /** for a leak that began inside the window after level memory: when its growth began */
+  growingSinceMs: z.int().nullable(),
   incarnations: z.int().min(1),
   /** the end of the window the verdict was computed over */
   asOfMs: z.int(),

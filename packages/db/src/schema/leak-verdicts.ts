@@ -49,6 +49,8 @@ export const leakVerdicts = pgTable(
      */
     limitKb: bigint('limit_kb', { mode: 'number' }),
     reason: text('reason').notNull(),
+    /** for a leak judged on its growth since an onset: when that growth began */
+    growingSinceMs: bigint('growing_since_ms', { mode: 'number' }),
     incarnations: integer('incarnations').notNull(),
   },
   (t) => [

@@ -1,0 +1,1 @@
+ALTER TABLE "leak_verdicts" ADD COLUMN "growing_since_ms" bigint;
