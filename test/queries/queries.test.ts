@@ -110,7 +110,7 @@ for (const driver of drivers()) {
       const csv = await fleetpmap(['top', '--csv', '--all', '--host', 'web-*', ...as(reader)]);
       const lines = csv.stdout.trimEnd().split('\r\n');
       expect(lines[0]).toBe(
-        'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT',
+        'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT,GROWING_SINCE_MS',
       );
       expect(lines).toHaveLength(1 + 6);
     });
@@ -411,7 +411,7 @@ for (const driver of drivers()) {
 
       const csv = await fleetpmap(['top', '--csv', '--all', '--comm', 'capped', ...as(reader)]);
       const cappedLine = csv.stdout.split('\r\n').find((l) => l.startsWith('capped-1,'));
-      expect(cappedLine?.split(',').slice(-3, -1)).toEqual([
+      expect(cappedLine?.split(',').slice(-4, -2)).toEqual([
         (c.timeToLimitHours as number).toFixed(1),
         '1048576',
       ]);
