@@ -6,6 +6,35 @@ import { formatUptime, uptimeMs } from './top-render.ts';
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 const HOUR = 3_600_000;
 
+function topRow(over: Partial<TopRow>): TopRow {
+  return {
+    host: 'web-1',
+    pid: 812,
+    startTicks: 51_234,
+    comm: 'java',
+    cmdline: 'java -jar app.jar',
+    exe: '/usr/bin/java',
+    cgroup: null,
+    metric: 'anon',
+    firstSeenMs: NOW - 2 * HOUR,
+    lastSeenMs: NOW - 60_000,
+    startedAtMs: NOW - 5 * HOUR - 20 * 60_000,
+    currentKb: 2048,
+    growthKb: 100,
+    slopeKbPerHour: 50,
+    pctPerHour: 2.4,
+    confidence: 0.9,
+    leak: true,
+    timeToLimitHours: null,
+    limitKb: 524_288,
+    reason: 'leak',
+    growingSinceMs: null,
+    incarnations: 1,
+    asOfMs: NOW - 60_000,
+    ...over,
+  };
+}
+
 function psRow(over: Partial<PsRow>): PsRow {
   return {
     host: 'web-1',
@@ -54,31 +83,7 @@ describe('UPTIME', () => {
   });
 
   it('top shows it at the time of the query', () => {
-    const row: TopRow = {
-      host: 'web-1',
-      pid: 812,
-      startTicks: 51_234,
-      comm: 'java',
-      cmdline: 'java -jar app.jar',
-      exe: '/usr/bin/java',
-      cgroup: null,
-      metric: 'anon',
-      firstSeenMs: NOW - 2 * HOUR,
-      lastSeenMs: NOW - 60_000,
-      startedAtMs: NOW - 5 * HOUR - 20 * 60_000,
-      currentKb: 2048,
-      growthKb: 100,
-      slopeKbPerHour: 50,
-      pctPerHour: 2.4,
-      confidence: 0.9,
-      leak: true,
-      timeToLimitHours: null,
-      limitKb: 524_288,
-      reason: 'leak',
-      growingSinceMs: null,
-      incarnations: 1,
-      asOfMs: NOW - 60_000,
-    };
+    const row = topRow({});
     const unknown = { ...row, host: 'old-1', startedAtMs: null };
     const lines = renderTop([row, unknown], NOW).trimEnd().split('\n');
     expect(lines[1]).toMatch(/^web-1\s+812\s+java -jar app\.jar\s+5h20m\s/);
@@ -96,32 +101,8 @@ describe('UPTIME', () => {
   });
 
   it('top says since when a leak that began inside the window grows', () => {
-    const base = {
-      host: 'web-1',
-      pid: 812,
-      startTicks: 51_234,
-      comm: 'java',
-      cmdline: 'java -jar app.jar',
-      exe: '/usr/bin/java',
-      cgroup: null,
-      metric: 'anon' as const,
-      firstSeenMs: NOW - 30 * HOUR,
-      lastSeenMs: NOW - 60_000,
-      startedAtMs: NOW - 30 * HOUR,
-      currentKb: 2048,
-      growthKb: 100,
-      slopeKbPerHour: 50,
-      pctPerHour: 2.4,
-      confidence: 0.9,
-      leak: true,
-      timeToLimitHours: null,
-      limitKb: 524_288,
-      reason: 'leak',
-      incarnations: 1,
-      asOfMs: NOW - 60_000,
-    };
     const since = Date.UTC(2026, 10, 23, 14, 20, 31);
-    const row: TopRow = { ...base, growingSinceMs: since };
+    const row = topRow({ firstSeenMs: NOW - 30 * HOUR, growingSinceMs: since });
     expect(renderTop([row], NOW).trimEnd().split('\n')[1]).toMatch(/LEAK since 2026-11-23T14:20Z$/);
     expect(topCsv([row], NOW).trimEnd().split('\r\n')[1]?.split(',').slice(-2)).toEqual([
       'LEAK',
