@@ -136,5 +136,27 @@ for (const driver of drivers()) {
       expect(stored?.leak).toBe(true);
       expect(Math.abs((stored?.growingSinceMs ?? 0) - onsetMs)).toBeLessThanOrEqual(75 * 60_000);
     });
+
+    it('the fleet report says since when it grows', async () => {
+      const admin = ['--server', t.url, '--token', t.adminToken];
+      const json = await fleetpmap([
+        'report',
+        'run',
+        '--window',
+        '24h',
+        '--format',
+        'json',
+        ...admin,
+      ]);
+      expect(json.code, json.stderr).toBe(0);
+      const report = JSON.parse(json.stdout) as {
+        leaks: { host: string; growingSinceMs: number | null }[];
+      };
+      const leak = report.leaks.find((l) => l.host === 'late-1');
+      expect(Math.abs((leak?.growingSinceMs ?? 0) - onsetMs)).toBeLessThanOrEqual(75 * 60_000);
+      const text = await fleetpmap(['report', 'run', '--window', '24h', ...admin]);
+      expect(text.stdout).toMatch(/GROWING SINCE/);
+      expect(text.stdout).toMatch(/^late-1\s.*\s\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(\s|$)/m);
+    });
   });
 }

@@ -219,6 +219,17 @@ describe('renderReportMarkdown', () => {
     expectWellFormedTables(md, [1, 1]);
   });
 
+  it('says since when a leak that began inside the window grows, and only then', () => {
+    const since = TO_MS - 7 * HOUR;
+    const r = report([leak('web-1', 10, { growingSinceMs: since }), leak('web-2', 20)]);
+    const md = renderReportMarkdown(r);
+    expect(md).toMatch(/\| Time to limit \| Growing since \|/);
+    expect(md).toMatch(/^\| web-1 \|.*\| 2026-11-23T23:00Z \|$/m);
+    expect(md).toMatch(/^\| web-2 \|.*\| - \|$/m);
+    expect(reportSummary(r)).toMatch(/^web-1 10 .* since 2026-11-23T23:00Z/m);
+    expect(renderReportMarkdown(report([leak('web-2', 20)]))).not.toMatch(/Growing since/);
+  });
+
   it('shortens long command lines', () => {
     const cmdline = `/usr/bin/java ${'-Dkey=value '.repeat(20)}-jar api.jar`;
     const md = renderReportMarkdown(report([leak('web-1', 1, { cmdline })]));

@@ -83,9 +83,10 @@ export function reportSummary(report: LeakReport): string {
       leak.timeToLimitHours === null
         ? ''
         : `, limit in ${formatDuration(leak.timeToLimitHours * HOUR_MS)}`;
+    const since = leak.growingSinceMs == null ? '' : ` since ${isoTime(leak.growingSinceMs)}`;
     lines.push(
       `${oneLine(leak.host)} ${leak.pid} ${shorten(commandText(leak))} ` +
-        `${signed(leak.pctPerHour.toFixed(2))}%/h${limit}`,
+        `${signed(leak.pctPerHour.toFixed(2))}%/h${since}${limit}`,
     );
   }
   return lines.join('\n');
@@ -114,6 +115,7 @@ const LEAK_COLUMNS: readonly Column[] = [
   ['Time to limit', 'right'],
 ];
 const STATUS_COLUMN: Column = ['Status', 'left'];
+const SINCE_COLUMN: Column = ['Growing since', 'left'];
 const GROUP_COLUMNS: readonly Column[] = [
   ['Binary', 'left'],
   ['Leaking hosts', 'right'],
@@ -160,12 +162,18 @@ function reportBlocks(report: LeakReport): Block[] {
     blocks.push({ kind: 'heading', text: 'Leaking processes' });
   }
   if (report.leaks.length > 0) {
-    // The status column only means something against a previous report.
+    // The status column only means something against a previous report, the onset column only
+    // when some leak began inside the window.
     const withStatus = changes !== null;
+    const withSince = report.leaks.some((l) => (l.growingSinceMs ?? null) !== null);
     blocks.push({
       kind: 'table',
-      columns: withStatus ? [...LEAK_COLUMNS, STATUS_COLUMN] : LEAK_COLUMNS,
-      rows: report.leaks.map((l) => leakRow(l, withStatus)),
+      columns: [
+        ...LEAK_COLUMNS,
+        ...(withSince ? [SINCE_COLUMN] : []),
+        ...(withStatus ? [STATUS_COLUMN] : []),
+      ],
+      rows: report.leaks.map((l) => leakRow(l, withStatus, withSince)),
     });
   }
   if (report.leaksOmitted > 0) {
@@ -211,7 +219,7 @@ function fleetSentence({ fleet }: LeakReport): string {
   );
 }
 
-function leakRow(l: ReportLeak, withStatus: boolean): Cell[] {
+function leakRow(l: ReportLeak, withStatus: boolean, withSince: boolean): Cell[] {
   const command = commandText(l);
   const cells: Cell[] = [
     l.host,
@@ -224,6 +232,7 @@ function leakRow(l: ReportLeak, withStatus: boolean): Cell[] {
     l.confidence.toFixed(2),
     l.timeToLimitHours === null ? '-' : formatDuration(l.timeToLimitHours * HOUR_MS),
   ];
+  if (withSince) cells.push(l.growingSinceMs == null ? '-' : isoTime(l.growingSinceMs));
   if (withStatus) cells.push(l.status ?? '-');
   return cells;
 }

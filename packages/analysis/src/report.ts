@@ -25,6 +25,11 @@ export interface ReportProcess {
   timeToLimitHours: number | null;
   limitKb: number | null;
   incarnations: number;
+  /**
+   * For a leak that began inside the window after level memory: when its growth began. Absent
+   * in reports stored before it was recorded.
+   */
+  growingSinceMs?: number | null;
 }
 
 /**
@@ -265,5 +270,6 @@ function pick(p: ReportProcess): ReportProcess {
     timeToLimitHours: p.timeToLimitHours,
     limitKb: p.limitKb,
     incarnations: p.incarnations,
+    growingSinceMs: p.growingSinceMs ?? null,
   };
 }

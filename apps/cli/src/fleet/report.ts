@@ -149,6 +149,8 @@ export function renderReportText(stored: StoredReport): string {
     );
   }
   let out = `${lines.join('\n')}\n`;
+  // Only when some leak began inside the window: otherwise the column would be all dashes.
+  const since = r.leaks.some((l) => (l.growingSinceMs ?? null) !== null);
   if (r.leaks.length > 0) {
     out += `\n${table(
       [
@@ -161,6 +163,7 @@ export function renderReportText(stored: StoredReport): string {
         '%/H',
         'CONFIDENCE',
         'TO LIMIT',
+        ...(since ? ['GROWING SINCE'] : []),
         ...(c ? ['STATUS'] : []),
       ],
       r.leaks.map((l) => [
@@ -173,6 +176,7 @@ export function renderReportText(stored: StoredReport): string {
         l.pctPerHour.toFixed(2),
         l.confidence.toFixed(2),
         l.timeToLimitHours === null ? '-' : formatDuration(l.timeToLimitHours * 3_600_000),
+        ...(since ? [l.growingSinceMs == null ? '-' : isoTime(l.growingSinceMs)] : []),
         ...(c ? [l.status ?? '-'] : []),
       ]),
     )}`;

@@ -26,6 +26,8 @@ const reportProcess = {
   timeToLimitHours: z.number().nullable(),
   limitKb: z.number().nullable(),
   incarnations: z.int(),
+  /** absent in reports stored before it was recorded */
+  growingSinceMs: z.int().nullable().optional(),
 };
 
 const scope = z.strictObject({
