@@ -32,6 +32,7 @@ function proc(host: string, pid: number, extra: Partial<ReportProcess> = {}): Re
     timeToLimitHours: null,
     limitKb: null,
     incarnations: 1,
+    growingSinceMs: null,
     ...extra,
   };
 }
