@@ -42,6 +42,7 @@ type TopJson = {
   limitKb: number | null;
   reason: string;
   startedAtMs: number | null;
+  growingSinceMs: number | null;
 };
 
 for (const driver of drivers()) {
@@ -76,6 +77,8 @@ for (const driver of drivers()) {
       const leaking = rows.filter((r) => r.leak);
       expect(leaking.map((r) => r.host).sort()).toEqual(['web-1', 'web-2']);
       expect(rows.slice(0, 2).every((r) => r.leak && r.comm === 'leaky')).toBe(true);
+      // They leak from the first sample on: no onset inside the window to give.
+      expect(leaking.map((r) => r.growingSinceMs)).toEqual([null, null]);
       const first = rows[0] as TopJson;
       expect(first).toMatchObject({ pid: 100, startTicks: 1000, metric: 'anon' });
       expect(first.cmdline).toBe('/usr/bin/leaky --serve');

@@ -21,9 +21,12 @@ export interface OnsetOptions {
   minGrowthResiduals?: number;
 }
 
+/** The default of `maxBeforeShare`: the level before may rise a quarter as fast as the growth. */
+export const MAX_BEFORE_SHARE = 0.25;
+
 const DEFAULTS: Required<OnsetOptions> = {
   minSegmentPoints: 4,
-  maxBeforeShare: 0.25,
+  maxBeforeShare: MAX_BEFORE_SHARE,
   maxCostShare: 0.7,
   minGrowthResiduals: 4,
 };

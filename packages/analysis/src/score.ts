@@ -1,8 +1,8 @@
 import type { MetricBucket } from './buckets.ts';
-import { growthOnset } from './change-point.ts';
+import { growthOnset, MAX_BEFORE_SHARE } from './change-point.ts';
 import { mannKendall } from './mann-kendall.ts';
 import { madSigma, median } from './quantile.ts';
-import { pairwiseSlopes, theilSenOfSlopes } from './theil-sen.ts';
+import { pairwiseSlopes, theilSen, theilSenOfSlopes } from './theil-sen.ts';
 
 export interface ScoreOptions {
   /** The window the user asked about: only buckets inside [windowStartMs, windowEndMs) count. */
@@ -114,8 +114,8 @@ export interface LeakScore {
   limitKb: number | null;
   reason: VerdictReason;
   /**
-   * For a leak judged on its growth since an onset (docs/analysis.md, rule 9): when that growth
-   * began, ms. Null otherwise, including for leaks the whole window's trend already shows.
+   * For a leak whose floors were level before it began inside the observation: when its growth
+   * began (`growthOnset`), ms. Null for growth all along and for anything not judged a leak.
    */
   growingSinceMs: number | null;
   /** One-sided p-value of the autocorrelation-corrected Mann–Kendall test on the floors. */
@@ -407,6 +407,22 @@ function growthSinceOnset(
   return { slopeKbPerHour: slope, pValue: Math.min(1, 4 * after.pIncreasing), atMs: onset.atMs };
 }
 
+/**
+ * When a leak the whole observation's trend already shows began, if its floors were level before
+ * (null when it grew all along): `top` and the reports say since when, whichever rule decided.
+ */
+function onsetOfLeak(f: Floors): number | null {
+  const n = f.xs.length;
+  if (n < ONSET_MIN_POINTS) return null;
+  // Most leaks grow all along: their first third rises about as fast as their last. Telling so
+  // costs two small Theil–Sen fits, and spares them the O(n³) search.
+  const third = Math.floor(n / 3);
+  const first = theilSen(f.xs.slice(0, third), f.ys.slice(0, third)).slope;
+  const last = theilSen(f.xs.slice(n - third), f.ys.slice(n - third)).slope;
+  if (!(last > 0 && first <= MAX_BEFORE_SHARE * last)) return null;
+  return growthOnset(f.xs, f.ys, f.firstMs)?.atMs ?? null;
+}
+
 /** Fewest floors for a leak that began inside the observation to be judged on its own… */
 const ONSET_MIN_POINTS = 12;
 /** …and after its onset: six floors rising in order are p = 1/720, within a quarter of 1 %. */
@@ -621,7 +637,7 @@ export function analyseIncarnation(
       leak,
       timeToLimitHours,
       reason,
-      growingSinceMs: onset?.atMs ?? null,
+      growingSinceMs: onset?.atMs ?? (leak ? onsetOfLeak(f) : null),
       pValue: p,
     },
     trend,
