@@ -5,17 +5,11 @@ import { exampleProcess, exampleSnapshot, type Snapshot } from '@fleetpmap/proto
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drivers, startTestServer, type TestServer } from '../server/harness.ts';
 import { fleetpmap } from '../support/cli.ts';
-import { HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
+import { HOUR_MS, noise, SAMPLE_MS } from './fleet-history.ts';
 
 /** Level for 12 hours, then growing 3 %/h for 8: a leak that began with some load or feature. */
 const LEVEL_HOURS = 12;
 const HOURS = 20;
-
-/** Deterministic noise in [-1, 1). */
-function noise(seed: number): number {
-  const x = Math.sin(seed * 12.9898 + 78.233) * 43758.5453;
-  return 2 * (x - Math.floor(x)) - 1;
-}
 
 function snapshots(endMs: number, bootTimeMs: number): Snapshot[] {
   const base = exampleSnapshot();
