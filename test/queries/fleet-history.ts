@@ -27,7 +27,6 @@ export const LEAKY = { pid: 100, startTicks: 1000, exe: '/usr/bin/leaky', comm: 
 export const STEADY = { pid: 200, startTicks: 2000, exe: '/usr/bin/steady', comm: 'steady' };
 
 /** Deterministic noise in [-1, 1). */
-/** Deterministic noise in [-1, 1). */
 export function noise(seed: number): number {
   const x = Math.sin(seed * 12.9898 + 78.233) * 43758.5453;
   return 2 * (x - Math.floor(x)) - 1;
