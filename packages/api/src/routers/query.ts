@@ -33,7 +33,7 @@ const topInput = z.strictObject({
   all: z.boolean().default(false),
 });
 
-const topRow = z.strictObject({
+export const topRow = z.strictObject({
   host: z.string(),
   pid: z.int(),
   startTicks: z.int(),

@@ -3,31 +3,34 @@ import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import type { ReportServices } from '../reports/report-services.ts';
 import { adminProcedure, readerProcedure, router } from '../trpc.ts';
-import { hostFilter } from './query.ts';
+import { hostFilter, topRow } from './query.ts';
 
 const HOUR_MS = 3_600_000;
 
+/** A listed leak: the fields of `top`'s row that a report keeps (analysis' `ReportProcess`). */
 const reportProcess = {
-  host: z.string(),
-  pid: z.int(),
-  startTicks: z.int(),
-  comm: z.string(),
-  cmdline: z.string(),
-  exe: z.string().nullable(),
-  cgroup: z.string().nullable(),
-  firstSeenMs: z.int(),
-  startedAtMs: z.int().nullable(),
-  currentKb: z.number(),
-  growthKb: z.number(),
-  slopeKbPerHour: z.number(),
-  pctPerHour: z.number(),
-  confidence: z.number(),
-  leak: z.boolean(),
-  timeToLimitHours: z.number().nullable(),
-  limitKb: z.number().nullable(),
-  incarnations: z.int(),
+  ...topRow.pick({
+    host: true,
+    pid: true,
+    startTicks: true,
+    comm: true,
+    cmdline: true,
+    exe: true,
+    cgroup: true,
+    firstSeenMs: true,
+    startedAtMs: true,
+    currentKb: true,
+    growthKb: true,
+    slopeKbPerHour: true,
+    pctPerHour: true,
+    confidence: true,
+    leak: true,
+    timeToLimitHours: true,
+    limitKb: true,
+    incarnations: true,
+  }).shape,
   /** absent in reports stored before it was recorded */
-  growingSinceMs: z.int().nullable().optional(),
+  growingSinceMs: topRow.shape.growingSinceMs.optional(),
 };
 
 const scope = z.strictObject({
