@@ -1,5 +1,5 @@
 import type { MetricBucket } from './buckets.ts';
-import { growthOnset, MAX_BEFORE_SHARE } from './change-point.ts';
+import { type GrowthOnset, growthOnset, MAX_BEFORE_SHARE } from './change-point.ts';
 import { mannKendall } from './mann-kendall.ts';
 import { madSigma, median } from './quantile.ts';
 import { pairwiseSlopes, theilSen, theilSenOfSlopes } from './theil-sen.ts';
@@ -369,7 +369,7 @@ function growthSinceOnset(
   level: number,
   residualSigma: number,
   opts: Required<ScoreOptions>,
-): { slopeKbPerHour: number; pValue: number; atMs: number } | null {
+): { onset: GrowthOnset; pValue: number } | null {
   const n = f.xs.length;
   const spanHours = (f.lastMs - f.firstMs) / 3_600_000;
   if (n < ONSET_MIN_POINTS || spanHours < 6) return null;
@@ -404,14 +404,14 @@ function growthSinceOnset(
   const lastQuarter = ys.slice(Math.floor((ys.length * 3) / 4));
   if (!(Math.min(...lastQuarter) - beforeMax >= minRise)) return null;
   // The bend was chosen to fit these floors: their p-value counts four times over.
-  return { slopeKbPerHour: slope, pValue: Math.min(1, 4 * after.pIncreasing), atMs: onset.atMs };
+  return { onset, pValue: Math.min(1, 4 * after.pIncreasing) };
 }
 
 /**
  * When a leak the whole observation's trend already shows began, if its floors were level before
  * (null when it grew all along): `top` and the reports say since when, whichever rule decided.
  */
-function onsetOfLeak(f: Floors): number | null {
+function onsetOfLeak(f: Floors): GrowthOnset | null {
   const n = f.xs.length;
   if (n < ONSET_MIN_POINTS) return null;
   // Most leaks grow all along: their first third rises about as fast as their last. Telling so
@@ -420,7 +420,7 @@ function onsetOfLeak(f: Floors): number | null {
   const first = theilSen(f.xs.slice(0, third), f.ys.slice(0, third)).slope;
   const last = theilSen(f.xs.slice(n - third), f.ys.slice(n - third)).slope;
   if (!(last > 0 && first <= MAX_BEFORE_SHARE * last)) return null;
-  return growthOnset(f.xs, f.ys, f.firstMs)?.atMs ?? null;
+  return growthOnset(f.xs, f.ys, f.firstMs);
 }
 
 /** Fewest floors for a leak that began inside the observation to be judged on its own… */
@@ -574,11 +574,11 @@ export function analyseIncarnation(
     daily >= 4 * residualSigma &&
     daily >= ((2 * opts.minPctPerHour) / 100) * level * 24;
   const judgedWhole = (significant && fastEnough && persists && !cycleOnly) || grewOverDay;
-  const onset =
+  const sinceOnset =
     opts.judgeSinceOnset && !judgedWhole && !cycleOnly
       ? growthSinceOnset(f, level, residualSigma, opts)
       : null;
-  const leak = judgedWhole || onset !== null;
+  const leak = judgedWhole || sinceOnset !== null;
   let reason: VerdictReason = 'leak';
   if (!leak) {
     if (slope < 0 && test.pTwoSided < opts.alpha) reason = 'shrinking';
@@ -588,26 +588,28 @@ export function analyseIncarnation(
     else reason = 'daily-cycle';
   }
 
-  // A leak judged on its growth since an onset is shown, scored and run to its limit at the
-  // rate since then: the window's slope is diluted by the level stretch before it.
-  const shownSlope = onset?.slopeKbPerHour ?? slope;
+  // A leak whose floors were level before it began inside the window, whichever rule judged it,
+  // is shown, scored and run to its limit at the rate since then: the window's slope is diluted
+  // by the level stretch before it.
+  const began = sinceOnset?.onset ?? (leak ? onsetOfLeak(f) : null);
+  const shownSlope = began?.slopeAfterKbPerHour ?? slope;
   const shownPct = (shownSlope / level) * 100;
-  const shownGrowth = onset ? endFloor - startFloor : growth;
+  const shownGrowth = began ? endFloor - startFloor : growth;
   const snr = residualSigma > 0 ? shownGrowth / (2 * residualSigma) : shownGrowth > 0 ? 10 : 0;
-  const evidence = evidenceOf(onset === null ? p : Math.min(p, onset.pValue));
+  const evidence = evidenceOf(sinceOnset === null ? p : Math.min(p, sinceOnset.pValue));
   const coverage = Math.sqrt(clamp01(spanMs / windowMs));
   const count = Math.sqrt(clamp01(n / 24));
   const noise = clamp01(snr / (snr + 1));
   // growthSinceOnset checked that the growth goes on in its last third.
-  const persistence = onset ? 1 : clamp01(recentShare / 0.5);
+  const persistence = sinceOnset ? 1 : clamp01(recentShare / 0.5);
   const speed = speedOf(shownPct, opts.minPctPerHour);
   const confidence = evidence * coverage * count * noise * persistence * speed;
 
   const limit = input.limitKb ?? null;
   // A leak seen only day over day grows at that day's rate, whatever the window's slope says.
   const rate =
-    onset !== null
-      ? onset.slopeKbPerHour
+    began !== null
+      ? began.slopeAfterKbPerHour
       : significant && slope > 0
         ? slope
         : grewOverDay
@@ -637,7 +639,7 @@ export function analyseIncarnation(
       leak,
       timeToLimitHours,
       reason,
-      growingSinceMs: onset?.atMs ?? (leak ? onsetOfLeak(f) : null),
+      growingSinceMs: began?.atMs ?? null,
       pValue: p,
     },
     trend,
