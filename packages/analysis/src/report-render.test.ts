@@ -6,35 +6,16 @@ import {
   type ReportOptions,
   type ReportProcess,
 } from './report.ts';
+import { quietProcess, REPORT_TO_MS } from './report-fixture.ts';
 import { renderReportHtml, renderReportMarkdown, reportSummary } from './report-render.ts';
 
 const HOUR = 3_600_000;
-const TO_MS = Date.UTC(2026, 10, 24, 6);
+const TO_MS = REPORT_TO_MS;
 const MB = 1024;
 const GB = 1024 * 1024;
 
 function proc(host: string, pid: number, extra: Partial<ReportProcess> = {}): ReportProcess {
-  return {
-    host,
-    pid,
-    startTicks: pid * 100,
-    comm: 'java',
-    cmdline: '/usr/bin/java -jar api.jar',
-    exe: '/usr/bin/java',
-    cgroup: null,
-    firstSeenMs: TO_MS - 48 * HOUR,
-    startedAtMs: TO_MS - 48 * HOUR,
-    currentKb: 300 * MB,
-    growthKb: 0,
-    slopeKbPerHour: 0,
-    pctPerHour: 0,
-    confidence: 0,
-    leak: false,
-    timeToLimitHours: null,
-    limitKb: null,
-    incarnations: 1,
-    ...extra,
-  };
+  return quietProcess(host, pid, { currentKb: 300 * MB, ...extra });
 }
 
 function leak(host: string, pid: number, extra: Partial<ReportProcess> = {}): ReportProcess {
