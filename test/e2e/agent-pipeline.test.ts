@@ -128,7 +128,14 @@ describe('agent → server → database, with the real binaries', () => {
       const as = ['--server', s.url, '--token', await s.adminToken()];
       const rows = JSON.parse(
         await cli(['ps', '--host', 'e2e-uptime', '--limit', '100000', '--json', ...as]),
-      ) as { pid: number; takenAtMs: number; firstSeenMs: number; startedAtMs: number | null }[];
+      ) as {
+        pid: number;
+        takenAtMs: number;
+        firstSeenMs: number;
+        startedAtMs: number | null;
+        pssKb: number | null;
+        rollupAtMs: number | null;
+      }[];
       const row = rows.find((r) => r.pid === pid);
       expect(row, 'the child is listed').toBeDefined();
       if (!row) return;
@@ -142,12 +149,24 @@ describe('agent → server → database, with the real binaries', () => {
       // A known start: the table's UPTIME carries no `>`.
       const table = await cli(['ps', '--host', 'e2e-uptime', '--limit', '100000', ...as]);
       expect(table).toMatch(new RegExp(`^e2e-uptime\\s+${pid}\\s+sleep 600\\s+\\d\\S*\\s`, 'm'));
+      // A new process's smaps_rollup is read when it is first seen, and with a rollup interval of
+      // an hour not again: the newest snapshot's PSS is the first cycle's, and says so.
+      expect(row.pssKb).not.toBeNull();
+      expect(row.rollupAtMs).toBeLessThan(row.takenAtMs);
+      expect(table).toMatch(
+        new RegExp(
+          `^e2e-uptime\\s+${pid}\\s+sleep 600\\s+\\S+\\s+\\S+\\s+\\S+\\*\\s+\\S+\\*\\s`,
+          'm',
+        ),
+      );
+      expect(table).toMatch(/^\* read up to \d+s before RSS, ANON and SWAP: /m);
       const csv = await cli(['ps', '--host', 'e2e-uptime', '--limit', '100000', '--csv', ...as]);
       const line = csv.split('\r\n').find((l) => l.startsWith(`e2e-uptime,${pid},`));
       expect(line?.split(',').slice(3, 5)).toEqual([
         String(shownUptimeMs),
         String(row.startedAtMs),
       ]);
+      expect(line?.split(',').at(-2)).toBe(String(row.rollupAtMs));
     } finally {
       child.kill('SIGKILL');
     }

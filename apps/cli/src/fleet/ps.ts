@@ -13,7 +13,15 @@ import {
   withHostOptions,
 } from './options.ts';
 import { parseLabels } from './top.ts';
-import { commandText, csv, formatKb, formatUptime, shorten, uptimeMs } from './top-render.ts';
+import {
+  commandText,
+  csv,
+  formatDuration,
+  formatKb,
+  formatUptime,
+  shorten,
+  uptimeMs,
+} from './top-render.ts';
 
 export type PsRow = inferRouterOutputs<AppRouter>['process']['list'][number];
 
@@ -43,9 +51,25 @@ export function listProcesses(connection: Connection, opts: PsOptions): Promise<
 
 const HEAD = ['HOST', 'PID', 'COMMAND', 'UPTIME', 'RSS', 'PSS', 'USS', 'ANON', 'HEAP', 'SWAP'];
 
+/**
+ * How long before the row's snapshot a deeper tier was read: PSS and USS come from the newest
+ * smaps_rollup, heap from the newest full map, and the agent reads those less often than the
+ * counters. Zero when read with the snapshot (or not read at all).
+ */
+function readBeforeMs(r: PsRow, atMs: number | null): number {
+  // A server older than these fields sends none: nothing is marked.
+  return typeof atMs === 'number' ? Math.max(0, r.takenAtMs - atMs) : 0;
+}
+
+/** Marks a size measured before the snapshot, so that PSS above RSS does not read as an error. */
+const EARLIER = '*';
+
 function cells(r: PsRow, forCsv: boolean): string[] {
   const command = commandText(r);
   const kb = (v: number | null) => (forCsv ? (v === null ? '' : String(v)) : formatKb(v));
+  const deeper = (v: number | null, atMs: number | null) =>
+    forCsv || v === null || readBeforeMs(r, atMs) === 0 ? kb(v) : `${kb(v)}${EARLIER}`;
+  const at = (v: number | null) => (v === null ? '' : String(v));
   return [
     r.host,
     String(r.pid),
@@ -54,21 +78,36 @@ function cells(r: PsRow, forCsv: boolean): string[] {
       ? [String(uptimeMs(r.takenAtMs, r.startedAtMs, r.firstSeenMs)), String(r.startedAtMs ?? '')]
       : [formatUptime(r.takenAtMs, r.startedAtMs, r.firstSeenMs)]),
     kb(r.rssKb),
-    kb(r.pssKb),
-    kb(r.ussKb),
+    deeper(r.pssKb, r.rollupAtMs),
+    deeper(r.ussKb, r.rollupAtMs),
     kb(r.anonKb),
-    kb(r.heapKb),
+    deeper(r.heapKb, r.heapAtMs),
     kb(r.swapKb),
-    // The table stays narrow; CSV and JSON say what the process may grow to.
-    ...(forCsv ? [kb(r.limitKb)] : []),
+    // The table stays narrow; CSV and JSON say what the process may grow to and when the
+    // deeper tiers were read.
+    ...(forCsv ? [kb(r.limitKb), at(r.rollupAtMs), at(r.heapAtMs)] : []),
   ];
 }
 
 export function renderPs(rows: PsRow[]): string {
   if (rows.length === 0) return 'no processes stored yet\n';
-  return table(
-    HEAD,
-    rows.map((r) => cells(r, false)),
+  const oldest = Math.max(
+    ...rows.map((r) =>
+      Math.max(
+        r.pssKb === null ? 0 : readBeforeMs(r, r.rollupAtMs),
+        r.heapKb === null ? 0 : readBeforeMs(r, r.heapAtMs),
+      ),
+    ),
+  );
+  const note =
+    oldest === 0
+      ? ''
+      : `${EARLIER} read up to ${formatDuration(oldest)} before RSS, ANON and SWAP: smaps_rollup and full maps are read less often (--json: rollupAtMs, heapAtMs)\n`;
+  return (
+    table(
+      HEAD,
+      rows.map((r) => cells(r, false)),
+    ) + note
   );
 }
 
@@ -79,7 +118,7 @@ export function psCsv(rows: PsRow[]): string {
       h === 'UPTIME'
         ? ['UPTIME_MS', 'STARTED_AT_MS']
         : [/^[A-Z]+SS$|ANON|HEAP|SWAP/.test(h) ? `${h}_KB` : h],
-    ).concat('LIMIT_KB'),
+    ).concat('LIMIT_KB', 'ROLLUP_AT_MS', 'HEAP_AT_MS'),
     rows.map((r) => cells(r, true)),
   );
 }

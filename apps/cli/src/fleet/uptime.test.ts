@@ -53,6 +53,8 @@ function psRow(over: Partial<PsRow>): PsRow {
     ussKb: null,
     heapKb: null,
     limitKb: 2_097_152,
+    rollupAtMs: null,
+    heapAtMs: null,
     ...over,
   };
 }
@@ -74,12 +76,52 @@ describe('UPTIME', () => {
     expect(lines[2]).toMatch(/^old-1\s+9\s+java -jar app\.jar\s+>2h\s/);
     const csv = psCsv(rows).trimEnd().split('\r\n');
     expect(csv[0]).toBe(
-      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,RSS_KB,PSS_KB,USS_KB,ANON_KB,HEAP_KB,SWAP_KB,LIMIT_KB',
+      'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,RSS_KB,PSS_KB,USS_KB,ANON_KB,HEAP_KB,SWAP_KB,LIMIT_KB,ROLLUP_AT_MS,HEAP_AT_MS',
     );
     expect(csv[1]).toBe(
-      `web-1,812,java -jar app.jar,${50 * HOUR},${NOW - 50 * HOUR},1024,,,512,,0,2097152`,
+      `web-1,812,java -jar app.jar,${50 * HOUR},${NOW - 50 * HOUR},1024,,,512,,0,2097152,,`,
     );
-    expect(csv[2]).toBe(`old-1,9,java -jar app.jar,${2 * HOUR},,1024,,,512,,0,2097152`);
+    expect(csv[2]).toBe(`old-1,9,java -jar app.jar,${2 * HOUR},,1024,,,512,,0,2097152,,`);
+  });
+
+  it('ps marks the sizes read before the snapshot, so a PSS above RSS is not read as current', () => {
+    const rows = [
+      // A process that shrank after its last smaps_rollup: that PSS is older than its RSS.
+      psRow({ pssKb: 2048, ussKb: 1900, rollupAtMs: NOW - 4 * 60_000 }),
+      psRow({
+        pid: 813,
+        pssKb: 900,
+        ussKb: 800,
+        rollupAtMs: NOW,
+        heapKb: 300,
+        heapAtMs: NOW - 12 * 60_000,
+      }),
+      psRow({ pid: 814 }),
+    ];
+    const lines = renderPs(rows).trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^web-1\s+812\s.*\s1\.0M\s+2\.0M\*\s+1\.9M\*\s+512K\s+-\s+0K$/);
+    expect(lines[2]).toMatch(/^web-1\s+813\s.*\s1\.0M\s+900K\s+800K\s+512K\s+300K\*\s+0K$/);
+    expect(lines[3]).toMatch(/^web-1\s+814\s.*\s1\.0M\s+-\s+-\s+512K\s+-\s+0K$/);
+    expect(lines[4]).toBe(
+      '* read up to 12m before RSS, ANON and SWAP: smaps_rollup and full maps are read less often (--json: rollupAtMs, heapAtMs)',
+    );
+    expect(lines).toHaveLength(5);
+    // All read with the snapshot: no marks, no note.
+    const fresh = renderPs(rows.map((r) => ({ ...r, rollupAtMs: NOW, heapAtMs: NOW })));
+    expect(fresh).not.toContain('*');
+    const csv = psCsv(rows).trimEnd().split('\r\n');
+    // PSS_KB … HEAP_AT_MS: the sizes unmarked, the times of the deeper reads at the end.
+    expect(csv[1]?.split(',').slice(-8)).toEqual([
+      '2048',
+      '1900',
+      '512',
+      '',
+      '0',
+      '2097152',
+      String(NOW - 4 * 60_000),
+      '',
+    ]);
+    expect(csv[2]?.split(',').slice(-2)).toEqual([String(NOW), String(NOW - 12 * 60_000)]);
   });
 
   it('top shows it at the time of the query', () => {

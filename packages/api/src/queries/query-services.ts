@@ -115,6 +115,12 @@ export type PsRow = {
   pssKb: number | null;
   ussKb: number | null;
   heapKb: number | null;
+  /**
+   * when the smaps_rollup behind pssKb/ussKb, and the full map behind heapKb, were read: those
+   * tiers are read less often than the counters, so usually before takenAtMs
+   */
+  rollupAtMs: number | null;
+  heapAtMs: number | null;
 };
 
 export type HistoryInput = {
@@ -387,6 +393,8 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         pssKb: s.rollup?.pssKb ?? null,
         ussKb: s.rollup ? s.rollup.privateCleanKb + s.rollup.privateDirtyKb : null,
         heapKb: s.regions ? s.regions.heap.rssKb + s.regions.heap.swapKb : null,
+        rollupAtMs: s.rollup ? (s.rollupAtMs ?? null) : null,
+        heapAtMs: s.regions ? (s.regionsAtMs ?? null) : null,
       }));
       const field = `${input.sort}Kb` as const;
       rows.sort(

@@ -90,6 +90,8 @@ const psRow = z.strictObject({
   pssKb: z.number().nullable(),
   ussKb: z.number().nullable(),
   heapKb: z.number().nullable(),
+  rollupAtMs: z.int().nullable(),
+  heapAtMs: z.int().nullable(),
 });
 
 const historyOutput = z.strictObject({
