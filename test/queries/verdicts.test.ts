@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   createQueryServices,
   type QueryServices,
@@ -14,9 +15,49 @@ import {
   type TestDb,
   testDrivers,
 } from '@fleetpmap/db';
-import { exampleProcess, exampleSnapshot } from '@fleetpmap/protocol';
+import { exampleProcess, exampleSnapshot, type Snapshot } from '@fleetpmap/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-history.ts';
+
+/**
+ * A host where nothing moves: two flat processes of different sizes and a kernel thread (no
+ * address space, every size 0). Their slopes tie at 0, so their order is the tie-break's.
+ */
+function quietHostSnapshots(endMs: number, hours: number): Snapshot[] {
+  const base = exampleSnapshot();
+  const flat = (pid: number, comm: string, anonKb: number) =>
+    exampleProcess({
+      pid,
+      startTicks: pid * 10,
+      comm,
+      cmdline: anonKb === 0 ? '' : `/usr/bin/${comm}`,
+      exe: anonKb === 0 ? null : `/usr/bin/${comm}`,
+      status: {
+        vmSizeKb: anonKb * 3,
+        vmRssKb: anonKb,
+        rssAnonKb: anonKb,
+        rssFileKb: 0,
+        rssShmemKb: 0,
+        vmSwapKb: 0,
+        vmDataKb: anonKb,
+        vmStkKb: anonKb === 0 ? 0 : 132,
+        vmHwmKb: anonKb,
+      },
+    });
+  const steps = Math.round((hours * HOUR_MS) / SAMPLE_MS);
+  return Array.from({ length: steps }, (_, i) => ({
+    ...base,
+    snapshotId: randomUUID(),
+    takenAtMs: endMs - (steps - 1 - i) * SAMPLE_MS,
+    host: {
+      ...base.host,
+      name: 'quiet-1',
+      labels: { env: 'quiet' },
+      bootId: '6f1d8a52-3c44-4b0e-9d1f-2a7e5c9b0d99',
+    },
+    processes: [flat(2, 'kthreadd', 0), flat(300, 'small', 5_000), flat(301, 'large', 9_000)],
+  }));
+}
 
 const SCHEDULE = { windowsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS], metrics: ['anon' as const] };
 
@@ -36,6 +77,7 @@ for (const driver of testDrivers()) {
     beforeAll(async () => {
       t = await createTestDb(driver);
       for (const s of fleetSnapshots(endMs, 6)) await ingestSnapshot(t.db, s);
+      for (const s of quietHostSnapshots(endMs, 6)) await ingestSnapshot(t.db, s);
       await rollupAggregates(t.db, { settleMs: 0 });
       services = createQueryServices(t.db, () => nowMs);
     }, 300_000);
@@ -46,9 +88,9 @@ for (const driver of testDrivers()) {
     it('answers top and the pivot exactly as live scoring does, filters and limits included', async () => {
       const done = await refreshVerdicts(t.db, SCHEDULE, { nowMs });
       expect(done.map((d) => [d.windowMs / HOUR_MS, d.rows])).toEqual([
-        [1, 8],
-        [6, 8],
-        [24, 8],
+        [1, 11],
+        [6, 11],
+        [24, 11],
       ]);
       const inputs = [
         { windowMs: 6 * HOUR_MS, limit: 100, all: true },
@@ -59,6 +101,7 @@ for (const driver of testDrivers()) {
         { windowMs: 6 * HOUR_MS, limit: 100, all: true, labels: { env: 'staging' } },
         { windowMs: 6 * HOUR_MS, limit: 100, all: true, comm: 'leaky' },
         { windowMs: 6 * HOUR_MS, limit: 100, all: true, hostGlob: 'nowhere-*' },
+        { windowMs: 6 * HOUR_MS, limit: 100, all: true, hostGlob: 'quiet-*' },
       ].map((i) => ({ ...i, metric: 'anon' as const }));
       const pivotInput = {
         windowMs: 6 * HOUR_MS,
@@ -90,6 +133,12 @@ for (const driver of testDrivers()) {
       expect(stored[1]?.map((r) => r.limitKb)).toEqual([cgroupLimit, cgroupLimit]);
       expect(stored[5]?.every((r) => r.host === 'db-1')).toBe(true);
       expect(stored[7]).toEqual([]);
+      // Ties in slope list the largest first, the kernel thread last.
+      expect(stored[8]?.map((r) => [r.comm, r.slopeKbPerHour, r.currentKb])).toEqual([
+        ['large', 0, 9_000],
+        ['small', 0, 5_000],
+        ['kthreadd', 0, 0],
+      ]);
       expect(storedPivot.find((g) => g.group === '/usr/bin/leaky')).toMatchObject({
         hosts: 4,
         leakingHosts: 2,

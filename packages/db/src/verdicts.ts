@@ -66,7 +66,7 @@ function verdictsWhere(f: VerdictFilter) {
 
 /**
  * Stored verdicts of one (metric, window), ranked as `top` ranks them: the leaking first, then by
- * slope, then by host and pid (byte order, as the live ranking compares them).
+ * slope, then by size, then by host and pid (byte order, as the live ranking compares them).
  */
 export async function readVerdicts(
   db: Db,
@@ -82,6 +82,7 @@ export async function readVerdicts(
     .orderBy(
       desc(leakVerdicts.leak),
       desc(leakVerdicts.slopeKbPerHour),
+      desc(leakVerdicts.currentKb),
       sql`${leakVerdicts.host} collate "C"`,
       asc(leakVerdicts.pid),
     );

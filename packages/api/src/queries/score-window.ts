@@ -372,13 +372,15 @@ export interface ScoredRow {
 }
 
 /**
- * `top`'s order: the leaking first, fastest first, then host and pid. Host names compare by code
- * point, as the stored ranking's `collate "C"` does, so both paths list ties alike.
+ * `top`'s order: the leaking first, fastest first, then the largest (so that `--all` on a quiet
+ * fleet lists the big processes before kernel threads of size 0), then host and pid. Host names
+ * compare by code point, as the stored ranking's `collate "C"` does, so both paths list ties alike.
  */
 export function compareTopRows(a: TopRow, b: TopRow): number {
   return (
     Number(b.leak) - Number(a.leak) ||
     b.slopeKbPerHour - a.slopeKbPerHour ||
+    b.currentKb - a.currentKb ||
     byteOrder(a.host, b.host) ||
     a.pid - b.pid
   );
