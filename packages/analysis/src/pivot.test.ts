@@ -36,6 +36,22 @@ describe('pivotByGroup', () => {
     expect(second?.medianLeakingSlopeKbPerHour).toBeNull();
   });
 
+  it('lists the groups that do not leak by how widely they run, not by name', () => {
+    const rows = [
+      row('a', '[kworker/0:1]', false, 0),
+      row('a', '/usr/sbin/sshd', false, 0),
+      row('b', '/usr/sbin/sshd', false, 0),
+      row('a', '/usr/bin/bash', false, 0),
+      row('a', '/usr/bin/bash', false, 0),
+      row('a', '/usr/bin/bash', false, 0),
+    ];
+    expect(pivotByGroup(rows).map((g) => g.group)).toEqual([
+      '/usr/sbin/sshd',
+      '/usr/bin/bash',
+      '[kworker/0:1]',
+    ]);
+  });
+
   it('is empty for no rows', () => {
     expect(pivotByGroup([])).toEqual([]);
   });

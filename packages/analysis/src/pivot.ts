@@ -30,7 +30,8 @@ export function exeGroup(p: { exe: string | null; comm: string }): string {
 
 /**
  * The fleet pivot behind `top --group-by`: "this binary leaks on 37 of 400 hosts". Groups are
- * ordered by leaking hosts, then by the share of hosts leaking, then by median slope.
+ * ordered by leaking hosts, then by the share of hosts leaking, then by median slope, then by
+ * hosts and processes.
  */
 export function pivotByGroup(rows: readonly PivotRow[]): GroupPivot[] {
   const groups = new Map<string, PivotRow[]>();
@@ -60,6 +61,9 @@ export function pivotByGroup(rows: readonly PivotRow[]): GroupPivot[] {
       b.leakingHosts - a.leakingHosts ||
       b.leakingHosts / b.hosts - a.leakingHosts / a.hosts ||
       b.medianSlopeKbPerHour - a.medianSlopeKbPerHour ||
+      // Then what runs widest: on a quiet fleet the common binaries, not kernel threads A to Z.
+      b.hosts - a.hosts ||
+      b.processes - a.processes ||
       a.group.localeCompare(b.group),
   );
 }
