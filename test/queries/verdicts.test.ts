@@ -25,13 +25,13 @@ import { backfilledWorkers, fleetSnapshots, HOUR_MS, SAMPLE_MS } from './fleet-h
  */
 function quietHostSnapshots(endMs: number, hours: number): Snapshot[] {
   const base = exampleSnapshot();
-  const flat = (pid: number, comm: string, anonKb: number) =>
-    exampleProcess({
+  const flat = (pid: number, comm: string, anonKb: number) => {
+    const p = exampleProcess({
       pid,
       startTicks: pid * 10,
       comm,
       cmdline: anonKb === 0 ? '' : `/usr/bin/${comm}`,
-      exe: anonKb === 0 ? null : `/usr/bin/${comm}`,
+      exe: `/usr/bin/${comm}`,
       status: {
         vmSizeKb: anonKb * 3,
         vmRssKb: anonKb,
@@ -44,6 +44,10 @@ function quietHostSnapshots(endMs: number, hours: number): Snapshot[] {
         vmHwmKb: anonKb,
       },
     });
+    // A kernel thread has no exe to read.
+    if (anonKb === 0) delete p.exe;
+    return p;
+  };
   const steps = Math.round((hours * HOUR_MS) / SAMPLE_MS);
   return Array.from({ length: steps }, (_, i) => ({
     ...base,
