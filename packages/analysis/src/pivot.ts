@@ -30,8 +30,8 @@ export function exeGroup(p: { exe: string | null; comm: string }): string {
 
 /**
  * The fleet pivot behind `top --group-by`: "this binary leaks on 37 of 400 hosts". Groups are
- * ordered by leaking hosts, then by the share of hosts leaking, then by median slope, then by
- * hosts and processes.
+ * ordered by leaking hosts, then by the share of hosts leaking, then by the leaking processes'
+ * median slope, then by hosts and processes.
  */
 export function pivotByGroup(rows: readonly PivotRow[]): GroupPivot[] {
   const groups = new Map<string, PivotRow[]>();
@@ -60,8 +60,9 @@ export function pivotByGroup(rows: readonly PivotRow[]): GroupPivot[] {
     (a, b) =>
       b.leakingHosts - a.leakingHosts ||
       b.leakingHosts / b.hosts - a.leakingHosts / a.hosts ||
-      b.medianSlopeKbPerHour - a.medianSlopeKbPerHour ||
-      // Then what runs widest: on a quiet fleet the common binaries, not kernel threads A to Z.
+      (b.medianLeakingSlopeKbPerHour ?? 0) - (a.medianLeakingSlopeKbPerHour ?? 0) ||
+      // Then what runs widest: the median slope of groups that do not leak is noise, and on a
+      // quiet fleet the common binaries matter more than kernel threads A to Z.
       b.hosts - a.hosts ||
       b.processes - a.processes ||
       a.group.localeCompare(b.group),

@@ -74,7 +74,7 @@ describe('report show as text', () => {
         'web-2  42   /srv/api --port 80  2.0G  300M    12800  0.61  0.94        20h',
         'web-1  41   /srv/api --port 80  2.0G  300M    12800  0.61  0.94        4d4h',
         '',
-        'BINARY    LEAKS ON  HOSTS  LEAKING  MEDIAN KIB/H',
+        'BINARY    LEAKS ON  HOSTS  LEAKING  LEAKING KIB/H',
         '/srv/api  2         3      2        12800.0',
         '',
       ].join('\n'),

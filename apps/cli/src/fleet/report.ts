@@ -184,7 +184,8 @@ export function renderReportText(stored: StoredReport): string {
   }
   if (r.groups.length > 0) {
     out += `\n${table(
-      ['BINARY', 'LEAKS ON', 'HOSTS', 'LEAKING', 'MEDIAN KIB/H'],
+      // The leaking processes' median, as top --group-by's LEAKING KIB/H.
+      ['BINARY', 'LEAKS ON', 'HOSTS', 'LEAKING', 'LEAKING KIB/H'],
       r.groups.map((g) => [
         g.group,
         String(g.leakingHosts),

@@ -167,29 +167,49 @@ const PIVOT_HEAD = [
   'LEAKING',
   'MEDIAN KIB/H',
   'MEDIAN %/H',
+  'LEAKING KIB/H',
 ];
 
-function pivotCells(g: PivotRow): string[] {
+/** Fixed decimals without a sign on zero: a median of -0.001 %/h is "0.00", not "-0.00". */
+function fixed(v: number, digits: number): string {
+  const text = v.toFixed(digits);
+  return Number(text) === 0 ? (0).toFixed(digits) : text;
+}
+
+/**
+ * MEDIAN is over every process of the group, leaking or not; LEAKING KIB/H over the leaking
+ * ones only (what the reports list), so a binary that leaks on a few of many hosts shows both
+ * the fleet's typical rate and the leak's.
+ */
+function pivotCells(g: PivotRow, forCsv = false): string[] {
   return [
     g.group,
     String(g.leakingHosts),
     String(g.hosts),
     String(g.processes),
     String(g.leakingProcesses),
-    g.medianSlopeKbPerHour.toFixed(1),
-    g.medianPctPerHour.toFixed(2),
+    fixed(g.medianSlopeKbPerHour, 1),
+    fixed(g.medianPctPerHour, 2),
+    g.medianLeakingSlopeKbPerHour === null
+      ? forCsv
+        ? ''
+        : '-'
+      : fixed(g.medianLeakingSlopeKbPerHour, 1),
   ];
 }
 
 export function renderPivot(groups: PivotRow[]): string {
   if (groups.length === 0) return 'no processes in this window\n';
-  return table(PIVOT_HEAD, groups.map(pivotCells));
+  return table(
+    PIVOT_HEAD,
+    groups.map((g) => pivotCells(g)),
+  );
 }
 
 export function pivotCsv(groups: PivotRow[]): string {
   return csv(
     PIVOT_HEAD.map((h) => h.replaceAll(' ', '_').replace('/', '_PER_')),
-    groups.map(pivotCells),
+    groups.map((g) => pivotCells(g, true)),
   );
 }
 
