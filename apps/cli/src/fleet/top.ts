@@ -93,15 +93,17 @@ const TOP_HEAD = [
   'VERDICT',
 ];
 
-function topCells(r: TopRow, nowMs: number, forCsv: boolean): string[] {
+function topCells(r: TopRow, forCsv: boolean): string[] {
   const command = commandText(r);
   return [
     r.host,
     String(r.pid),
     forCsv ? command : shorten(command),
+    // As of its last sighting: a process that exited inside the window ran that long, not
+    // until now.
     ...(forCsv
-      ? [String(uptimeMs(nowMs, r.startedAtMs, r.firstSeenMs)), String(r.startedAtMs ?? '')]
-      : [formatUptime(nowMs, r.startedAtMs, r.firstSeenMs)]),
+      ? [String(uptimeMs(r.lastSeenMs, r.startedAtMs, r.firstSeenMs)), String(r.startedAtMs ?? '')]
+      : [formatUptime(r.lastSeenMs, r.startedAtMs, r.firstSeenMs)]),
     forCsv ? String(r.currentKb) : formatKb(r.currentKb),
     forCsv ? String(r.growthKb) : formatKb(r.growthKb),
     forCsv ? r.slopeKbPerHour.toFixed(1) : Math.round(r.slopeKbPerHour).toString(),
@@ -127,7 +129,7 @@ function isoMinute(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16)}Z`;
 }
 
-export function renderTop(rows: TopRow[], nowMs: number = Date.now(), all = false): string {
+export function renderTop(rows: TopRow[], all = false): string {
   if (rows.length === 0) {
     // With --all an empty answer means no aggregates cover the window: a new server rolls up
     // the first pushes after a minute or so.
@@ -137,11 +139,11 @@ export function renderTop(rows: TopRow[], nowMs: number = Date.now(), all = fals
   }
   return table(
     TOP_HEAD,
-    rows.map((r) => topCells(r, nowMs, false)),
+    rows.map((r) => topCells(r, false)),
   );
 }
 
-export function topCsv(rows: TopRow[], nowMs: number = Date.now()): string {
+export function topCsv(rows: TopRow[]): string {
   // CSV has no room for a `>`: STARTED_AT_MS is empty when UPTIME_MS is only a lower bound.
   // LIMIT_KB is what TO_LIMIT_H runs to: MemTotal, or the cgroup memory limit when lower.
   const head = TOP_HEAD.flatMap((h) =>
@@ -155,7 +157,7 @@ export function topCsv(rows: TopRow[], nowMs: number = Date.now()): string {
   );
   return csv(
     head,
-    rows.map((r) => topCells(r, nowMs, true)),
+    rows.map((r) => topCells(r, true)),
   );
 }
 
@@ -248,5 +250,5 @@ export const topCommand = withConnectionOptions(
     return;
   }
   const rows = await topProcesses(connection, opts);
-  output(json, rows, () => (opts.csv ? topCsv(rows) : renderTop(rows, Date.now(), opts.all)));
+  output(json, rows, () => (opts.csv ? topCsv(rows) : renderTop(rows, opts.all)));
 });

@@ -124,13 +124,21 @@ describe('UPTIME', () => {
     expect(csv[2]?.split(',').slice(-2)).toEqual([String(NOW), String(NOW - 12 * 60_000)]);
   });
 
-  it('top shows it at the time of the query', () => {
-    const row = topRow({});
+  it('top shows it as of the last sighting, so a process that exited does not age', () => {
+    const row = topRow({ lastSeenMs: NOW });
     const unknown = { ...row, host: 'old-1', startedAtMs: null };
-    const lines = renderTop([row, unknown], NOW).trimEnd().split('\n');
+    // Exited three hours ago, 40 minutes after it started: it ran 40 minutes.
+    const exited = topRow({
+      host: 'web-9',
+      startedAtMs: NOW - 3 * HOUR - 40 * 60_000,
+      firstSeenMs: NOW - 3 * HOUR - 40 * 60_000,
+      lastSeenMs: NOW - 3 * HOUR,
+    });
+    const lines = renderTop([row, unknown, exited]).trimEnd().split('\n');
     expect(lines[1]).toMatch(/^web-1\s+812\s+java -jar app\.jar\s+5h20m\s/);
     expect(lines[2]).toMatch(/^old-1\s+812\s+java -jar app\.jar\s+>2h\s/);
-    const csv = topCsv([row, unknown], NOW).trimEnd().split('\r\n');
+    expect(lines[3]).toMatch(/^web-9\s+812\s+java -jar app\.jar\s+40m\s/);
+    const csv = topCsv([row, unknown]).trimEnd().split('\r\n');
     expect(csv[0]).toBe(
       'HOST,PID,COMMAND,UPTIME_MS,STARTED_AT_MS,SIZE,GROWTH,KIB/H,%/H,CONFIDENCE,TO_LIMIT_H,LIMIT_KB,VERDICT,GROWING_SINCE_MS',
     );
@@ -145,8 +153,8 @@ describe('UPTIME', () => {
   it('top says since when a leak that began inside the window grows', () => {
     const since = Date.UTC(2026, 10, 23, 14, 20, 31);
     const row = topRow({ firstSeenMs: NOW - 30 * HOUR, growingSinceMs: since });
-    expect(renderTop([row], NOW).trimEnd().split('\n')[1]).toMatch(/LEAK since 2026-11-23T14:20Z$/);
-    expect(topCsv([row], NOW).trimEnd().split('\r\n')[1]?.split(',').slice(-2)).toEqual([
+    expect(renderTop([row]).trimEnd().split('\n')[1]).toMatch(/LEAK since 2026-11-23T14:20Z$/);
+    expect(topCsv([row]).trimEnd().split('\r\n')[1]?.split(',').slice(-2)).toEqual([
       'LEAK',
       String(since),
     ]);
