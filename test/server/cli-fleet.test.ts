@@ -67,6 +67,38 @@ describe('fleetpmap token and hosts against a real server', () => {
     expect(refused.stderr).toBe('fleetpmap: server answered 401: unknown or revoked token\n');
   });
 
+  it('refuses to revoke the last live admin token, and revokes one of two', async () => {
+    const admin = ['--server', t.url, '--token', t.adminToken];
+    const live = () =>
+      fleetpmap(['token', 'list', '--json', ...admin]).then((r) =>
+        (JSON.parse(r.stdout) as { id: string; role: string; revokedAtMs: number | null }[]).filter(
+          (x) => x.role === 'admin' && x.revokedAtMs === null,
+        ),
+      );
+    const [only, ...others] = await live();
+    expect(others).toEqual([]);
+    const refused = await fleetpmap(['token', 'revoke', String(only?.id), ...admin]);
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toBe(
+      `fleetpmap: server answered 409: token ${only?.id} is the last live admin token; create another first (fleetpmap token create --role admin), then revoke this one\n`,
+    );
+    // With a second admin token live, either may go: here the second, revoked with itself.
+    const created = await fleetpmap(['token', 'create', '--role', 'admin', ...admin]);
+    expect(created.code, created.stderr).toBe(0);
+    const second = (await live()).find((x) => x.id !== only?.id);
+    const revoked = await fleetpmap([
+      'token',
+      'revoke',
+      String(second?.id),
+      '--server',
+      t.url,
+      '--token',
+      created.stdout.trim(),
+    ]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect((await live()).map((x) => x.id)).toEqual([only?.id]);
+  });
+
   it('reads the server and a token file from the config file', async () => {
     const dir = join(home, '.config', 'fleetpmap');
     await mkdir(dir, { recursive: true });

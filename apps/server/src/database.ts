@@ -20,6 +20,7 @@ import {
   EnrollmentRefused,
   enrollAgent,
   ingestSnapshot,
+  LastAdminToken,
   listHosts,
   listTokens,
   type MaintenanceResult,
@@ -153,8 +154,13 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       return (await listTokens(db, { includeRevoked: true })).map(toTokenInfo);
     },
     async revokeToken(id) {
-      const t = await revokeToken(db, /^\d{1,9}$/.test(id) ? Number(id) : id);
-      return t ? toTokenInfo(t) : null;
+      try {
+        const t = await revokeToken(db, /^\d{1,9}$/.test(id) ? Number(id) : id);
+        return t ? toTokenInfo(t) : null;
+      } catch (err) {
+        if (err instanceof LastAdminToken) throw new ApiError('CONFLICT', err.message);
+        throw err;
+      }
     },
     queries: createQueryServices(db),
     reports: createReportServices(db, {

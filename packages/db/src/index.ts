@@ -101,6 +101,7 @@ export {
   createToken,
   EnrollmentRefused,
   enrollAgent,
+  LastAdminToken,
   listTokens,
   revokeToken,
   TOKEN_ROLES,

@@ -5,6 +5,7 @@ import {
   createToken,
   EnrollmentRefused,
   enrollAgent,
+  LastAdminToken,
   listTokens,
   revokeToken,
   verifyToken,
@@ -108,17 +109,46 @@ describe.each(testDrivers())('tokens on %s', (driver) => {
     const first = await createFirstAdminToken(fresh.db, { note: 'first' });
     expect(first?.role).toBe('admin');
     expect(await createFirstAdminToken(fresh.db)).toBeNull();
-    // Once every admin token is revoked, the next start makes one again.
-    await revokeToken(fresh.db, (first as { id: number }).id);
+    // Once no admin token is live (the last one expired), the next start makes one again.
     const now = Date.now();
     const expiring = await createToken(fresh.db, {
       role: 'admin',
       expiresMs: now + HOUR,
       nowMs: now,
     });
+    await revokeToken(fresh.db, (first as { id: number }).id, { nowMs: now });
     expect(await createFirstAdminToken(fresh.db, { nowMs: now + 1 })).toBeNull();
     expect(await createFirstAdminToken(fresh.db, { nowMs: now + HOUR })).not.toBeNull();
     expect(expiring.expiresMs).toBe(now + HOUR);
+  });
+
+  it('does not revoke the last live admin token, even when two admins revoke each other at once', async () => {
+    await using fresh = await createTestDb(driver);
+    const only = await createToken(fresh.db, { role: 'admin' });
+    await expect(revokeToken(fresh.db, only.id)).rejects.toThrow(
+      `token ${only.id} is the last live admin token; create another first`,
+    );
+    expect(await verifyToken(fresh.db, only.token)).toMatchObject({ role: 'admin' });
+    // An expired admin token does not count as another.
+    const now = Date.now();
+    await createToken(fresh.db, { role: 'admin', expiresMs: now + 1, nowMs: now });
+    await expect(revokeToken(fresh.db, only.id, { nowMs: now + 2 })).rejects.toThrow(
+      LastAdminToken,
+    );
+    const second = await createToken(fresh.db, { role: 'admin' });
+    const both = await Promise.allSettled([
+      revokeToken(fresh.db, only.id),
+      revokeToken(fresh.db, second.id),
+    ]);
+    expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(both.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    const live = (await listTokens(fresh.db)).filter(
+      (k) => k.role === 'admin' && k.expiresMs === null,
+    );
+    expect(live).toHaveLength(1);
+    // Other roles are revoked as before.
+    const reader = await createToken(fresh.db, { role: 'reader' });
+    expect(await revokeToken(fresh.db, reader.id)).toMatchObject({ id: reader.id });
   });
 
   it('keeps host patterns and enrollment marks to the roles they belong to', async () => {

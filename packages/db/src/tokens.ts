@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostGlobMatches } from '@fleetpmap/protocol';
-import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { apiTokens } from './schema/index.ts';
 
@@ -145,9 +145,15 @@ export async function listTokens(
   return rows.map(toInfo);
 }
 
+/** Refused because it would leave the fleet without a live admin token; the message says why. */
+export class LastAdminToken extends Error {}
+
 /**
  * Revokes by id or by the public prefix (as `token list` shows it, or the whole token). Returns
  * the revoked token, or null when nothing matched, the prefix is shorter than listed or ambiguous.
+ * The last live admin token is not revoked (LastAdminToken): nobody could create or revoke tokens
+ * any more, and only someone with the database at hand could mint a new one. To rotate it, create
+ * the new admin token first.
  */
 export async function revokeToken(
   db: Db,
@@ -155,22 +161,40 @@ export async function revokeToken(
   opts: { nowMs?: number } = {},
 ): Promise<TokenInfo | null> {
   if (typeof idOrPrefix === 'string' && idOrPrefix.length < PUBLIC_CHARS) return null;
+  const nowMs = opts.nowMs ?? Date.now();
   const where =
     typeof idOrPrefix === 'number'
       ? eq(apiTokens.id, idOrPrefix)
       : sql`${apiTokens.prefix} like ${`${idOrPrefix.replace(/[\\%_]/g, '\\$&')}%`}`;
-  const matches = await db
-    .select({ id: apiTokens.id })
-    .from(apiTokens)
-    .where(and(where, isNull(apiTokens.revokedMs)));
-  const [match] = matches;
-  if (!match || matches.length !== 1) return null;
-  const [row] = await db
-    .update(apiTokens)
-    .set({ revokedMs: opts.nowMs ?? Date.now() })
-    .where(eq(apiTokens.id, match.id))
-    .returning();
-  return row ? toInfo(row) : null;
+  return db.transaction(async (tx) => {
+    const matches = await tx
+      .select({ id: apiTokens.id, role: apiTokens.role })
+      .from(apiTokens)
+      .where(and(where, isNull(apiTokens.revokedMs)));
+    const [match] = matches;
+    if (!match || matches.length !== 1) return null;
+    if (match.role === 'admin') {
+      // Two admins revoking each other at once must not both succeed: the same lock as the
+      // first admin token's.
+      await tx.execute(sql`select pg_advisory_xact_lock(${FIRST_ADMIN_LOCK})`);
+      const [other] = await tx
+        .select({ id: apiTokens.id })
+        .from(apiTokens)
+        .where(and(eq(apiTokens.role, 'admin'), liveAt(nowMs), ne(apiTokens.id, match.id)))
+        .limit(1);
+      if (!other) {
+        throw new LastAdminToken(
+          `token ${match.id} is the last live admin token; create another first (fleetpmap token create --role admin), then revoke this one`,
+        );
+      }
+    }
+    const [row] = await tx
+      .update(apiTokens)
+      .set({ revokedMs: nowMs })
+      .where(and(eq(apiTokens.id, match.id), isNull(apiTokens.revokedMs)))
+      .returning();
+    return row ? toInfo(row) : null;
+  });
 }
 
 function liveAt(nowMs: number) {
