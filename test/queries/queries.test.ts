@@ -132,6 +132,44 @@ for (const driver of drivers()) {
       );
       const web2 = await fleetpmap(['top', '--all', '--json', '--host', 'web-?2', ...as(reader)]);
       expect(JSON.parse(web2.stdout)).toEqual([]);
+      // An empty table says when the filter is why: no host has that name or label.
+      for (const args of [
+        ['top', '--all', '--host', 'web-?2'],
+        ['top', '--group-by', 'exe', '--host', 'web-?2'],
+        ['ps', '--host', 'web-?2'],
+      ]) {
+        const r = await fleetpmap([...args, ...as(reader)]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toBe(
+          "no host matches --host 'web-?2' (the server knows 4 hosts; fleetpmap hosts lists them)\n",
+        );
+      }
+      const noLabel = await fleetpmap([
+        'top',
+        '--label',
+        'env=prod',
+        '--label',
+        'role=db',
+        ...as(reader),
+      ]);
+      expect(noLabel.stdout).toBe(
+        'no host matches --label env=prod --label role=db (the server knows 4 hosts; fleetpmap hosts lists them)\n',
+      );
+      const twice = await fleetpmap([
+        'top',
+        '--label',
+        'env=prod',
+        '--label',
+        'env=staging',
+        ...as(reader),
+      ]);
+      expect(twice.code).toBe(1);
+      expect(twice.stderr).toMatch(/--label env given twice \(prod, staging\)/);
+      // A host that matches but leaks nothing keeps the usual answer.
+      const quiet = await fleetpmap(['top', '--host', 'db-*', ...as(reader)]);
+      expect(quiet.stdout).toBe(
+        'no process is judged leaking in this window (--all lists every one)\n',
+      );
       const steady = await fleetpmap(['top', '--all', '--json', '--comm', 'steady', ...as(reader)]);
       const rows = JSON.parse(steady.stdout) as TopJson[];
       expect(rows).toHaveLength(4);
@@ -226,6 +264,9 @@ for (const driver of drivers()) {
       const missing = await fleetpmap(['history', 'web-1:999', ...as(reader)]);
       expect(missing.code).not.toBe(0);
       expect(missing.stderr).toMatch(/404.*no samples of web-1:999/);
+      const typo = await fleetpmap(['history', 'web-01:100', ...as(reader)]);
+      expect(typo.code).not.toBe(0);
+      expect(typo.stderr).toMatch(/404: no host named web-01 has reported to this server/);
     });
 
     it('diff lists the grown mapping first, then what appeared and disappeared', async () => {
@@ -248,12 +289,14 @@ for (const driver of drivers()) {
       const none = await fleetpmap(['diff', 'web-2:100', ...as(reader)]);
       expect(none.code).not.toBe(0);
       expect(none.stderr).toMatch(/no full map of web-2:100/);
+      const typo = await fleetpmap(['diff', 'web2:100', ...as(reader)]);
+      expect(typo.stderr).toMatch(/404: no host named web2 has reported to this server/);
     });
 
     it('the reader role is enough; an agent token is refused for queries', async () => {
       const r = await fleetpmap(['top', '--json', ...as(agent)]);
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/403: a agent token may not call this/);
+      expect(r.stderr).toMatch(/403: an agent token may not call this/);
       const ps = await fleetpmap(['ps', ...as(agent)]);
       expect(ps.stderr).toMatch(/403/);
     });

@@ -162,7 +162,7 @@ function withRoles(...roles: Role[]) {
     if (!roles.includes(ctx.identity.role)) {
       throw new ApiError(
         'FORBIDDEN',
-        `a ${ctx.identity.role} token may not call this (needs ${roles.join(' or ')})`,
+        `${ctx.identity.role === 'reader' ? 'a' : 'an'} ${ctx.identity.role} token may not call this (needs ${roles.join(' or ')})`,
       );
     }
     return next({ ctx: { ...ctx, identity: ctx.identity } });

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
+import { noHostMatches } from './empty.ts';
 import { FleetCommandError } from './errors.ts';
 import { table } from './format.ts';
 import {
@@ -12,7 +13,7 @@ import {
   withConnectionOptions,
   withHostOptions,
 } from './options.ts';
-import { parseLabels } from './top.ts';
+import { filtersOf, parseLabels } from './top.ts';
 import {
   commandText,
   csv,
@@ -138,5 +139,9 @@ export const psCommand = withConnectionOptions(
     throw new FleetCommandError(`--${issue?.path.join('.')}: ${issue?.message}`);
   }
   const rows = await listProcesses(connection, parsed.data);
-  output(json, rows, () => (parsed.data.csv ? psCsv(rows) : renderPs(rows)));
+  const why =
+    rows.length === 0 && !json && !parsed.data.csv
+      ? await noHostMatches(connection, filtersOf(parsed.data))
+      : null;
+  output(json, rows, () => why ?? (parsed.data.csv ? psCsv(rows) : renderPs(rows)));
 });

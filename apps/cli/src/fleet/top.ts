@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parseDurationMs } from './at-time.ts';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
+import { type HostFilters, noHostMatches } from './empty.ts';
 import { FleetCommandError } from './errors.ts';
 import { table } from './format.ts';
 import {
@@ -49,9 +50,25 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
   for (const p of pairs) {
     const eq = p.indexOf('=');
     if (eq <= 0) throw new FleetCommandError(`--label "${p}": expected KEY=VALUE`);
-    out[p.slice(0, eq)] = p.slice(eq + 1);
+    const key = p.slice(0, eq);
+    const value = p.slice(eq + 1);
+    // A host has one value per key: two values could never both match.
+    if (key in out && out[key] !== value) {
+      throw new FleetCommandError(
+        `--label ${key} given twice (${out[key]}, ${value}): a host has one value per key`,
+      );
+    }
+    out[key] = value;
   }
   return out;
+}
+
+/** The host filters of a command's options, for explaining an empty answer. */
+export function filtersOf(opts: {
+  host?: string | undefined;
+  label: readonly string[];
+}): HostFilters {
+  return { host: opts.host, labels: parseLabels(opts.label) };
 }
 
 function queryOf(opts: TopOptions) {
@@ -129,13 +146,22 @@ function isoMinute(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16)}Z`;
 }
 
-export function renderTop(rows: TopRow[], all = false): string {
+/** Metrics only the deeper tiers measure: an empty --all may just mean none were read. */
+const DEEP_METRICS: Partial<Record<string, string>> = {
+  pss: 'smaps_rollup',
+  uss: 'smaps_rollup',
+  heap: 'full maps',
+};
+
+export function renderTop(rows: TopRow[], all = false, metric = 'anon'): string {
   if (rows.length === 0) {
+    if (!all) return 'no process is judged leaking in this window (--all lists every one)\n';
+    const source = DEEP_METRICS[metric];
     // With --all an empty answer means no aggregates cover the window: a new server rolls up
-    // the first pushes after a minute or so.
-    return all
+    // the first pushes after a minute or so, and the deeper tiers are read every few minutes.
+    return source === undefined
       ? 'no process has data in this window yet (samples are aggregated a minute or so after they arrive)\n'
-      : 'no process is judged leaking in this window (--all lists every one)\n';
+      : `no process has ${metric} data in this window: ${metric} comes from ${source}, which the agents read less often than the counters (every 5 and 15 minutes by default; docs/agent.md)\n`;
   }
   return table(
     TOP_HEAD,
@@ -246,9 +272,21 @@ export const topCommand = withConnectionOptions(
   const opts = parsed.data;
   if (opts.groupBy !== undefined) {
     const groups = await topGroups(connection, { ...opts, groupBy: opts.groupBy });
-    output(json, groups, () => (opts.csv ? pivotCsv(groups) : renderPivot(groups)));
+    const why =
+      groups.length === 0 && !json && !opts.csv
+        ? await noHostMatches(connection, filtersOf(opts))
+        : null;
+    output(json, groups, () => why ?? (opts.csv ? pivotCsv(groups) : renderPivot(groups)));
     return;
   }
   const rows = await topProcesses(connection, opts);
-  output(json, rows, () => (opts.csv ? topCsv(rows) : renderTop(rows, opts.all)));
+  const why =
+    rows.length === 0 && !json && !opts.csv
+      ? await noHostMatches(connection, filtersOf(opts))
+      : null;
+  output(
+    json,
+    rows,
+    () => why ?? (opts.csv ? topCsv(rows) : renderTop(rows, opts.all, opts.metric)),
+  );
 });

@@ -239,10 +239,16 @@ function quietRow(
   };
 }
 
-function findTarget<T extends { startTicks: number }>(list: T[], what: string): T {
-  const last = list[list.length - 1];
-  if (!last) throw new ApiError('NOT_FOUND', what);
-  return last;
+/**
+ * The NOT_FOUND to give when a process's data is missing: a host name the server has never
+ * heard from (a typo, an agent not yet pushing) is named as such, not blamed on the window.
+ */
+async function notFound(db: Db, host: string, what: string): Promise<ApiError> {
+  const known = (await listHosts(db)).some((h) => h.name === host);
+  return new ApiError(
+    'NOT_FOUND',
+    known ? what : `no host named ${host} has reported to this server (fleetpmap hosts lists them)`,
+  );
 }
 
 function sumKb(m: Mapping | undefined, field: string): number {
@@ -413,7 +419,14 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         ...(input.startTicks === undefined ? {} : { startTicks: input.startTicks }),
       });
       series.sort((a, b) => (a.points.at(-1)?.takenAtMs ?? 0) - (b.points.at(-1)?.takenAtMs ?? 0));
-      const s = findTarget(series, `no samples of ${input.host}:${input.pid} in that window`);
+      const s = series.at(-1);
+      if (!s) {
+        throw await notFound(
+          db,
+          input.host,
+          `no samples of ${input.host}:${input.pid} in that window`,
+        );
+      }
       const index = METRICS.indexOf(input.metric);
       const points: { tMs: number; kb: number }[] = [];
       for (const p of s.points) {
@@ -475,7 +488,14 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         ...(input.fromMs === undefined ? {} : { fromMs: input.fromMs }),
         ...(input.toMs === undefined ? {} : { toMs: input.toMs }),
       });
-      const last = findTarget(refs, `no full map of ${input.host}:${input.pid} is stored there`);
+      const last = refs.at(-1);
+      if (!last) {
+        throw await notFound(
+          db,
+          input.host,
+          `no full map of ${input.host}:${input.pid} is stored there`,
+        );
+      }
       // Both maps must belong to one incarnation: a reused pid is another process.
       const same = refs.filter((r) => r.startTicks === last.startTicks && r.bootId === last.bootId);
       const first = same[0];
@@ -538,7 +558,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
     async at(input) {
       const m = await getFullMap(db, { hostName: input.host, pid: input.pid, atMs: input.atMs });
       if (!m)
-        throw new ApiError('NOT_FOUND', `no full map of ${input.host}:${input.pid} is stored`);
+        throw await notFound(db, input.host, `no full map of ${input.host}:${input.pid} is stored`);
       return {
         host: m.host,
         pid: m.pid,
