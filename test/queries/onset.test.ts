@@ -80,6 +80,8 @@ for (const driver of drivers()) {
       const h = JSON.parse(r.stdout) as {
         trend: {
           leak: boolean;
+          slopeKbPerHour: number;
+          pctPerHour: number;
           timeToLimitHours: number;
           limitKb: number;
           onset: { atMs: number; slopeBeforeKbPerHour: number; slopeAfterKbPerHour: number };
@@ -90,6 +92,21 @@ for (const driver of drivers()) {
       // 3 %/h of 400 MB since the onset; the level before it did not move.
       expect(h.trend.onset.slopeAfterKbPerHour).toBeGreaterThan(9_000);
       expect(Math.abs(h.trend.onset.slopeBeforeKbPerHour)).toBeLessThan(1_000);
+      // Its rate and time to limit are top's: the rate since the onset, not the window's.
+      const top = await fleetpmap(['top', '--window', '18h', '--json', ...as(reader)]);
+      const row = (
+        JSON.parse(top.stdout) as {
+          host: string;
+          slopeKbPerHour: number;
+          pctPerHour: number;
+          timeToLimitHours: number;
+        }[]
+      ).find((x) => x.host === 'late-1');
+      expect(row).toBeDefined();
+      expect(h.trend.slopeKbPerHour).toBe(row?.slopeKbPerHour);
+      expect(h.trend.pctPerHour).toBe(row?.pctPerHour);
+      expect(h.trend.timeToLimitHours).toBe(row?.timeToLimitHours);
+      expect(h.trend.slopeKbPerHour).toBeGreaterThan(9_000);
       const text = await fleetpmap(['history', 'late-1:700', '--window', '20h', ...as(reader)]);
       expect(text.stdout).toMatch(
         /^growth began about \S+Z: [+-]\d+ KiB\/h before, \+\d+ KiB\/h since$/m,

@@ -255,6 +255,21 @@ for (const driver of drivers()) {
         h.trend.interceptKb + (h.trend.slopeKbPerHour * (tMs - first.tMs)) / 3_600_000;
       expect(Math.abs(lineAt(first.tMs) - first.kb) / first.kb).toBeLessThan(0.03);
       expect(Math.abs(lineAt(last.tMs) - last.kb) / last.kb).toBeLessThan(0.03);
+      // The same verdict and figures as top over the same window: history never contradicts it.
+      const top = await fleetpmap(['top', '--all', '--window', '7h', '--json', ...as(reader)]);
+      const row = (JSON.parse(top.stdout) as TopJson[]).find(
+        (x) => x.host === 'web-1' && x.pid === 100,
+      );
+      const figures = (v: Record<string, unknown>) => ({
+        leak: v.leak,
+        reason: v.reason,
+        slopeKbPerHour: v.slopeKbPerHour,
+        pctPerHour: v.pctPerHour,
+        confidence: v.confidence,
+        timeToLimitHours: v.timeToLimitHours,
+        limitKb: v.limitKb,
+      });
+      expect(figures(h.trend)).toEqual(figures(row as unknown as Record<string, unknown>));
       const text = await fleetpmap(['history', 'web-1:100', ...as(reader)]);
       expect(text.stdout).toMatch(/^web-1:100 \/usr\/bin\/leaky --serve$/m);
       expect(text.stdout).toMatch(/[┤┼]/);

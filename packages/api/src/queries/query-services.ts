@@ -6,9 +6,9 @@ import {
   type GroupPivot,
   type GrowthOnset,
   growthOnset,
+  median,
   pivotByGroup,
   scoreIncarnation,
-  theilSen,
 } from '@fleetpmap/analysis';
 import {
   BUCKET_1H_MS,
@@ -442,23 +442,48 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         hosts.find((h) => h.name === input.host)?.memTotalKb,
         s.memoryLimitKb,
       );
-      const scored = { buckets, limitKb };
+      const own = { buckets, limitKb };
       const window = { windowStartMs: input.fromMs, windowEndMs: input.toMs + 1 };
-      const score = scoreIncarnation(scored, window);
+      // The verdict is top's for the same window, so that history never contradicts the ranking
+      // (its startup grace, a restarted service's earlier incarnations, the day before). Only a
+      // process top does not list (an older incarnation, or samples the rollup has not reached
+      // yet) is judged here on its own samples.
+      const ranked = await scored(
+        {
+          metric: input.metric,
+          windowMs: Math.max(1, input.toMs - input.fromMs),
+          toMs: input.toMs,
+          hostGlob: s.host,
+        },
+        nowMs(),
+      );
+      const row = ranked.find(
+        (r) => r.host === s.host && r.pid === s.pid && r.startTicks === s.startTicks,
+      );
+      const score = scoreIncarnation(own, window);
+      const verdict = row ?? {
+        slopeKbPerHour: score.slopeKbPerHour,
+        pctPerHour: score.pctPerHour,
+        confidence: score.confidence,
+        leak: score.leak,
+        reason: score.reason,
+        timeToLimitHours: score.timeToLimitHours,
+        limitKb,
+      };
       // When a leak began is asked of leaks only: a level series has no onset to tell.
-      const floorsJudged = score.leak ? floorPoints(scored, window) : null;
+      const floorsJudged = verdict.leak ? floorPoints(own, window) : null;
       const onset = floorsJudged
         ? growthOnset(floorsJudged.xs, floorsJudged.ys, floorsJudged.firstMs)
         : null;
-      // The drawn line follows the floors (what the verdict judges), not the peaks.
-      const floors = buckets.length >= 2 ? buckets : [];
-      const line =
-        floors.length >= 2
-          ? theilSen(
-              floors.map((b) => (b.tStartMs - (points[0]?.tMs ?? input.fromMs)) / 3_600_000),
-              floors.map((b) => b.min),
-            )
-          : { slope: 0, intercept: points[0]?.kb ?? 0 };
+      // The drawn line has the verdict's slope and runs through the floors (what the verdict
+      // judges, not the peaks); for a leak that began inside the window, through those since.
+      const t0 = points[0]?.tMs ?? input.fromMs;
+      const since = buckets.filter((b) => onset === null || b.tStartMs >= onset.atMs);
+      const slope = Number.isFinite(verdict.slopeKbPerHour) ? verdict.slopeKbPerHour : 0;
+      const intercept =
+        since.length > 0
+          ? median(since.map((b) => b.min - (slope * (b.tStartMs - t0)) / 3_600_000))
+          : (points[0]?.kb ?? 0);
       return {
         host: s.host,
         pid: s.pid,
@@ -468,14 +493,14 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
         metric: input.metric,
         points,
         trend: {
-          interceptKb: Number.isFinite(line.intercept) ? line.intercept : 0,
-          slopeKbPerHour: Number.isFinite(line.slope) ? line.slope : 0,
-          pctPerHour: score.pctPerHour,
-          confidence: score.confidence,
-          leak: score.leak,
-          reason: score.reason,
-          timeToLimitHours: score.timeToLimitHours,
-          limitKb,
+          interceptKb: Number.isFinite(intercept) ? intercept : 0,
+          slopeKbPerHour: slope,
+          pctPerHour: verdict.pctPerHour,
+          confidence: verdict.confidence,
+          leak: verdict.leak,
+          reason: verdict.reason,
+          timeToLimitHours: verdict.timeToLimitHours,
+          limitKb: verdict.limitKb,
           onset,
         },
       };
