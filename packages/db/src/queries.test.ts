@@ -402,3 +402,46 @@ describe.each(testDrivers())('process memory limits on %s', (driver) => {
     });
   });
 });
+
+describe('diffMappings', () => {
+  const anon = (start: string, end: string, rssKb: number) =>
+    exampleMapping({
+      start,
+      end,
+      path: '',
+      inode: 0,
+      dev: '00:00',
+      kb: { ...exampleMapping().kb, Size: rssKb, Rss: rssKb, Anonymous: rssKb },
+    });
+
+  it('counts a region that grew downwards (same end, lower start) as one mapping that grew', () => {
+    const before = [
+      anon('7f0000000000', '7f0010000000', 230_000),
+      anon('7f2000000000', '7f2000100000', 1024),
+    ];
+    // 80 MB more, merged below the region by the kernel; the other mapping went away.
+    const after = [anon('7effeb000000', '7f0010000000', 310_000)];
+    const d = diffMappings(before, after);
+    expect(d.map((c) => [c.after?.start ?? null, c.before?.start ?? null, c.rssDeltaKb])).toEqual([
+      ['7effeb000000', '7f0000000000', 80_000],
+      [null, '7f2000000000', -1024],
+    ]);
+  });
+
+  it('keeps mappings of other paths apart even where they overlap', () => {
+    const lib = exampleMapping({
+      start: '7f0000000000',
+      end: '7f0000100000',
+      path: '/usr/lib/a.so',
+    });
+    const other = exampleMapping({
+      start: '7f0000080000',
+      end: '7f0000200000',
+      path: '/usr/lib/b.so',
+    });
+    expect(diffMappings([lib], [other]).map((c) => (c.before ? 'gone' : 'new'))).toEqual([
+      'new',
+      'gone',
+    ]);
+  });
+});

@@ -371,23 +371,50 @@ export interface MappingChange {
   sizeDeltaKb: number;
 }
 
+/** Whether two mappings cover some address in common (hex start/end, as /proc prints them). */
+function overlaps(x: Mapping, y: Mapping): boolean {
+  return (
+    BigInt(`0x${x.start}`) < BigInt(`0x${y.end}`) && BigInt(`0x${y.start}`) < BigInt(`0x${x.end}`)
+  );
+}
+
 /**
  * Mapping-by-mapping difference of two maps of one process: a mapping is the same when its
- * start address and path are (a growing heap keeps its start). Largest RSS growth first.
+ * start address and path are (a growing heap keeps its start), or, among those left unmatched,
+ * when its path is the same and its range overlaps: the kernel merges a new anonymous mapping
+ * placed just below an existing one into it, so a region that grows downwards keeps its end
+ * but not its start, and is one mapping that grew, not one that appeared and one that went.
+ * Largest RSS growth first.
  */
 export function diffMappings(
   before: readonly Mapping[],
   after: readonly Mapping[],
 ): MappingChange[] {
   const key = (m: Mapping) => `${m.start} ${m.pathBase64 ?? m.path}`;
+  const path = (m: Mapping) => m.pathBase64 ?? m.path;
   const a = new Map(before.map((m) => [key(m), m]));
   const b = new Map(after.map((m) => [key(m), m]));
+  const leftBefore = [...a].filter(([k]) => !b.has(k)).map(([, m]) => m);
+  const pairedBefore = new Set<Mapping>();
   const out: MappingChange[] = [];
   for (const [k, m] of b) {
-    const old = a.get(k);
+    let old = a.get(k);
+    if (!old) {
+      old = leftBefore.find((o) => !pairedBefore.has(o) && path(o) === path(m) && overlaps(o, m));
+      if (old) pairedBefore.add(old);
+    }
     const rss = (m.kb.Rss ?? 0) - (old?.kb.Rss ?? 0);
     const size = (m.kb.Size ?? 0) - (old?.kb.Size ?? 0);
-    if (old && rss === 0 && size === 0 && old.end === m.end && old.perms === m.perms) continue;
+    if (
+      old &&
+      rss === 0 &&
+      size === 0 &&
+      old.start === m.start &&
+      old.end === m.end &&
+      old.perms === m.perms
+    ) {
+      continue;
+    }
     out.push({
       key: k,
       ...(old ? { before: old } : {}),
@@ -396,9 +423,14 @@ export function diffMappings(
       sizeDeltaKb: size,
     });
   }
-  for (const [k, m] of a) {
-    if (b.has(k)) continue;
-    out.push({ key: k, before: m, rssDeltaKb: -(m.kb.Rss ?? 0), sizeDeltaKb: -(m.kb.Size ?? 0) });
+  for (const m of leftBefore) {
+    if (pairedBefore.has(m)) continue;
+    out.push({
+      key: key(m),
+      before: m,
+      rssDeltaKb: -(m.kb.Rss ?? 0),
+      sizeDeltaKb: -(m.kb.Size ?? 0),
+    });
   }
   return out.sort((x, y) => y.rssDeltaKb - x.rssDeltaKb || x.key.localeCompare(y.key));
 }
