@@ -40,6 +40,7 @@ const SPEC: Omit<GetoptSpec, 'posixlyCorrect'> = {
     { name: 'token', hasArg: true, val: 'token' },
     { name: 'token-file', hasArg: true, val: 'token-file' },
     { name: 'config', hasArg: true, val: 'config' },
+    { name: 'timeout', hasArg: true, val: 'timeout' },
   ],
 };
 
@@ -104,6 +105,7 @@ export function parseAtCommandLine(argv: readonly string[], env: Env, nowMs: num
         token: flags.token,
         tokenFile: flags['token-file'],
         config: flags.config,
+        timeout: flags.timeout,
       },
       env as NodeJS.ProcessEnv,
     ),

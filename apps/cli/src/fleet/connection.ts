@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { FleetCommandError } from './errors.ts';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:4680';
+/** How long one request may take, answer included, before the command gives up on the server. */
+export const DEFAULT_TIMEOUT_SECONDS = 60;
 
 /** `$XDG_CONFIG_HOME/fleetpmap/config.json`, else `~/.config/fleetpmap/config.json`. */
 export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -18,6 +20,8 @@ const configFileSchema = z.strictObject({
   token: z.string().min(1).optional(),
   /** a file holding the token, e.g. the server's admin-token file */
   tokenFile: z.string().min(1).optional(),
+  /** seconds one request may take */
+  timeout: z.number().positive().max(86_400).optional(),
 });
 
 export type ConnectionFlags = {
@@ -25,17 +29,20 @@ export type ConnectionFlags = {
   token?: string | undefined;
   tokenFile?: string | undefined;
   config?: string | undefined;
+  /** seconds, as given on the command line */
+  timeout?: string | undefined;
 };
 
-export type Connection = { server: string; token: string | undefined };
+export type Connection = { server: string; token: string | undefined; timeoutMs: number };
 
 const serverSchema = z
   .url({ protocol: /^https?$/, error: 'the server must be an http:// or https:// URL' })
   .transform((u) => u.replace(/\/+$/, ''));
 
 /**
- * Where to reach the server and with which token: flags, then FLEETPMAP_SERVER / FLEETPMAP_TOKEN
- * / FLEETPMAP_TOKEN_FILE, then the config file.
+ * Where to reach the server, with which token and how long to wait for it: flags, then
+ * FLEETPMAP_SERVER / FLEETPMAP_TOKEN / FLEETPMAP_TOKEN_FILE / FLEETPMAP_TIMEOUT, then the config
+ * file.
  */
 export function resolveConnection(
   flags: ConnectionFlags,
@@ -56,7 +63,22 @@ export function resolveConnection(
       : undefined;
   if (token === undefined && tokenFile === undefined) token = file.token;
   if (tokenFile !== undefined) token = readTokenFile(tokenFile);
-  return { server: server.data, token };
+  const timeoutSeconds =
+    flags.timeout !== undefined
+      ? parseSeconds(flags.timeout, '--timeout')
+      : env.FLEETPMAP_TIMEOUT !== undefined && env.FLEETPMAP_TIMEOUT !== ''
+        ? parseSeconds(env.FLEETPMAP_TIMEOUT, 'FLEETPMAP_TIMEOUT')
+        : (file.timeout ?? DEFAULT_TIMEOUT_SECONDS);
+  return { server: server.data, token, timeoutMs: Math.max(1, Math.round(timeoutSeconds * 1000)) };
+}
+
+/** A request timeout in seconds: `60`, `0.5`. */
+function parseSeconds(text: string, what: string): number {
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!(seconds > 0) || seconds > 86_400) {
+    throw new FleetCommandError(`${what} "${text}": expected a number of seconds, such as 60`);
+  }
+  return seconds;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

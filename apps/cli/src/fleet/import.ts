@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { isRetryableStatus, MAX_INFLATED_BODY_BYTES, parseSnapshot } from '@fleetpmap/protocol';
 import { TRPCClientError } from '@trpc/client';
 import { Command } from 'commander';
-import { createFleetClient } from './client.ts';
+import { createFleetClient, NotTheApiError, transportFailure } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
@@ -59,6 +59,15 @@ export async function importSnapshots(
           fatal ??= new FleetCommandError(
             `server answered 401: ${(error as Error).message} (give an admin token)`,
           );
+          return;
+        }
+        const cause = error instanceof TRPCClientError ? error.cause : undefined;
+        const failure = transportFailure(error, connection);
+        if (
+          failure !== undefined &&
+          !(cause instanceof NotTheApiError && isRetryableStatus(cause.status))
+        ) {
+          fatal ??= new FleetCommandError(failure);
           return;
         }
         const retry = status === undefined || isRetryableStatus(status);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { type ConnectionFlags, resolveConnection } from './connection.ts';
+import { type ConnectionFlags, DEFAULT_TIMEOUT_SECONDS, resolveConnection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 
 /** The flags every fleet command shares. */
@@ -10,6 +10,10 @@ export function withConnectionOptions(command: Command): Command {
     .option('--token <token>', 'bearer token (env FLEETPMAP_TOKEN)')
     .option('--token-file <path>', 'read the token from a file (env FLEETPMAP_TOKEN_FILE)')
     .option('--config <path>', 'config file (default ~/.config/fleetpmap/config.json)')
+    .option(
+      '--timeout <seconds>',
+      `give up on a request after this long (env FLEETPMAP_TIMEOUT; default ${DEFAULT_TIMEOUT_SECONDS})`,
+    )
     .option('--json', 'print the result as one JSON document');
 }
 
@@ -29,6 +33,7 @@ const connectionOptionsSchema = z.object({
   token: z.string().optional(),
   tokenFile: z.string().optional(),
   config: z.string().optional(),
+  timeout: z.string().optional(),
   json: z.boolean().optional(),
 });
 
