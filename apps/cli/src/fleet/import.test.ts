@@ -34,6 +34,15 @@ describe('fleetpmap import FILE', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('says that a directory is not a file to import, as for any bad argument', async () => {
+    const r = await run(['import', dir, '--server', 'http://127.0.0.1:4680', '--token', 't']);
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `fleetpmap: cannot read ${dir}: it is a directory, not an NDJSON file\n`,
+    });
+  });
+
   it('stops at the first request the server does not answer instead of retrying every line', async () => {
     const sockets: Socket[] = [];
     const server = createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');

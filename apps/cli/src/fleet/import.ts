@@ -3,6 +3,7 @@
 // line is reported with its number and never stops the others.
 
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { isRetryableStatus, MAX_INFLATED_BODY_BYTES, parseSnapshot } from '@fleetpmap/protocol';
@@ -31,6 +32,15 @@ function statusOf(error: unknown): number | undefined {
   return (error.data as { httpStatus?: number } | undefined)?.httpStatus;
 }
 
+/**
+ * The one 403 that is about a line rather than the token: an agent token writing a host other
+ * than its own. Any other 403 (a reader or enroll token, which may not push at all) is the same
+ * for every line.
+ */
+function isHostRefusal(error: unknown): boolean {
+  return error instanceof Error && /^this agent token is bound to host /.test(error.message);
+}
+
 export async function importSnapshots(
   connection: Connection,
   input: Readable,
@@ -55,9 +65,10 @@ export async function importSnapshots(
         return;
       } catch (error) {
         const status = statusOf(error);
-        if (status === 401) {
+        // About the token, not the line: every other line would be refused the same way.
+        if (status === 401 || (status === 403 && !isHostRefusal(error))) {
           fatal ??= new FleetCommandError(
-            `server answered 401: ${(error as Error).message} (give an admin token)`,
+            `server answered ${status}: ${(error as Error).message} (give an admin token, or the host's agent token)`,
           );
           return;
         }
@@ -149,6 +160,11 @@ export const importCommand = withConnectionOptions(
         reject(new FleetCommandError(`cannot read ${file}: ${(e as Error).message}`)),
       );
     });
+    // A directory opens like a file; only the first read would fail.
+    if ((await stat(file)).isDirectory()) {
+      input.destroy();
+      throw new FleetCommandError(`cannot read ${file}: it is a directory, not an NDJSON file`);
+    }
   }
   const result = await importSnapshots(connection, input, {
     progress: (r) => process.stderr.write(`fleetpmap: import: ${summary(r)} so far\n`),
