@@ -1,10 +1,11 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { type ConnectionFlags, DEFAULT_TIMEOUT_SECONDS, resolveConnection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
 
 /** The flags every fleet command shares. */
 export function withConnectionOptions(command: Command): Command {
+  // Commands with a table also take --csv: one output can be only one of the two.
   return command
     .option('--server <url>', 'server URL (env FLEETPMAP_SERVER; default http://127.0.0.1:4680)')
     .option('--token <token>', 'bearer token (env FLEETPMAP_TOKEN)')
@@ -14,7 +15,7 @@ export function withConnectionOptions(command: Command): Command {
       '--timeout <seconds>',
       `give up on a request after this long (env FLEETPMAP_TIMEOUT; default ${DEFAULT_TIMEOUT_SECONDS})`,
     )
-    .option('--json', 'print the result as one JSON document');
+    .addOption(new Option('--json', 'print the result as one JSON document').conflicts('csv'));
 }
 
 /** `--host GLOB` and `--label k=v` (repeatable): which hosts a fleet question is about. */
