@@ -215,6 +215,27 @@ describe('Collector on a fixture proc tree', () => {
     expect(tierOf(r, PYTHON)).toBe('cheap');
   });
 
+  it('cuts a command line of megabytes at the protocol limit instead of losing it', async () => {
+    const dir = join(root, String(PYTHON));
+    // 1.44 MB of arguments; then the same in a three-byte character, cut mid-character by the
+    // read: neither is an error, both are the first 4096 characters and say they were cut.
+    const ascii = `python3\0${'a'.repeat(120_000)}\0`.repeat(12);
+    await writeFile(join(dir, 'cmdline'), ascii);
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    const py = (await c.cycle()).records.find((p) => p.pid === PYTHON);
+    expect(py?.error).toBeUndefined();
+    expect(py?.cmdline).toBe(`python3 ${'a'.repeat(4096 - 8)}`);
+    expect(py?.cmdlineTruncated).toBe(true);
+
+    await writeFile(join(dir, 'cmdline'), `${'€'.repeat(600_000)}\0`);
+    const c2 = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    const euro = (await c2.cycle()).records.find((p) => p.pid === PYTHON);
+    expect(euro?.error).toBeUndefined();
+    expect(euro?.cmdline).toBe('€'.repeat(4096));
+    expect(euro?.cmdlineBase64).toBeUndefined();
+    expect(euro?.cmdlineTruncated).toBe(true);
+  });
+
   it('reads every map on demand, whatever the schedule and guards say', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 1 });
     await c.cycle();

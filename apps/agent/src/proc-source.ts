@@ -163,6 +163,13 @@ export function toWireMapping(e: SmapsEntry): Mapping {
 /** Cap for the small per-process text files; a larger one is corrupt or hostile. */
 const SMALL_FILE_MAX = 1024 * 1024;
 
+/**
+ * Bytes of a command line worth reading: `cmdlineChars` characters of UTF-8 take at most four
+ * bytes each, and anything after them is cut anyway. A command line can be as long as the
+ * kernel's argument limit (a quarter of the stack limit, 2 MiB and more).
+ */
+const CMDLINE_READ_BYTES = 4 * LIMITS.cmdlineChars;
+
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
 /**
@@ -194,6 +201,38 @@ export function readSmallSync(path: string): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The first `maxBytes` bytes of a small /proc file (a copy), and whether there is more after
+ * them. Reads one byte over the cap to know, never the rest.
+ */
+export function readHeadSync(path: string, maxBytes: number): { bytes: Buffer; more: boolean } {
+  if (scratch.length < maxBytes + 1) scratch = Buffer.allocUnsafe(maxBytes + 1);
+  const fd = openSync(path, 'r');
+  try {
+    let used = 0;
+    while (used <= maxBytes) {
+      const n = readSync(fd, scratch, used, maxBytes + 1 - used, null);
+      if (n === 0) break;
+      used += n;
+    }
+    const more = used > maxBytes;
+    return { bytes: Buffer.from(scratch.subarray(0, Math.min(used, maxBytes))), more };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Drops a UTF-8 sequence cut short at the end of `b` (a head read stopped inside it). */
+function withoutCutSequence(b: Buffer): Buffer {
+  for (let i = b.length - 1; i >= 0 && i >= b.length - 4; i--) {
+    const byte = b[i] as number;
+    if ((byte & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead
+    const need = byte >= 0xf8 ? 1 : byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return b.length - i < need ? b.subarray(0, i) : b;
+  }
+  return b;
 }
 
 export interface ProcfsSourceOptions {
@@ -284,15 +323,16 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         if (t.base64 !== undefined) id.commBase64 = t.base64;
       });
       attempt(() => {
-        const raw = Buffer.from(small(at(pid, 'cmdline')), 'latin1');
+        const head = readHeadSync(at(pid, 'cmdline'), CMDLINE_READ_BYTES);
+        const raw = head.more ? withoutCutSequence(head.bytes) : head.bytes;
         for (let i = 0; i < raw.length; i++) if (raw[i] === 0) raw[i] = 0x20;
         let end = raw.length;
-        while (end > 0 && raw[end - 1] === 0x20) end--;
+        while (!head.more && end > 0 && raw[end - 1] === 0x20) end--;
         const bytes = raw.subarray(0, end);
         const t = wireText(bytes, LIMITS.cmdlineChars);
         id.cmdline = t.text;
         if (t.base64 !== undefined) id.cmdlineBase64 = t.base64;
-        if (t.text.length < bytes.toString('utf8').length) id.cmdlineTruncated = true;
+        if (head.more || t.text.length < bytes.toString('utf8').length) id.cmdlineTruncated = true;
       });
       attempt(() => {
         const file = at(pid, 'cgroup');
