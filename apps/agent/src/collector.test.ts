@@ -183,6 +183,28 @@ describe('Collector on a fixture proc tree', () => {
     expect(tierOf(r, SLEEP)).toBe('rollup');
   });
 
+  it('gives the expensive reads their budget however long the cheap pass took', async () => {
+    const base = procfsSource({ procRoot: root });
+    // Reading stat and status of each process takes 10 ms: 30 ms a cycle, over a 20 ms budget.
+    const slowCheap: ProcSource = {
+      ...base,
+      async readCheap(pid) {
+        clock.advance(10);
+        return base.readCheap(pid);
+      },
+    };
+    const c = new Collector(slowFor(slowCheap, clock, { [SLEEP]: 15, [PYTHON]: 15 }), clock, {
+      ...cfg,
+      cycleBudgetMs: 20,
+    });
+    const r = await c.cycle();
+    expect(r.tiers.cheap.ms).toBeGreaterThanOrEqual(30);
+    // 15 ms of rollups is within the budget; the next read starts before it is spent.
+    expect(tierOf(r, SLEEP)).toBe('rollup');
+    expect(tierOf(r, PYTHON)).toBe('rollup');
+    expect(r.skipped).toEqual([]);
+  });
+
   it('stops expensive reads at the cycle budget and catches up on the next cycle', async () => {
     const base = procfsSource({ procRoot: root });
     const budget = { ...cfg, cycleBudgetMs: 100, readBudgetMs: 1000 };

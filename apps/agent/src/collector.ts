@@ -71,8 +71,8 @@ function anonKb(c: CheapSample): number {
  * every process (tier 1). `smaps_rollup` (tier 2) and full `smaps` (tier 3) walk the target's page
  * tables under its mmap lock, so they run less often, at once for growing processes, and never
  * for a process whose last expensive read was slow or which is over the size limits more often
- * than its backed-off interval allows. The cycle's expensive reads stop at the cycle budget; what
- * was due but not read is reported with the reason.
+ * than its backed-off interval allows. The expensive reads of a cycle stop once they have taken the
+ * cycle budget; what was due but not read is reported with the reason.
  */
 export class Collector {
   readonly #source: ProcSource;
@@ -177,8 +177,10 @@ export class Collector {
         await emit(cand.record);
         continue;
       }
-      const elapsed = this.#clock.monoMs() - t0;
-      if (!opts.forceFull && elapsed >= this.#cfg.cycleBudgetMs) {
+      // The budget is the expensive reads' own: the cheap pass reads every process whatever it
+      // costs, and counting it here would leave a host whose cheap pass is slow without rollups.
+      const spent = tiers.rollup.ms + tiers.full.ms;
+      if (!opts.forceFull && spent >= this.#cfg.cycleBudgetMs) {
         skipped.push({
           pid: cand.cheap.pid,
           comm: cand.record.comm,
