@@ -145,6 +145,16 @@ describe('loadConfig', () => {
         /needs a webhookUrl of its own/,
       );
       expect(bad([{ name: 'w', schedule: '0 6 * * *', hostz: 'x' }])).toThrow(/teamReports\.0/);
+      // A typo in the glob would make a report of no host, every day.
+      expect(bad([{ name: 'w', schedule: '0 6 * * *', hosts: 'web-0[12' }])).toThrow(
+        /teamReports\.0\.hosts: host glob: "\[" at character 6 is never closed/,
+      );
+      expect(
+        loadConfig(
+          {},
+          file('glob.json', [{ name: 'w', schedule: '0 6 * * *', hosts: 'web-0[12]' }]),
+        ).teamReports[0]?.hosts,
+      ).toBe('web-0[12]');
       expect(() => loadConfig({}, { FLEETPMAP_REPORTS_FILE: join(dir, 'absent.json') })).toThrow(
         /cannot read the reports file .*absent\.json: ENOENT/,
       );

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { MANUAL_SCHEDULE, METRICS, SERVER_SCHEDULE } from '@fleetpmap/db';
 import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
+import { hostGlobProblem } from '@fleetpmap/protocol/host-glob';
 import { Cron } from 'croner';
 import { z } from 'zod';
 
@@ -122,7 +123,16 @@ const teamReport = z.strictObject({
   timeZone: timeZone.default('UTC'),
   window: windowLength.default(86_400_000),
   metric: z.enum(METRICS).default('anon'),
-  hosts: z.string().min(1).max(253).optional(),
+  /** a host glob as `report run --host` takes: malformed, it is refused at startup */
+  hosts: z
+    .string()
+    .min(1)
+    .max(253)
+    .superRefine((glob, ctx) => {
+      const problem = glob.length > 253 ? null : hostGlobProblem(glob);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: `host glob: ${problem}` });
+    })
+    .optional(),
   labels: z
     .record(z.string().min(1).max(128), z.string().max(256))
     .refine((r) => Object.keys(r).length <= 32, { message: 'at most 32 labels' })

@@ -1,7 +1,9 @@
-import { type Command, Option } from 'commander';
+import { hostGlobProblem } from '@fleetpmap/protocol/host-glob';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { type ConnectionFlags, DEFAULT_TIMEOUT_SECONDS, resolveConnection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
+import { printable } from './format.ts';
 
 /** The flags every fleet command shares. */
 export function withConnectionOptions(command: Command): Command {
@@ -21,12 +23,26 @@ export function withConnectionOptions(command: Command): Command {
 /** `--host GLOB` and `--label k=v` (repeatable): which hosts a fleet question is about. */
 export function withHostOptions(command: Command): Command {
   return command
-    .option('--host <glob>', 'only hosts whose name matches (shell glob)')
+    .option(
+      '--host <glob>',
+      'only hosts whose name matches this shell glob: * ? [0-9] [!a] {web,db}',
+      parseHostGlob,
+    )
     .option(
       '--label <k=v>',
       'only hosts with this label (repeatable)',
       (v: string, prev: string[] = []) => [...prev, v],
     );
+}
+
+/**
+ * `--host`, refused before anything is asked when malformed: an unclosed `[` or `{` would
+ * otherwise match no host and look like an empty fleet.
+ */
+export function parseHostGlob(glob: string): string {
+  const problem = hostGlobProblem(glob);
+  if (problem !== null) throw new InvalidArgumentError(`not a host glob: ${printable(problem)}`);
+  return glob;
 }
 
 const connectionOptionsSchema = z.object({

@@ -1,4 +1,5 @@
 import type { AppRouter } from '@fleetpmap/api';
+import { hostGlobProblem } from '@fleetpmap/protocol/host-glob';
 import type { inferRouterOutputs } from '@trpc/server';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
@@ -6,7 +7,7 @@ import { parseDurationMs } from './at-time.ts';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
-import { isoTime, table } from './format.ts';
+import { isoTime, printable, table } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 
 type Outputs = inferRouterOutputs<AppRouter>['token'];
@@ -31,6 +32,13 @@ export function createToken(
   }
   if (opts.role !== 'agent' && opts.role !== 'enroll' && opts.host !== undefined) {
     throw new FleetCommandError('--host applies to agent and enroll tokens only');
+  }
+  const problem =
+    opts.role === 'enroll' && opts.host !== undefined ? hostGlobProblem(opts.host) : null;
+  if (problem !== null) {
+    throw new FleetCommandError(
+      `--host "${printable(opts.host ?? '')}": not a host glob: ${problem}`,
+    );
   }
   const expiresInMs =
     opts.expires === undefined ? undefined : parseDurationMs(opts.expires, '--expires');
@@ -89,7 +97,7 @@ const create = withConnectionOptions(
     )
     .option(
       '--host <name>',
-      'the host an agent token may write; for an enroll token, a glob of the hosts it may enroll',
+      'the host an agent token may write; for an enroll token, a glob of the hosts it may enroll (* ? [0-9] [!a] {web,db})',
     )
     .option('--label <text>', 'a note to recognise the token by')
     .option('--expires <duration>', 'refuse the token after this long, e.g. 24h, 30d'),

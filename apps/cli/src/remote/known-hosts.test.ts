@@ -77,3 +77,18 @@ describe.skipIf(!haveKeygen)('known_hosts', () => {
     expect(hostFieldMatches('a,b,c', 'b')).toBe(true);
   });
 });
+
+describe('known_hosts host patterns', () => {
+  it('take [host]:port as a name, as OpenSSH does, not as a set of characters', () => {
+    const port = knownHostsName('web-07', 2222);
+    expect(hostFieldMatches('[web-07]:2222', port)).toBe(true);
+    expect(hostFieldMatches('[web-07]:2222', 'w:2222')).toBe(false);
+    expect(hostFieldMatches('[web-07]:2222', knownHostsName('web-07', 22))).toBe(false);
+    expect(hostFieldMatches('[web-0?]:2222,!web-99', port)).toBe(true);
+    expect(hostFieldMatches('[*]:2222,![web-07]:2222', port)).toBe(false);
+    // Only `*`, `?` and `!`: brackets, braces and an unclosed `[` are the name itself.
+    expect(hostFieldMatches('web-0[78]', 'web-07')).toBe(false);
+    expect(hostFieldMatches('web-0{7,8}', 'web-07')).toBe(false);
+    expect(hostFieldMatches('[web-07', '[web-07')).toBe(true);
+  });
+});

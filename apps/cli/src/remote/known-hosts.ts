@@ -6,8 +6,9 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-// The subpath: remote mode starts without the protocol's schemas (zod).
-import { hostGlobMatches } from '@fleetpmap/protocol/host-glob';
+// The subpath: remote mode starts without the protocol's schemas (zod). OpenSSH's patterns, not
+// the host globs of `--host`: `[` starts `[host]:port`, never a set of characters.
+import { wildcardMatches } from '@fleetpmap/protocol/host-glob';
 
 export interface KnownHostEntry {
   file: string;
@@ -84,7 +85,7 @@ export function hostFieldMatches(field: string, name: string): boolean {
   for (const pattern of field.split(',')) {
     const negated = pattern.startsWith('!');
     const body = negated ? pattern.slice(1) : pattern;
-    if (hostGlobMatches(body.toLowerCase(), name.toLowerCase())) {
+    if (wildcardMatches(body.toLowerCase(), name.toLowerCase())) {
       if (negated) return false;
       matched = true;
     }

@@ -22,16 +22,32 @@ import {
   type ProcessAggregateSeries,
   processAggregates,
 } from '@fleetpmap/db';
-import { hostGlobMatches } from '@fleetpmap/protocol';
+import {
+  compileHostGlob,
+  HostGlobError,
+  type HostGlobMatcher,
+} from '@fleetpmap/protocol/host-glob';
+import { ApiError } from '../errors.ts';
 import type { HostFilter, TopInput, TopRow } from './query-services.ts';
 
 export function chooseHosts(all: DbHost[], filter: HostFilter): DbHost[] {
-  const glob = filter.hostGlob;
+  const glob = filter.hostGlob === undefined ? undefined : hostGlob(filter.hostGlob);
   return all.filter(
     (h) =>
-      (glob === undefined || hostGlobMatches(glob, h.name)) &&
+      (glob === undefined || glob(h.name)) &&
       Object.entries(filter.labels ?? {}).every(([k, v]) => h.labels[k] === v),
   );
+}
+
+/** The glob parsed once for every host; the API's input schema has refused malformed ones. */
+function hostGlob(glob: string): HostGlobMatcher {
+  try {
+    return compileHostGlob(glob);
+  } catch (error) {
+    if (error instanceof HostGlobError)
+      throw new ApiError('INVALID_INPUT', `host glob: ${error.message}`);
+    throw error;
+  }
 }
 
 function toMetricBuckets(buckets: readonly AggregateBucket[], metric: Metric): MetricBucket[] {

@@ -1,5 +1,6 @@
 import { METRICS } from '@fleetpmap/db';
 import { mappingSchema } from '@fleetpmap/protocol';
+import { hostGlobProblem } from '@fleetpmap/protocol/host-glob';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import type { QueryServices } from '../queries/query-services.ts';
@@ -14,9 +15,21 @@ const metric = z.enum(METRICS);
 const hostName = z.string().min(1).max(253);
 const pid = z.int().min(1).max(4_194_304);
 const timeMs = z.int().min(0).max(8_640_000_000_000);
+const MAX_HOST_GLOB_CHARS = 253;
+
+/**
+ * Refuses a malformed host glob (`*`, `?`, `[a-z]`, `[!…]`, `{a,b}`) with what is wrong: a typo
+ * must not pass for a glob that matches no host. Not parsed at all beyond the length limit.
+ */
+export function checkHostGlob(glob: string, ctx: z.RefinementCtx): void {
+  if (glob.length > MAX_HOST_GLOB_CHARS) return;
+  const problem = hostGlobProblem(glob);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `host glob: ${problem}` });
+}
+
 /** `--host GLOB` and `--label k=v`: which hosts a question is about. */
 export const hostFilter = {
-  hostGlob: z.string().min(1).max(253).optional(),
+  hostGlob: z.string().min(1).max(MAX_HOST_GLOB_CHARS).superRefine(checkHostGlob).optional(),
   labels: z
     .record(z.string().min(1).max(128), z.string().max(256))
     .refine((r) => Object.keys(r).length <= 32, { message: 'at most 32 labels' })

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import { ROLES } from '../services.ts';
 import { adminProcedure, enrollProcedure, router } from '../trpc.ts';
+import { checkHostGlob } from './query.ts';
 
 export const tokenInfoSchema = z.strictObject({
   id: z.string(),
@@ -16,12 +17,16 @@ export const tokenInfoSchema = z.strictObject({
   expiresAtMs: z.int().nullable(),
 });
 
-/** A host glob: host-name characters plus `*` and `?`. */
+/** A host glob: host-name characters and the glob's `* ? [ ] ! ^ { } ,`, well formed. */
 const hostPatternSchema = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9._*?-]+$/, 'a host glob: letters, digits, . _ - and the wildcards * ?');
+  .regex(
+    /^[A-Za-z0-9._*?[\]!^{},-]+$/,
+    'a host glob: letters, digits, . _ - and the glob characters * ? [ ] ! ^ { } ,',
+  )
+  .superRefine(checkHostGlob);
 
 /** Longest lifetime a token may be given at creation: ten years, in ms. */
 const MAX_TOKEN_LIFETIME_MS = 10 * 366 * 24 * 3_600_000;
