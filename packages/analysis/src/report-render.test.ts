@@ -293,7 +293,49 @@ describe('renderReportHtml', () => {
   });
 });
 
+/** What no rendering may carry: controls, line separators, bidi controls. */
+const UNSAFE = /[\p{Cc}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
+/** A text as the renderers show it. */
+function shown(text: string): string {
+  return text
+    .replace(/[\p{Cc}\u2028\u2029]/gu, ' ')
+    .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '?');
+}
+
 describe('report renderers on hostile input', () => {
+  it('send a terminal no escape sequence and let no bidi control reorder a line', () => {
+    // `evil.sh` reads as `hs.live` once U+202E reverses the rest of the line.
+    const r = report(
+      [
+        leak('web-1\u202e', 1, {
+          cmdline: 'run \u001b[2J\u001b[31m\u202eevil.sh\u2066x\u2069\nfake',
+        }),
+      ],
+      {
+        previous: {
+          id: 'r-1',
+          generatedAtMs: 0,
+          leaks: [leak('gone\u200f', 2, { cmdline: '\u009b31m' })],
+        },
+      },
+    );
+    const outputs = {
+      md: renderReportMarkdown(r),
+      html: renderReportHtml(r),
+      summary: reportSummary(r),
+    };
+    for (const [format, out] of Object.entries(outputs)) {
+      expect(out.replaceAll('\n', ''), format).not.toMatch(UNSAFE);
+      // Markdown escapes the brackets too.
+      const command = 'run  [2J [31m?evil.sh?x? fake';
+      expect(out, format).toContain(format === 'md' ? command.replaceAll('[', '\\[') : command);
+      expect(out, format).toContain('web-1?');
+    }
+    expect(outputs.md).toContain('- pid 2 on gone?:  31m');
+    expect(outputs.html).toContain('<li>pid 2 on gone?:  31m</li>');
+  });
+
   const fragment = fc.constantFrom(
     '<',
     '>',
@@ -306,6 +348,11 @@ describe('report renderers on hostile input', () => {
     '\n',
     '\r',
     '\u2028',
+    '\u001b[2J',
+    '\u009b',
+    '\u202e',
+    '\u2066',
+    '\u200f',
     '<script>',
     '</td>',
     '<img src=x onerror=alert(1)>',
@@ -343,10 +390,13 @@ describe('report renderers on hostile input', () => {
           const html = renderReportHtml(r, { title });
           const left = html.replace(TEMPLATE_TAG, '');
           expect(left).not.toMatch(/[<>]/);
-          for (const f of fields) expect(htmlText(html)).toContain(f.host);
+          // Each host shows, one line and with its bidi controls as `?`.
+          for (const f of fields) expect(htmlText(html)).toContain(shown(f.host));
+          expect(html.replaceAll('\n', '')).not.toMatch(UNSAFE);
 
           const md = renderReportMarkdown(r, { title });
           expect(md).not.toMatch(/[<>]/);
+          expect(md.replaceAll('\n', '')).not.toMatch(UNSAFE);
           expectWellFormedTables(md, [r.leaks.length, r.groups.length]);
           // The title, the window and the sentences stay one line each.
           expect(md.split('\n')[1]).toBe('');

@@ -4,7 +4,9 @@
 //
 // Host names, command lines and binary paths come from the monitored hosts, so any of them may be
 // hostile. Both documents are built from one list of plain-text blocks and every text is escaped
-// by the writer of its format, never by the code that composes the content.
+// by the writer of its format, never by the code that composes the content. Every format keeps
+// each text on one line without control characters (so the page or document printed to a
+// terminal sends it no escape sequence) and shows bidi controls as `?` (so no text is reordered).
 
 import type { GroupPivot } from './pivot.ts';
 import { describeScope, type LeakReport, type ReportLeak, type ResolvedLeak } from './report.ts';
@@ -56,8 +58,8 @@ export function renderReportHtml(report: LeakReport, opts: ReportRenderOptions =
 
 /**
  * Up to four plain-text lines for a chat webhook's `text` field: the fleet totals, then the
- * most urgent leaks (none for a quiet fleet). Field values are flattened to one line each but otherwise left as they are:
- * each chat service has its own markup (Slack reads `<!channel>` as a mention of everyone), so
+ * most urgent leaks (none for a quiet fleet). Field values are flattened to one line each, bidi
+ * controls shown as `?`, but otherwise left as they are: each chat service has its own markup (Slack reads `<!channel>` as a mention of everyone), so
  * the sender escapes for the service it posts to.
  */
 export function reportSummary(report: LeakReport): string {
@@ -318,9 +320,9 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
-/** Safe in element content and in double- or single-quoted attribute values. */
+/** Safe in element content and in double- or single-quoted attribute values; one line. */
 function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+  return oneLine(text).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 }
 
 /**
@@ -337,9 +339,15 @@ function escapeMarkdown(text: string): string {
   );
 }
 
-/** Control characters (CR, LF, tab, NUL, …) and Unicode line separators become spaces. */
+/**
+ * Control characters (CR, LF, tab, NUL, ESC, C1, …) and Unicode line separators become spaces;
+ * bidi controls (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, the marks
+ * U+200E, U+200F and U+061C), which reorder what a reader sees, become `?`.
+ */
 function oneLine(text: string): string {
-  return text.replace(/[\p{Cc}\u2028\u2029]/gu, ' ');
+  return text
+    .replace(/[\p{Cc}\u2028\u2029]/gu, ' ')
+    .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '?');
 }
 
 /** Cut by code points, so no surrogate pair is split into garbage. */

@@ -24,7 +24,7 @@ const mappings = [
 
 describe('stored maps back into /proc text', () => {
   it('reads back through the procfs parser as the agent sent it', () => {
-    const parsed = parseSmaps(smapsText(mappings), 'smaps');
+    const parsed = parseSmaps(smapsText(mappings, true), 'smaps');
     expect(parsed).toHaveLength(mappings.length);
     parsed.forEach((e, i) => {
       const m = mappings[i] as (typeof mappings)[number];
@@ -40,18 +40,18 @@ describe('stored maps back into /proc text', () => {
       expect(e.extra).toEqual(m.extra);
       expect(e.vmFlags ?? []).toEqual(m.vmFlags);
     });
-    expect(parseMaps(mapsText(mappings), 'maps').map((e) => e.path)).toEqual(
+    expect(parseMaps(mapsText(mappings, true), 'maps').map((e) => e.path)).toEqual(
       parsed.map((e) => e.path),
     );
   });
 
   it('lays lines out like the kernel: name in column 74, values right-aligned to column 24', () => {
-    const text = smapsText([mappings[0] as (typeof mappings)[number]]).split('\n');
+    const text = smapsText([mappings[0] as (typeof mappings)[number]], true).split('\n');
     expect(text[0]).toBe(`55d4a3c00000-55d4a3c21000 rw-p 00000000 00:00 0${' '.repeat(26)}[heap]`);
     expect(text[1]).toBe('Size:                132 kB');
     expect(text.at(-3)).toBe('ProtectionKey:         0');
     expect(text.at(-2)).toBe('VmFlags: rd wr mr mw me ac ');
-    expect(mapsText([mappings[3] as (typeof mappings)[number]])).toBe(
+    expect(mapsText([mappings[3] as (typeof mappings)[number]], true)).toBe(
       '7ffd0000-7ffd2000 rw-p 00000000 00:00 0 \n',
     );
   });

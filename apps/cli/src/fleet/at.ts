@@ -20,7 +20,7 @@ import { parseTimeMs } from './at-time.ts';
 import { call } from './client.ts';
 import { type Connection, resolveConnection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
-import { isoTime } from './format.ts';
+import { isoTime, printable, printableBytes } from './format.ts';
 import { parseHostPid } from './history.ts';
 
 export type StoredMap = inferRouterOutputs<AppRouter>['map']['at'];
@@ -120,7 +120,20 @@ export function fetchStoredMap(
   return call(connection, (c) => c.map.at.query({ ...target, atMs }));
 }
 
-/** pmap's output for a stored map, byte for byte what pmap printed for that map. */
+/**
+ * A command line or comm as the bytes pmap's renderer takes. pmap escapes control bytes itself,
+ * and without UTF-8 every byte above 0x7F; with UTF-8 it keeps C1 and bidi controls, which here
+ * come from a monitored host and must not reach the terminal either.
+ */
+function commandBytes(text: string, utf8: boolean): string {
+  const bytes = Buffer.from(text, 'utf8').toString('latin1');
+  return utf8 ? printableBytes(bytes, true) : bytes;
+}
+
+/**
+ * pmap's output for a stored map, byte for byte what pmap printed for that map, except for the
+ * characters `printable` withholds from a terminal.
+ */
 export function renderStoredMap(map: StoredMap, layout: PmapOptions, utf8: boolean): Buffer {
   const smaps = !(layout.mode === 'default' || layout.mode === 'device');
   let text = '';
@@ -129,9 +142,9 @@ export function renderStoredMap(map: StoredMap, layout: PmapOptions, utf8: boole
       tgid: map.pid,
       // The stored cmdline has its NULs turned into spaces already, which is what pmap prints.
       command: processCommand(
-        Buffer.from(map.cmdline, 'utf8').toString('latin1'),
+        commandBytes(map.cmdline, utf8),
         {
-          comm: Buffer.from(map.comm, 'utf8').toString('latin1'),
+          comm: commandBytes(map.comm, utf8),
           state: 'S',
           ppid: 0,
           startStack: 0n,
@@ -139,7 +152,7 @@ export function renderStoredMap(map: StoredMap, layout: PmapOptions, utf8: boole
         utf8,
       ),
       startStack: stackAddress(map.mappings),
-      mapText: smaps ? smapsText(map.mappings) : mapsText(map.mappings),
+      mapText: smaps ? smapsText(map.mappings, utf8) : mapsText(map.mappings, utf8),
     },
     layout,
     (chunk) => {
@@ -162,7 +175,7 @@ export async function runAt(argv: readonly string[], env: Env): Promise<number> 
     const utf8 = utf8Codeset(env);
     for (const m of maps) {
       process.stderr.write(
-        `fleetpmap: ${m.host}:${m.pid} as stored at ${isoTime(m.takenAtMs)} ` +
+        `fleetpmap: ${printable(m.host)}:${m.pid} as stored at ${isoTime(m.takenAtMs)} ` +
           `(asked for ${isoTime(req.atMs)})\n`,
       );
       process.stdout.write(renderStoredMap(m, req.layout, utf8));

@@ -2,6 +2,7 @@ import type { AppRouter } from '@fleetpmap/api';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
+import { printable } from './format.ts';
 
 /** The server gave no answer, headers and body, within the connection's timeout. */
 export class RequestTimeoutError extends Error {
@@ -106,14 +107,15 @@ export async function call<T>(connection: Connection, fn: (c: FleetClient) => Pr
       if (status === undefined) {
         const cause = error.cause instanceof Error ? error.cause : error;
         throw new FleetCommandError(
-          `cannot reach the server at ${connection.server}: ${describeCause(cause)}`,
+          printable(`cannot reach the server at ${connection.server}: ${describeCause(cause)}`),
         );
       }
       const hint =
         status === 401 && connection.token === undefined
           ? ' (give a token with --token, FLEETPMAP_TOKEN or the config file)'
           : '';
-      throw new FleetCommandError(`server answered ${status}: ${error.message}${hint}`);
+      // The server's message may quote host names, paths and command lines.
+      throw new FleetCommandError(`server answered ${status}: ${printable(error.message)}${hint}`);
     }
     throw error;
   }

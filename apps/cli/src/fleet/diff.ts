@@ -6,7 +6,7 @@ import { parseTimeMs } from './at-time.ts';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
-import { isoTime, table } from './format.ts';
+import { isoTime, printable, table } from './format.ts';
 import { parseHostPid } from './history.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 import { csv, formatKb } from './top-render.ts';
@@ -62,7 +62,7 @@ function cells(c: DiffResult['changes'][number], forCsv: boolean): string[] {
 
 export function renderDiff(d: DiffResult): string {
   const head =
-    `${d.host}:${d.pid} from ${isoTime(d.fromMs)} to ${isoTime(d.toMs)}: ` +
+    `${printable(d.host)}:${d.pid} from ${isoTime(d.fromMs)} to ${isoTime(d.toMs)}: ` +
     `RSS ${formatKb(d.rssBeforeKb)} -> ${formatKb(d.rssAfterKb)}\n`;
   if (d.changes.length === 0) return `${head}no mapping changed\n`;
   return (

@@ -1,12 +1,38 @@
 import Table from 'cli-table3';
 
 /**
- * A cell as a terminal may show it: command lines, host names and paths come from the monitored
- * hosts, and an escape sequence in one (ESC, CSI, BEL, a line break) could rewrite the operator's
- * screen or forge rows. Each control character becomes `?`; CSV and JSON keep the text as it is.
+ * What must not reach the operator's terminal as it is: control characters (ESC, CSI, BEL, line
+ * breaks, C1), the Unicode line and paragraph separators, and the bidi controls (embeddings and
+ * overrides U+202A–U+202E, isolates U+2066–U+2069, the marks U+200E, U+200F and U+061C), which
+ * reorder what is shown so that a command line reads as something else.
+ */
+const UNSAFE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
+
+/**
+ * Text as a terminal may show it: command lines, host names, labels and paths come from the
+ * monitored hosts, and an escape sequence in one could rewrite the operator's screen, forge rows
+ * or reorder a line. Each character above becomes `?`. Every text from a host or the server goes
+ * through here before it is printed; CSV and JSON keep the text as it is.
  */
 export function printable(text: string): string {
-  return text.replace(/\p{Cc}/gu, '?');
+  return text.replace(UNSAFE, '?');
+}
+
+// The same characters as UTF-8 bytes, for text held one byte per JS char (what pmap's renderer
+// takes): C0 and DEL, C1 (C2 80–9F), U+061C (D8 9C), U+200E/F and U+2028–U+202E (E2 80 …),
+// U+2066–U+2069 (E2 81 A6–A9).
+const UNSAFE_UTF8 =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what is replaced
+  /[\x00-\x1f\x7f]|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what is replaced
+const UNSAFE_BYTE = /[\x00-\x1f\x7f-\x9f]/g;
+
+/**
+ * `printable` for a byte string (one JS char per byte). On a UTF-8 terminal each sequence of an
+ * unsafe character becomes one `?`; on any other a lone byte 0x80–0x9F is a C1 control itself.
+ */
+export function printableBytes(bytes: string, utf8: boolean): string {
+  return bytes.replace(utf8 ? UNSAFE_UTF8 : UNSAFE_BYTE, '?');
 }
 
 /**

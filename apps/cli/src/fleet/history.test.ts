@@ -50,4 +50,16 @@ describe('renderHistory', () => {
       /verdict LEAK\ngrowth began about 2026-11-23T00:40:00Z: \+12 KiB\/h before, \+20000 KiB\/h since\nwhat grew since: fleetpmap diff web-1:500 --from 2026-11-23T00:25:00Z\n$/,
     );
   });
+
+  it('shows a hostile command line in the title as text, not as escape sequences or lines', () => {
+    const h = history(28, null);
+    h.cmdline = 'worker \u001b[2J\u001b[31m\nLEAK 0 KiB/h\u202e';
+    h.host = 'web-1\u001b]0;x\u0007';
+    const text = renderHistory(h, { width: 72, height: 8 });
+    const plain = renderHistory(history(28, null), { width: 72, height: 8 });
+    expect(text.split('\n')[0]).toBe('web-1?]0;x?:500 worker ?[2J?[31m?LEAK 0 KiB/h?');
+    // The newline forged no line of its own.
+    expect(text.split('\n')).toHaveLength(plain.split('\n').length);
+    expect(text.replaceAll('\n', '')).not.toMatch(/[\p{Cc}\u202e]/u);
+  });
 });

@@ -7,7 +7,7 @@ import { parseDurationMs, parseTimeMs } from './at-time.ts';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
-import { isoTime } from './format.ts';
+import { isoTime, printable } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 import { METRIC_NAMES } from './top.ts';
 import { commandText, formatDuration, formatKb } from './top-render.ts';
@@ -73,7 +73,7 @@ function columns(h: HistoryResult, width: number, fromMs: number, toMs: number) 
 export function renderHistory(h: HistoryResult, opts: { width: number; height: number }): string {
   const first = h.points[0];
   const last = h.points[h.points.length - 1];
-  const title = `${h.host}:${h.pid} ${commandText(h)}\n`;
+  const title = `${printable(`${h.host}:${h.pid} ${commandText(h)}`)}\n`;
   if (!first || !last) return `${title}no ${h.metric} samples in this window\n`;
   const { series, trend } = columns(h, opts.width, first.tMs, last.tMs);
   const chart = asciichart.plot([series, trend], {
@@ -108,7 +108,7 @@ function onsetLine(h: HistoryResult): string {
   return (
     `growth began about ${isoTime(o.atMs)}: ${rate(o.slopeBeforeKbPerHour)} before, ` +
     `${rate(o.slopeAfterKbPerHour)} since\n` +
-    `what grew since: fleetpmap diff ${h.host}:${h.pid} --from ${isoTime(o.atMs - DIFF_LEAD_MS)}\n`
+    `what grew since: fleetpmap diff ${printable(h.host)}:${h.pid} --from ${isoTime(o.atMs - DIFF_LEAD_MS)}\n`
   );
 }
 

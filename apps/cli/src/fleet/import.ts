@@ -12,6 +12,7 @@ import { Command } from 'commander';
 import { createFleetClient, NotTheApiError, transportFailure } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
+import { printable } from './format.ts';
 import { output, parseConnectionOptions, withConnectionOptions } from './options.ts';
 
 export type ImportResult = {
@@ -170,8 +171,10 @@ export const importCommand = withConnectionOptions(
     progress: (r) => process.stderr.write(`fleetpmap: import: ${summary(r)} so far\n`),
   });
   for (const b of result.bad) {
+    // Messages quote the snapshot's and the server's text.
+    const error = printable(b.error);
     process.stderr.write(
-      b.line > 0 ? `fleetpmap: line ${b.line}: ${b.error}\n` : `fleetpmap: ${b.error}\n`,
+      b.line > 0 ? `fleetpmap: line ${b.line}: ${error}\n` : `fleetpmap: ${error}\n`,
     );
   }
   process.stderr.write(`fleetpmap: import: ${summary(result)}\n`);

@@ -13,7 +13,7 @@ import { parseDurationMs } from './at-time.ts';
 import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { FleetCommandError } from './errors.ts';
-import { isoTime, table } from './format.ts';
+import { isoTime, printable, table } from './format.ts';
 import {
   output,
   parseConnectionOptions,
@@ -148,7 +148,8 @@ export function renderReportText(stored: StoredReport): string {
       `since report ${c.previousId} of ${isoTime(c.previousGeneratedAtMs)}: ${c.newLeaks} new, ${c.continuingLeaks} continuing, ${c.resolved.length + c.resolvedOmitted} resolved`,
     );
   }
-  let out = `${lines.join('\n')}\n`;
+  // The scope quotes a host glob and labels; the tables below make their own cells printable.
+  let out = `${lines.map(printable).join('\n')}\n`;
   // Only when some leak began inside the window: otherwise the column would be all dashes.
   const since = r.leaks.some((l) => (l.growingSinceMs ?? null) !== null);
   if (r.leaks.length > 0) {

@@ -115,7 +115,8 @@ const create = withConnectionOptions(
           : '';
     const until = created.expiresAtMs === null ? '' : `, until ${isoTime(created.expiresAtMs)}`;
     process.stderr.write(
-      `created ${created.role} token ${created.id}${bound}${until}; the secret above is not shown again\n`,
+      printable(`created ${created.role} token ${created.id}${bound}${until}`) +
+        '; the secret above is not shown again\n',
     );
   }
 });
@@ -133,7 +134,7 @@ const revoke = withConnectionOptions(
 ).action(async (id: string, raw: unknown) => {
   const { connection, json } = parseConnectionOptions(raw);
   const revoked = await revokeToken(connection, id);
-  output(json, revoked, () => `revoked token ${revoked.id} (${revoked.role})\n`);
+  output(json, revoked, () => `${printable(`revoked token ${revoked.id} (${revoked.role})`)}\n`);
 });
 
 export const tokenCommand = new Command('token')
