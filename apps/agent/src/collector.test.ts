@@ -170,17 +170,87 @@ describe('Collector on a fixture proc tree', () => {
     expect(again.skipped.find((s) => s.pid === PYTHON)?.reason).toMatch(/backoff x4/);
   });
 
-  it('backs off processes over the RSS limit', async () => {
-    const c = new Collector(procfsSource({ procRoot: root }), clock, {
-      ...cfg,
-      fullIntervalMs: 1e9,
-      maxRssKb: 10_000,
-    });
+  it('backs off the full maps of processes over the RSS limit, not their rollups', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 10_000 });
     await c.cycle();
-    clock.advance(cfg.rollupIntervalMs);
+    clock.advance(cfg.fullIntervalMs);
+    const mapped = await c.cycle();
+    expect(tierOf(mapped, PYTHON)).toBe('full');
+    expect(tierOf(mapped, SLEEP)).toBe('full');
+    clock.advance(cfg.fullIntervalMs);
     const r = await c.cycle();
-    expect(r.skipped.find((s) => s.pid === PYTHON)?.reason).toMatch(/rss \d+ kB over 10000 kB/);
-    expect(tierOf(r, SLEEP)).toBe('rollup');
+    expect(r.skipped.find((s) => s.pid === PYTHON)?.reason).toMatch(
+      /^full: backoff x2 \(rss \d+ kB over 10000 kB\)/,
+    );
+    // Its rollup was due: it is read, the map alone waits.
+    expect(tierOf(r, PYTHON)).toBe('rollup');
+    expect(tierOf(r, SLEEP)).toBe('full');
+  });
+
+  it('keeps reading the rollups of a process whose full map is backed off', async () => {
+    // 105 mappings over a limit of 100: each map over the limit doubles the full interval.
+    const tiers = { ...cfg, rollupIntervalMs: 10_000, fullIntervalMs: 30_000, maxMappings: 100 };
+    const base = procfsSource({ procRoot: root });
+    let mappings = 105;
+    const source: ProcSource = {
+      ...base,
+      async readFull(pid, startStack) {
+        const r = await base.readFull(pid, startStack);
+        if (r.ok && pid === PYTHON) r.value.mappings = r.value.mappings.slice(0, mappings);
+        return r;
+      },
+    };
+    const c = new Collector(source, clock, tiers);
+    const maps: number[] = [];
+    const reads: number[] = [];
+    const reasons: string[][] = [];
+    for (let t = 0; t <= 900_000; t += 5_000) {
+      const r = await c.cycle();
+      const tier = tierOf(r, PYTHON);
+      if (tier === 'full') {
+        maps.push(t);
+        reasons.push([]);
+        // After three maps over the limit, the process drops under it.
+        if (maps.length === 3) mappings = 50;
+      }
+      if (tier !== 'cheap') reads.push(t);
+      const skip = r.skipped.find((s) => s.pid === PYTHON)?.reason;
+      if (skip) reasons.at(-1)?.push(skip);
+      clock.advance(5_000);
+    }
+    const gaps = (xs: number[]) => xs.slice(1).map((x, i) => x - (xs[i] as number));
+    // Over the limit the gap doubles with each map; within it, it halves with each map.
+    expect(gaps(maps).slice(0, 6)).toEqual([60_000, 120_000, 240_000, 120_000, 60_000, 30_000]);
+    // Meanwhile the rollup keeps its own schedule: never more than one rollup interval unread.
+    expect(Math.max(...gaps(reads))).toBeLessThanOrEqual(10_000);
+    // Between the first two maps the held map is reported as x2 every time: the rollups in
+    // between, cheap and within budget, do not raise it.
+    expect(new Set(reasons[0])).toEqual(new Set(['full: backoff x2 (105 mappings over 100)']));
+    expect(reasons[3]?.[0]).toBe('full: backoff x4 (easing off: last read within budget)');
+  });
+
+  it('reads rollups at once for growth while the full map of a large process is held', async () => {
+    // 105 mappings over 100, growing 2 MiB/s: every full map raises its level.
+    const tiers = { ...cfg, rollupIntervalMs: 10_000, fullIntervalMs: 30_000, maxMappings: 100 };
+    const c = new Collector(procfsSource({ procRoot: root }), clock, tiers);
+    const anon0 = await statusKb(root, PYTHON, 'RssAnon');
+    const seen: { t: number; tier?: string; anon?: number }[] = [];
+    let firstHeld: string | undefined;
+    for (let t = 0; t <= 300_000; t += 5_000) {
+      await setStatusKb(root, PYTHON, 'RssAnon', anon0 + (t / 1000) * 2048);
+      const r = await c.cycle();
+      const py = r.records.find((p) => p.pid === PYTHON);
+      seen.push({ t, tier: py?.tier, anon: py?.status.rssAnonKb });
+      firstHeld ??= r.skipped.find((s) => s.pid === PYTHON)?.reason;
+      clock.advance(5_000);
+    }
+    expect(firstHeld).toBe('full: backoff x2 (105 mappings over 100)');
+    // Every cycle reads it (it grew past the trigger each time), and it is mapped again at
+    // least every full interval while it grows: the map waits, the growth is still seen.
+    expect(seen.filter((s) => s.tier === 'cheap').map((s) => s.t)).toEqual([]);
+    const maps = seen.filter((s) => s.tier === 'full').map((s) => s.t);
+    expect(maps.length).toBeGreaterThanOrEqual(9);
+    expect(maps.slice(1).every((t, i) => t - (maps[i] as number) <= 30_000)).toBe(true);
   });
 
   it('gives the expensive reads their budget however long the cheap pass took', async () => {

@@ -35,6 +35,16 @@ export interface CycleResult {
   collectMs: number;
 }
 
+type Expensive = 'rollup' | 'full';
+
+/** The backoff of one expensive tier of one process. */
+interface Guard {
+  /** The tier runs at most every interval × 2^level (growth: every plain interval). */
+  level: number;
+  /** Why, for the skip report. */
+  reason?: string;
+}
+
 /** What the collector remembers about one process incarnation between cycles. */
 interface ProcState {
   startTicks: number;
@@ -43,11 +53,7 @@ interface ProcState {
   lastFullMono?: number;
   anonAtRollupKb?: number;
   anonAtFullKb?: number;
-  /** Expensive tiers run at most every interval × 2^level. */
-  level: number;
-  /** Why `level` last went up, for the skip report. */
-  levelReason?: string;
-  mappingCount?: number;
+  guards: Record<Expensive, Guard>;
   seenCycle: number;
 }
 
@@ -55,10 +61,17 @@ interface Candidate {
   cheap: CheapSample;
   state: ProcState;
   record: CollectedRecord;
-  want: 'rollup' | 'full';
+  want: Expensive;
   /** Lower runs first: growth before schedule, never-read before long-unread. */
   priority: number;
-  heldReason?: string;
+}
+
+interface Decision {
+  /** The tier to read this cycle, if any. */
+  want?: Expensive;
+  priority: number;
+  /** Tiers that were due but are backed off, as skip reasons. */
+  held: string[];
 }
 
 /** Anonymous memory as the leak ranking sees it: swapped-out anon did not stop leaking. */
@@ -69,10 +82,10 @@ function anonKb(c: CheapSample): number {
 /**
  * The tiered, cost-budgeted collection of ARCHITECTURE.md. Every cycle reads `stat` + `status` of
  * every process (tier 1). `smaps_rollup` (tier 2) and full `smaps` (tier 3) walk the target's page
- * tables under its mmap lock, so they run less often, at once for growing processes, and never
- * for a process whose last expensive read was slow or which is over the size limits more often
- * than its backed-off interval allows. The expensive reads of a cycle stop once they have taken the
- * cycle budget; what was due but not read is reported with the reason.
+ * tables under its mmap lock, so they run less often, at once for growing processes, and each
+ * tier no more often than its own backoff allows for a process whose reads of that tier were slow
+ * (or, for full maps, which is over the size limits). The expensive reads of a cycle stop once
+ * they have taken the cycle budget; what was due but not read is reported with the reason.
  */
 export class Collector {
   readonly #source: ProcSource;
@@ -143,7 +156,7 @@ export class Collector {
           // host full of new processes (the agent's own start) is mapped over that interval, not
           // in one cycle whose memory and stall would be the sum of every map.
           lastFullMono: t0 - spread(pid) * this.#cfg.fullIntervalMs,
-          level: 0,
+          guards: { rollup: { level: 0 }, full: { level: 0 } },
           seenCycle: cycle,
         };
         this.#procs.set(pid, state);
@@ -157,10 +170,16 @@ export class Collector {
       if (limitKb !== undefined) record.memoryLimitKb = limitKb;
       if (!stream) records.push(record);
       // Kernel threads have no address space: there is no rollup or map to read.
-      const want =
+      const d =
         c.status.vmSizeKb === 0 ? undefined : this.#decide(c, state, opts.forceFull === true, t0);
-      if (want) candidates.push({ cheap: c, state, record, ...want });
-      else await emit(record);
+      for (const reason of d?.held ?? []) {
+        skipped.push({ pid, comm: record.comm, reason: reason.slice(0, 128) });
+      }
+      if (d?.want) {
+        candidates.push({ cheap: c, state, record, want: d.want, priority: d.priority });
+      } else {
+        await emit(record);
+      }
     }
     for (const [pid, s] of this.#procs) {
       if (s.seenCycle !== cycle) this.#procs.delete(pid);
@@ -168,15 +187,6 @@ export class Collector {
 
     candidates.sort((a, b) => a.priority - b.priority);
     for (const cand of candidates) {
-      if (cand.heldReason) {
-        skipped.push({
-          pid: cand.cheap.pid,
-          comm: cand.record.comm,
-          reason: cand.heldReason.slice(0, 128),
-        });
-        await emit(cand.record);
-        continue;
-      }
       // The budget is the expensive reads' own: the cheap pass reads every process whatever it
       // costs, and counting it here would leave a host whose cheap pass is slow without rollups.
       const spent = tiers.rollup.ms + tiers.full.ms;
@@ -227,60 +237,70 @@ export class Collector {
     return r;
   }
 
-  /** Which expensive tier this process wants now, and whether the guard holds it back. */
-  #decide(
-    c: CheapSample,
-    s: ProcState,
-    forceFull: boolean,
-    now: number,
-  ): Pick<Candidate, 'want' | 'priority' | 'heldReason'> | undefined {
+  /**
+   * Which expensive tier this process gets now. A full map that is due but backed off leaves the
+   * rollup to its own schedule, growth trigger and guard.
+   */
+  #decide(c: CheapSample, s: ProcState, forceFull: boolean, now: number): Decision | undefined {
+    if (forceFull) return { want: 'full', priority: 0, held: [] };
     const cfg = this.#cfg;
     const anon = anonKb(c);
-    const factor = 2 ** s.level;
-    if (forceFull) return { want: 'full', priority: 0 };
-
     const sinceFull = s.lastFullMono === undefined ? Infinity : now - s.lastFullMono;
     const sinceRollup = s.lastRollupMono === undefined ? Infinity : now - s.lastRollupMono;
-    const grewSinceRollup =
-      s.anonAtRollupKb !== undefined && anon - s.anonAtRollupKb >= cfg.growthTriggerKb;
+    const growth = anon - (s.anonAtRollupKb ?? 0);
+    const grewSinceRollup = s.anonAtRollupKb !== undefined && growth >= cfg.growthTriggerKb;
     // A suspect has kept growing across rollups: its full map shows where the growth lives.
     const suspect =
       s.anonAtFullKb !== undefined && anon - s.anonAtFullKb >= 4 * cfg.growthTriggerKb;
 
-    let want: 'rollup' | 'full' | undefined;
-    let byGrowth = false;
-    if (sinceFull >= cfg.fullIntervalMs) want = 'full';
-    else if (suspect && sinceFull >= cfg.rollupIntervalMs) {
-      want = 'full';
-      byGrowth = true;
-    } else if (sinceRollup >= cfg.rollupIntervalMs) want = 'rollup';
-    else if (grewSinceRollup) {
-      want = 'rollup';
-      byGrowth = true;
+    const held: string[] = [];
+    const full = this.#tier(
+      'full',
+      s.guards.full,
+      sinceFull,
+      cfg.fullIntervalMs,
+      suspect && sinceFull >= cfg.rollupIntervalMs,
+      growth,
+    );
+    if (full && full.held === undefined) return { want: 'full', priority: full.priority, held };
+    if (full?.held) held.push(full.held);
+    const rollup = this.#tier(
+      'rollup',
+      s.guards.rollup,
+      sinceRollup,
+      cfg.rollupIntervalMs,
+      grewSinceRollup,
+      growth,
+    );
+    if (rollup && rollup.held === undefined) {
+      return { want: 'rollup', priority: rollup.priority, held };
     }
-    if (!want) return undefined;
+    if (rollup?.held) held.push(rollup.held);
+    return held.length > 0 ? { priority: 0, held } : undefined;
+  }
 
-    const since = want === 'full' ? sinceFull : sinceRollup;
-    const interval = want === 'full' ? cfg.fullIntervalMs : cfg.rollupIntervalMs;
-    // Never read at all: highest priority; then growth; then the longest-unread first.
-    const priority =
-      since === Infinity
-        ? -2e15
-        : byGrowth
-          ? -1e15 + (anon - (s.anonAtRollupKb ?? 0)) * -1
-          : -since;
-
-    if (s.level > 0 && since !== Infinity) {
+  /** Whether one tier is due, by schedule or by growth, and whether its backoff holds it. */
+  #tier(
+    tier: Expensive,
+    g: Guard,
+    since: number,
+    interval: number,
+    byGrowth: boolean,
+    growthKb: number,
+  ): { priority: number; held?: string } | undefined {
+    if (since < interval && !byGrowth) return undefined;
+    // Never read at all: highest priority; then growth, the most grown first; then the
+    // longest-unread first.
+    const priority = since === Infinity ? -2e15 : byGrowth ? -1e15 - growthKb : -since;
+    if (g.level > 0 && since !== Infinity) {
+      const factor = 2 ** g.level;
+      // Growth brings a backed-off tier back to its plain interval, not below it.
       const gap = byGrowth ? interval : interval * factor;
       if (since < gap) {
-        return {
-          want,
-          priority,
-          heldReason: `${want}: backoff x${factor} (${s.levelReason ?? 'costly'})`,
-        };
+        return { priority, held: `${tier}: backoff x${factor} (${g.reason ?? 'costly'})` };
       }
     }
-    return { want, priority };
+    return { priority };
   }
 
   async #readExpensive(
@@ -289,12 +309,13 @@ export class Collector {
     forced: boolean,
   ): Promise<void> {
     const { cheap, state, record } = cand;
+    const cfg = this.#cfg;
     const pid = cheap.pid;
     const r0 = this.#clock.monoMs();
     const rollup = await this.#source.readRollup(pid);
     const r1 = this.#clock.monoMs();
-    tiers.rollup.ms += r1 - r0;
-    let costMs = r1 - r0;
+    const rollupMs = r1 - r0;
+    tiers.rollup.ms += rollupMs;
     if (rollup.ok) {
       record.rollup = rollup.value;
       record.tier = 'rollup';
@@ -304,11 +325,13 @@ export class Collector {
     } else {
       record.error ??= rollup.error;
     }
+    let fullMs: number | undefined;
+    let fullReason: string | undefined;
     if (cand.want === 'full' && rollup.ok) {
       const full = await this.#source.readFull(pid, cheap.startStack);
       const r2 = this.#clock.monoMs();
-      tiers.full.ms += r2 - r1;
-      costMs += r2 - r1;
+      fullMs = r2 - r1;
+      tiers.full.ms += fullMs;
       if (full.ok) {
         record.regions = full.value.regions;
         record.mappings = full.value.mappings;
@@ -316,32 +339,42 @@ export class Collector {
         tiers.full.count++;
         state.lastFullMono = r0;
         state.anonAtFullKb = anonKb(cheap);
-        state.mappingCount = full.value.mappings.length;
       } else {
         record.error ??= full.error;
       }
+      // Judged on this map: its own time, the size now, and the mappings it had.
+      const mappings = full.ok ? full.value.mappings.length : 0;
+      if (fullMs > cfg.readBudgetMs) {
+        fullReason = `read took ${Math.round(fullMs)} ms, budget ${cfg.readBudgetMs} ms`;
+      } else if (cheap.status.vmRssKb > cfg.maxRssKb) {
+        fullReason = `rss ${cheap.status.vmRssKb} kB over ${cfg.maxRssKb} kB`;
+      } else if (mappings > cfg.maxMappings) {
+        fullReason = `${mappings} mappings over ${cfg.maxMappings}`;
+      }
     }
-    record.readCostMs = round((record.readCostMs ?? 0) + costMs);
+    record.readCostMs = round((record.readCostMs ?? 0) + rollupMs + (fullMs ?? 0));
+    // --full reads whatever the guards say.
     if (forced) return;
-    this.#guard(state, cheap, costMs);
+    this.#judge(
+      state.guards.rollup,
+      rollupMs > cfg.readBudgetMs
+        ? `read took ${Math.round(rollupMs)} ms, budget ${cfg.readBudgetMs} ms`
+        : undefined,
+    );
+    if (fullMs !== undefined) this.#judge(state.guards.full, fullReason);
   }
 
-  /** Raises the backoff level of a costly process, lowers it again once reads are cheap. */
-  #guard(s: ProcState, c: CheapSample, costMs: number): void {
-    const cfg = this.#cfg;
-    let reason: string | undefined;
-    if (costMs > cfg.readBudgetMs) {
-      reason = `read took ${Math.round(costMs)} ms, budget ${cfg.readBudgetMs} ms`;
-    } else if (c.status.vmRssKb > cfg.maxRssKb) {
-      reason = `rss ${c.status.vmRssKb} kB over ${cfg.maxRssKb} kB`;
-    } else if ((s.mappingCount ?? 0) > cfg.maxMappings) {
-      reason = `${s.mappingCount} mappings over ${cfg.maxMappings}`;
-    }
-    if (reason) {
-      s.level = Math.min(cfg.maxBackoffLevel, s.level + 1);
-      s.levelReason = reason;
-    } else if (s.level > 0) {
-      s.level--;
+  /**
+   * After a read of the guard's tier: over budget doubles the tier's interval (up to
+   * 2^maxBackoffLevel), within budget halves it again.
+   */
+  #judge(g: Guard, overBudget: string | undefined): void {
+    if (overBudget) {
+      g.level = Math.min(this.#cfg.maxBackoffLevel, g.level + 1);
+      g.reason = overBudget;
+    } else if (g.level > 0) {
+      g.level--;
+      g.reason = 'easing off: last read within budget';
     }
   }
 }
