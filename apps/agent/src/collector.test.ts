@@ -328,6 +328,42 @@ describe('Collector on a fixture proc tree', () => {
     expect(euro?.cmdlineTruncated).toBe(true);
   });
 
+  it('tries a refused rollup again once per full interval and reports it once', async () => {
+    const base = procfsSource({ procRoot: root });
+    let tries = 0;
+    const source: ProcSource = {
+      ...base,
+      async readRollup(pid) {
+        clock.advance(150);
+        if (pid !== SLEEP) return base.readRollup(pid);
+        tries++;
+        return { ok: false, error: { code: 'EACCES', message: 'permission denied' } };
+      },
+    };
+    // One read a cycle: the refused process must not take it from the growing one.
+    const c = new Collector(source, clock, { ...cfg, cycleBudgetMs: 100, readBudgetMs: 1000 });
+    const anon = await statusKb(root, PYTHON, 'RssAnon');
+    const skipped: string[] = [];
+    const pyTiers: (string | undefined)[] = [];
+    const sleepErrors: (string | undefined)[] = [];
+    for (let i = 0; i < 32; i++) {
+      // It grows for the first ten minutes, then stays put.
+      if (i <= 20) await setStatusKb(root, PYTHON, 'RssAnon', anon + i * 2048);
+      const r = await c.cycle();
+      skipped.push(...r.skipped.filter((s) => s.pid === SLEEP).map((s) => s.reason));
+      if (i > 0 && i <= 20) pyTiers.push(tierOf(r, PYTHON));
+      sleepErrors.push(r.records.find((p) => p.pid === SLEEP)?.error?.code);
+      clock.advance(30_000);
+    }
+    // 32 cycles of 30 s: the first try, and one more after 15 min.
+    expect(tries).toBe(2);
+    expect(skipped).toEqual(['rollup: EACCES, tried again every 15 min']);
+    expect(pyTiers).toHaveLength(20);
+    expect(pyTiers.every((t) => t === 'rollup' || t === 'full')).toBe(true);
+    // Every record still says what could not be read.
+    expect(sleepErrors.every((e) => e === 'EACCES')).toBe(true);
+  });
+
   it('reads every map on demand, whatever the schedule and guards say', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 1 });
     await c.cycle();

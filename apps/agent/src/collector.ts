@@ -1,4 +1,4 @@
-import type { ProcessRecord, SkippedProcess, Tier } from '@fleetpmap/protocol';
+import type { ProcessRecord, ReadError, SkippedProcess, Tier } from '@fleetpmap/protocol';
 import type { Clock } from './clock.ts';
 import type { CheapSample, Identity, ProcSource } from './proc-source.ts';
 
@@ -54,6 +54,9 @@ interface ProcState {
   anonAtRollupKb?: number;
   anonAtFullKb?: number;
   guards: Record<Expensive, Guard>;
+  /** smaps_rollup refused for want of privilege: tried again one full interval later. */
+  denied?: { atMono: number; error: ReadError };
+  deniedReported?: boolean;
   seenCycle: number;
 }
 
@@ -73,6 +76,9 @@ interface Decision {
   /** Tiers that were due but are backed off, as skip reasons. */
   held: string[];
 }
+
+/** Errors of a read the agent is not allowed to make: trying again each cycle cannot help. */
+const DENIED = new Set(['EACCES', 'EPERM']);
 
 /** Anonymous memory as the leak ranking sees it: swapped-out anon did not stop leaking. */
 function anonKb(c: CheapSample): number {
@@ -151,7 +157,7 @@ export class Collector {
         // A new pid, or a reused one: a new incarnation starts with a clean slate.
         state = {
           startTicks: c.startTicks,
-          identity: await this.#source.readIdentity(pid),
+          identity: await this.#source.readIdentity(pid, { kernelThread: c.kernelThread }),
           // The first full map comes within one full interval, at a point fixed by the pid: a
           // host full of new processes (the agent's own start) is mapped over that interval, not
           // in one cycle whose memory and stall would be the sum of every map.
@@ -172,6 +178,8 @@ export class Collector {
       // Kernel threads have no address space: there is no rollup or map to read.
       const d =
         c.status.vmSizeKb === 0 ? undefined : this.#decide(c, state, opts.forceFull === true, t0);
+      // Between tries, what could not be read is still said; a try says it for itself.
+      if (state.denied && !d?.want) record.error ??= state.denied.error;
       for (const reason of d?.held ?? []) {
         skipped.push({ pid, comm: record.comm, reason: reason.slice(0, 128) });
       }
@@ -199,7 +207,7 @@ export class Collector {
         await emit(cand.record);
         continue;
       }
-      await this.#readExpensive(cand, tiers, opts.forceFull === true);
+      await this.#readExpensive(cand, tiers, skipped, opts.forceFull === true);
       await emit(cand.record);
     }
 
@@ -244,6 +252,13 @@ export class Collector {
   #decide(c: CheapSample, s: ProcState, forceFull: boolean, now: number): Decision | undefined {
     if (forceFull) return { want: 'full', priority: 0, held: [] };
     const cfg = this.#cfg;
+    if (s.denied) {
+      // Not permitted: asking again every cycle would only spend the budget on refusals.
+      const since = now - s.denied.atMono;
+      return since < cfg.fullIntervalMs
+        ? undefined
+        : { want: 'rollup', priority: -since, held: [] };
+    }
     const anon = anonKb(c);
     const sinceFull = s.lastFullMono === undefined ? Infinity : now - s.lastFullMono;
     const sinceRollup = s.lastRollupMono === undefined ? Infinity : now - s.lastRollupMono;
@@ -306,6 +321,7 @@ export class Collector {
   async #readExpensive(
     cand: Candidate,
     tiers: Record<Tier, TierCost>,
+    skipped: SkippedProcess[],
     forced: boolean,
   ): Promise<void> {
     const { cheap, state, record } = cand;
@@ -322,8 +338,20 @@ export class Collector {
       tiers.rollup.count++;
       state.lastRollupMono = r0;
       state.anonAtRollupKb = anonKb(cheap);
+      state.denied = undefined;
     } else {
       record.error ??= rollup.error;
+      if (DENIED.has(rollup.error.code)) {
+        state.denied = { atMono: r0, error: rollup.error };
+        if (!state.deniedReported) {
+          state.deniedReported = true;
+          skipped.push({
+            pid,
+            comm: record.comm,
+            reason: `rollup: ${rollup.error.code}, tried again every ${seconds(cfg.fullIntervalMs)}`,
+          });
+        }
+      }
     }
     let fullMs: number | undefined;
     let fullReason: string | undefined;
@@ -353,8 +381,8 @@ export class Collector {
       }
     }
     record.readCostMs = round((record.readCostMs ?? 0) + rollupMs + (fullMs ?? 0));
-    // --full reads whatever the guards say.
-    if (forced) return;
+    // A refusal says nothing about cost; --full reads whatever the guards say.
+    if (forced || state.denied) return;
     this.#judge(
       state.guards.rollup,
       rollupMs > cfg.readBudgetMs
@@ -377,6 +405,10 @@ export class Collector {
       g.reason = 'easing off: last read within budget';
     }
   }
+}
+
+function seconds(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }
 
 /** A fixed fraction in [0, 1) per pid (Knuth's multiplicative hash). */

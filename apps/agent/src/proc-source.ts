@@ -47,6 +47,8 @@ export interface CheapSample {
   statComm: string;
   /** stat field 28: the main thread's stack start, for telling the main stack from the rest. */
   startStack: number;
+  /** PF_KTHREAD: no address space, no exe, no command line. */
+  kernelThread: boolean;
   status: StatusSample;
 }
 
@@ -77,7 +79,8 @@ export type HostFacts = Omit<Host, 'name' | 'labels' | 'bootTimeMs'>;
 export interface ProcSource {
   listPids(): Promise<number[]>;
   readCheap(pid: number): Promise<ReadResult<CheapSample>>;
-  readIdentity(pid: number): Promise<Identity>;
+  /** `kernelThread`: the process has no exe to read (stat's PF_KTHREAD). */
+  readIdentity(pid: number, opts?: { kernelThread?: boolean }): Promise<Identity>;
   readRollup(pid: number): Promise<ReadResult<Rollup>>;
   readFull(pid: number, startStack: number): Promise<ReadResult<FullMap>>;
   readHost(): Promise<HostFacts>;
@@ -287,6 +290,7 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
             threads: s.threads,
             statComm: st.comm,
             startStack: Number(st.startStack),
+            kernelThread: st.kernelThread,
             status: {
               vmSizeKb: s.vmSizeKb,
               vmRssKb: s.vmRssKb,
@@ -305,7 +309,7 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
       }
     },
 
-    async readIdentity(pid) {
+    async readIdentity(pid, hints = {}) {
       const id: Identity = { comm: '', cmdline: '' };
       const errors: ReadError[] = [];
       const attempt = (f: () => void) => {
@@ -350,15 +354,18 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
           }
         }
       });
-      try {
-        const target = readlinkSync(at(pid, 'exe'), { encoding: 'buffer' });
-        const t = wireText(target, LIMITS.pathChars);
-        id.exe = t.text;
-        if (t.base64 !== undefined) id.exeBase64 = t.base64;
-      } catch (err) {
-        // Kernel threads have no exe; that is not a failure worth reporting.
-        const code = (err as { code?: string }).code;
-        if (code !== 'ENOENT') errors.push(toReadError(err));
+      // Kernel threads have no exe. Unprivileged, the link of one answers EACCES, not ENOENT:
+      // the permission check comes first.
+      if (!hints.kernelThread) {
+        try {
+          const target = readlinkSync(at(pid, 'exe'), { encoding: 'buffer' });
+          const t = wireText(target, LIMITS.pathChars);
+          id.exe = t.text;
+          if (t.base64 !== undefined) id.exeBase64 = t.base64;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== 'ENOENT') errors.push(toReadError(err));
+        }
       }
       const first = errors[0];
       if (first) id.error = first;
