@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Collector, type CycleResult, type TierConfig } from './collector.ts';
@@ -22,6 +22,23 @@ const KTHREADD = 2;
 
 function tierOf(r: CycleResult, pid: number) {
   return r.records.find((p) => p.pid === pid)?.tier;
+}
+
+/** Rewrites the comm in a fixture's stat, as an exec or a rename shows it. */
+async function setStatComm(root: string, pid: number, comm: string) {
+  const path = join(root, String(pid), 'stat');
+  const text = await readFile(path, 'utf8');
+  await writeFile(path, text.replace(/\(.*\)/, `(${comm})`));
+}
+
+/** Rewrites one field of a fixture's stat, numbered as in proc(5). */
+async function setStatField(root: string, pid: number, field: number, value: string) {
+  const path = join(root, String(pid), 'stat');
+  const text = await readFile(path, 'utf8');
+  const close = text.lastIndexOf(')');
+  const f = text.slice(close + 2).split(' ');
+  f[field - 3] = value;
+  await writeFile(path, `${text.slice(0, close + 2)}${f.join(' ')}`);
 }
 
 /** The real reader, with the kernel's cost of some reads played by the fake clock. */
@@ -307,6 +324,35 @@ describe('Collector on a fixture proc tree', () => {
     expect(tierOf(r, PYTHON)).toBe('cheap');
   });
 
+  it('reads the identity again after an exec', async () => {
+    const c = new Collector(procfsSource({ procRoot: root }), clock, cfg);
+    const first = await c.cycle();
+    expect(first.records.find((p) => p.pid === SLEEP)).toMatchObject({
+      comm: 'sleep',
+      exe: '/usr/bin/sleep',
+    });
+    // `bash -c 'sleep 45; exec python3 …'`: same pid and start time, a new program.
+    const dir = join(root, String(SLEEP));
+    await setStatComm(root, SLEEP, 'python3');
+    await writeFile(join(dir, 'comm'), 'python3\n');
+    await writeFile(join(dir, 'cmdline'), 'python3\0-m\0http.server\0');
+    await unlink(join(dir, 'exe'));
+    await symlink('/usr/bin/python3.12', join(dir, 'exe'));
+    clock.advance(30_000);
+    const after = await c.cycle();
+    expect(after.records.find((p) => p.pid === SLEEP)).toMatchObject({
+      comm: 'python3',
+      cmdline: 'python3 -m http.server',
+      exe: '/usr/bin/python3.12',
+    });
+    // An exec of a program of the same name shows as a new stack start.
+    await writeFile(join(dir, 'cmdline'), 'python3\0worker.py\0');
+    await setStatField(root, SLEEP, 28, '140726725070000');
+    clock.advance(30_000);
+    const again = await c.cycle();
+    expect(again.records.find((p) => p.pid === SLEEP)?.cmdline).toBe('python3 worker.py');
+  });
+
   it('cuts a command line of megabytes at the protocol limit instead of losing it', async () => {
     const dir = join(root, String(PYTHON));
     // 1.44 MB of arguments; then the same in a three-byte character, cut mid-character by the
@@ -364,6 +410,25 @@ describe('Collector on a fixture proc tree', () => {
     expect(sleepErrors.every((e) => e === 'EACCES')).toBe(true);
   });
 
+  it('reads the cgroup again every rollup interval, not every cycle', async () => {
+    const base = procfsSource({ procRoot: root });
+    const reads: number[] = [];
+    const source: ProcSource = {
+      ...base,
+      async readCgroup(pid) {
+        reads.push(pid);
+        return base.readCgroup(pid);
+      },
+    };
+    const c = new Collector(source, clock, cfg);
+    for (let t = 0; t < cfg.rollupIntervalMs; t += 30_000) {
+      await c.cycle();
+      clock.advance(30_000);
+    }
+    // Ten cycles: each process once (a kernel thread never moves), not every cycle.
+    expect(reads.sort()).toEqual([SLEEP, PYTHON]);
+  });
+
   it('reads every map on demand, whatever the schedule and guards say', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 1 });
     await c.cycle();
@@ -415,5 +480,18 @@ describe('Collector on a fixture proc tree', () => {
     clock.advance(10_000);
     const none = await c.cycle();
     expect(none.records.every((p) => !('memoryLimitKb' in p))).toBe(true);
+
+    // Moved into a cgroup of 100 MiB after it was first seen: that limit, within one rollup
+    // interval.
+    await mkdir(join(memory, 'small'));
+    await setLimit('small', String(100 * 1024 * 1024));
+    const cgroupFile = join(root, String(PYTHON), 'cgroup');
+    const moved = (await readFile(cgroupFile, 'utf8')).replace(
+      `4:memory:/${leaf}`,
+      '4:memory:/small',
+    );
+    await writeFile(cgroupFile, moved);
+    clock.advance(cfg.rollupIntervalMs);
+    expect(limits(await c.cycle())).toMatchObject({ [SLEEP]: undefined, [PYTHON]: 100 * 1024 });
   });
 });

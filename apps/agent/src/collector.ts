@@ -1,6 +1,6 @@
 import type { ProcessRecord, ReadError, SkippedProcess, Tier } from '@fleetpmap/protocol';
 import type { Clock } from './clock.ts';
-import type { CheapSample, Identity, ProcSource } from './proc-source.ts';
+import type { CgroupPlace, CheapSample, Identity, ProcSource } from './proc-source.ts';
 
 export type { Tier };
 
@@ -49,6 +49,11 @@ interface Guard {
 interface ProcState {
   startTicks: number;
   identity: Identity;
+  /** stat's comm and stack start when the identity was read: an exec changes them. */
+  statComm: string;
+  startStack: number;
+  /** When the cgroup was last read: a process can be moved to another at run time. */
+  cgroupMono: number;
   lastRollupMono?: number;
   lastFullMono?: number;
   anonAtRollupKb?: number;
@@ -152,22 +157,7 @@ export class Collector {
         continue;
       }
       const c = cheap.value;
-      let state = this.#procs.get(pid);
-      if (!state || state.startTicks !== c.startTicks) {
-        // A new pid, or a reused one: a new incarnation starts with a clean slate.
-        state = {
-          startTicks: c.startTicks,
-          identity: await this.#source.readIdentity(pid, { kernelThread: c.kernelThread }),
-          // The first full map comes within one full interval, at a point fixed by the pid: a
-          // host full of new processes (the agent's own start) is mapped over that interval, not
-          // in one cycle whose memory and stall would be the sum of every map.
-          lastFullMono: t0 - spread(pid) * this.#cfg.fullIntervalMs,
-          guards: { rollup: { level: 0 }, full: { level: 0 } },
-          seenCycle: cycle,
-        };
-        this.#procs.set(pid, state);
-      }
-      state.seenCycle = cycle;
+      const state = await this.#track(c, t0, cycle);
       const limitKb = state.identity.memoryCgroup && limitOf(state.identity.memoryCgroup);
       const cost = this.#clock.monoMs() - r0;
       tiers.cheap.ms += cost;
@@ -220,6 +210,50 @@ export class Collector {
       tiers,
       collectMs: this.#clock.monoMs() - t0,
     };
+  }
+
+  /**
+   * The remembered state of this process, made for a new incarnation. Its identity is read again
+   * after an exec (a new comm or stack start in stat: `bash -c '…; exec python3 …'` becomes
+   * python3 with python3's command line and exe), and its cgroup every rollup interval, at a point
+   * fixed by the pid (a process moved into a limited cgroup gets that limit).
+   */
+  async #track(c: CheapSample, t0: number, cycle: number): Promise<ProcState> {
+    const pid = c.pid;
+    let state = this.#procs.get(pid);
+    if (!state || state.startTicks !== c.startTicks) {
+      // A new pid, or a reused one: a new incarnation starts with a clean slate.
+      state = {
+        startTicks: c.startTicks,
+        identity: await this.#source.readIdentity(pid, { kernelThread: c.kernelThread }),
+        statComm: c.statComm,
+        startStack: c.startStack,
+        cgroupMono: t0 - spread(pid) * this.#cfg.rollupIntervalMs,
+        // The first full map comes within one full interval, at a point fixed by the pid: a
+        // host full of new processes (the agent's own start) is mapped over that interval, not
+        // in one cycle whose memory and stall would be the sum of every map.
+        lastFullMono: t0 - spread(pid) * this.#cfg.fullIntervalMs,
+        guards: { rollup: { level: 0 }, full: { level: 0 } },
+        seenCycle: cycle,
+      };
+      this.#procs.set(pid, state);
+    } else if (!c.kernelThread) {
+      // Kernel threads neither exec nor move (and a kworker's comm names its current work queue).
+      const exec =
+        c.statComm !== state.statComm ||
+        (c.startStack !== 0 && state.startStack !== 0 && c.startStack !== state.startStack);
+      if (exec) {
+        state.identity = await this.#source.readIdentity(pid);
+        state.statComm = c.statComm;
+        state.startStack = c.startStack;
+      } else if (t0 - state.cgroupMono >= this.#cfg.rollupIntervalMs) {
+        state.cgroupMono = t0;
+        const place = await this.#source.readCgroup(pid);
+        if (place.ok) state.identity = withPlace(state.identity, place.value);
+      }
+    }
+    state.seenCycle = cycle;
+    return state;
   }
 
   #baseRecord(c: CheapSample, id: Identity, costMs: number): CollectedRecord {
@@ -405,6 +439,12 @@ export class Collector {
       g.reason = 'easing off: last read within budget';
     }
   }
+}
+
+/** The identity with its cgroup read again. */
+function withPlace(id: Identity, place: CgroupPlace): Identity {
+  const { cgroup: _c, memoryCgroup: _m, ...rest } = id;
+  return { ...rest, ...place };
 }
 
 function seconds(ms: number): string {

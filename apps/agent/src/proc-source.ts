@@ -45,15 +45,28 @@ export interface CheapSample {
   threads: number;
   /** `comm` as in stat, for skip reports before the identity is read. */
   statComm: string;
-  /** stat field 28: the main thread's stack start, for telling the main stack from the rest. */
+  /**
+   * stat field 28: the main thread's stack start, for telling the main stack from the rest. Set
+   * anew by every exec (0 when the reader may not see it: another user's process, unprivileged).
+   */
   startStack: number;
   /** PF_KTHREAD: no address space, no exe, no command line. */
   kernelThread: boolean;
   status: StatusSample;
 }
 
-/** Read once per process incarnation. Any field may be missing; `error` says why. */
-export interface Identity {
+/** Where a process sits in the cgroup tree; it can be moved there at run time. */
+export interface CgroupPlace {
+  cgroup?: string;
+  /** Where the process's memory cgroup is visible here; not on the wire. */
+  memoryCgroup?: MemoryCgroup;
+}
+
+/**
+ * Read when a process is first seen and again after an exec. Any field may be missing; `error`
+ * says why.
+ */
+export interface Identity extends CgroupPlace {
   comm: string;
   commBase64?: string;
   cmdline: string;
@@ -61,9 +74,6 @@ export interface Identity {
   cmdlineTruncated?: boolean;
   exe?: string;
   exeBase64?: string;
-  cgroup?: string;
-  /** Where the process's memory cgroup is visible here; not on the wire. */
-  memoryCgroup?: MemoryCgroup;
   error?: ReadError;
 }
 
@@ -81,6 +91,8 @@ export interface ProcSource {
   readCheap(pid: number): Promise<ReadResult<CheapSample>>;
   /** `kernelThread`: the process has no exe to read (stat's PF_KTHREAD). */
   readIdentity(pid: number, opts?: { kernelThread?: boolean }): Promise<Identity>;
+  /** The cgroup again, without the rest of the identity. */
+  readCgroup(pid: number): Promise<ReadResult<CgroupPlace>>;
   readRollup(pid: number): Promise<ReadResult<Rollup>>;
   readFull(pid: number, startStack: number): Promise<ReadResult<FullMap>>;
   readHost(): Promise<HostFacts>;
@@ -264,6 +276,25 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
     return layout;
   };
 
+  const cgroupPlace = (pid: number): CgroupPlace => {
+    const place: CgroupPlace = {};
+    const file = at(pid, 'cgroup');
+    const text = small(file);
+    // Unified hierarchy: the `0::/path` line (cgroup v2, Documentation/admin-guide/cgroup-v2.rst).
+    const line = text.split('\n').find((l) => l.startsWith('0::'));
+    if (line) place.cgroup = wireTextLatin1(line.slice(3), LIMITS.cgroupChars).text;
+    const mounts = memoryLayout();
+    if (mounts) {
+      try {
+        const cg = memoryCgroupOf(parseCgroup(text, file), mounts);
+        if (cg) place.memoryCgroup = cg;
+      } catch {
+        // A cgroup file the parser refuses only loses the optional memory limit.
+      }
+    }
+    return place;
+  };
+
   return {
     async listPids() {
       const names = await readdir(root);
@@ -338,22 +369,7 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         if (t.base64 !== undefined) id.cmdlineBase64 = t.base64;
         if (head.more || t.text.length < bytes.toString('utf8').length) id.cmdlineTruncated = true;
       });
-      attempt(() => {
-        const file = at(pid, 'cgroup');
-        const text = small(file);
-        // Unified hierarchy: the `0::/path` line (cgroup v2, Documentation/admin-guide/cgroup-v2.rst).
-        const line = text.split('\n').find((l) => l.startsWith('0::'));
-        if (line) id.cgroup = wireTextLatin1(line.slice(3), LIMITS.cgroupChars).text;
-        const mounts = memoryLayout();
-        if (mounts) {
-          try {
-            const cg = memoryCgroupOf(parseCgroup(text, file), mounts);
-            if (cg) id.memoryCgroup = cg;
-          } catch {
-            // A cgroup file the parser refuses only loses the optional memory limit.
-          }
-        }
-      });
+      attempt(() => Object.assign(id, cgroupPlace(pid)));
       // Kernel threads have no exe. Unprivileged, the link of one answers EACCES, not ENOENT:
       // the permission check comes first.
       if (!hints.kernelThread) {
@@ -370,6 +386,14 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
       const first = errors[0];
       if (first) id.error = first;
       return id;
+    },
+
+    async readCgroup(pid) {
+      try {
+        return { ok: true, value: cgroupPlace(pid) };
+      } catch (err) {
+        return { ok: false, error: toReadError(err) };
+      }
     },
 
     async readRollup(pid) {
