@@ -155,6 +155,9 @@ for (const driver of drivers()) {
       expect(noLabel.stdout).toBe(
         'no host matches --label env=prod --label role=db (the server knows 4 hosts; fleetpmap hosts lists them)\n',
       );
+      const tooLong = await fleetpmap(['top', '--window', '365d', ...as(reader)]);
+      expect(tooLong.code).toBe(1);
+      expect(tooLong.stderr).toMatch(/400: .*the window is at most 31d$/m);
       const twice = await fleetpmap([
         'top',
         '--label',

@@ -38,7 +38,10 @@ export const hostFilter = {
 
 const topInput = z.strictObject({
   ...hostFilter,
-  windowMs: z.int().min(60_000).max(MAX_WINDOW_MS),
+  windowMs: z
+    .int()
+    .min(60_000, 'the window is at least 1m')
+    .max(MAX_WINDOW_MS, 'the window is at most 31d'),
   toMs: timeMs.optional(),
   metric: metric.default('anon'),
   comm: z.string().min(1).max(64).optional(),

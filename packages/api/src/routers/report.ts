@@ -151,8 +151,8 @@ export const reportRouter = router({
       z.strictObject({
         windowMs: z
           .int()
-          .min(5 * 60_000)
-          .max(31 * 24 * HOUR_MS),
+          .min(5 * 60_000, 'a report covers at least 5m')
+          .max(31 * 24 * HOUR_MS, 'a report covers at most 31d'),
         metric: z.enum(METRICS).default('anon'),
         deliver: z.boolean().default(false),
         ...hostFilter,
