@@ -44,6 +44,19 @@ describe('scoreIncarnation', () => {
     expect(v.timeToLimitHours).toBeGreaterThan(0);
   });
 
+  it('states the growth over the whole observation, alike on 5-minute and hourly floors', () => {
+    // 2 %/h of the base, linear, without noise: 6 hours grow about 12 % of the base.
+    const pattern: Component[] = [{ type: 'linear', pctPerHour: 2 }];
+    const fine = verdict(pattern, 6);
+    const hourly = scoreHourly(pattern, 6, 1);
+    const expected = (slope: number, spanMs: number) => (slope * spanMs) / HOUR;
+    expect(fine.growthKb / expected(fine.slopeKbPerHour, fine.spanMs)).toBeCloseTo(1, 1);
+    expect(hourly.growthKb / expected(hourly.slopeKbPerHour, hourly.spanMs)).toBeCloseTo(1, 1);
+    // The hourly floors used to show 5 of the 6 hours' growth.
+    expect(hourly.growthKb / fine.growthKb).toBeGreaterThan(0.95);
+    expect(hourly.growthKb / fine.growthKb).toBeLessThan(1.05);
+  });
+
   it('keeps flat noisy processes quiet at the stated 1 % rate across many seeds', () => {
     let alarms = 0;
     for (let seed = 0; seed < 200; seed++) {

@@ -99,7 +99,10 @@ export type VerdictReason =
 export interface LeakScore {
   /** Latest sample in the window, KiB. */
   currentKb: number;
-  /** Floor at the end of the observation minus floor at its start, KiB. */
+  /**
+   * Floor at the end of the observation minus floor at its start, KiB, stated over the whole
+   * observation (the floors compared lie a little inside it).
+   */
   growthKb: number;
   /** Theil–Sen slope of the floors, KiB per hour. */
   slopeKbPerHour: number;
@@ -486,10 +489,17 @@ export function analyseIncarnation(
   const startFloor = median(f.ys.slice(0, endCount));
   const level = endFloor > 0 ? endFloor : Math.max(1, f.current);
   const pctPerHour = (slope / level) * 100;
+  // The end floors sit inside the observation (the median of a few blocks, each block's minimum
+  // near its start while memory grows): their difference covers 5 of 6 hourly floors' hours, and
+  // a longer window served hourly showed less growth than a shorter one on 5-minute floors.
+  // Measured between the ends' centres, stated over the whole observation.
+  const endsApartHours = median(f.xs.slice(-endCount)) - median(f.xs.slice(0, endCount));
+  const observedHours = spanMs / 3_600_000;
+  const overObservation = endsApartHours > 0 ? observedHours / endsApartHours : 1;
   const base = {
     limitKb: input.limitKb ?? null,
     currentKb: f.current,
-    growthKb: endFloor - startFloor,
+    growthKb: (endFloor - startFloor) * overObservation,
     slopeKbPerHour: slope,
     pctPerHour,
     spanMs,
