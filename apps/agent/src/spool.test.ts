@@ -1,8 +1,10 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DiskSpool } from './spool.ts';
+import { DiskSpool, SpoolBusyError } from './spool.ts';
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
@@ -18,6 +20,7 @@ describe('DiskSpool', () => {
   it('keeps snapshots in order across a restart, one file each, under their ids', async () => {
     const a = await DiskSpool.open(dir, 1 << 20);
     for (let i = 1; i <= 3; i++) await a.put(id(i), Buffer.from(`body ${i}`));
+    await a.close();
     const b = await DiskSpool.open(dir, 1 << 20);
     expect(b.count).toBe(3);
     expect(b.totalBytes).toBe(18);
@@ -28,6 +31,7 @@ describe('DiskSpool', () => {
     await b.remove(first);
     // Numbering continues after what is on disk, so new entries queue behind the old ones.
     await b.put(id(4), Buffer.from('body 4'));
+    await b.close();
     const c = await DiskSpool.open(dir, 1 << 20);
     const order: string[] = [];
     for (let e = c.oldest(); e; e = c.oldest()) {
@@ -35,6 +39,8 @@ describe('DiskSpool', () => {
       await c.remove(e);
     }
     expect(order).toEqual([id(2), id(3), id(4)]);
+    expect(await readdir(dir)).toEqual(['lock']);
+    await c.close();
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -60,6 +66,45 @@ describe('DiskSpool', () => {
     await writeFile(join(dir, `000000000002-${id(2)}.json.gz`), 'whole');
     const s = await DiskSpool.open(dir, 1 << 20);
     expect(s.count).toBe(1);
+    await s.close();
     expect(await readdir(dir)).toEqual([`000000000002-${id(2)}.json.gz`]);
+  });
+
+  it('belongs to one live process: a lock left by a gone or reused pid is taken over', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pid = child.pid ?? 0;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const lock = (o: object) => writeFile(join(dir, 'lock'), `${JSON.stringify(o)}\n`);
+      await writeFile(join(dir, `000000000001-${id(1)}.json.gz`), 'x');
+
+      await lock({ pid, bootId, startTicks });
+      const busy = await DiskSpool.open(dir, 1 << 20).catch((e: unknown) => e);
+      expect(busy).toBeInstanceOf(SpoolBusyError);
+      expect((busy as Error).message).toBe(
+        `spool directory ${dir} is in use by another fleetpmap-agent (pid ${pid}); ` +
+          'give each agent its own --spool-dir',
+      );
+      // The other agent's files are left alone.
+      expect(await readdir(dir)).toContain(`000000000001-${id(1)}.json.gz`);
+
+      // The same pid, but another process (started later), or another boot: not a live owner.
+      for (const stale of [
+        { pid, bootId, startTicks: startTicks + 1 },
+        { pid, bootId: '00000000-0000-4000-8000-000000000000', startTicks },
+        { pid: 4_194_304, bootId, startTicks },
+      ]) {
+        await lock(stale);
+        const s = await DiskSpool.open(dir, 1 << 20);
+        expect(s.count).toBe(1);
+        expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).pid).toBe(process.pid);
+        await s.close();
+        expect(await readdir(dir)).not.toContain('lock');
+      }
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -1,5 +1,16 @@
-import { closeSync, fsyncSync, openSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import {
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One stored snapshot: gzip of its JSON, kept under the snapshot's own id. */
@@ -10,56 +21,142 @@ export interface SpoolEntry {
 }
 
 /**
+ * Why an entry left the spool without being delivered: the spool's cap, a disk with no room
+ * left, the bound on what is kept in memory, or a snapshot bigger than the whole spool.
+ */
+export type DropReason = 'spool full' | 'disk full' | 'memory full' | 'too big';
+
+export interface DroppedEntry extends SpoolEntry {
+  readonly reason: DropReason;
+}
+
+export interface PutResult {
+  /** The stored entry; absent when the snapshot itself could not be kept (`too big`). */
+  entry?: SpoolEntry;
+  /** Entries dropped to make room, the new one only when it is bigger than the whole spool. */
+  dropped: DroppedEntry[];
+  /** Set when the snapshot could not be written to disk: it is kept in memory instead. */
+  writeError?: string;
+}
+
+/**
  * Snapshots that could not be pushed yet, oldest first, bounded in bytes. When a new entry does not
  * fit, the oldest are dropped (and counted): recent data is worth more to a leak ranking than old.
+ * `put` does not fail on I/O errors: what cannot be written is kept in memory, within a bound.
  */
 export interface Spool {
   readonly count: number;
   readonly totalBytes: number;
   /** Entries dropped to make room since the agent started (reported in the next snapshot). */
   readonly droppedCount: number;
+  /** Entries held in memory because they could not be written (all of them for MemorySpool). */
+  readonly memoryCount: number;
   oldest(): SpoolEntry | undefined;
-  put(snapshotId: string, gzipped: Buffer): Promise<{ dropped: SpoolEntry[] }>;
+  put(snapshotId: string, gzipped: Buffer): Promise<PutResult>;
+  /** Rejects with code ENOENT when the entry's file is gone. */
   read(entry: SpoolEntry): Promise<Buffer>;
   remove(entry: SpoolEntry): Promise<void>;
+  /**
+   * Keeps a snapshot the server could not take apart from the queue, for an operator to look at;
+   * returns where, or undefined when there is nowhere to keep it.
+   */
+  keepRejected(snapshotId: string, gzipped: Buffer): Promise<string | undefined>;
+  /** Writes out what it can and releases the directory; resolves to the entries still unwritten. */
+  close(): Promise<number>;
 }
 
 const entryPattern = /^(\d{12})-([0-9A-Za-z-]{1,64})\.json\.gz$/;
+
+/** Snapshots kept in memory (no usable spool directory, or writes failing) take at most this. */
+export const MEMORY_QUEUE_MAX_BYTES = 64 * 1024 * 1024;
+
+/** How many snapshots `rejected/` keeps; older ones are removed as new ones come. */
+export const REJECTED_KEEP = 16;
+
+/** The lock file in the spool directory; it names the agent process that uses the directory. */
+export const LOCK_FILE = 'lock';
+
+/** Another live agent process uses the spool directory. */
+export class SpoolBusyError extends Error {
+  readonly code = 'ESPOOLBUSY';
+  readonly dir: string;
+  readonly pid: number;
+  constructor(dir: string, pid: number) {
+    super(
+      `spool directory ${dir} is in use by another fleetpmap-agent (pid ${pid}); ` +
+        'give each agent its own --spool-dir',
+    );
+    this.dir = dir;
+    this.pid = pid;
+  }
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function messageOf(err: unknown): string {
+  return (err as Error)?.message ?? String(err);
+}
+
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * One file per snapshot, `NNNNNNNNNNNN-<snapshotId>.json.gz`. The sequence number gives the replay
  * order and survives restarts (the next number continues after the highest on disk). Files are
  * written to a temporary name, fsynced, renamed, and the directory fsynced, so a crash leaves
- * either the whole file or none; stray temporary files are removed at open.
+ * either the whole file or none; stray temporary files are removed at open, and a failed write
+ * removes its own at once.
+ *
+ * A snapshot whose write fails is kept in memory in its place in the queue (at most
+ * MEMORY_QUEUE_MAX_BYTES of them), and written out once writes work again; when the disk is full
+ * the oldest files are removed to make room for it first.
  */
 export class DiskSpool implements Spool {
   readonly #dir: string;
   readonly #maxBytes: number;
+  readonly #memoryMaxBytes: number;
   readonly #entries: SpoolEntry[] = [];
+  /** Entries whose write failed, with their bodies. */
+  readonly #inMemory = new Map<SpoolEntry, Buffer>();
+  #memoryBytes = 0;
   #nextSeq = 1;
   #totalBytes = 0;
   #dropped = 0;
+  #lock: SpoolLock | undefined;
 
   private constructor(dir: string, maxBytes: number) {
     this.#dir = dir;
     this.#maxBytes = maxBytes;
+    this.#memoryMaxBytes = Math.min(maxBytes, MEMORY_QUEUE_MAX_BYTES);
   }
 
+  /**
+   * Opens the directory for this process alone. Rejects with SpoolBusyError when another live
+   * agent holds it, and with the I/O error when it cannot be written (read-only, no permission):
+   * writing the lock file is the check that it can be.
+   */
   static async open(dir: string, maxBytes: number): Promise<DiskSpool> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const spool = new DiskSpool(dir, maxBytes);
-    const names = (await readdir(dir)).sort();
-    for (const name of names) {
-      if (name.startsWith('.tmp-')) {
-        await rm(join(dir, name), { force: true });
-        continue;
+    spool.#lock = await SpoolLock.acquire(dir);
+    try {
+      const names = (await readdir(dir)).sort();
+      for (const name of names) {
+        if (name.startsWith('.tmp-') && !isLiveLockTemp(name)) {
+          await rm(join(dir, name), { force: true });
+          continue;
+        }
+        const m = entryPattern.exec(name);
+        if (!m?.[1] || !m[2]) continue;
+        const st = await stat(join(dir, name));
+        spool.#entries.push({ key: name, snapshotId: m[2], bytes: st.size });
+        spool.#totalBytes += st.size;
+        spool.#nextSeq = Math.max(spool.#nextSeq, Number(m[1]) + 1);
       }
-      const m = entryPattern.exec(name);
-      if (!m?.[1] || !m[2]) continue;
-      const st = await stat(join(dir, name));
-      spool.#entries.push({ key: name, snapshotId: m[2], bytes: st.size });
-      spool.#totalBytes += st.size;
-      spool.#nextSeq = Math.max(spool.#nextSeq, Number(m[1]) + 1);
+    } catch (err) {
+      await spool.#lock.release();
+      throw err;
     }
     return spool;
   }
@@ -76,44 +173,96 @@ export class DiskSpool implements Spool {
   get droppedCount(): number {
     return this.#dropped;
   }
+  get memoryCount(): number {
+    return this.#inMemory.size;
+  }
 
   oldest(): SpoolEntry | undefined {
     return this.#entries[0];
   }
 
-  async put(snapshotId: string, gzipped: Buffer): Promise<{ dropped: SpoolEntry[] }> {
+  async put(snapshotId: string, gzipped: Buffer): Promise<PutResult> {
     if (!/^[0-9A-Za-z-]{1,64}$/.test(snapshotId)) throw new Error(`bad snapshot id ${snapshotId}`);
-    const dropped: SpoolEntry[] = [];
+    const dropped: DroppedEntry[] = [];
     if (gzipped.length > this.#maxBytes) {
       this.#dropped++;
-      dropped.push({ key: '', snapshotId, bytes: gzipped.length });
+      dropped.push({ key: '', snapshotId, bytes: gzipped.length, reason: 'too big' });
       return { dropped };
     }
     while (this.#totalBytes + gzipped.length > this.#maxBytes) {
       const old = this.#entries[0];
       if (!old) break;
-      await this.remove(old);
-      this.#dropped++;
-      dropped.push(old);
+      await this.#drop(old, 'spool full', dropped);
     }
     const key = `${String(this.#nextSeq++).padStart(12, '0')}-${snapshotId}.json.gz`;
-    const tmp = join(this.#dir, `.tmp-${key}`);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(gzipped);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.#dir, key));
-    fsyncDir(this.#dir);
-    this.#entries.push({ key, snapshotId, bytes: gzipped.length });
+    const entry: SpoolEntry = { key, snapshotId, bytes: gzipped.length };
+    const writeError = await this.#write(entry, gzipped, dropped);
+    this.#entries.push(entry);
     this.#totalBytes += gzipped.length;
-    return { dropped };
+    if (writeError === undefined) {
+      // Writes work again: what waits in memory goes to disk, in its place in the order.
+      await this.#flush();
+      return { entry, dropped };
+    }
+    this.#inMemory.set(entry, gzipped);
+    this.#memoryBytes += gzipped.length;
+    while (this.#memoryBytes > this.#memoryMaxBytes) {
+      const [old] = this.#inMemory.keys();
+      if (!old) break;
+      await this.#drop(old, 'memory full', dropped);
+    }
+    return this.#entries.includes(entry) ? { entry, dropped, writeError } : { dropped, writeError };
+  }
+
+  /**
+   * Writes one entry, making room on a full disk by removing the oldest files written before it
+   * (never the entry itself, never a newer one). Resolves to the error when it could not.
+   */
+  async #write(
+    entry: SpoolEntry,
+    body: Buffer,
+    dropped: DroppedEntry[],
+  ): Promise<string | undefined> {
+    for (;;) {
+      try {
+        await writeDurably(this.#dir, entry.key, body);
+        return undefined;
+      } catch (err) {
+        if (DISK_FULL.has(errno(err) ?? '')) {
+          // Everything queued is older than the entry being written.
+          const victim = this.#entries.find((e) => !this.#inMemory.has(e));
+          if (victim) {
+            await this.#drop(victim, 'disk full', dropped);
+            continue;
+          }
+        }
+        return messageOf(err);
+      }
+    }
+  }
+
+  /** Writes out entries held in memory, oldest first, until one fails again. */
+  async #flush(): Promise<void> {
+    for (const [entry, body] of this.#inMemory) {
+      try {
+        await writeDurably(this.#dir, entry.key, body);
+      } catch {
+        return;
+      }
+      this.#inMemory.delete(entry);
+      this.#memoryBytes -= entry.bytes;
+    }
+  }
+
+  async #drop(entry: SpoolEntry, reason: DropReason, dropped: DroppedEntry[]): Promise<void> {
+    await this.remove(entry);
+    this.#dropped++;
+    dropped.push({ ...entry, reason });
   }
 
   read(entry: SpoolEntry): Promise<Buffer> {
-    return readFile(join(this.#dir, entry.key));
+    const body = this.#inMemory.get(entry);
+    return body ? Promise.resolve(body) : readFile(join(this.#dir, entry.key));
   }
 
   async remove(entry: SpoolEntry): Promise<void> {
@@ -121,7 +270,60 @@ export class DiskSpool implements Spool {
     if (i < 0) return;
     this.#entries.splice(i, 1);
     this.#totalBytes -= entry.bytes;
-    await rm(join(this.#dir, entry.key), { force: true });
+    if (this.#inMemory.delete(entry)) {
+      this.#memoryBytes -= entry.bytes;
+      return;
+    }
+    // A file that cannot be removed (read-only by now) is replayed after a restart, and the
+    // server answers `duplicate`: nothing is stored twice.
+    await rm(join(this.#dir, entry.key), { force: true }).catch(() => {});
+  }
+
+  async keepRejected(snapshotId: string, gzipped: Buffer): Promise<string | undefined> {
+    const dir = join(this.#dir, 'rejected');
+    const name = `${String(this.#nextSeq++).padStart(12, '0')}-${snapshotId}.json.gz`;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, name), gzipped, { mode: 0o600 });
+      const kept = (await readdir(dir)).filter((n) => entryPattern.test(n)).sort();
+      for (const old of kept.slice(0, Math.max(0, kept.length - REJECTED_KEEP))) {
+        await rm(join(dir, old), { force: true });
+      }
+      return join(dir, name);
+    } catch {
+      await rm(join(dir, name), { force: true }).catch(() => {});
+      return undefined;
+    }
+  }
+
+  async close(): Promise<number> {
+    await this.#flush();
+    await this.#lock?.release();
+    this.#lock = undefined;
+    return this.#inMemory.size;
+  }
+}
+
+/** Writes `dir/key` through a temporary file, removed again when anything fails. */
+async function writeDurably(dir: string, key: string, body: Buffer): Promise<void> {
+  const tmp = join(dir, `.tmp-${key}`);
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(tmp, 'wx', 0o600);
+    await fh.writeFile(body);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, join(dir, key));
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+  try {
+    fsyncDir(dir);
+  } catch {
+    // The file is complete and in place; only its durability across a power cut is in doubt.
   }
 }
 
@@ -132,6 +334,147 @@ function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Who holds a lock: a process is known by its pid, the boot it runs in and its start time. */
+interface LockOwner {
+  pid: number;
+  bootId: string;
+  startTicks: number;
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/PID/stat (after the command name, which may hold spaces and parentheses). */
+function startTicksOf(pid: number): number | undefined {
+  const text = readOptional(`/proc/${pid}/stat`);
+  const rest = text?.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest?.[19]);
+  return Number.isSafeInteger(ticks) ? ticks : undefined;
+}
+
+function currentOwner(): LockOwner {
+  return {
+    pid: process.pid,
+    bootId: readOptional('/proc/sys/kernel/random/boot_id')?.trim() ?? '',
+    startTicks: startTicksOf(process.pid) ?? 0,
+  };
+}
+
+/**
+ * Whether the process a lock names still runs. A pid is reused after the process exits and after
+ * a reboot (the spool outlives both), so the boot id and the start time must match as well.
+ */
+function isAlive(owner: LockOwner, me: LockOwner): boolean {
+  if (owner.bootId !== '' && me.bootId !== '' && owner.bootId !== me.bootId) return false;
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    if (errno(err) !== 'EPERM') return false;
+  }
+  const ticks = startTicksOf(owner.pid);
+  return ticks === undefined || ticks === owner.startTicks;
+}
+
+function parseOwner(text: string | undefined): LockOwner | undefined {
+  try {
+    const o = JSON.parse(text ?? '') as Partial<LockOwner>;
+    if (typeof o.pid !== 'number' || !Number.isSafeInteger(o.pid) || o.pid <= 0) return undefined;
+    return {
+      pid: o.pid,
+      bootId: typeof o.bootId === 'string' ? o.bootId : '',
+      startTicks: typeof o.startTicks === 'number' ? o.startTicks : -1,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Another agent's lock file in the making is not a stray temporary file. */
+function isLiveLockTemp(name: string): boolean {
+  const pid = /^\.tmp-lock-(\d+)$/.exec(name)?.[1];
+  if (pid === undefined) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (err) {
+    return errno(err) === 'EPERM';
+  }
+}
+
+/** Locks held by this process, by directory: opening a spool again in the same process is allowed. */
+const held = new Map<string, number>();
+
+/**
+ * `lock` in the spool directory, naming the process that uses it. It is made whole in a temporary
+ * file and linked into place, which fails when a lock exists, so no reader ever sees a half
+ * written one. A lock whose process is gone (crash, reboot) is taken over.
+ */
+class SpoolLock {
+  readonly #dir: string;
+  private constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  static async acquire(dir: string): Promise<SpoolLock> {
+    const path = join(dir, LOCK_FILE);
+    const me = currentOwner();
+    const mine = held.get(dir);
+    if (mine !== undefined) {
+      held.set(dir, mine + 1);
+      return new SpoolLock(dir);
+    }
+    // A live owner is named even when the directory cannot be written.
+    const busy = () => {
+      const text = readOptional(path);
+      if (text === undefined) return undefined;
+      const owner = parseOwner(text);
+      if (owner && owner.pid !== me.pid && isAlive(owner, me)) return owner.pid;
+      return { stale: text };
+    };
+    const tmp = join(dir, `.tmp-lock-${process.pid}`);
+    let written = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const found = busy();
+        if (typeof found === 'number') throw new SpoolBusyError(dir, found);
+        // Left by a process that is gone (or by this one, in an earlier life of the same pid).
+        if (found && readOptional(path) === found.stale) await unlink(path).catch(() => {});
+        if (!written) {
+          await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
+          const fh = await open(tmp, 'r');
+          await fh.sync().finally(() => fh.close());
+          written = true;
+        }
+        try {
+          await link(tmp, path);
+          held.set(dir, 1);
+          return new SpoolLock(dir);
+        } catch (err) {
+          if (errno(err) !== 'EEXIST' || attempt >= 3) throw err;
+        }
+      }
+    } finally {
+      if (written) await unlink(tmp).catch(() => {});
+    }
+  }
+
+  async release(): Promise<void> {
+    const count = held.get(this.#dir) ?? 0;
+    if (count > 1) {
+      held.set(this.#dir, count - 1);
+      return;
+    }
+    held.delete(this.#dir);
+    const path = join(this.#dir, LOCK_FILE);
+    if (parseOwner(readOptional(path))?.pid === process.pid) await unlink(path).catch(() => {});
   }
 }
 
@@ -155,30 +498,35 @@ export class MemorySpool implements Spool {
   get droppedCount(): number {
     return this.#dropped;
   }
+  get memoryCount(): number {
+    return this.#entries.length;
+  }
   oldest(): SpoolEntry | undefined {
     return this.#entries[0]?.entry;
   }
-  async put(snapshotId: string, gzipped: Buffer): Promise<{ dropped: SpoolEntry[] }> {
-    const dropped: SpoolEntry[] = [];
+  async put(snapshotId: string, gzipped: Buffer): Promise<PutResult> {
+    const dropped: DroppedEntry[] = [];
     if (gzipped.length > this.#maxBytes) {
       this.#dropped++;
-      return { dropped: [{ key: '', snapshotId, bytes: gzipped.length }] };
+      return { dropped: [{ key: '', snapshotId, bytes: gzipped.length, reason: 'too big' }] };
     }
     while (this.#totalBytes + gzipped.length > this.#maxBytes) {
       const old = this.#entries.shift();
       if (!old) break;
       this.#totalBytes -= old.entry.bytes;
       this.#dropped++;
-      dropped.push(old.entry);
+      dropped.push({ ...old.entry, reason: 'memory full' });
     }
     const entry = { key: String(++this.#seq), snapshotId, bytes: gzipped.length };
     this.#entries.push({ entry, body: gzipped });
     this.#totalBytes += gzipped.length;
-    return { dropped };
+    return { entry, dropped };
   }
   async read(entry: SpoolEntry): Promise<Buffer> {
     const found = this.#entries.find((e) => e.entry === entry);
-    if (!found) throw new Error(`spool entry ${entry.key} is gone`);
+    if (!found) {
+      throw Object.assign(new Error(`spool entry ${entry.key} is gone`), { code: 'ENOENT' });
+    }
     return found.body;
   }
   async remove(entry: SpoolEntry): Promise<void> {
@@ -186,5 +534,11 @@ export class MemorySpool implements Spool {
     if (i < 0) return;
     this.#totalBytes -= entry.bytes;
     this.#entries.splice(i, 1);
+  }
+  async keepRejected(): Promise<string | undefined> {
+    return undefined;
+  }
+  async close(): Promise<number> {
+    return this.#entries.length;
   }
 }
