@@ -86,8 +86,10 @@ describe('tRPC push client', () => {
       status: 503,
       retryAfterMs: 3000,
     });
-    status = 429;
-    expect(await client.push(snapshot)).toMatchObject({ ok: false, retryable: true, status: 429 });
+    // 429, and a proxy's 502 and 504, say nothing about the snapshot.
+    for (status of [429, 502, 504]) {
+      expect(await client.push(snapshot)).toMatchObject({ ok: false, retryable: true, status });
+    }
     for (status of [400, 401, 403, 413, 415, 500]) {
       expect(await client.push(snapshot)).toMatchObject({ ok: false, retryable: false, status });
     }
@@ -110,6 +112,30 @@ describe('tRPC push client', () => {
     expect(out.ok).toBe(false);
     expect(out).toMatchObject({ retryable: true });
     expect(out).not.toHaveProperty('status');
+  });
+
+  it('says the server did not answer in time, and stops at once when the agent stops', async () => {
+    const p = await peer(() => {});
+    closers.push(p.close);
+    const client = createTrpcPushClient({ server: p.url, timeoutMs: 300 });
+    const out = await client.push(snapshot);
+    expect(out).toMatchObject({
+      ok: false,
+      retryable: true,
+      message: 'server did not answer within 0.3 s',
+    });
+    expect(out).not.toHaveProperty('status');
+    const stop = new AbortController();
+    const slow = createTrpcPushClient({ server: p.url });
+    const t0 = performance.now();
+    const pushing = slow.push(snapshot, stop.signal);
+    setTimeout(() => stop.abort(), 200);
+    expect(await pushing).toMatchObject({
+      ok: false,
+      retryable: true,
+      message: 'push stopped: the agent is stopping',
+    });
+    expect(performance.now() - t0).toBeLessThan(5000);
   });
 
   it('reads Retry-After as seconds or as an HTTP date', () => {

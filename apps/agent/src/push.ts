@@ -23,7 +23,8 @@ export type PushOutcome =
 
 /** Sends one snapshot object (already valid protocol-v1) to the server. */
 export interface PushClient {
-  push(snapshot: Snapshot): Promise<PushOutcome>;
+  /** `signal` aborts the push (the agent is stopping): the outcome is a retryable failure. */
+  push(snapshot: Snapshot, signal?: AbortSignal): Promise<PushOutcome>;
 }
 
 /** What one enrollment attempt came to: the agent token, or why not and whether to retry. */
@@ -44,9 +45,13 @@ export interface TrpcPushClientOptions {
   userAgent?: string;
 }
 
-/** The contract retries only these; every other 4xx/5xx is final for that snapshot. */
+/**
+ * Retried with backoff: the contract's 429 and 503, and the 502 and 504 of a proxy or load
+ * balancer in front of the server, which say nothing about the snapshot. Every other status is
+ * for the sender to judge (401/403 hold delivery, other 5xx are retried a few times).
+ */
 export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 503;
+  return status === 429 || status === 502 || status === 503 || status === 504;
 }
 
 /** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
@@ -63,6 +68,8 @@ interface LastResponse {
   status?: number;
   retryAfter: string | null;
   wireBytes: number;
+  /** the push ran out of time with no answer */
+  timedOut?: boolean;
 }
 
 /** The server answers a push with a few hundred bytes; anything far bigger is not its answer. */
@@ -158,10 +165,15 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): EnrollingPush
     headers['content-encoding'] = 'gzip';
     headers['content-type'] = 'application/json';
     if (opts.userAgent) headers['user-agent'] = opts.userAgent;
-    const signals = [AbortSignal.timeout(timeoutMs)];
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signals = [timeout];
     if (init?.signal) signals.push(init.signal);
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const { res, text } = await post(url, headers, packed, AbortSignal.any(signals));
+    const answer = post(url, headers, packed, AbortSignal.any(signals));
+    const { res, text } = await answer.catch((err: unknown) => {
+      if (timeout.aborted) last.timedOut = true;
+      throw err;
+    });
     const status = res.statusCode ?? 0;
     last.status = status;
     const retryAfter = res.headers['retry-after'];
@@ -189,14 +201,23 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): EnrollingPush
   let token = opts.token;
   const client = clientWith(() => token);
 
+  /** What an operator should read for a failure that has no HTTP answer behind it. */
+  const failureMessage = (err: unknown, signal: AbortSignal | undefined): string => {
+    if (last.status === undefined && last.timedOut) {
+      return `server did not answer within ${timeoutMs / 1000} s`;
+    }
+    if (last.status === undefined && signal?.aborted) return 'push stopped: the agent is stopping';
+    return (err as Error).message;
+  };
+
   return {
-    async push(snapshot) {
+    async push(snapshot, signal) {
       last = { retryAfter: null, wireBytes: 0 };
       try {
-        const data = await client.snapshot.push.mutate(snapshot);
+        const data = await client.snapshot.push.mutate(snapshot, signal ? { signal } : undefined);
         return { ok: true, duplicate: data.duplicate, wireBytes: last.wireBytes };
       } catch (err) {
-        const message = (err as Error).message;
+        const message = failureMessage(err, signal);
         const status = last.status;
         const retryAfterMs = parseRetryAfterMs(last.retryAfter, Date.now());
         return {
@@ -222,7 +243,7 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): EnrollingPush
           ok: false,
           retryable: status === undefined || isRetryableStatus(status),
           ...(status !== undefined ? { status } : {}),
-          message: (err as Error).message,
+          message: failureMessage(err, undefined),
         };
       }
     },
