@@ -4,7 +4,7 @@ import type { Snapshot } from '@fleetpmap/protocol';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { PushClient, PushOutcome } from './push.ts';
-import type { Spool, SpoolEntry } from './spool.ts';
+import type { PutResult, Spool, SpoolEntry } from './spool.ts';
 
 const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);
@@ -13,11 +13,21 @@ export interface SenderStats {
   /** Snapshots the server acknowledged (stored or already stored). */
   acknowledged: number;
   duplicates: number;
-  /** Snapshots the server refused for good (4xx other than 429): logged and dropped. */
+  /**
+   * Snapshots the server refused for good (400, 413, …: logged and dropped), failed on repeatedly
+   * (other 5xx: set aside in the spool's `rejected/`), and damaged spool files.
+   */
   rejected: number;
   /** Compressed bytes sent, every attempt included. */
   wireBytes: number;
   retries: number;
+}
+
+/** Snapshots waiting for delivery, on disk or in memory, as the agent's cost reports them. */
+export interface QueueState {
+  readonly count: number;
+  readonly totalBytes: number;
+  readonly droppedCount: number;
 }
 
 export interface SenderOptions {
@@ -32,6 +42,30 @@ export interface SenderOptions {
   /** Called with each snapshot id once the server has acknowledged it. */
   onAcknowledged?: (snapshotId: string, duplicate: boolean) => void;
 }
+
+/**
+ * Snapshots waiting in memory for their turn, besides the spool: more than this (a server slower
+ * than the agent's cycle) and they all go to the spool, where the queue is capped in bytes.
+ */
+export const MAX_PENDING = 4;
+export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A server error other than 502/503/504 may be about this one snapshot: after this many attempts
+ * it is set aside, so that one bad snapshot cannot block the queue behind it.
+ */
+export const SERVER_ERROR_ATTEMPTS = 3;
+
+interface Pending {
+  snapshotId: string;
+  gz: Buffer;
+  /** Set once the item was moved to the spool while it was being pushed: its entry there. */
+  spooled?: SpoolEntry | null;
+  /** Acknowledged (or given up) while it was being moved to the spool. */
+  done?: boolean;
+}
+
+type StepResult = 'sent' | 'idle' | 'backoff' | 'stopped';
 
 /**
  * Delivers snapshots in the order they were made, never blocking collection. A snapshot is pushed
@@ -50,14 +84,26 @@ export class Sender {
   };
   readonly #o: Required<Omit<SenderOptions, 'onAcknowledged'>> &
     Pick<SenderOptions, 'onAcknowledged'>;
-  /** Gzipped JSON, like the spool's files: a waiting snapshot costs its compressed size only. */
-  readonly #pending: { snapshotId: string; gz: Buffer }[] = [];
+  /**
+   * Gzipped JSON, like the spool's files: a waiting snapshot costs its compressed size only. At
+   * most MAX_PENDING of them; the one being pushed stays here until it is acknowledged.
+   */
+  #pending: Pending[] = [];
+  #pendingBytes = 0;
   #attempt = 0;
   #retryAtMono = 0;
   #wake: (() => void) | undefined;
   #lastFailure: string | undefined;
   /** Set while nothing may be delivered yet (the agent is still enrolling). */
   #held = false;
+  /** The status (401, 403) with which the server refuses the agent token, while it does. */
+  #tokenRefused: number | undefined;
+  /** Set while the spool cannot be written (snapshots wait in memory). */
+  #spoolWriteError: string | undefined;
+  /** Server errors on the snapshot at the head of the queue. */
+  #headErrors = { snapshotId: '', count: 0 };
+  /** Spool writes, one after the other in the order they were asked for. */
+  #putTail: Promise<unknown> = Promise.resolve();
 
   constructor(opts: SenderOptions) {
     this.#o = {
@@ -68,13 +114,27 @@ export class Sender {
     };
   }
 
-  get spool(): Spool {
-    return this.#o.spool;
+  /**
+   * Everything not yet acknowledged: the spool and the few snapshots waiting in memory. This is
+   * what `agent.cost.spool` and the cycle log report.
+   */
+  get spool(): QueueState {
+    const spool = this.#o.spool;
+    return {
+      count: spool.count + this.#pending.length,
+      totalBytes: spool.totalBytes + this.#pendingBytes,
+      droppedCount: spool.droppedCount,
+    };
+  }
+
+  /** Snapshots waiting in memory (not in the spool) for their turn; at most MAX_PENDING. */
+  get pendingCount(): number {
+    return this.#pending.length;
   }
 
   /** Snapshots not yet acknowledged (in memory or in the spool). */
   get backlog(): number {
-    return this.#pending.length + this.#o.spool.count;
+    return this.spool.count;
   }
 
   get lastFailure(): string | undefined {
@@ -83,7 +143,7 @@ export class Sender {
 
   /** Hands a snapshot over; it is pushed by `run`/`drain`, or spooled if older ones wait. */
   async submit(snapshot: Snapshot): Promise<void> {
-    const item = {
+    const item: Pending = {
       snapshotId: snapshot.snapshotId,
       gz: await gzip(Buffer.from(JSON.stringify(snapshot), 'utf8')),
     };
@@ -91,6 +151,11 @@ export class Sender {
       await this.#spoolPut(item);
     } else {
       this.#pending.push(item);
+      this.#pendingBytes += item.gz.length;
+      // The server takes longer than the agent's cycle: the queue goes on on disk, capped.
+      if (this.#pending.length > MAX_PENDING || this.#pendingBytes > MAX_PENDING_BYTES) {
+        await this.#spill();
+      }
     }
     this.#wake?.();
   }
@@ -107,42 +172,122 @@ export class Sender {
     return this.#o.clock.monoMs() < this.#retryAtMono;
   }
 
-  async #spoolPut(item: { snapshotId: string; gz: Buffer }): Promise<void> {
-    const { dropped } = await this.#o.spool.put(item.snapshotId, item.gz);
-    for (const d of dropped) {
-      this.#o.log.warn(
-        { snapshotId: d.snapshotId, bytes: d.bytes, spoolDropped: this.#o.spool.droppedCount },
-        'spool full: dropped the oldest snapshot',
+  /**
+   * Moves everything waiting in memory to the spool, in order (the one being pushed too: if its
+   * push succeeds, its spool entry is removed). The writes are queued at once, so that a snapshot
+   * submitted meanwhile lands behind them.
+   */
+  async #spill(): Promise<void> {
+    const items = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await Promise.all(
+      items.map(async (p) => {
+        const entry = await this.#spoolPut(p);
+        if (p.done && entry) await this.#o.spool.remove(entry);
+        else p.spooled = entry ?? null;
+      }),
+    );
+  }
+
+  /** Queues in the spool, after every write asked for before; never rejects. */
+  #spoolPut(item: { snapshotId: string; gz: Buffer }): Promise<SpoolEntry | undefined> {
+    const put = this.#putTail.then(() => this.#put(item));
+    this.#putTail = put;
+    return put;
+  }
+
+  /** A failed write keeps the snapshot in memory, in the spool; only a bug can lose it here. */
+  async #put(item: { snapshotId: string; gz: Buffer }): Promise<SpoolEntry | undefined> {
+    const spool = this.#o.spool;
+    let result: PutResult;
+    try {
+      result = await spool.put(item.snapshotId, item.gz);
+    } catch (err) {
+      this.#o.log.error(
+        { snapshotId: item.snapshotId, err: (err as Error).message },
+        'could not queue the snapshot for delivery; dropped',
       );
+      return undefined;
+    }
+    this.#logDrops(result);
+    // Nothing was written or tried (too big for the spool): says nothing about the disk.
+    if (result.entry === undefined && result.writeError === undefined) return undefined;
+    if (result.writeError !== undefined && this.#spoolWriteError === undefined) {
+      this.#o.log.error(
+        { err: result.writeError, inMemory: spool.memoryCount },
+        'spool write failed; undelivered snapshots are kept in memory (bounded) until it works again',
+      );
+    } else if (result.writeError === undefined && this.#spoolWriteError !== undefined) {
+      this.#o.log.info({ spooled: spool.count }, 'spool writable again');
+    }
+    this.#spoolWriteError = result.writeError;
+    return result.entry;
+  }
+
+  #logDrops(result: PutResult): void {
+    const spool = this.#o.spool;
+    for (const d of result.dropped) {
+      const fields = {
+        snapshotId: d.snapshotId,
+        bytes: d.bytes,
+        reason: d.reason,
+        spoolDropped: spool.droppedCount,
+      };
+      if (d.reason === 'too big') {
+        this.#o.log.warn(fields, 'snapshot bigger than the whole spool; dropped');
+      } else if (d.reason === 'disk full') {
+        this.#o.log.warn(fields, 'disk full: dropped the oldest spooled snapshot to make room');
+      } else {
+        this.#o.log.warn(fields, 'spool full: dropped the oldest snapshot');
+      }
     }
   }
 
   /**
    * One delivery attempt of the oldest waiting snapshot. Returns 'idle' when nothing waits,
-   * 'backoff' when the attempt failed in a retryable way (or a backoff is still running).
+   * 'backoff' when the attempt failed in a retryable way (or a backoff is still running),
+   * 'stopped' when `signal` aborted the push (the snapshot stays queued).
    */
-  async step(): Promise<'sent' | 'idle' | 'backoff'> {
+  async step(signal?: AbortSignal): Promise<StepResult> {
     if (this.#inBackoff()) return 'backoff';
     const entry = this.#o.spool.oldest();
-    const first = this.#pending[0];
-    if (!entry && !first) return 'idle';
+    const item = entry ? undefined : this.#pending[0];
+    if (!entry && !item) return 'idle';
+    let gz: Buffer;
+    try {
+      gz = entry ? await this.#o.spool.read(entry) : (item?.gz ?? Buffer.alloc(0));
+    } catch (err) {
+      await this.#done(entry, item);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // Removed by someone else (an operator cleaning up): nothing to deliver, nothing refused.
+        this.#o.log.warn({ key: entry?.key }, 'spooled snapshot vanished before it was sent');
+        return 'sent';
+      }
+      this.#o.log.error({ key: entry?.key, err: (err as Error).message }, 'unreadable snapshot');
+      this.stats.rejected++;
+      return 'sent';
+    }
     let snapshot: Snapshot;
     try {
-      const gz = entry ? await this.#o.spool.read(entry) : (first?.gz ?? Buffer.alloc(0));
       snapshot = JSON.parse((await gunzip(gz)).toString('utf8'));
     } catch (err) {
       // A damaged file can never be delivered; keeping it would stall the whole queue.
       this.#o.log.error({ key: entry?.key, err: (err as Error).message }, 'unreadable snapshot');
-      await this.#done(entry);
+      await this.#done(entry, item);
       this.stats.rejected++;
       return 'sent';
     }
-    const outcome = await this.#o.client.push(snapshot);
+    const outcome = await this.#o.client.push(snapshot, signal);
     this.stats.wireBytes += outcome.wireBytes;
     if (outcome.ok) {
-      await this.#done(entry);
+      await this.#done(entry, item);
       this.#attempt = 0;
       this.#lastFailure = undefined;
+      if (this.#tokenRefused !== undefined) {
+        this.#o.log.info({ backlog: this.backlog }, 'server accepts the agent token again');
+        this.#tokenRefused = undefined;
+      }
       this.stats.acknowledged++;
       if (outcome.duplicate) this.stats.duplicates++;
       this.#o.onAcknowledged?.(snapshot.snapshotId, outcome.duplicate);
@@ -157,24 +302,93 @@ export class Sender {
       return 'sent';
     }
     this.#lastFailure = outcome.message;
-    if (!outcome.retryable) {
-      await this.#done(entry);
+    if (signal?.aborted) {
+      // Stopping: the snapshot stays queued and everything in memory goes to the spool.
+      await this.#spill();
+      this.#o.log.info(
+        { snapshotId: snapshot.snapshotId, spooled: this.#o.spool.count },
+        'push stopped by shutdown; the snapshot stays in the spool',
+      );
+      return 'stopped';
+    }
+    const status = outcome.status;
+    if (status === 401 || status === 403) return this.#holdForToken(status, outcome.message);
+    const serverError = status !== undefined && status >= 500 && !outcome.retryable;
+    if (serverError) {
+      if (this.#headErrors.snapshotId !== snapshot.snapshotId) {
+        this.#headErrors = { snapshotId: snapshot.snapshotId, count: 0 };
+      }
+      this.#headErrors.count++;
+      if (this.#headErrors.count >= SERVER_ERROR_ATTEMPTS) {
+        await this.#setAside(snapshot.snapshotId, gz, entry, item, status, outcome.message);
+        return 'sent';
+      }
+    } else if (!outcome.retryable) {
+      await this.#done(entry, item);
       this.stats.rejected++;
       this.#o.log.error(
-        { snapshotId: snapshot.snapshotId, status: outcome.status, err: outcome.message },
+        { snapshotId: snapshot.snapshotId, status, err: outcome.message },
         'server refused the snapshot; dropped',
       );
       return 'sent';
     }
+    return this.#backoff(outcome, 'push failed; will retry');
+  }
+
+  /**
+   * 401/403: the token, not the snapshot, is refused, and every snapshot would be. Delivery waits
+   * (the queue goes on in the spool) and tries again at the longest backoff, until an operator
+   * gives the agent a token the server takes.
+   */
+  async #holdForToken(status: number, message: string): Promise<StepResult> {
+    this.#retryAtMono = this.#o.clock.monoMs() + this.#o.maxDelayMs;
+    this.stats.retries++;
+    await this.#spill();
+    if (this.#tokenRefused !== status) {
+      this.#tokenRefused = status;
+      this.#o.log.error(
+        {
+          status,
+          err: message,
+          retryInMs: this.#o.maxDelayMs,
+          spooled: this.#o.spool.count,
+        },
+        `the server refuses the agent token (${status}): delivery held, snapshots stay in the ` +
+          'spool; give the agent a valid token (--token-file)',
+      );
+    }
+    return 'backoff';
+  }
+
+  /** A snapshot the server failed on again and again goes to `rejected/`, out of the queue. */
+  async #setAside(
+    snapshotId: string,
+    gz: Buffer,
+    entry: SpoolEntry | undefined,
+    item: Pending | undefined,
+    status: number,
+    message: string,
+  ): Promise<void> {
+    const keptAt = await this.#o.spool.keepRejected(snapshotId, gz);
+    await this.#done(entry, item);
+    this.#headErrors = { snapshotId: '', count: 0 };
+    this.#attempt = 0;
+    this.stats.rejected++;
+    this.#o.log.error(
+      { snapshotId, status, err: message, attempts: SERVER_ERROR_ATTEMPTS, keptAt },
+      keptAt
+        ? 'server failed on this snapshot every time; set aside, going on with the next'
+        : 'server failed on this snapshot every time; dropped, going on with the next',
+    );
+  }
+
+  async #backoff(outcome: PushOutcome & { ok: false }, msg: string): Promise<StepResult> {
     this.#attempt++;
     this.stats.retries++;
     const delayMs = this.#delayMs(outcome);
     this.#retryAtMono = this.#o.clock.monoMs() + delayMs;
     // Everything still in memory goes to disk now, so it survives a restart during the outage.
-    while (this.#pending.length > 0) {
-      const p = this.#pending.shift();
-      if (p) await this.#spoolPut(p);
-    }
+    await this.#spill();
     this.#o.log.warn(
       {
         status: outcome.status,
@@ -183,14 +397,22 @@ export class Sender {
         spooled: this.#o.spool.count,
         spoolBytes: this.#o.spool.totalBytes,
       },
-      'push failed; will retry',
+      msg,
     );
     return 'backoff';
   }
 
-  async #done(entry: SpoolEntry | undefined): Promise<void> {
+  /** Takes a delivered (or given up) snapshot off the queue, wherever it waits by now. */
+  async #done(entry: SpoolEntry | undefined, item: Pending | undefined): Promise<void> {
     if (entry) await this.#o.spool.remove(entry);
-    else this.#pending.shift();
+    if (!item) return;
+    item.done = true;
+    if (item.spooled) await this.#o.spool.remove(item.spooled);
+    const i = this.#pending.indexOf(item);
+    if (i >= 0) {
+      this.#pending.splice(i, 1);
+      this.#pendingBytes -= item.gz.length;
+    }
   }
 
   #delayMs(outcome: PushOutcome & { ok: false }): number {
@@ -205,11 +427,12 @@ export class Sender {
     return ceiling / 2 + (ceiling / 2) * this.#o.random();
   }
 
-  /** Delivers until `signal` aborts, sleeping while idle or backing off. */
+  /** Delivers until `signal` aborts, sleeping while idle or backing off; aborts a push in flight. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const r = await this.step();
+      const r = await this.step(signal);
       if (r === 'sent') continue;
+      if (r === 'stopped') break;
       const waitMs = r === 'backoff' ? this.#retryAtMono - this.#o.clock.monoMs() : 3_600_000;
       await this.#sleepOrWake(Math.max(0, waitMs), signal);
     }
@@ -221,9 +444,9 @@ export class Sender {
    */
   async drain(deadlineMono: number, signal?: AbortSignal): Promise<boolean> {
     while (this.backlog > 0 && !signal?.aborted) {
-      const r = await this.step();
+      const r = await this.step(signal);
       if (r === 'sent') continue;
-      if (r === 'idle') break;
+      if (r === 'idle' || r === 'stopped') break;
       const wait = this.#retryAtMono - this.#o.clock.monoMs();
       if (this.#o.clock.monoMs() + wait > deadlineMono) break;
       await this.#o.clock.sleep(Math.max(0, wait), signal);
@@ -232,11 +455,9 @@ export class Sender {
     return this.backlog === 0;
   }
 
+  /** Writes whatever waits in memory to the spool (at shutdown). */
   async persistPending(): Promise<void> {
-    while (this.#pending.length > 0) {
-      const p = this.#pending.shift();
-      if (p) await this.#spoolPut(p);
-    }
+    await this.#spill();
   }
 
   #sleepOrWake(ms: number, signal: AbortSignal): Promise<void> {
