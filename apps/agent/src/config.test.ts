@@ -2,7 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, parseBytes, parseDurationMs, resolveConfig } from './config.ts';
+import {
+  ConfigError,
+  checkLocalPaths,
+  parseBytes,
+  parseDurationMs,
+  resolveConfig,
+} from './config.ts';
 
 describe('agent configuration', () => {
   let dir: string;
@@ -168,5 +174,61 @@ describe('agent configuration', () => {
     expect(parseBytes('256M')).toBe(256 * 1024 * 1024);
     expect(parseBytes('1g')).toBe(1024 ** 3);
     expect(() => parseBytes('12 parsecs')).toThrow(ConfigError);
+  });
+
+  it('takes the protocol’s limits on labels and the body size', () => {
+    const labels = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v`);
+    expect(Object.keys(resolveConfig({ output: '-', label: labels(64) }, {}).labels)).toHaveLength(
+      64,
+    );
+    expect(() => resolveConfig({ output: '-', label: labels(65) }, {})).toThrow(
+      'invalid labels: at most 64 labels, got 65',
+    );
+    expect(() => resolveConfig({ output: '-', label: [`k=${'v'.repeat(256)}`] }, {})).toThrow(
+      /invalid labels: k: must be at most 255/,
+    );
+    expect(resolveConfig({ output: '-', maxBodyBytes: '16M' }, {}).maxBodyBytes).toBe(16 << 20);
+    expect(() => resolveConfig({ output: '-', maxBodyBytes: '64M' }, {})).toThrow(
+      /invalid maxBodyBytes: must be <= 16777216/,
+    );
+  });
+
+  it('wants a token, or an enroll token, to push', async () => {
+    const server = 'http://127.0.0.1:4680';
+    expect(() => resolveConfig({ server }, {})).toThrow(/no token/);
+    expect(resolveConfig({ server }, { FLEETPMAP_TOKEN: 't' }).token).toBe('t');
+    expect(resolveConfig({ server, output: '-' }, {}).token).toBeUndefined();
+    const enroll = join(dir, 'enroll');
+    await writeFile(enroll, 'fpm_enroll\n', { mode: 0o600 });
+    expect(
+      resolveConfig({ server, enrollTokenFile: enroll }, { STATE_DIRECTORY: dir }).enrollToken,
+    ).toBe('fpm_enroll');
+  });
+
+  it('warns of token files open to others, not of private ones', async () => {
+    const open = join(dir, 'open');
+    const closed = join(dir, 'closed');
+    await writeFile(open, 'fpm_a\n', { mode: 0o644 });
+    await writeFile(closed, 'fpm_b\n', { mode: 0o600 });
+    const warnings: string[] = [];
+    expect(resolveConfig({ output: '-', tokenFile: closed }, {}, warnings).token).toBe('fpm_b');
+    expect(warnings).toEqual([]);
+    expect(resolveConfig({ output: '-', tokenFile: open }, {}, warnings).token).toBe('fpm_a');
+    expect(warnings).toEqual([
+      `token file ${open} is open to group or others (mode 0644): anyone who can read it can ` +
+        `use the token; chmod 600 ${open}`,
+    ]);
+  });
+
+  it('checks the proc root and the output file at start', async () => {
+    const cfg = resolveConfig({ output: join(dir, 'out.json') }, {});
+    expect(() => checkLocalPaths(cfg)).not.toThrow();
+    expect(() => checkLocalPaths({ ...cfg, procRoot: join(dir, 'none') })).toThrow(
+      /invalid procRoot: cannot read/,
+    );
+    expect(() => checkLocalPaths({ ...cfg, output: join(dir, 'no', 'out.json') })).toThrow(
+      /invalid output: cannot write/,
+    );
+    expect(() => checkLocalPaths({ ...cfg, output: dir })).toThrow(/invalid output/);
   });
 });

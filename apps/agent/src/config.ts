@@ -1,6 +1,16 @@
-import { readFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  statSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { LIMITS } from '@fleetpmap/protocol';
+import { DEFAULT_MAX_BODY_BYTES } from './snapshot.ts';
 /** A config value that could not be accepted; the entry point prints it and exits with 2. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG';
@@ -99,10 +109,12 @@ const httpUrl: Check = (v) => {
   return undefined;
 };
 
-const labelKey = str(1, 63, LABEL_KEY, 'label keys are identifiers');
-const labelValue = str(0, 255);
+const labelKey = str(1, LIMITS.labelKeyChars, LABEL_KEY, 'label keys are identifiers');
+const labelValue = str(0, LIMITS.labelValueChars);
 const labels: Check = (v) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'expected an object';
+  const n = Object.keys(v).length;
+  if (n > LIMITS.labelsPerHost) return `at most ${LIMITS.labelsPerHost} labels, got ${n}`;
   for (const [k, val] of Object.entries(v)) {
     const bad = labelKey(k) ?? labelValue(val);
     if (bad) return `${k}: ${bad}`;
@@ -124,7 +136,14 @@ const FIELDS: Record<keyof AgentConfig, { check: Check; default?: unknown }> = {
   full: { check: bool, default: false },
   stats: { check: bool, default: false },
   procRoot: { check: str(1, 4096), default: '/proc' },
-  hostName: { check: str(1, 253, HOST_NAME, 'letters, digits, dot, dash and underscore only') },
+  hostName: {
+    check: str(
+      1,
+      LIMITS.hostNameChars,
+      HOST_NAME,
+      'letters, digits, dot, dash and underscore only',
+    ),
+  },
   labels: { check: labels, default: {} },
   cheapIntervalMs: { check: positiveInt, default: 30_000 },
   rollupIntervalMs: { check: positiveInt, default: 300_000 },
@@ -138,7 +157,8 @@ const FIELDS: Record<keyof AgentConfig, { check: Check; default?: unknown }> = {
   spoolDir: { check: str(1, 4096) },
   spoolMaxBytes: { check: positiveInt, default: 256 * 1024 * 1024 },
   retryMaxDelayMs: { check: int(1000, 3_600_000), default: 5 * 60_000 },
-  maxBodyBytes: { check: int(64 * 1024) },
+  // Above the default a part may pass the server's compressed limit: the flag can only lower it.
+  maxBodyBytes: { check: int(64 * 1024, DEFAULT_MAX_BODY_BYTES) },
   logLevel: { check: logLevel, default: 'info' },
 };
 const REQUIRED: ReadonlySet<string> = new Set(['hostName']);
@@ -239,10 +259,34 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
   return out;
 }
 
-function readSecretFile(path: string, what = 'token file'): string {
+/** What was accepted but deserves an operator's attention; logged once the logger exists. */
+type Warnings = string[];
+
+/**
+ * Reads a token file. One that group or others may read (or write) is used, with a warning, as
+ * ssh warns of an open key file: whoever can read it can push as this host. It is not refused: a
+ * secret mounted by a container runtime often has such a mode, and the token is out already.
+ */
+function readSecret(path: string, what: string, warnings: Warnings): string {
+  const fd = openSync(path, 'r');
+  try {
+    const mode = fstatSync(fd).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      warnings.push(
+        `${what} ${path} is open to group or others (mode 0${mode.toString(8)}): anyone who can ` +
+          `read it can use the token; chmod 600 ${path}`,
+      );
+    }
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readSecretFile(path: string, warnings: Warnings, what = 'token file'): string {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSecret(path, what, warnings);
   } catch (err) {
     throw new ConfigError(`cannot read ${what} ${path}: ${(err as Error).message}`);
   }
@@ -252,10 +296,10 @@ function readSecretFile(path: string, what = 'token file'): string {
 }
 
 /** The token in `path`, or undefined when the file does not exist yet or is empty. */
-function readSecretFileIfAny(path: string): string | undefined {
+function readSecretFileIfAny(path: string, warnings: Warnings): string | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSecret(path, 'token file', warnings);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError(`cannot read token file ${path}: ${(err as Error).message}`);
@@ -265,12 +309,12 @@ function readSecretFileIfAny(path: string): string | undefined {
 
 type Partialish = Record<string, unknown>;
 
-function fromFlags(f: FlagValues): Partialish {
+function fromFlags(f: FlagValues, warnings: Warnings): Partialish {
   const c: Partialish = {};
   if (f.server !== undefined) c.server = f.server;
   if (f.tokenFile !== undefined) Object.assign(c, { tokenFile: f.tokenFile, token: undefined });
   if (f.enrollTokenFile !== undefined) {
-    c.enrollToken = readSecretFile(f.enrollTokenFile, 'enroll token file');
+    c.enrollToken = readSecretFile(f.enrollTokenFile, warnings, 'enroll token file');
   }
   if (f.once !== undefined) c.once = f.once;
   if (f.output !== undefined) c.output = f.output;
@@ -296,7 +340,7 @@ function fromFlags(f: FlagValues): Partialish {
   return c;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv): Partialish {
+function fromEnv(env: NodeJS.ProcessEnv, warnings: Warnings): Partialish {
   const c: Partialish = {};
   if (env.FLEETPMAP_SERVER) c.server = env.FLEETPMAP_SERVER;
   // A token file named here overrides a token the config file holds, as a flag's does.
@@ -305,7 +349,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partialish {
   }
   if (env.FLEETPMAP_TOKEN) Object.assign(c, { token: env.FLEETPMAP_TOKEN, tokenFile: undefined });
   if (env.FLEETPMAP_ENROLL_TOKEN_FILE) {
-    c.enrollToken = readSecretFile(env.FLEETPMAP_ENROLL_TOKEN_FILE, 'enroll token file');
+    c.enrollToken = readSecretFile(env.FLEETPMAP_ENROLL_TOKEN_FILE, warnings, 'enroll token file');
   }
   if (env.FLEETPMAP_HOST_NAME) c.hostName = env.FLEETPMAP_HOST_NAME;
   if (env.FLEETPMAP_PROC_ROOT) c.procRoot = env.FLEETPMAP_PROC_ROOT;
@@ -318,7 +362,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partialish {
  * The config file is JSON with the same keys as the resolved config (`cheapIntervalMs`, `labels`,
  * …); `tokenFile` is accepted there too so the token itself need not sit in it.
  */
-function fromFile(path: string): Partialish {
+function fromFile(path: string, warnings: Warnings): Partialish {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -330,7 +374,7 @@ function fromFile(path: string): Partialish {
   }
   const c: Partialish = { ...(raw as Partialish) };
   if (typeof c.enrollTokenFile === 'string') {
-    c.enrollToken = readSecretFile(c.enrollTokenFile, 'enroll token file');
+    c.enrollToken = readSecretFile(c.enrollTokenFile, warnings, 'enroll token file');
   }
   delete c.enrollTokenFile;
   return c;
@@ -354,39 +398,74 @@ function defaultTokenFile(env: NodeJS.ProcessEnv): string {
  * The token comes from the highest source that names one. A named token file must hold it,
  * unless the agent can enroll: then a missing or empty file is where the new token will go.
  */
-function resolveToken(merged: Partialish, env: NodeJS.ProcessEnv): void {
+function resolveToken(merged: Partialish, env: NodeJS.ProcessEnv, warnings: Warnings): void {
   if (merged.token !== undefined) return;
   const enrolls = merged.enrollToken !== undefined;
   if (typeof merged.tokenFile === 'string') {
     const token = enrolls
-      ? readSecretFileIfAny(merged.tokenFile)
-      : readSecretFile(merged.tokenFile);
+      ? readSecretFileIfAny(merged.tokenFile, warnings)
+      : readSecretFile(merged.tokenFile, warnings);
     if (token !== undefined) merged.token = token;
   } else if (enrolls) {
     const tokenFile = defaultTokenFile(env);
     merged.tokenFile = tokenFile;
-    const token = readSecretFileIfAny(tokenFile);
+    const token = readSecretFileIfAny(tokenFile, warnings);
     if (token !== undefined) merged.token = token;
   }
 }
 
-/** Flags override the environment, which overrides the config file. */
+/**
+ * Flags override the environment, which overrides the config file. What is accepted but unsafe
+ * (a token file others can read) is added to `warnings`.
+ */
 export function resolveConfig(
   flags: FlagValues,
   env: NodeJS.ProcessEnv = process.env,
+  warnings: string[] = [],
 ): AgentConfig {
   const filePath = flags.config ?? env.FLEETPMAP_AGENT_CONFIG;
   const merged: Partialish = {
     hostName: hostname(),
     spoolDir: defaultSpoolDir(env),
-    ...(filePath ? fromFile(filePath) : {}),
-    ...fromEnv(env),
-    ...fromFlags(flags),
+    ...(filePath ? fromFile(filePath, warnings) : {}),
+    ...fromEnv(env, warnings),
+    ...fromFlags(flags, warnings),
   };
-  resolveToken(merged, env);
+  resolveToken(merged, env, warnings);
   const cfg = checkAgentConfig(merged);
   if (cfg.output === undefined && cfg.server === undefined) {
     throw new ConfigError('no server: pass --server URL (or FLEETPMAP_SERVER), or --output FILE');
   }
+  if (cfg.output === undefined && cfg.token === undefined && cfg.enrollToken === undefined) {
+    // Every push would be refused with 401.
+    throw new ConfigError(
+      'no token: pass --token-file FILE (or FLEETPMAP_TOKEN_FILE, FLEETPMAP_TOKEN), or ' +
+        '--enroll-token-file FILE to enroll this host',
+    );
+  }
   return cfg;
+}
+
+/**
+ * What the config names on this host must be usable before the agent starts: the proc root a
+ * readable directory, an `--output` file writable (it is created, empty, when it does not exist).
+ */
+export function checkLocalPaths(cfg: AgentConfig): void {
+  try {
+    if (!statSync(cfg.procRoot).isDirectory()) throw new Error('not a directory');
+    accessSync(cfg.procRoot, constants.R_OK | constants.X_OK);
+  } catch (err) {
+    throw new ConfigError(
+      `invalid procRoot: cannot read ${cfg.procRoot}: ${(err as Error).message}`,
+    );
+  }
+  if (cfg.output !== undefined && cfg.output !== '-') {
+    try {
+      closeSync(openSync(cfg.output, 'a', 0o600));
+    } catch (err) {
+      throw new ConfigError(
+        `invalid output: cannot write ${cfg.output}: ${(err as Error).message}`,
+      );
+    }
+  }
 }

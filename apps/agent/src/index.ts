@@ -7,10 +7,10 @@ export {
   type Tier,
   type TierConfig,
 } from './collector.ts';
-export { type AgentConfig, checkAgentConfig, resolveConfig } from './config.ts';
+export { type AgentConfig, checkAgentConfig, checkLocalPaths, resolveConfig } from './config.ts';
 export { main } from './main.ts';
 export { type ProcSource, procfsSource } from './proc-source.ts';
 export { createTrpcPushClient, type PushClient, type PushOutcome } from './push.ts';
-export { Sender, type SenderStats } from './sender.ts';
+export { MAX_PENDING, type QueueState, Sender, type SenderStats } from './sender.ts';
 export { buildSnapshots, DEFAULT_MAX_BODY_BYTES } from './snapshot.ts';
-export { DiskSpool, MemorySpool, type Spool } from './spool.ts';
+export { DiskSpool, MemorySpool, type Spool, SpoolBusyError } from './spool.ts';

@@ -3,11 +3,23 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { Agent, fileSink } from './agent.ts';
 import { systemClock } from './clock.ts';
-import { type AgentConfig, ConfigError, type FlagValues, resolveConfig } from './config.ts';
+import {
+  type AgentConfig,
+  ConfigError,
+  checkLocalPaths,
+  type FlagValues,
+  resolveConfig,
+} from './config.ts';
 import { type EnrollResult, enrollHost } from './enroll.ts';
 import { procfsSource } from './proc-source.ts';
 import { Sender } from './sender.ts';
-import { DiskSpool, MemorySpool, type Spool } from './spool.ts';
+import {
+  DiskSpool,
+  MEMORY_QUEUE_MAX_BYTES,
+  MemorySpool,
+  type Spool,
+  SpoolBusyError,
+} from './spool.ts';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -69,7 +81,13 @@ export function agentProgram(): Command {
     );
 }
 
+/**
+ * The spool directory, locked for this process. One that cannot be written (read-only, no
+ * permission, not a directory) leaves the queue in memory; one that another agent uses is fatal
+ * (SpoolBusyError): two agents would deliver each other's files.
+ */
 async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
+  const inMemory = Math.min(cfg.spoolMaxBytes, MEMORY_QUEUE_MAX_BYTES);
   if (cfg.spoolDir) {
     try {
       const spool = await DiskSpool.open(cfg.spoolDir, cfg.spoolMaxBytes);
@@ -81,13 +99,21 @@ async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
       }
       return spool;
     } catch (err) {
+      if (err instanceof SpoolBusyError) throw err;
       log.warn(
-        { dir: cfg.spoolDir, err: (err as Error).message },
-        'spool directory unusable; keeping undelivered snapshots in memory only',
+        { dir: cfg.spoolDir, err: (err as Error).message, maxBytes: inMemory },
+        'spool directory unusable; undelivered snapshots are kept in memory only (bounded) and ' +
+          'are lost if the agent stops before the server takes them',
       );
     }
   }
-  return new MemorySpool(cfg.spoolMaxBytes);
+  return new MemorySpool(inMemory);
+}
+
+/** Commander's own exits: help and version are 0, every usage error is a bad config (2). */
+function usageExitCode(err: unknown): number {
+  const code = (err as { exitCode?: number }).exitCode;
+  return code === 0 ? 0 : 2;
 }
 
 /** Runs the agent; resolves to the process exit code. The only caller of process.exit is the bin. */
@@ -97,12 +123,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
-    const code = (err as { exitCode?: number }).exitCode;
-    return typeof code === 'number' ? code : 2;
+    return usageExitCode(err);
   }
   let cfg: AgentConfig;
+  const warnings: string[] = [];
   try {
-    cfg = resolveConfig(program.opts<FlagValues>());
+    cfg = resolveConfig(program.opts<FlagValues>(), process.env, warnings);
+    checkLocalPaths(cfg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`fleetpmap-agent: ${err.message}\n`);
@@ -114,8 +141,44 @@ export async function main(argv: readonly string[]): Promise<number> {
     { name: 'fleetpmap-agent', level: cfg.logLevel, base: { host: cfg.hostName } },
     pino.destination({ fd: 2, sync: true }),
   );
-  const clock = systemClock;
+  for (const w of new Set(warnings)) log.warn(w);
   const source = procfsSource({ procRoot: cfg.procRoot });
+  try {
+    // The host facts every snapshot carries: without them nothing can be collected at all.
+    await source.readHost();
+  } catch (err) {
+    process.stderr.write(
+      `fleetpmap-agent: invalid procRoot: ${cfg.procRoot} is not a proc file system: ` +
+        `${(err as Error).message}\n`,
+    );
+    return 2;
+  }
+  let spool: Spool | undefined;
+  try {
+    return await runAgent(cfg, log, source, (opened) => {
+      spool = opened;
+    });
+  } catch (err) {
+    if (err instanceof SpoolBusyError) {
+      process.stderr.write(`fleetpmap-agent: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  } finally {
+    const unwritten = await spool?.close();
+    if (unwritten) {
+      log.error({ lost: unwritten }, 'snapshots that could not be written to the spool are lost');
+    }
+  }
+}
+
+async function runAgent(
+  cfg: AgentConfig,
+  log: pino.Logger,
+  source: ReturnType<typeof procfsSource>,
+  opened: (spool: Spool) => void,
+): Promise<number> {
+  const clock = systemClock;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
@@ -132,9 +195,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       ...(cfg.token !== undefined ? { token: cfg.token } : {}),
       userAgent: `fleetpmap-agent/${version}`,
     });
+    const spool = await openSpool(cfg, log);
+    opened(spool);
     sender = new Sender({
       client,
-      spool: await openSpool(cfg, log),
+      spool,
       clock,
       log,
       maxDelayMs: cfg.retryMaxDelayMs,
@@ -210,9 +275,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     await sender?.run(stop.signal);
   })();
   await agent.run(stop.signal);
+  // A push in flight was aborted with the stop signal; its snapshot stays queued.
   await delivery;
   // Snapshots still in memory must outlive the process.
   await sender?.persistPending();
-  log.info({ ...sender?.stats }, 'fleetpmap-agent stopped');
+  log.info({ ...sender?.stats, spooled: sender?.spool.count }, 'fleetpmap-agent stopped');
   return exitCode;
 }

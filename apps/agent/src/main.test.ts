@@ -1,0 +1,300 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fixtureProcRoot } from './test-support.ts';
+
+const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
+
+interface Run {
+  proc: ChildProcess;
+  stderr: () => string;
+  /** pino lines of stderr */
+  logs: () => { level?: number; msg?: string; [k: string]: unknown }[];
+  exited: Promise<number | null>;
+}
+
+/** The agent's binary, as a service manager or an operator's shell starts it. */
+function start(args: string[], env: Record<string, string> = {}): Run {
+  const proc = spawn(process.execPath, [bin, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+  });
+  let err = '';
+  proc.stderr?.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  proc.stdout?.resume();
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return {
+    proc,
+    stderr: () => err,
+    logs: () =>
+      err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l)),
+    exited,
+  };
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000) {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const spooled = async (dir: string) =>
+  (await readdir(dir).catch(() => [] as string[])).filter((n) => /^\d{12}-.+\.json\.gz$/.test(n));
+
+/** An HTTP peer on 127.0.0.1 that acknowledges pushes like the server, or holds them unanswered. */
+async function peer(mode: { hold: boolean }) {
+  const received: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) as {
+        snapshotId: string;
+      };
+      received.push(body.snapshotId);
+      if (mode.hold) return;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          result: {
+            data: {
+              snapshotId: body.snapshotId,
+              accepted: true,
+              duplicate: false,
+              processCount: 0,
+              mappingCount: 0,
+              serverTimeMs: Date.now(),
+            },
+          },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A URL where nothing listens: the server is down. */
+async function downUrl(): Promise<string> {
+  const p = await peer({ hold: false });
+  await p.close();
+  return p.url;
+}
+
+const TOKEN = { FLEETPMAP_TOKEN: 'fpm_test' };
+
+describe('fleetpmap-agent start-up checks', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-agent-main-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    [['--no-such-flag'], /unknown option/],
+    [['--output', '-', '--log-level', 'loud'], /invalid/],
+    [['--server', 'http://127.0.0.1:9'], /no token: pass --token-file/],
+    [['--output', '-', '--label', `${'x'.repeat(64)}=v`], /invalid labels: x+: must be at most 63/],
+    [['--output', '-', '--max-body-bytes', '17M'], /invalid maxBodyBytes: must be <= 16777216/],
+    [['--once', '--output', '-', '--proc-root', '/nonexistent'], /cannot read \/nonexistent/],
+    [['--once', '--output', '/nonexistent/dir/snap.json'], /cannot write \/nonexistent/],
+  ])('%j exits with status 2 and says why', async (args, message) => {
+    const r = start(args);
+    expect(await r.exited).toBe(2);
+    expect(r.stderr()).toMatch(message);
+    expect(r.stderr()).not.toMatch(/internal error|\n\s+at /);
+  });
+
+  it('refuses more labels than the protocol takes, before sending anything', async () => {
+    const labels = Array.from({ length: 65 }, (_, i) => ['--label', `k${i}=v`]).flat();
+    const r = start(['--once', '--output', '-', ...labels]);
+    expect(await r.exited).toBe(2);
+    expect(r.stderr()).toMatch(/invalid labels: at most 64 labels, got 65/);
+  });
+
+  it('exits 2 for a proc root that is not a proc file system', async () => {
+    const r = start(['--once', '--output', '-', '--proc-root', dir]);
+    expect(await r.exited).toBe(2);
+    expect(r.stderr()).toMatch(`invalid procRoot: ${dir} is not a proc file system`);
+    expect(r.stderr()).not.toMatch(/internal error/);
+  });
+
+  it('warns of a token file others can read, and still runs', async () => {
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, 'fpm_test\n', { mode: 0o644 });
+    const args = ['--once', '--output', '-', '--proc-root', fixtureProcRoot, '--token-file'];
+    const r = start([...args, tokenFile]);
+    expect(await r.exited).toBe(0);
+    const warning = r
+      .logs()
+      .find((l) => /token file .* is open to group or others/.test(l.msg ?? ''));
+    expect(warning?.level).toBe(40);
+    expect(warning?.msg).toContain('(mode 0644)');
+    expect(warning?.msg).toContain(`chmod 600 ${tokenFile}`);
+  });
+});
+
+describe('fleetpmap-agent and its spool directory', () => {
+  let dir: string;
+  const running: Run[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-agent-main-'));
+  });
+  afterEach(async () => {
+    for (const r of running.splice(0)) {
+      r.proc.kill('SIGKILL');
+      await r.exited;
+    }
+    for (const c of closers.splice(0)) await c();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const common = (spool: string, server: string) => [
+    '--server',
+    server,
+    '--proc-root',
+    fixtureProcRoot,
+    '--spool-dir',
+    spool,
+    '--cheap-interval',
+    '300ms',
+  ];
+
+  it('refuses a second agent on the same spool directory; the first keeps its files', async () => {
+    const spool = join(dir, 'spool');
+    const daemon = start(common(spool, await downUrl()), TOKEN);
+    running.push(daemon);
+    await until('three spooled snapshots', async () => (await spooled(spool)).length >= 3);
+
+    const server = await peer({ hold: false });
+    closers.push(server.close);
+    const once = start([...common(spool, server.url), '--once'], TOKEN);
+    expect(await once.exited).toBe(2);
+    expect(once.stderr()).toContain(
+      `spool directory ${spool} is in use by another fleetpmap-agent (pid ${daemon.proc.pid})`,
+    );
+    expect(server.received).toEqual([]);
+
+    const before = (await spooled(spool)).length;
+    await until('another cycle', async () => (await spooled(spool)).length > before);
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    const msgs = daemon.logs().map((l) => l.msg);
+    expect(msgs).not.toContain('unreadable snapshot');
+    expect(existsSync(join(spool, 'lock'))).toBe(false);
+
+    // Once the daemon is gone, a run delivers everything it left.
+    const left = (await spooled(spool)).map((n) => n.slice(13, -'.json.gz'.length));
+    const again = start([...common(spool, server.url), '--once'], TOKEN);
+    expect(await again.exited).toBe(0);
+    expect(server.received.slice(0, left.length)).toEqual(left);
+    expect(await spooled(spool)).toEqual([]);
+  });
+
+  it('stops at once on SIGTERM during a push the server never answers, keeping the snapshot', async () => {
+    const spool = join(dir, 'spool');
+    const server = await peer({ hold: true });
+    closers.push(server.close);
+    const daemon = start([...common(spool, server.url), '--cheap-interval', '30s'], TOKEN);
+    running.push(daemon);
+    await until('the first push', () => server.received.length >= 1);
+    const t0 = performance.now();
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const files = await spooled(spool);
+    expect(files.map((n) => n.slice(13, -'.json.gz'.length))).toEqual([server.received[0]]);
+    expect(daemon.logs().map((l) => l.msg)).toContain(
+      'push stopped by shutdown; the snapshot stays in the spool',
+    );
+  });
+});
+
+/**
+ * Read-only and full file systems are real small tmpfs mounts, which needs root; elsewhere these
+ * tests are skipped with the reason printed, never in CI.
+ */
+function cannotMount(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+  try {
+    const probe = execFileSync('mktemp', ['-d']).toString().trim();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]);
+    execFileSync('umount', [probe]);
+    execFileSync('rmdir', [probe]);
+    return undefined;
+  } catch (err) {
+    return `cannot mount a tmpfs: ${(err as Error).message}`;
+  }
+}
+const why = cannotMount();
+if (why && process.env.CI !== 'true') console.warn(`skipping the read-only spool test: ${why}`);
+
+describe('fleetpmap-agent with a read-only spool directory', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-agent-ro-'));
+  });
+  afterEach(async () => {
+    if (existsSync(join(dir, 'ro'))) execFileSync('umount', ['-l', join(dir, 'ro')]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(why !== undefined && process.env.CI !== 'true')(
+    'keeps running with the queue in memory while the server is down, and says so',
+    async () => {
+      const ro = join(dir, 'ro');
+      await mkdir(ro);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', ro]);
+      const daemon = start(
+        [
+          '--server',
+          await downUrl(),
+          '--proc-root',
+          fixtureProcRoot,
+          '--spool-dir',
+          ro,
+          '--cheap-interval',
+          '200ms',
+        ],
+        TOKEN,
+      );
+      await until('four cycles', () => daemon.logs().filter((l) => l.msg === 'cycle').length >= 4);
+      daemon.proc.kill('SIGTERM');
+      expect(await daemon.exited).toBe(0);
+      const logs = daemon.logs();
+      const warning = logs.find((l) => /^spool directory unusable/.test(l.msg ?? ''));
+      expect(warning).toMatchObject({ dir: ro, level: 40 });
+      expect(String(warning?.err)).toMatch(/EROFS/);
+      expect(logs.map((l) => l.msg)).not.toContain('cycle failed');
+      // What the cycles made waits in memory: the cost reports it.
+      const last = logs.filter((l) => l.msg === 'cycle').at(-1);
+      expect(last?.spooled).toBeGreaterThanOrEqual(3);
+      expect(await readFile(join(ro, 'lock')).catch(() => 'none')).toBe('none');
+    },
+  );
+});
