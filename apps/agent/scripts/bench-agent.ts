@@ -221,7 +221,8 @@ async function main(): Promise<void> {
         '--spool-dir',
         join(work, `spool-${Object.keys(binRss).length}`),
       ],
-      { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '' } },
+      // The peer accepts any token; an agent with a server and no token refuses to start.
+      { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '', FLEETPMAP_TOKEN: 'bench' } },
     );
     started.push(a);
     // Past start-up, then one sample a second over 12 cycles.
