@@ -2,7 +2,7 @@ import type { request as httpRequest, IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { AppRouter } from '@fleetpmap/api';
-import type { Snapshot } from '@fleetpmap/protocol';
+import { isRetryableStatus, type Snapshot } from '@fleetpmap/protocol';
 import { createTRPCClient, httpLink } from '@trpc/client';
 
 const gzip = promisify(gzipCb);
@@ -43,15 +43,6 @@ export interface TrpcPushClientOptions {
   token?: string;
   timeoutMs?: number;
   userAgent?: string;
-}
-
-/**
- * Retried with backoff: the contract's 429 and 503, and the 502 and 504 of a proxy or load
- * balancer in front of the server, which say nothing about the snapshot. Every other status is
- * for the sender to judge (401/403 hold delivery, other 5xx are retried a few times).
- */
-export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 502 || status === 503 || status === 504;
 }
 
 /** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */

@@ -63,7 +63,11 @@ export const LIMITS = {
 } as const;
 
 /** HTTP statuses an agent may retry (with backoff); every other 4xx/5xx is final. */
-export const RETRYABLE_STATUSES: readonly number[] = [429, 503];
+/**
+ * The statuses a sender retries with backoff: the server's 429 and 503, and the 502 and 504 of a
+ * proxy or load balancer in front of it, which say nothing about the snapshot.
+ */
+export const RETRYABLE_STATUSES: readonly number[] = [429, 502, 503, 504];
 
 /** The contract's error answers: tRPC error code, HTTP status, whether an agent retries it. */
 export const PROTOCOL_ERRORS = {
