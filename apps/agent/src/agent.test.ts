@@ -5,18 +5,9 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from './agent.ts';
 import { procfsSource } from './proc-source.ts';
-import { copyFixtureTree, FakeClock } from './test-support.ts';
+import { copyFixtureTree, FakeClock, UNLIMITED_TIERS } from './test-support.ts';
 
-const tiers = {
-  rollupIntervalMs: 300_000,
-  fullIntervalMs: 900_000,
-  growthTriggerKb: 1024,
-  readBudgetMs: 200,
-  cycleBudgetMs: 5_000,
-  maxRssKb: 1e9,
-  maxMappings: 1e9,
-  maxBackoffLevel: 5,
-};
+const tiers = UNLIMITED_TIERS;
 
 describe('Agent cycles on a fixture proc tree', () => {
   let root: string;

@@ -15,18 +15,9 @@ import { procfsSource } from './proc-source.ts';
 import { createTrpcPushClient, type PushClient } from './push.ts';
 import { MAX_PENDING, Sender } from './sender.ts';
 import { DiskSpool } from './spool.ts';
-import { FakeClock, fixtureProcRoot } from './test-support.ts';
+import { FakeClock, fixtureProcRoot, tmpfsUnavailable, UNLIMITED_TIERS } from './test-support.ts';
 
-const tiers = {
-  rollupIntervalMs: 300_000,
-  fullIntervalMs: 900_000,
-  growthTriggerKb: 1024,
-  readBudgetMs: 200,
-  cycleBudgetMs: 5_000,
-  maxRssKb: 1e9,
-  maxMappings: 1e9,
-  maxBackoffLevel: 5,
-};
+const tiers = UNLIMITED_TIERS;
 
 function capture() {
   const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
@@ -142,23 +133,7 @@ describe('delivery to a server slower than the cycle', () => {
   });
 });
 
-/**
- * A full disk is a real small tmpfs, which needs root; elsewhere this is skipped with the reason
- * printed, never in CI.
- */
-function cannotMount(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
-  try {
-    const probe = execFileSync('mktemp', ['-d']).toString().trim();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]);
-    execFileSync('umount', [probe]);
-    execFileSync('rmdir', [probe]);
-    return undefined;
-  } catch (err) {
-    return `cannot mount a tmpfs: ${(err as Error).message}`;
-  }
-}
-const why = cannotMount();
+const why = tmpfsUnavailable();
 if (why && process.env.CI !== 'true') console.warn(`skipping the full-disk tests: ${why}`);
 const itWithTmpfs = it.skipIf(why !== undefined && process.env.CI !== 'true');
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixtureProcRoot } from './test-support.ts';
+import { fixtureProcRoot, tmpfsUnavailable } from './test-support.ts';
 
 const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
 
@@ -235,23 +235,7 @@ describe('fleetpmap-agent and its spool directory', () => {
   });
 });
 
-/**
- * Read-only and full file systems are real small tmpfs mounts, which needs root; elsewhere these
- * tests are skipped with the reason printed, never in CI.
- */
-function cannotMount(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
-  try {
-    const probe = execFileSync('mktemp', ['-d']).toString().trim();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]);
-    execFileSync('umount', [probe]);
-    execFileSync('rmdir', [probe]);
-    return undefined;
-  } catch (err) {
-    return `cannot mount a tmpfs: ${(err as Error).message}`;
-  }
-}
-const why = cannotMount();
+const why = tmpfsUnavailable();
 if (why && process.env.CI !== 'true') console.warn(`skipping the read-only spool test: ${why}`);
 
 describe('fleetpmap-agent with a read-only spool directory', () => {

@@ -3,21 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { Collector } from './collector.ts';
 import { procfsSource } from './proc-source.ts';
 import { buildSnapshots } from './snapshot.ts';
-import { FakeClock, fixtureProcRoot } from './test-support.ts';
+import { FakeClock, fixtureProcRoot, UNLIMITED_TIERS } from './test-support.ts';
 
 async function fixtureCycle() {
   const source = procfsSource({ procRoot: fixtureProcRoot });
   const clock = new FakeClock();
-  const c = new Collector(source, clock, {
-    rollupIntervalMs: 300_000,
-    fullIntervalMs: 900_000,
-    growthTriggerKb: 1024,
-    readBudgetMs: 200,
-    cycleBudgetMs: 5_000,
-    maxRssKb: 1e9,
-    maxMappings: 1e9,
-    maxBackoffLevel: 5,
-  });
+  const c = new Collector(source, clock, UNLIMITED_TIERS);
   const result = await c.cycle({ forceFull: true });
   const host = { name: 'fixture-host', ...(await source.readHost()) };
   return { result, host, takenAtMs: clock.nowMs() };

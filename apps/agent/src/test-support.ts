@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from './clock.ts';
+import type { TierConfig } from './collector.ts';
 
 /** Real /proc files captured from this kind of host: a sleep, a python with 8 MiB, kthreadd. */
 export const fixtureProcRoot = fileURLToPath(new URL('./fixtures/proc', import.meta.url));
@@ -62,5 +64,35 @@ export class FakeClock implements Clock {
   }
   get sleeping(): number {
     return this.#sleepers.length;
+  }
+}
+
+/** Tier settings for tests: the agent's intervals, with no size or mapping limit to back off on. */
+export const UNLIMITED_TIERS: TierConfig = {
+  rollupIntervalMs: 300_000,
+  fullIntervalMs: 900_000,
+  growthTriggerKb: 1024,
+  readBudgetMs: 200,
+  cycleBudgetMs: 5_000,
+  maxRssKb: 1e9,
+  maxMappings: 1e9,
+  maxBackoffLevel: 5,
+};
+
+/**
+ * Why a small tmpfs cannot be mounted here (read-only and full file systems are real mounts,
+ * which need root), or undefined when it can. Tests that need one skip with this reason printed,
+ * never in CI.
+ */
+export function tmpfsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+  try {
+    const probe = execFileSync('mktemp', ['-d']).toString().trim();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]);
+    execFileSync('umount', [probe]);
+    execFileSync('rmdir', [probe]);
+    return undefined;
+  } catch (err) {
+    return `cannot mount a tmpfs: ${(err as Error).message}`;
   }
 }
