@@ -36,6 +36,21 @@ class ScriptedServer implements PushClient {
 
 const down: PushOutcome = { ok: false, retryable: true, message: 'fetch failed', wireBytes: 0 };
 
+/** A logger whose lines the test reads back, as an operator reads the agent's stderr. */
+function capture() {
+  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+  return { logger, lines, msgs: () => lines.map((l) => l.msg) };
+}
+
+const refused = (status: number, retryable = false): PushOutcome => ({
+  ok: false,
+  retryable,
+  status,
+  message: `status ${status}`,
+  wireBytes: 1,
+});
+
 describe('Sender', () => {
   let dir: string;
   let clock: FakeClock;
@@ -153,140 +168,108 @@ describe('Sender', () => {
     expect(await sender.drain(clock.monoMs() + 60_000, new AbortController().signal)).toBe(true);
     expect(server.stored).toEqual([snap(1), snap(2), snap(3)].map((s) => s.snapshotId));
   });
-});
 
-/** A logger whose lines the test reads back, as an operator reads the agent's stderr. */
-function capture() {
-  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
-  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l)) });
-  return { logger, lines, msgs: () => lines.map((l) => l.msg) };
-}
-
-const refused = (status: number, retryable = false): PushOutcome => ({
-  ok: false,
-  retryable,
-  status,
-  message: `status ${status}`,
-  wireBytes: 1,
-});
-
-describe('Sender facing a refusing or failing server', () => {
-  let dir: string;
-  let clock: FakeClock;
-  let server: ScriptedServer;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-sender-'));
-    clock = new FakeClock();
-    server = new ScriptedServer();
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  /** Steps the sender as its loop would, over `ms` of fake time. */
-  async function runFor(s: Sender, ms: number) {
-    for (let t = 0; t < ms; t += 100) {
-      while ((await s.step()) === 'sent') {}
-      clock.advance(100);
+  describe('facing a refusing or failing server', () => {
+    /** Steps the sender as its loop would, over `ms` of fake time. */
+    async function runFor(s: Sender, ms: number) {
+      for (let t = 0; t < ms; t += 100) {
+        while ((await s.step()) === 'sent') {}
+        clock.advance(100);
+      }
     }
-  }
 
-  it('holds delivery while the server refuses the token, keeps every snapshot, and logs it once', async () => {
-    const { logger, lines, msgs } = capture();
-    const spool = await DiskSpool.open(dir, 1 << 20);
-    const s = new Sender({ client: server, spool, clock, log: logger, maxDelayMs: 300_000 });
-    // An outage of 12 snapshots…
-    server.answer = () => down;
-    for (let n = 1; n <= 12; n++) {
-      await s.submit(snap(n));
-      await s.step();
-    }
-    expect(spool.count).toBe(12);
-    // …then the server answers, but refuses the token.
-    for (const status of [401, 403]) {
-      server.answer = () => refused(status);
-      const calls = server.calls;
-      await runFor(s, 20 * 60_000);
-      await s.submit(snap(12 + status));
-      // Tried again at the longest backoff, not dropped.
-      expect(server.calls - calls).toBeGreaterThanOrEqual(3);
-      expect(server.calls - calls).toBeLessThanOrEqual(5);
+    it('holds delivery while the server refuses the token, keeps every snapshot, and logs it once', async () => {
+      const { logger, lines, msgs } = capture();
+      const spool = await DiskSpool.open(dir, 1 << 20);
+      const s = new Sender({ client: server, spool, clock, log: logger, maxDelayMs: 300_000 });
+      // An outage of 12 snapshots…
+      server.answer = () => down;
+      for (let n = 1; n <= 12; n++) {
+        await s.submit(snap(n));
+        await s.step();
+      }
+      expect(spool.count).toBe(12);
+      // …then the server answers, but refuses the token.
+      for (const status of [401, 403]) {
+        server.answer = () => refused(status);
+        const calls = server.calls;
+        await runFor(s, 20 * 60_000);
+        await s.submit(snap(12 + status));
+        // Tried again at the longest backoff, not dropped.
+        expect(server.calls - calls).toBeGreaterThanOrEqual(3);
+        expect(server.calls - calls).toBeLessThanOrEqual(5);
+        expect(s.stats.rejected).toBe(0);
+      }
+      expect(spool.count).toBe(14);
+      const held = lines.filter((l) => /refuses the agent token/.test(l.msg));
+      expect(held.map((l) => l.status)).toEqual([401, 403]);
+      expect(held.every((l) => l.level === 50)).toBe(true);
+      // A good token again: everything is delivered, in order.
+      server.answer = () => ({ ok: true, duplicate: false, wireBytes: 1 });
+      await runFor(s, 300_000);
+      expect(server.stored).toEqual(
+        [...Array.from({ length: 12 }, (_, i) => i + 1), 413, 415].map((n) => snap(n).snapshotId),
+      );
+      expect(msgs()).toContain('server accepts the agent token again');
+    });
+
+    it('retries a proxy’s 502 and 504', async () => {
+      const s = await sender();
+      for (const status of [502, 504]) {
+        server.answer = () => refused(status, true);
+        await s.submit(snap(status));
+        expect(await s.step()).toBe('backoff');
+        expect(s.stats.rejected).toBe(0);
+        clock.advance(60_000);
+      }
+      expect(s.spool.count).toBe(2);
+      server.answer = () => ({ ok: true, duplicate: false, wireBytes: 1 });
+      expect(await s.drain(clock.monoMs() + 60_000)).toBe(true);
+      expect(server.stored).toEqual([snap(502).snapshotId, snap(504).snapshotId]);
+    });
+
+    it('sets a snapshot the server keeps failing on (500) aside in rejected/ and goes on', async () => {
+      const { logger, lines } = capture();
+      const spool = await DiskSpool.open(dir, 1 << 20);
+      const s = new Sender({ client: server, spool, clock, log: logger, random: () => 0 });
+      const tried: string[] = [];
+      server.answer = (x) => {
+        tried.push(x.snapshotId);
+        return x.snapshotId === snap(1).snapshotId
+          ? refused(500)
+          : { ok: true, duplicate: false, wireBytes: 1 };
+      };
+      for (let n = 1; n <= 3; n++) await s.submit(snap(n));
+      await runFor(s, 60_000);
+      expect(tried.filter((id) => id === snap(1).snapshotId)).toHaveLength(SERVER_ERROR_ATTEMPTS);
+      expect(server.stored).toEqual([snap(2).snapshotId, snap(3).snapshotId]);
+      expect(s.stats.rejected).toBe(1);
+      expect(s.backlog).toBe(0);
+      const kept = await readdir(join(dir, 'rejected'));
+      expect(kept).toHaveLength(1);
+      const body = JSON.parse(
+        gunzipSync(await readFile(join(dir, 'rejected', kept[0] ?? ''))).toString(),
+      );
+      expect(body.snapshotId).toBe(snap(1).snapshotId);
+      const line = lines.find((l) => /set aside/.test(l.msg));
+      expect(line).toMatchObject({ snapshotId: snap(1).snapshotId, status: 500 });
+      expect(line?.keptAt).toBe(join(dir, 'rejected', kept[0] ?? ''));
+    });
+
+    it('treats a spool file removed behind its back as gone, not as refused', async () => {
+      const { logger, msgs } = capture();
+      const spool = await DiskSpool.open(dir, 1 << 20);
+      const s = new Sender({ client: server, spool, clock, log: logger });
+      s.hold(true);
+      for (let n = 1; n <= 3; n++) await s.submit(snap(n));
+      s.hold(false);
+      const [first] = (await readdir(dir)).filter((n) => n.endsWith('.json.gz')).sort();
+      await rm(join(dir, first ?? ''));
+      expect(await s.drain(clock.monoMs() + 1000)).toBe(true);
       expect(s.stats.rejected).toBe(0);
-    }
-    expect(spool.count).toBe(14);
-    const held = lines.filter((l) => /refuses the agent token/.test(l.msg));
-    expect(held.map((l) => l.status)).toEqual([401, 403]);
-    expect(held.every((l) => l.level === 50)).toBe(true);
-    // A good token again: everything is delivered, in order.
-    server.answer = () => ({ ok: true, duplicate: false, wireBytes: 1 });
-    await runFor(s, 300_000);
-    expect(server.stored).toEqual(
-      [...Array.from({ length: 12 }, (_, i) => i + 1), 413, 415].map((n) => snap(n).snapshotId),
-    );
-    expect(msgs()).toContain('server accepts the agent token again');
+      expect(server.stored).toEqual([snap(2).snapshotId, snap(3).snapshotId]);
+      expect(msgs()).toContain('spooled snapshot vanished before it was sent');
+      expect(msgs()).not.toContain('unreadable snapshot');
+    });
   });
-
-  it('retries a proxy’s 502 and 504', async () => {
-    const s = await sender();
-    for (const status of [502, 504]) {
-      server.answer = () => refused(status, true);
-      await s.submit(snap(status));
-      expect(await s.step()).toBe('backoff');
-      expect(s.stats.rejected).toBe(0);
-      clock.advance(60_000);
-    }
-    expect(s.spool.count).toBe(2);
-    server.answer = () => ({ ok: true, duplicate: false, wireBytes: 1 });
-    expect(await s.drain(clock.monoMs() + 60_000)).toBe(true);
-    expect(server.stored).toEqual([snap(502).snapshotId, snap(504).snapshotId]);
-  });
-
-  it('sets a snapshot the server keeps failing on (500) aside in rejected/ and goes on', async () => {
-    const { logger, lines } = capture();
-    const spool = await DiskSpool.open(dir, 1 << 20);
-    const s = new Sender({ client: server, spool, clock, log: logger, random: () => 0 });
-    const tried: string[] = [];
-    server.answer = (x) => {
-      tried.push(x.snapshotId);
-      return x.snapshotId === snap(1).snapshotId
-        ? refused(500)
-        : { ok: true, duplicate: false, wireBytes: 1 };
-    };
-    for (let n = 1; n <= 3; n++) await s.submit(snap(n));
-    await runFor(s, 60_000);
-    expect(tried.filter((id) => id === snap(1).snapshotId)).toHaveLength(SERVER_ERROR_ATTEMPTS);
-    expect(server.stored).toEqual([snap(2).snapshotId, snap(3).snapshotId]);
-    expect(s.stats.rejected).toBe(1);
-    expect(s.backlog).toBe(0);
-    const kept = await readdir(join(dir, 'rejected'));
-    expect(kept).toHaveLength(1);
-    const body = JSON.parse(
-      gunzipSync(await readFile(join(dir, 'rejected', kept[0] ?? ''))).toString(),
-    );
-    expect(body.snapshotId).toBe(snap(1).snapshotId);
-    const line = lines.find((l) => /set aside/.test(l.msg));
-    expect(line).toMatchObject({ snapshotId: snap(1).snapshotId, status: 500 });
-    expect(line?.keptAt).toBe(join(dir, 'rejected', kept[0] ?? ''));
-  });
-
-  it('treats a spool file removed behind its back as gone, not as refused', async () => {
-    const { logger, msgs } = capture();
-    const spool = await DiskSpool.open(dir, 1 << 20);
-    const s = new Sender({ client: server, spool, clock, log: logger });
-    s.hold(true);
-    for (let n = 1; n <= 3; n++) await s.submit(snap(n));
-    s.hold(false);
-    const [first] = (await readdir(dir)).filter((n) => n.endsWith('.json.gz')).sort();
-    await rm(join(dir, first ?? ''));
-    expect(await s.drain(clock.monoMs() + 1000)).toBe(true);
-    expect(s.stats.rejected).toBe(0);
-    expect(server.stored).toEqual([snap(2).snapshotId, snap(3).snapshotId]);
-    expect(msgs()).toContain('spooled snapshot vanished before it was sent');
-    expect(msgs()).not.toContain('unreadable snapshot');
-  });
-
-  async function sender() {
-    const spool = await DiskSpool.open(dir, 1 << 20);
-    return new Sender({ client: server, spool, clock, log, random: () => 0 });
-  }
 });
