@@ -188,6 +188,11 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     expect(ownPush.status).toBe(200);
     const otherPush = await call(procedures()['snapshot.push'] as Call, `Bearer ${enrolled.token}`);
     expect(otherPush.status).toBe(403);
+    // The refusal names the field it is about: that snapshot's host, not the token's role.
+    expect(errorOf(otherPush).data.field).toBe('host.name');
+    const readerPush = await call(procedures()['snapshot.push'] as Call, `Bearer ${tokens.reader}`);
+    expect(readerPush.status).toBe(403);
+    expect(errorOf(readerPush).data.field).toBeUndefined();
     // Each enrollment is counted by outcome, where monitoring can alert on refusals.
     const metrics = (await call({ method: 'GET', path: '/metrics' }, undefined)).text;
     for (const outcome of ['enrolled', 'host-taken', 'host-pattern']) {

@@ -181,11 +181,18 @@ export const enrollProcedure = withRoles('enroll');
 export function assertMayWriteHost(identity: Identity, hostName: string): void {
   if (identity.role === 'admin') return;
   if (identity.role === 'agent' && identity.hostName === hostName) return;
+  // The field says which part of the input was refused: a client pushing many snapshots can
+  // tell a snapshot of another host (that one refused) from a token that may not push at all.
+  if (identity.role === 'agent') {
+    throw new ApiError(
+      'FORBIDDEN',
+      `this agent token is bound to host "${identity.hostName}", not "${hostName}"`,
+      { field: 'host.name' },
+    );
+  }
   throw new ApiError(
     'FORBIDDEN',
-    identity.role === 'agent'
-      ? `this agent token is bound to host "${identity.hostName}", not "${hostName}"`
-      : `a ${identity.role} token may not write snapshots`,
+    `${identity.role === 'reader' ? 'a' : 'an'} ${identity.role} token may not write snapshots`,
   );
 }
 

@@ -35,11 +35,14 @@ function statusOf(error: unknown): number | undefined {
 
 /**
  * The one 403 that is about a line rather than the token: an agent token writing a host other
- * than its own. Any other 403 (a reader or enroll token, which may not push at all) is the same
- * for every line.
+ * than its own, which the server answers naming the refused field, `host.name`. Any other 403 (a
+ * reader or enroll token, which may not push at all) is the same for every line.
  */
 function isHostRefusal(error: unknown): boolean {
-  return error instanceof Error && /^this agent token is bound to host /.test(error.message);
+  if (!(error instanceof TRPCClientError)) return false;
+  const field = (error.data as { field?: string } | undefined)?.field;
+  // Servers before the field say it in words only.
+  return field === 'host.name' || /^this agent token is bound to host /.test(error.message);
 }
 
 export async function importSnapshots(
