@@ -6,7 +6,7 @@ import { call } from './client.ts';
 import type { Connection } from './connection.ts';
 import { noHostMatches } from './empty.ts';
 import { FleetCommandError } from './errors.ts';
-import { table } from './format.ts';
+import { ago, table } from './format.ts';
 import {
   output,
   parseConnectionOptions,
@@ -90,7 +90,27 @@ function cells(r: PsRow, forCsv: boolean): string[] {
   ];
 }
 
-export function renderPs(rows: PsRow[]): string {
+/**
+ * A host whose newest snapshot is older than this has stopped pushing (agents push every 30 s by
+ * default; a spool replays a short outage): its rows are the state as of then, not now.
+ */
+const SILENT_AFTER_MS = 5 * 60_000;
+
+/** The note under the table naming the hosts whose rows are old, or '' when none is. */
+function silentHosts(rows: readonly PsRow[], nowMs: number): string {
+  const newest = new Map<string, number>();
+  for (const r of rows) newest.set(r.host, Math.max(newest.get(r.host) ?? 0, r.takenAtMs));
+  const silent = [...newest].filter(([, t]) => nowMs - t > SILENT_AFTER_MS);
+  if (silent.length === 0) return '';
+  const shown = silent
+    .slice(0, 10)
+    .map(([h, t]) => `${h} (${ago(t, nowMs)})`)
+    .join(', ');
+  const more = silent.length > 10 ? ` and ${silent.length - 10} more` : '';
+  return `not heard from lately, rows as of their last snapshot: ${shown}${more} (fleetpmap hosts)\n`;
+}
+
+export function renderPs(rows: PsRow[], nowMs: number = Date.now()): string {
   if (rows.length === 0) return 'no processes stored yet\n';
   const oldest = Math.max(
     ...rows.map((r) =>
@@ -108,7 +128,9 @@ export function renderPs(rows: PsRow[]): string {
     table(
       HEAD,
       rows.map((r) => cells(r, false)),
-    ) + note
+    ) +
+    note +
+    silentHosts(rows, nowMs)
   );
 }
 

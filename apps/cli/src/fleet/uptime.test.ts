@@ -71,7 +71,7 @@ describe('UPTIME', () => {
 
   it('ps shows it at the snapshot time, marked when only a lower bound', () => {
     const rows = [psRow({}), psRow({ host: 'old-1', pid: 9, startedAtMs: null })];
-    const lines = renderPs(rows).trimEnd().split('\n');
+    const lines = renderPs(rows, NOW).trimEnd().split('\n');
     expect(lines[1]).toMatch(/^web-1\s+812\s+java -jar app\.jar\s+2d2h\s/);
     expect(lines[2]).toMatch(/^old-1\s+9\s+java -jar app\.jar\s+>2h\s/);
     const csv = psCsv(rows).trimEnd().split('\r\n');
@@ -98,7 +98,7 @@ describe('UPTIME', () => {
       }),
       psRow({ pid: 814 }),
     ];
-    const lines = renderPs(rows).trimEnd().split('\n');
+    const lines = renderPs(rows, NOW).trimEnd().split('\n');
     expect(lines[1]).toMatch(/^web-1\s+812\s.*\s1\.0M\s+2\.0M\*\s+1\.9M\*\s+512K\s+-\s+0K$/);
     expect(lines[2]).toMatch(/^web-1\s+813\s.*\s1\.0M\s+900K\s+800K\s+512K\s+300K\*\s+0K$/);
     expect(lines[3]).toMatch(/^web-1\s+814\s.*\s1\.0M\s+-\s+-\s+512K\s+-\s+0K$/);
@@ -106,8 +106,19 @@ describe('UPTIME', () => {
       '* read up to 12m before RSS, ANON and SWAP: smaps_rollup and full maps are read less often (--json: rollupAtMs, heapAtMs)',
     );
     expect(lines).toHaveLength(5);
+    // A host that stopped pushing is named, with how long ago it was heard from.
+    const silent = renderPs(
+      [psRow({}), psRow({ host: 'db-2', takenAtMs: NOW - 2 * HOUR })],
+      NOW + 60_000,
+    );
+    expect(silent.trimEnd().split('\n').at(-1)).toBe(
+      'not heard from lately, rows as of their last snapshot: db-2 (2h ago) (fleetpmap hosts)',
+    );
     // All read with the snapshot: no marks, no note.
-    const fresh = renderPs(rows.map((r) => ({ ...r, rollupAtMs: NOW, heapAtMs: NOW })));
+    const fresh = renderPs(
+      rows.map((r) => ({ ...r, rollupAtMs: NOW, heapAtMs: NOW })),
+      NOW,
+    );
     expect(fresh).not.toContain('*');
     const csv = psCsv(rows).trimEnd().split('\r\n');
     // PSS_KB … HEAP_AT_MS: the sizes unmarked, the times of the deeper reads at the end.
