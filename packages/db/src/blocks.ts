@@ -21,6 +21,13 @@ export interface Keyframe {
   snapshotId: string;
   bootId: string;
   byPid: Map<number, StoredSample>;
+  /**
+   * Each process's name and memory limit at the keyframe (`identityMark`), when this server made
+   * it from a snapshot: a delta whose process differs from it (an exec, a new cgroup limit)
+   * writes that incarnation's metadata at once instead of at the next keyframe. Absent for a
+   * keyframe read back from the database.
+   */
+  identities?: Map<number, string>;
 }
 
 type BlockRow = {
@@ -142,12 +149,19 @@ export async function findKeyframe(
     .orderBy(desc(sampleBlocks.takenAtMs))
     .limit(1);
   if (!row) return undefined;
+  // The processes' names at the keyframe are known when this server made it.
+  const made = cache.latest.get(hostId);
+  const identities =
+    made?.snapshotId === row.snapshotId && made.takenAtMs === row.takenAtMs
+      ? made.identities
+      : undefined;
   const k: Keyframe = {
     hostId,
     takenAtMs: row.takenAtMs,
     snapshotId: row.snapshotId,
     bootId: row.bootId,
     byPid: keyframeSamples(cache, row),
+    ...(identities === undefined ? {} : { identities }),
   };
   return k;
 }

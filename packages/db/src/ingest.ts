@@ -85,6 +85,23 @@ function incarnationFields(snapshot: Snapshot, p: ProcessRecord): IncarnationFie
   };
 }
 
+/** What of a process's metadata can change while it runs and matters at once: name and limit. */
+function identityMark(p: ProcessRecord): string {
+  return `${p.comm}\u0000${p.memoryLimitKb ?? ''}`;
+}
+
+/**
+ * The processes of a snapshot whose incarnation metadata a block based on `base` must write: the
+ * ones the keyframe does not know, and the ones whose name or memory limit changed since it.
+ */
+function changedSince(base: Keyframe, processes: readonly ProcessRecord[]): ProcessRecord[] {
+  return processes.filter((p) => {
+    if (base.byPid.get(p.pid)?.startTicks !== p.startTicks) return true;
+    const mark = base.identities?.get(p.pid);
+    return mark !== undefined && mark !== identityMark(p);
+  });
+}
+
 function isMissingPartition(e: unknown): boolean {
   // 23514 check_violation: "no partition of relation … found for row"
   const err = e as { code?: string; cause?: { code?: string } };
@@ -203,14 +220,13 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
           snapshotId: snapshot.snapshotId,
           bootId: h.bootId,
           byPid: indexByPid(samples),
+          identities: new Map(snapshot.processes.map((p) => [p.pid, identityMark(p)])),
         };
       }
 
       // Incarnations: every process at a keyframe (refreshing last seen), else only the ones
-      // the keyframe does not know.
-      const fresh = base
-        ? snapshot.processes.filter((p) => base.byPid.get(p.pid)?.startTicks !== p.startTicks)
-        : snapshot.processes;
+      // the keyframe does not know or that changed name or limit since it.
+      const fresh = base ? changedSince(base, snapshot.processes) : snapshot.processes;
       const incarnationRows = fresh.map((p) => ({
         hostId,
         bootId: h.bootId,
@@ -234,6 +250,10 @@ async function ingestOnce(db: Db, snapshot: Snapshot, opts: IngestOptions): Prom
               lastSeenMs: sql`greatest(incarnations.last_seen_ms, excluded.last_seen_ms)`,
               comm: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.comm else incarnations.comm end`,
               cmdline: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then excluded.cmdline else incarnations.cmdline end`,
+              // An exec changes the binary; a move, the cgroup. One that could not be read this
+              // time (an exited process, no privilege) does not erase what was known.
+              exe: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then coalesce(excluded.exe, incarnations.exe) else incarnations.exe end`,
+              cgroup: sql`case when excluded.last_seen_ms >= incarnations.last_seen_ms then coalesce(excluded.cgroup, incarnations.cgroup) else incarnations.cgroup end`,
               // The first known start stays: the same process seen after a clock step is no
               // younger. Known at all once an upgraded agent sees a process an older one found.
               startedAtMs: sql`coalesce(incarnations.started_at_ms, excluded.started_at_ms)`,
@@ -294,14 +314,10 @@ async function ingestFast(
   const t = snapshot.takenAtMs;
   const base = keyframeHint(cache, hostId, h.bootId, t, dayMs);
   if (!base) return undefined;
-  const fresh: IncarnationFields[] = [];
-  for (const p of snapshot.processes) {
-    if (p.mappings) return undefined;
-    if (base.byPid.get(p.pid)?.startTicks !== p.startTicks) {
-      if (fresh.length >= FAST_NEW_PROCESSES_MAX) return undefined;
-      fresh.push(incarnationFields(snapshot, p));
-    }
-  }
+  if (snapshot.processes.some((p) => p.mappings)) return undefined;
+  const changed = changedSince(base, snapshot.processes);
+  if (changed.length > FAST_NEW_PROCESSES_MAX) return undefined;
+  const fresh = changed.map((p) => incarnationFields(snapshot, p));
   const data = Buffer.from(encodeSampleBlock(samples, base.byPid));
   const r = await enqueueFast(db, {
     hostId,
@@ -463,6 +479,14 @@ async function storeFastBatch(db: Db, items: FastItem[]): Promise<FastOutcome[]>
             first_seen_ms = least(incarnations.first_seen_ms, excluded.first_seen_ms),
             last_seen_ms = greatest(incarnations.last_seen_ms, excluded.last_seen_ms),
             started_at_ms = coalesce(incarnations.started_at_ms, excluded.started_at_ms),
+            comm = case when excluded.last_seen_ms >= incarnations.last_seen_ms
+                        then excluded.comm else incarnations.comm end,
+            cmdline = case when excluded.last_seen_ms >= incarnations.last_seen_ms
+                           then excluded.cmdline else incarnations.cmdline end,
+            exe = case when excluded.last_seen_ms >= incarnations.last_seen_ms
+                       then coalesce(excluded.exe, incarnations.exe) else incarnations.exe end,
+            cgroup = case when excluded.last_seen_ms >= incarnations.last_seen_ms
+                          then coalesce(excluded.cgroup, incarnations.cgroup) else incarnations.cgroup end,
             memory_limit_kb = case when excluded.last_seen_ms >= incarnations.last_seen_ms
                                    then excluded.memory_limit_kb else incarnations.memory_limit_kb end
         )`;

@@ -363,16 +363,17 @@ describe.each(testDrivers())('process memory limits on %s', (driver) => {
     });
   };
 
-  it('keeps the newest limit of each incarnation: new processes at once, the rest at keyframes', async () => {
+  it('keeps the newest limit of each incarnation: new and changed ones at once, the rest at keyframes', async () => {
     await ingestSnapshot(t.db, snapAt(T0, withLimits({ 812: 1_048_576, 4121: undefined })));
     expect(await limitsOf('limits-1')).toEqual({ 812: 1_048_576, 4121: null });
 
-    // Between keyframes only processes new since the keyframe are written.
+    // Between keyframes, processes new since the keyframe and those whose limit changed since it
+    // are written.
     await ingestSnapshot(
       t.db,
       snapAt(T0 + MIN, withLimits({ 812: 2_097_152, 4121: undefined, 900: 524_288 })),
     );
-    expect(await limitsOf('limits-1')).toEqual({ 812: 1_048_576, 4121: null, 900: 524_288 });
+    expect(await limitsOf('limits-1')).toEqual({ 812: 2_097_152, 4121: null, 900: 524_288 });
 
     // The next keyframe: a lifted limit is gone, a new one is there.
     await ingestSnapshot(

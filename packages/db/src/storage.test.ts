@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { exampleProcess, exampleSnapshot, type Snapshot } from '@fleetpmap/protocol';
+import {
+  exampleMapping,
+  exampleProcess,
+  exampleSnapshot,
+  type Snapshot,
+} from '@fleetpmap/protocol';
 import { eq, sql } from 'drizzle-orm';
 import { describe, expect, it, vi } from 'vitest';
 import { readBlocks, readLatestBlocks } from './blocks.ts';
@@ -97,6 +102,43 @@ describe.each(testDrivers())('storage on %s', (driver) => {
     }
     const cron = await t.db.select().from(incarnations).where(eq(incarnations.pid, 5000));
     expect(cron.map((c) => c.startTicks).sort()).toEqual([704, 705, 706]);
+  });
+
+  it('records an exec or a new memory limit between keyframes at once, on both ingest paths', async () => {
+    const at = (i: number, over: Partial<Snapshot['processes'][number]>, mapped = false) => {
+      const s = exampleSnapshot({ snapshotId: randomUUID(), takenAtMs: T0 + i * 30_000 });
+      s.host = { ...s.host, name: 'exec-1' };
+      s.processes = [
+        exampleProcess({
+          pid: 900,
+          startTicks: 9_000,
+          comm: 'bash',
+          cmdline: 'bash -c sleep 45; exec python3 app.py',
+          exe: '/usr/bin/bash',
+          ...over,
+          ...(mapped ? { mappings: [exampleMapping()] } : {}),
+        }),
+      ];
+      return s;
+    };
+    const row = async () => {
+      const [r] = await t.db.select().from(incarnations).where(eq(incarnations.pid, 900));
+      return r && [r.comm, r.cmdline, r.exe, r.memoryLimitKb];
+    };
+    await ingestSnapshot(t.db, at(1, {}), { nowMs: T0 });
+    const python = { comm: 'python3', cmdline: 'python3 app.py', exe: '/usr/bin/python3.11' };
+    // A delta of the same incarnation (pid and start), the one-statement path.
+    await ingestSnapshot(t.db, at(2, python), { nowMs: T0 });
+    expect(await row()).toEqual(['python3', 'python3 app.py', '/usr/bin/python3.11', 4_194_304]);
+    // With a full map (the transaction path), a limit set at run time; an exe not read this time
+    // does not erase the known one.
+    await ingestSnapshot(t.db, at(3, { ...python, exe: undefined, memoryLimitKb: 102_400 }, true), {
+      nowMs: T0,
+    });
+    expect(await row()).toEqual(['python3', 'python3 app.py', '/usr/bin/python3.11', 102_400]);
+    const [host] = await t.db.select().from(hosts).where(eq(hosts.name, 'exec-1'));
+    const blocks = await readBlocks(t.db, host?.id ?? -1, T0, T0 + 4 * 30_000);
+    expect(blocks.map((b) => b.isKeyframe)).toEqual([true, false, false]);
   });
 
   it('stores concurrent pushes of many hosts, re-sends among them, each exactly once', async () => {
