@@ -3,7 +3,7 @@
 // behave the way OpenSSH users expect.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostError } from '../../apps/cli/src/remote/connect.ts';
@@ -61,6 +61,14 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
 
   function openssh(command: string[]): Buffer {
     return execFileSync('ssh', [...sshd.sshArgs(), ...command], { maxBuffer: 1 << 28 });
+  }
+
+  /** `TYPE BASE64` of a key this server does not have. */
+  function otherHostKey(): string {
+    const path = join(sshd.dir, 'other');
+    if (!existsSync(path))
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path]);
+    return readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
   }
 
   function file(outcome: HostOutcome, path: string): Buffer {
@@ -153,15 +161,7 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
 
   it('refuses a changed host key even with accept-new, naming the offending line', async () => {
     const knownHosts = join(sshd.home, '.ssh', 'known_hosts');
-    const other = execFileSync('sh', [
-      '-c',
-      `ssh-keygen -q -t ed25519 -N '' -f ${sshd.dir}/other && cat ${sshd.dir}/other.pub`,
-    ])
-      .toString()
-      .trim()
-      .split(' ')
-      .slice(0, 2)
-      .join(' ');
+    const other = otherHostKey();
     writeFileSync(knownHosts, `# comment\n[127.0.0.1]:${sshd.port} ${other}\n`);
     const { outcome } = await read(
       [`127.0.0.1:${sleeper.pid}`],
@@ -175,6 +175,39 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     expect(outcome.error.code).toBe('host-key');
     expect(outcome.error.message).toContain('WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!');
     expect(outcome.error.message).toContain(`Offending ED25519 key in ${knownHosts}:2`);
+  });
+
+  it('checks a host name in any case against the entry OpenSSH hashed, and never re-adds it', async () => {
+    const knownHosts = join(sshd.home, '.ssh', 'known_hosts');
+    const hashed = (key: string) => {
+      writeFileSync(knownHosts, `[localhost]:${sshd.port} ${key}\n`);
+      execFileSync('ssh-keygen', ['-q', '-H', '-f', knownHosts], { stdio: 'ignore' });
+      return readFileSync(knownHosts, 'utf8');
+    };
+    try {
+      const wrong = hashed(otherHostKey());
+      for (const host of ['localhost', 'LocalHost', 'LOCALHOST']) {
+        const { outcome, warnings } = await read(
+          [`${host}:${sleeper.pid}`],
+          sshd.sshOptions({ acceptNewHostKeys: true }),
+        );
+        expect(warnings).toEqual([]);
+        expect(outcome.ok).toBe(false);
+        if (outcome.ok) return;
+        expect(outcome.error.message).toContain('REMOTE HOST IDENTIFICATION HAS CHANGED');
+        expect(outcome.error.message).toContain(
+          `Host key for [localhost]:${sshd.port} has changed`,
+        );
+        expect(readFileSync(knownHosts, 'utf8')).toBe(wrong);
+      }
+      const right = hashed(sshd.hostKeyPub);
+      const { outcome, warnings } = await read([`LOCALHOST:${sleeper.pid}`], sshd.sshOptions());
+      expect(outcome.ok).toBe(true);
+      expect(warnings).toEqual([]);
+      expect(readFileSync(knownHosts, 'utf8')).toBe(right);
+    } finally {
+      writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
+    }
   });
 
   it('authenticates with a key file given by -i when no default key exists', async () => {

@@ -70,6 +70,25 @@ describe.skipIf(!haveKeygen)('known_hosts', () => {
     expect(fp).toContain(fingerprint(a.blob));
   });
 
+  it('looks names up and records them in lower case, as OpenSSH does, hashed entries too', () => {
+    const a = keyPair('f');
+    const file = join(dir, 'cased');
+    writeFileSync(file, `[localhost]:2299 ${a.line}\n`);
+    execFileSync('ssh-keygen', ['-q', '-H', '-f', file], { stdio: 'ignore' });
+    const entries = loadKnownHosts([file]);
+    const other = keyPair('g').blob;
+    for (const host of ['localhost', 'LocalHost', 'LOCALHOST']) {
+      expect(checkHostKey(entries, [knownHostsName(host, 2299)], a.blob).status).toBe('known');
+      expect(checkHostKey(entries, [knownHostsName(host, 2299)], other).status).toBe('changed');
+    }
+    const recorded = join(dir, 'recorded-cased');
+    recordHostKey(recorded, knownHostsName('Web-07', 2222), a.blob, true);
+    recordHostKey(recorded, knownHostsName('DB-1', 22), a.blob, false);
+    const found = execFileSync('ssh-keygen', ['-F', '[web-07]:2222', '-f', recorded]).toString();
+    expect(found).toContain('ssh-ed25519');
+    expect(readFileSync(recorded, 'utf8')).toContain(`\ndb-1 ${a.line}\n`);
+  });
+
   it('matches patterns case-insensitively with * and ?', () => {
     expect(hostFieldMatches('*.example.com', 'Web.Example.com')).toBe(true);
     expect(hostFieldMatches('web-0?', 'web-07')).toBe(true);

@@ -29,9 +29,22 @@ export type HostKeyVerdict =
 const LINE_MAX = 16 * 1024;
 const FILE_MAX_BYTES = 64 << 20;
 
-/** The string known_hosts stores for a host: `name`, or `[name]:port` when the port is not 22. */
+/**
+ * A host name as OpenSSH looks it up and records it: in lower case (ssh lowercases the host name,
+ * and the HostKeyAlias, before it reads or writes known_hosts; plain patterns are compared in
+ * lower case and hashed entries hash the lower-case name). ASCII only, as its `tolower`.
+ */
+export function lowerHostName(name: string): string {
+  return name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
+/**
+ * The string known_hosts stores for a host: `name`, or `[name]:port` when the port is not 22,
+ * in lower case.
+ */
 export function knownHostsName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const name = lowerHostName(host);
+  return port === 22 ? name : `[${name}]:${port}`;
 }
 
 /** Reads every entry of the given files; missing files are simply empty. */
@@ -78,14 +91,16 @@ export function hostFieldMatches(field: string, name: string): boolean {
     const [, , saltText, hashText] = field.split('|');
     if (saltText === undefined || hashText === undefined) return false;
     const expected = Buffer.from(hashText, 'base64');
-    const actual = createHmac('sha1', Buffer.from(saltText, 'base64')).update(name).digest();
+    const actual = createHmac('sha1', Buffer.from(saltText, 'base64'))
+      .update(lowerHostName(name))
+      .digest();
     return expected.length === actual.length && timingSafeEqual(expected, actual);
   }
   let matched = false;
   for (const pattern of field.split(',')) {
     const negated = pattern.startsWith('!');
     const body = negated ? pattern.slice(1) : pattern;
-    if (wildcardMatches(body.toLowerCase(), name.toLowerCase())) {
+    if (wildcardMatches(lowerHostName(body), lowerHostName(name))) {
       if (negated) return false;
       matched = true;
     }
@@ -119,12 +134,15 @@ export function checkHostKey(
   return { status: 'unknown', knownTypes: [...new Set(plain.map((e) => e.keyType))] };
 }
 
-/** Appends a key the way `StrictHostKeyChecking=accept-new` does (hashed if asked). */
+/**
+ * Appends a key the way `StrictHostKeyChecking=accept-new` does (hashed if asked), under the
+ * lower-case name as OpenSSH records it.
+ */
 export function recordHostKey(file: string, name: string, blob: Buffer, hashed: boolean): void {
-  let host = name;
+  let host = lowerHostName(name);
   if (hashed) {
     const salt = randomBytes(20);
-    const hash = createHmac('sha1', salt).update(name).digest();
+    const hash = createHmac('sha1', salt).update(host).digest();
     host = `|1|${salt.toString('base64')}|${hash.toString('base64')}`;
   }
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
