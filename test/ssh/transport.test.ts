@@ -210,6 +210,46 @@ describe.skipIf(missing !== null)('SSH transport', { timeout: 30_000 }, () => {
     }
   });
 
+  it('finds and records a HostKeyAlias as OpenSSH does, without the port', async () => {
+    const knownHosts = join(sshd.home, '.ssh', 'known_hosts');
+    const config = join(sshd.dir, 'alias_config');
+    writeFileSync(config, 'Host *\n  HostKeyAlias MyAlias\n  HashKnownHosts no\n');
+    const ssh = (strict: string) =>
+      execFileSync('ssh', [
+        ...['-o', 'HostKeyAlias=MyAlias', '-o', `StrictHostKeyChecking=${strict}`],
+        ...sshd.sshArgs(),
+        'echo',
+        'ok',
+      ]).toString();
+    try {
+      // What OpenSSH records for the alias on a port other than 22, read by us strictly.
+      writeFileSync(knownHosts, '');
+      expect(ssh('accept-new')).toBe('ok\n');
+      const recorded = readFileSync(knownHosts, 'utf8');
+      expect(recorded).toBe(`myalias ${sshd.hostKeyPub}\n`);
+      const strict = await read(
+        [`127.0.0.1:${sleeper.pid}`],
+        sshd.sshOptions({ configFile: config }),
+      );
+      expect(strict.outcome.ok).toBe(true);
+      expect(readFileSync(knownHosts, 'utf8')).toBe(recorded);
+      // What we record with accept-new, read by OpenSSH strictly.
+      writeFileSync(knownHosts, '');
+      const added = await read(
+        [`127.0.0.1:${sleeper.pid}`],
+        sshd.sshOptions({ configFile: config, acceptNewHostKeys: true }),
+      );
+      expect(added.outcome.ok).toBe(true);
+      expect(added.warnings).toEqual([
+        "Warning: Permanently added 'myalias' (ED25519) to the list of known hosts.",
+      ]);
+      expect(readFileSync(knownHosts, 'utf8')).toBe(recorded);
+      expect(ssh('yes')).toBe('ok\n');
+    } finally {
+      writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
+    }
+  });
+
   it('authenticates with a key file given by -i when no default key exists', async () => {
     const bare = sshd.clientHome('bare-home');
     // A stale agent socket is skipped, as ssh skips it.

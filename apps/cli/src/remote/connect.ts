@@ -13,6 +13,7 @@ import {
   keyTypeLabel,
   knownHostsName,
   loadKnownHosts,
+  lowerHostName,
   preferredHostKeyAlgorithms,
   recordHostKey,
 } from './known-hosts.ts';
@@ -285,7 +286,11 @@ async function connectOne(
 ): Promise<void> {
   const knownHostsFiles = [...hop.userKnownHostsFiles, ...hop.globalKnownHostsFiles];
   const entries = loadKnownHosts(knownHostsFiles);
-  const lookup = knownHostsName(hop.hostKeyAlias ?? hop.hostName, hop.port);
+  // A HostKeyAlias is the whole known_hosts name, as OpenSSH uses it: never `[alias]:port`.
+  const lookup =
+    hop.hostKeyAlias !== null
+      ? lowerHostName(hop.hostKeyAlias)
+      : knownHostsName(hop.hostName, hop.port);
   const knownTypes = entries
     .filter((e) => e.marker === null)
     .filter((e) => checkHostKey([e], [lookup], e.key).status === 'known')
