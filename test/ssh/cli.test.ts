@@ -82,6 +82,27 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     expect(run.code).toBe(expected.status);
   });
 
+  it('selects by comm only the processes named so, whatever another comm holds', async () => {
+    // comm "x\n1 (sleep": the second line of its stat reads like a stat line of PID 1.
+    const forger = spawn('sh', ['-c', 'printf "x\\n1 (sleep" > /proc/$$/comm; read x'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    try {
+      const path = `/proc/${forger.pid}/stat`;
+      for (let i = 0; i < 200 && !readFileSync(path, 'latin1').includes('\n1 (sleep)'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const run = fleetpmap(['--port', String(sshd.port), '-q', '127.0.0.1:comm=sleep'], env());
+      expect(run.code).toBe(0);
+      const pids = [...run.stdout.matchAll(/^([0-9]+): {3}/gm)].map((m) => Number(m[1]));
+      expect(pids).toContain(sleeper.pid);
+      expect(pids).not.toContain(forger.pid);
+      expect(pids).not.toContain(1);
+    } finally {
+      forger.kill();
+    }
+  });
+
   it('leaves a local call local even when an option argument holds a colon', () => {
     const run = fleetpmap(['-C', './no:such.rc', '1'], env());
     expect(run.stderr).toBe("pmap: couldn't read the rc file\n");

@@ -73,6 +73,30 @@ describe('the remote read script', () => {
     expect(snapshot.files.has(`/proc/${tid}/maps`)).toBe(false);
   });
 
+  it('lists a comm holding a newline as one process, under its own PID', async () => {
+    // comm "x\n1 (sleep": the second line of its stat reads like a stat line of PID 1.
+    const forger = spawn('sh', ['-c', 'printf "x\\n1 (sleep" > /proc/$$/comm; read x'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    try {
+      const path = `/proc/${forger.pid}/stat`;
+      for (let i = 0; i < 200 && !readFileSync(path, 'latin1').includes('\n1 (sleep)'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const snapshot = parseRemoteOutput(runLikeSshd(remoteCommand('list', [], false)));
+      const list = snapshot.files.get('list');
+      if (!list?.ok) throw new Error('no list');
+      const processes = parseProcessList(list.data);
+      expect(processes).toContainEqual({ pid: forger.pid, comm: 'x\n1 (sleep' });
+      expect(processes.filter((p) => p.pid === 1)).toHaveLength(1);
+      expect(processes.find((p) => p.pid === 1)?.comm).toBe(
+        /\((.*)\)/s.exec(readFileSync('/proc/1/stat', 'latin1'))?.[1],
+      );
+    } finally {
+      forger.kill();
+    }
+  });
+
   it('lists processes with their comm, so comm= can be matched here', () => {
     const snapshot = parseRemoteOutput(runLikeSshd(remoteCommand('list', [], false)));
     const list = snapshot.files.get('list');
@@ -106,12 +130,26 @@ describe('the remote read script', () => {
 });
 
 describe('parseProcessList', () => {
-  it('keeps comm names with spaces, parentheses and newlines whole', () => {
-    const text = '1 (systemd) S 0 1\n42 (a) b) (c) S 1 42\n77 (two\nlines) S 1 77\n';
+  it('takes the PID from the path and comm up to the last parenthesis of its own file', () => {
+    const text = [
+      '/proc/1/stat:1 (systemd) S 0 1',
+      '/proc/42/stat:42 (a) b) (c) S 1 42',
+      '/proc/77/stat:77 (two',
+      '/proc/77/stat:lines) S 1 77',
+      // A comm of "x\n1 (sleep": its second line looks like PID 1's stat, but is 666's.
+      '/proc/666/stat:666 (x',
+      '/proc/666/stat:1 (sleep) S 1 666',
+      '',
+    ].join('\n');
     expect(parseProcessList(Buffer.from(text))).toEqual([
       { pid: 1, comm: 'systemd' },
       { pid: 42, comm: 'a) b) (c' },
       { pid: 77, comm: 'two\nlines' },
+      { pid: 666, comm: 'x\n1 (sleep' },
     ]);
+  });
+
+  it('refuses an empty listing: the script itself is always listed', () => {
+    expect(() => parseProcessList(Buffer.from(''))).toThrow(RemoteReadError);
   });
 });

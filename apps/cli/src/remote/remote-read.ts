@@ -11,6 +11,8 @@
 //   `H PATH\n` HEX `\0` RC ` ` N `\n` MSG     the same for a binary file, as `od` hex (cmdline)
 //   `fleetpmap-read 1\n`                   start (what a login shell prints before it is skipped)
 //   `S PID\n`                             the script's own shell (left out of comm= matches)
+//   `L\n` LINES `\0`                      list mode: every /proc/PID/stat, each of its lines
+//                                         as `/proc/PID/stat:LINE\n` (grep's file name prefix)
 //   `E\n`                                 end: anything shorter is a truncated read
 
 /** What pmap needs: the header needs status (Tgid), stat (comm, state, startstack), cmdline. */
@@ -34,8 +36,10 @@ const SCRIPT = [
   // Output starts at this line: anything a login shell's rc files print before it is skipped.
   `printf "${START}\\n"`,
   'printf "S %s\\n" "$$"',
-  // list: every process's stat line, for comm= selection done locally.
-  'if [ "$m" = list ]; then printf "L\\n"; cat /proc/[0-9]*/stat 2>/dev/null; printf "\\000E\\n"; exit 0; fi',
+  // list: every process's stat file, for comm= selection done locally. grep starts every line it
+  // prints with the file's path (there are always two files or more: /dev/null is one), so a
+  // comm holding a newline cannot pass its second line off as another process's stat.
+  'if [ "$m" = list ]; then printf "L\\n"; grep "" /proc/[0-9]*/stat /dev/null 2>/dev/null; printf "\\000E\\n"; exit 0; fi',
   't /proc/sysvipc/shm',
   [
     'for p do case $p in ""|*[${n}0-9]*) exit 2;; esac',
@@ -178,26 +182,34 @@ export interface ListedProcess {
   comm: string;
 }
 
+/** What grep puts before every line of a stat file: the path, which holds the PID. */
+const LIST_LINE = /^\/proc\/([0-9]{1,10})\/stat:/;
+
 /**
- * Splits the concatenated stat lines of a `list` read. comm may contain spaces, parentheses and
- * even newlines, so a record is `PID (` … up to the last `) ` before the next record.
+ * Splits the stat files of a `list` read (grep's `PATH:LINE` lines). The PID is the directory's;
+ * comm is what lies between the first `(` and the last `)` of its own file, as ps and pmap read
+ * it, so spaces, parentheses and newlines in it stay in it. Throws RemoteReadError when no
+ * process was listed: the script's own shell always is, so the listing itself failed.
  */
 export function parseProcessList(data: Buffer): ListedProcess[] {
-  const text = data.toString('latin1');
-  const result: ListedProcess[] = [];
-  const starts: number[] = [];
-  const head = /(?:^|\n)([0-9]+) \(/g;
-  for (let match = head.exec(text); match !== null; match = head.exec(text)) {
-    starts.push(match.index + (text[match.index] === '\n' ? 1 : 0));
+  const files = new Map<number, string[]>();
+  for (const line of data.toString('latin1').split('\n')) {
+    const match = LIST_LINE.exec(line);
+    // Every line grep prints has the prefix; only the piece after the last newline is empty.
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    const lines = files.get(pid) ?? [];
+    lines.push(line.slice(match[0].length));
+    files.set(pid, lines);
   }
-  for (let i = 0; i < starts.length; i++) {
-    const start = starts[i] as number;
-    const end = starts[i + 1] ?? text.length;
-    const record = text.slice(start, end);
-    const open = record.indexOf(' (');
-    const close = record.lastIndexOf(') ');
+  if (files.size === 0) throw new RemoteReadError('remote process list is empty (is grep there?)');
+  const result: ListedProcess[] = [];
+  for (const [pid, lines] of files) {
+    const stat = lines.join('\n');
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
     if (open === -1 || close < open) continue;
-    result.push({ pid: Number(record.slice(0, open)), comm: record.slice(open + 2, close) });
+    result.push({ pid, comm: stat.slice(open + 1, close) });
   }
   return result;
 }
