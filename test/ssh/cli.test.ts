@@ -103,6 +103,50 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     }
   });
 
+  /** A new key that logs in to run `command` instead of what was asked (a ForceCommand). */
+  function forcedKey(name: string, command: string): string {
+    const key = join(sshd.dir, name);
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const line = `command="${command}" ${readFileSync(`${key}.pub`, 'utf8')}`;
+    writeFileSync(join(sshd.dir, 'authorized_keys'), line, { flag: 'a' });
+    return key;
+  }
+
+  it("shows a host's stderr with its control characters made visible, sudo's too", () => {
+    const home = sshd.clientHome('escape-home');
+    const hostile = forcedKey('hostile', "printf '\\033]0;PWNED\\007\\033[2J' >&2");
+    const run = fleetpmap(['--port', String(sshd.port), '-i', hostile, '127.0.0.1:1'], {
+      HOME: home,
+      USER: 'root',
+    });
+    expect(run.stderr).toBe('fleetpmap: 127.0.0.1: remote read failed: ?]0;PWNED??[2J\n');
+    expect(run.stdout).toBe('');
+    expect(run.code).toBe(255);
+    const sudo = forcedKey(
+      'hostile-sudo',
+      "printf 'sudo: \\033[2Jno\\nsudo: \\033[1mway' >&2; exit 1",
+    );
+    const viaSudo = fleetpmap(['--port', String(sshd.port), '-i', sudo, '--sudo', '127.0.0.1:1'], {
+      HOME: home,
+      USER: 'root',
+    });
+    expect(viaSudo.stderr).toBe(
+      'fleetpmap: 127.0.0.1: sudo: ?[2Jno\nfleetpmap: 127.0.0.1: sudo: ?[1mway\n',
+    );
+    expect(viaSudo.code).toBe(1);
+  });
+
+  it('names what a refused login printed, on both streams, and counts the host as not read (255)', () => {
+    // nobody's shell is nologin: sshd logs in, complains about the home, and nologin refuses.
+    expect(readFileSync('/etc/passwd', 'utf8')).toMatch(/^nobody:.*nologin$/m);
+    const run = fleetpmap(['--port', String(sshd.port), 'nobody@127.0.0.1:1'], env());
+    const lines = run.stderr.split('\n');
+    expect(lines[0]).toMatch(/^fleetpmap: 127\.0\.0\.1: remote read failed: /);
+    expect(lines).toContain('fleetpmap: 127.0.0.1: This account is currently not available.');
+    expect(run.stdout).toBe('');
+    expect(run.code).toBe(255);
+  });
+
   it('leaves a local call local even when an option argument holds a colon', () => {
     const run = fleetpmap(['-C', './no:such.rc', '1'], env());
     expect(run.stderr).toBe("pmap: couldn't read the rc file\n");

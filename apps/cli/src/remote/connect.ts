@@ -25,7 +25,18 @@ import {
   type SshSettingsResolver,
 } from './ssh-settings.ts';
 
-export type HostErrorKind = 'unreachable' | 'auth' | 'host-key' | 'timeout' | 'config' | 'protocol';
+/**
+ * `login`: the host logged us in but did not run the read (a nologin shell, a ForceCommand, no
+ * `sh`); `protocol`: the read ran and failed or broke.
+ */
+export type HostErrorKind =
+  | 'unreachable'
+  | 'auth'
+  | 'host-key'
+  | 'timeout'
+  | 'config'
+  | 'login'
+  | 'protocol';
 
 /** A host that could not be reached, authenticated or trusted; the message is ssh-like. */
 export class HostError extends Error {

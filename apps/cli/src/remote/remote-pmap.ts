@@ -12,6 +12,7 @@ import {
   type ReadMode,
   type RemoteProcSnapshot,
   RemoteReadError,
+  readStarted,
   remoteCommand,
 } from './remote-read.ts';
 import { type SshOptions, SshSettingsResolver } from './ssh-settings.ts';
@@ -150,8 +151,10 @@ export async function runRemotePmap(
     if (!outcome.ok) {
       if (!reported.has(key)) {
         reported.add(key);
+        // Loaded at the first failure only: its module also holds the fleet commands' tables.
+        const { printable } = await import('../fleet/format.ts');
         progress.clear();
-        io.stderr(prefixLines(target.host, outcome.error.message));
+        io.stderr(prefixLines(target.host, outcome.error.message, printable));
       }
       io.targetFailed?.(target, outcome.error.message);
       if (outcome.unreadable) exitCode |= 1;
@@ -239,11 +242,34 @@ export async function readHost(
 
 class SudoError extends Error {}
 
+/** How much of what a host printed is shown: enough for sshd's, a shell's and sudo's messages. */
+const LINES_SHOWN = 16;
+const LINE_CHARS_SHOWN = 512;
+
+/** Text a host printed, as shown in a message: its first lines, each cut short if very long. */
+function shownText(...outputs: Buffer[]): string {
+  // Only the start of each is decoded: a few bytes per character at most are ever shown.
+  const lines = outputs
+    .flatMap((output) =>
+      output
+        .subarray(0, LINES_SHOWN * LINE_CHARS_SHOWN * 4)
+        .toString('utf8')
+        .split(/\r?\n/),
+    )
+    .map((line) => line.trimEnd())
+    .filter((line) => line.length > 0);
+  const shown = lines
+    .slice(0, LINES_SHOWN)
+    .map((line) => (line.length > LINE_CHARS_SHOWN ? `${line.slice(0, LINE_CHARS_SHOWN)}…` : line));
+  if (lines.length > shown.length) shown.push(`(${lines.length - shown.length} more lines)`);
+  return shown.join('\n');
+}
+
 function checkedOutput(
   result: { stdout: Buffer; stderr: Buffer; code: number | null },
   sudo: boolean,
 ): RemoteProcSnapshot {
-  const stderr = result.stderr.toString('utf8').trim();
+  const stderr = shownText(result.stderr);
   if (sudo && result.code !== 0 && /^sudo: /m.test(stderr)) {
     if (/password is required|a terminal is required/.test(stderr)) {
       throw new SudoError(
@@ -251,22 +277,33 @@ function checkedOutput(
           'allow this user to run /bin/sh without a password (NOPASSWD) or read without --sudo',
       );
     }
-    throw new SudoError(stderr.split('\n')[0] ?? 'sudo failed');
+    throw new SudoError(stderr);
   }
   try {
     return parseRemoteOutput(result.stdout);
   } catch (error) {
-    if (error instanceof RemoteReadError && stderr.length > 0) {
-      throw new RemoteReadError(`remote read failed: ${stderr.split('\n')[0]}`);
+    if (!(error instanceof RemoteReadError)) throw error;
+    if (readStarted(result.stdout)) {
+      throw new RemoteReadError(
+        stderr.length > 0 ? `remote read failed: ${stderr}` : error.message,
+      );
     }
-    throw error;
+    // The login did not run the read at all (a nologin shell, a ForceCommand): what it printed
+    // instead, on either stream, is the reason; the host cannot be read, like one that refuses
+    // the login.
+    const said = shownText(result.stderr, result.stdout);
+    throw new HostError('login', said.length > 0 ? `remote read failed: ${said}` : error.message);
   }
 }
 
-function prefixLines(host: string, message: string): string {
+/**
+ * A host's message, one `fleetpmap: HOST: ` line per line. The text may come from the host (what
+ * it printed), so control and bidi characters are shown as `?`.
+ */
+function prefixLines(host: string, message: string, printable: (text: string) => string): string {
   return message
     .split('\n')
-    .map((line) => `fleetpmap: ${host}: ${line}\n`)
+    .map((line) => `fleetpmap: ${host}: ${printable(line)}\n`)
     .join('');
 }
 

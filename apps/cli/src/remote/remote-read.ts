@@ -97,6 +97,11 @@ export class RemoteReadError extends Error {
 const NUL = 0;
 const NL = 0x0a;
 
+/** Whether the script started: its start line is there (else the host ran something else). */
+export function readStarted(output: Buffer): boolean {
+  return output.includes(`${START}\n`);
+}
+
 /** Parses the script's output; throws RemoteReadError when the framing is broken or cut short. */
 export function parseRemoteOutput(output: Buffer): RemoteProcSnapshot {
   const snapshot: RemoteProcSnapshot = { exists: new Map(), files: new Map(), selfPid: null };
