@@ -147,6 +147,31 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     expect(run.code).toBe(255);
   });
 
+  it('stops reading a host that sends endless output at 256 MiB, holding no more', () => {
+    const endless = forcedKey('endless', 'cat /dev/zero');
+    // The peak resident size of the run, written to stderr as it exits.
+    const probe = join(sshd.dir, 'max-rss.mjs');
+    writeFileSync(
+      probe,
+      "import { writeSync } from 'node:fs';\n" +
+        "process.on('exit', () => writeSync(2, 'maxRSS ' + process.resourceUsage().maxRSS));\n",
+    );
+    const result = spawnSync(
+      nodeBin,
+      ['--import', probe, cliBin, '--port', String(sshd.port), '-i', endless, '127.0.0.1:1'],
+      {
+        env: { PATH: process.env.PATH, HOME: sshd.clientHome('endless-home'), USER: 'root' },
+        encoding: 'latin1',
+        timeout: 60_000,
+      },
+    );
+    const [message, rss] = result.stderr.split('maxRSS ');
+    expect(message).toBe('fleetpmap: 127.0.0.1: remote output over 256 MiB\n');
+    expect(result.status).toBe(1);
+    // 256 MiB of chunks, the runtime, and garbage not yet collected; never a gigabyte.
+    expect(Number(rss) * 1024).toBeLessThan(640 * 2 ** 20);
+  });
+
   it('leaves a local call local even when an option argument holds a colon', () => {
     const run = fleetpmap(['-C', './no:such.rc', '1'], env());
     expect(run.stderr).toBe("pmap: couldn't read the rc file\n");

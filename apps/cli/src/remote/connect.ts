@@ -97,6 +97,11 @@ function loadSsh2(): Ssh2 {
 const KEY_FILE_MAX_BYTES = 1 << 20;
 const MAX_JUMPS = 8;
 
+/** `256 MiB`, or a number of bytes when not a whole number of MiB. */
+function size(bytes: number): string {
+  return bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${bytes} bytes`;
+}
+
 /** An authenticated connection to one host, plus the jump connections it rides on. */
 export class SshSession {
   readonly #clients: Client[];
@@ -144,11 +149,13 @@ export class SshSession {
       client.exec(command, (error, stream) => {
         if (error) return fail(new HostError('protocol', `exec failed: ${error.message}`));
         channel = stream;
+        // Checked as each chunk arrives: nothing past the limit is kept, and the channel is closed.
         stream.on('data', (chunk: Buffer) => {
+          if (settled) return;
           outBytes += chunk.length;
           if (outBytes > limits.maxStdoutBytes) {
             return fail(
-              new HostError('protocol', `remote output over ${limits.maxStdoutBytes} bytes`),
+              new HostError('protocol', `remote output over ${size(limits.maxStdoutBytes)}`),
             );
           }
           stdout.push(chunk);

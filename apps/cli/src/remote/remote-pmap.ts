@@ -58,8 +58,13 @@ export interface RemoteIo {
   targetFailed?(target: RemoteTarget, message: string): void;
 }
 
-/** Limits of one host's read: generous for the largest real smaps, bounded for a hostile host. */
-const MAX_STDOUT_BYTES = 1024 * 1024 * 1024;
+/**
+ * Limits of one host's read: generous for the largest real smaps, bounded for a hostile host (the
+ * output is held in memory, for every host read at once). smaps takes ~770 bytes per mapping plus
+ * its path; a process at the kernel's default max_map_count (65530) writes ~50 MB, so 256 MiB
+ * holds five of them, or one whose mappings all have 3 KB paths.
+ */
+const MAX_STDOUT_BYTES = 256 * 1024 * 1024;
 const MAX_STDERR_BYTES = 64 * 1024;
 const MAX_TARGETS = 4096;
 const MAX_PIDS_PER_HOST = 4096;
