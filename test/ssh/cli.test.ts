@@ -72,6 +72,36 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     expect(connections).toBe(before);
   });
 
+  it.each([['-X'], ['-XX'], ['-x']])(
+    'refuses a bad --sort field for %s before connecting',
+    (layout) => {
+      const before = connections;
+      const run = fleetpmap(
+        ['--port', String(counterPort), '--sort', 'bogus', layout, '127.0.0.1:1', '127.0.0.1:2'],
+        env(),
+      );
+      expect(run.stderr).toMatch(/^pmap: unknown sort field 'bogus' \(available: address, /);
+      expect(run.stderr.split('\n')).toHaveLength(2);
+      expect(run.stdout).toBe('');
+      expect(run.code).toBe(1);
+      expect(connections).toBe(before);
+    },
+  );
+
+  it('prints a kernel thread, which has no columns to sort by, with --sort -X', () => {
+    const expected = spawnSync('ssh', [...sshd.sshArgs(), 'pmap', '-X', '2'], {
+      encoding: 'latin1',
+    });
+    expect(expected.stdout).toMatch(/^2: {3}\[/);
+    const run = fleetpmap(
+      ['--port', String(sshd.port), '--sort', 'rss', '-X', '127.0.0.1:2'],
+      env(),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe(expected.stdout);
+    expect(run.code).toBe(0);
+  });
+
   it('prints pmap for a PID with -p keeping its pmap meaning (not the SSH port)', () => {
     const pid = String(sleeper.pid);
     const expected = spawnSync('ssh', [...sshd.sshArgs(), 'pmap', '-p', pid], {

@@ -5,7 +5,7 @@
 // makes the checkout reachable for that user wherever it lies).
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,5 +186,27 @@ describe.skipIf(skip)('extensions', () => {
     const r = fleetpmap(['--sort', 'nope', String(a)]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("unknown sort field 'nope'");
+  });
+
+  it('rejects an unknown --sort field in the smaps layouts before printing anything', () => {
+    const rc = join(home, 'rss.rc');
+    writeFileSync(rc, '[Fields Display]\nRss\nMapping\n');
+    for (const layout of [['-X'], ['-XX'], ['-C', rc]]) {
+      const r = fleetpmap(['--sort', 'nope', ...layout, String(a)]);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^pmap: unknown sort field 'nope' \(available: address, perm, /);
+      expect(r.status).toBe(1);
+    }
+    // The rc file's columns only.
+    expect(fleetpmap(['--sort', 'pss', '-C', rc, String(a)]).stdout).toBe('');
+    expect(fleetpmap(['--sort', 'RSS', '-C', rc, String(a)]).status).toBe(0);
+  });
+
+  it('--sort in -X prints a kernel thread, which has no columns, as pmap does', () => {
+    const r = fleetpmap(['--sort', 'rss', '-X', '2', String(a)]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith(pmap(['-X', '2']).stdout)).toBe(true);
+    expect(r.stdout).toContain(`\n${a}:   sleep 1000\n`);
   });
 });

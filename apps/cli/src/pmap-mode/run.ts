@@ -7,7 +7,6 @@ import {
   DEFAULT_SHM_MINOR,
   FULL_RANGE,
   findShmMinor,
-  MAPS_SORT_FIELDS,
   PmapFormatError,
   type PmapMode,
   type PmapOptions,
@@ -21,7 +20,6 @@ import {
   readsSmaps,
   renderProcess,
   SortFieldError,
-  smapsTableMode,
   tgidFromStatus,
 } from '@fleetpmap/pmap';
 import { ExitError } from '../errors.ts';
@@ -30,6 +28,7 @@ import {
   fleetpmapVersion,
   PMAP_LONG_OPTIONS,
   PMAP_SHORT_OPTIONS,
+  sortFieldError,
 } from './command-line.ts';
 import type { JsonProcess } from './extension-data.ts';
 import { type GetoptSpec, getoptLong } from './getopt.ts';
@@ -301,11 +300,10 @@ async function pmapMain(argv: readonly string[], env: Env, io: PmapOutput): Prom
   if (argc < 1 || argc > MAX_PIDS) fatal(io, 'library failed pids statistics');
 
   const mode = modeOf(p);
-  if (p.sort !== undefined && !p.json && !p.summary && !smapsTableMode(mode)) {
-    const fields = MAPS_SORT_FIELDS[mode as keyof typeof MAPS_SORT_FIELDS];
-    if (!fields.includes(p.sort.toLowerCase())) {
-      fatal(io, new SortFieldError(p.sort, fields).message);
-    }
+  // Before any output: a bad field is reported alone, not after the first header.
+  if (p.sort !== undefined && !p.json && !p.summary) {
+    const error = sortFieldError(mode, p.sort, rcFields);
+    if (error !== null) fatal(io, error.message);
   }
   const opts: PmapOptions = {
     mode,
@@ -342,12 +340,25 @@ async function pmapMain(argv: readonly string[], env: Env, io: PmapOutput): Prom
       continue;
     }
     const shmMinor = mapText === null ? null : findShmMinor(mapText, shmIds);
+    const procOpts: PmapOptions = { ...opts, shmMinor: shmMinor ?? DEFAULT_SHM_MINOR };
+    // No mappings (a kernel thread): no rows to order, and no columns to order them by.
+    if (mapText === '') delete procOpts.sort;
+    // Sorted, a process is printed once whole, so a column its kernel lacks prints nothing of it.
+    let text = '';
+    const sorted = procOpts.sort !== undefined;
+    const out = sorted
+      ? (chunk: string) => {
+          text += chunk;
+        }
+      : io.out;
     try {
-      status |= renderProcess(proc, { ...opts, shmMinor: shmMinor ?? DEFAULT_SHM_MINOR }, io.out);
+      status |= renderProcess(proc, procOpts, out);
     } catch (e) {
+      if (e instanceof PmapFormatError) io.out(text);
       if (e instanceof PmapFormatError || e instanceof SortFieldError) fatal(io, e.message);
       throw e;
     }
+    if (sorted) io.out(text);
   }
   // The extensions load procfs's parser and classifier only when asked for.
   if (p.json) io.out((await import('./json.ts')).renderJson(collected));

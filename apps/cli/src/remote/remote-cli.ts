@@ -3,20 +3,14 @@
 // the SSH options follow ssh(1) where they do not collide: -F FILE, -l USER, -i KEY.
 
 import { readFileSync } from 'node:fs';
-import {
-  applyRange,
-  FULL_RANGE,
-  MAPS_SORT_FIELDS,
-  type PmapMode,
-  parseRcFile,
-  SortFieldError,
-} from '@fleetpmap/pmap';
+import { applyRange, FULL_RANGE, type PmapMode, parseRcFile } from '@fleetpmap/pmap';
 import { ExitError } from '../errors.ts';
 import {
   EXTENSION_OPTIONS,
   fleetpmapVersion,
   PMAP_LONG_OPTIONS,
   PMAP_SHORT_OPTIONS,
+  sortFieldError,
 } from '../pmap-mode/command-line.ts';
 import { type GetoptSpec, getoptLong } from '../pmap-mode/getopt.ts';
 import type { JsonProcess } from '../pmap-mode/json.ts';
@@ -288,11 +282,11 @@ async function remoteMain(argv: readonly string[], env: Env, io: PmapOutput): Pr
           : d
             ? 'device'
             : 'default';
-  if (sort !== undefined && !json && !summary && mode in MAPS_SORT_FIELDS) {
-    const fields = MAPS_SORT_FIELDS[mode as keyof typeof MAPS_SORT_FIELDS];
-    if (!fields.includes(sort.toLowerCase())) {
-      // Worded and prefixed as in local pmap mode.
-      io.warn(new SortFieldError(sort, fields).message);
+  // Before any host is contacted; worded and prefixed as in local pmap mode.
+  if (sort !== undefined && !json && !summary) {
+    const error = sortFieldError(mode, sort, rcFields);
+    if (error !== null) {
+      io.warn(error.message);
       throw new ExitError(1);
     }
   }

@@ -71,11 +71,17 @@ export function pmapRenderer(layout: PmapLayout, utf8: boolean, program = 'pmap'
         exitCode |= NOT_FOUND;
         continue;
       }
+      const options: PmapOptions = { ...layout, shmMinor: found.shmMinor };
+      // No mappings (a kernel thread): no rows to order, and no columns to order them by.
+      if (found.proc.mapText === '') delete options.sort;
+      const before = text.length;
       try {
-        exitCode |= renderProcess(found.proc, { ...layout, shmMinor: found.shmMinor }, out);
+        exitCode |= renderProcess(found.proc, options, out);
       } catch (error) {
         if (!(error instanceof PmapFormatError || error instanceof SortFieldError)) throw error;
-        // pmap stops at a malformed smaps; the lines printed so far stay printed.
+        // pmap stops at a malformed smaps; the lines printed so far stay printed. A column this
+        // host's kernel lacks prints nothing of the process.
+        if (error instanceof SortFieldError) text = text.slice(0, before);
         stderr += `${program}: ${error.message}\n`;
         exitCode |= UNREADABLE;
         break;
