@@ -60,6 +60,7 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     ['a comm with a substitution', '127.0.0.1:comm=$(reboot)', 'invalid command name'],
     ['a comm with backquotes', '127.0.0.1:comm=`id`', 'invalid command name'],
     ['a user with a command', 'x;id@127.0.0.1:1', 'invalid user name'],
+    ['a host of digits only', '1:2', "invalid host name in '1:2': digits alone"],
   ])('refuses %s before connecting anywhere', (_what, bad, message) => {
     const before = connections;
     const run = fleetpmap(

@@ -20,7 +20,7 @@ import { USAGE } from '../pmap-mode/usage.ts';
 import { type RemoteRenderer, runRemotePmap } from './remote-pmap.ts';
 import { type PmapLayout, pmapRenderer, readPmapProcess } from './remote-render.ts';
 import type { SshOptions } from './ssh-settings.ts';
-import { isRemoteTargetArg, type RemoteTarget } from './target.ts';
+import { isRemoteTargetArg, parseRemoteTarget, type RemoteTarget, TargetError } from './target.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -246,6 +246,16 @@ async function remoteMain(argv: readonly string[], env: Env, io: PmapOutput): Pr
     throw new ExitError(1);
   }
   const local = operands.filter((arg) => !isRemoteTargetArg(arg));
+  for (const arg of local) {
+    // `1:2` beside real targets: a typed host of digits only is refused by name.
+    if (!arg.includes(':') || arg.startsWith('/proc/')) continue;
+    try {
+      parseRemoteTarget(arg);
+    } catch (error) {
+      if (error instanceof TargetError) fail(io, error.message);
+      throw error;
+    }
+  }
   if (local.length > 0) {
     fail(io, `local PIDs and HOST:PID targets cannot be mixed ('${local[0]}')`);
   }

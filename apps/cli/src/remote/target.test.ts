@@ -32,6 +32,10 @@ describe('parseRemoteTarget', () => {
     ['h`id`:1', 'host name'],
     ['a b:1', 'host name'],
     ['h\n:1', 'host name'],
+    ['1:2', 'digits alone'],
+    ['0:1', 'digits alone'],
+    ['10.1:2', 'digits alone'],
+    ['10.0.0.256:1', 'digits alone'],
     ['-x@h:1', 'user name'],
     ['u;id@h:1', 'user name'],
     ['h:comm=$(id)', 'shell or pattern'],
@@ -51,5 +55,22 @@ describe('parseRemoteTarget', () => {
       expect(isRemoteTargetArg(arg)).toBe(false);
     }
     expect(isRemoteTargetArg('web-07:4121')).toBe(true);
+  });
+
+  it('takes an IPv4 address or a name with a letter, -, or _ as a host, never digits alone', () => {
+    for (const arg of ['1:2', '0:1', 'root@1:2', '10.1:2', '1.2.3.4.5:6', '10.0.0.256:1']) {
+      expect(isRemoteTargetArg(arg)).toBe(false);
+    }
+    for (const arg of [
+      '127.0.0.1:1',
+      'root@10.0.0.5:1',
+      '0.0.0.0:1',
+      '[::1]:1',
+      'web1:1',
+      '1e100:1',
+    ]) {
+      expect(isRemoteTargetArg(arg)).toBe(true);
+      expect(() => parseRemoteTarget(arg)).not.toThrow();
+    }
   });
 });

@@ -35,12 +35,32 @@ const IPV6 = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/;
 const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
 const DECIMAL = /^[0-9]{1,10}$/;
 
+/** Digits and dots only: an IPv4 address if it has four parts of 0..255, else not a host. */
+const DIGITS_AND_DOTS = /^[0-9.]+$/;
+const IPV4 =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+
+/**
+ * Whether a host typed before `:` can name a host: `1` in `1:2` is far more likely a typo than the
+ * address 0.0.0.1, so a host of digits and dots has to be a dotted-quad IPv4 address; any other
+ * name needs a letter, `-` or `_`.
+ */
+function plausibleHost(host: string): boolean {
+  return !DIGITS_AND_DOTS.test(host) || IPV4.test(host);
+}
+
 /**
  * Whether a command-line argument names a remote target rather than a local PID. Local PID forms
- * (`123`, `0x7b`, `/proc/123`) never contain a colon.
+ * (`123`, `0x7b`, `/proc/123`) never contain a colon; `1:2`, whose host is only digits, is not a
+ * target either, and stays pmap's argument (which pmap refuses with its usage text).
  */
 export function isRemoteTargetArg(arg: string): boolean {
-  return arg.includes(':') && !arg.startsWith('/proc/') && !arg.startsWith('-');
+  if (!arg.includes(':') || arg.startsWith('/proc/') || arg.startsWith('-')) return false;
+  let rest = arg;
+  const at = rest.indexOf('@');
+  if (at !== -1 && at < rest.indexOf(':')) rest = rest.slice(at + 1);
+  if (rest.startsWith('[')) return true;
+  return plausibleHost(rest.slice(0, rest.indexOf(':')));
 }
 
 /** Parses and validates one remote target; throws TargetError with a message naming the problem. */
@@ -73,6 +93,11 @@ export function parseRemoteTarget(arg: string): RemoteTarget {
     selector = rest.slice(colon + 1);
     if (host.length === 0 || host.length > HOST_MAX || !HOST_NAME.test(host)) {
       throw new TargetError(`invalid host name in ${quote(arg)}`);
+    }
+    if (!plausibleHost(host)) {
+      throw new TargetError(
+        `invalid host name in ${quote(arg)}: digits alone are not taken as a host (an IPv4 address has four parts)`,
+      );
     }
   }
   if (selector.startsWith('comm=')) {
