@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { appRouter } from '@fleetpmap/api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
@@ -119,6 +120,37 @@ describe.each(drivers())('auth matrix on $name', (driver) => {
     expect(outcomes).toEqual([]);
     expect(await t.server.database.storedSnapshotCount()).toBe(0);
     expect(await t.client(t.adminToken).token.list.query()).toHaveLength(6);
+  });
+
+  it('refuses a body without a usable token before reading it', async () => {
+    // A push whose body never ends: with no token, or an unknown one, the answer must not wait
+    // for it (the server would otherwise read and inflate up to its body limit for anyone).
+    for (const authorization of [undefined, `Bearer fpm_${'B'.repeat(43)}`]) {
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(`${t.url}/trpc/snapshot.push`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-encoding': 'gzip',
+            ...(authorization === undefined ? {} : { authorization }),
+          },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        req.write(Buffer.alloc(64 * 1024));
+        // Never ended: only an answer sent before the body completes resolves this.
+      });
+      expect(answer.status).toBe(401);
+      expect(answer.text).toMatch(
+        authorization === undefined ? /missing bearer token/ : /unknown or revoked token/,
+      );
+    }
   });
 
   it('refuses every procedure of the router, present and future, without a usable token', async () => {

@@ -2,13 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import {
   type ApiDeps,
+  ApiError,
   appRouter,
   createApiContext,
   describeError,
   type ErrorDescription,
   errorShape,
   mayHoldUnstorableText,
+  parseAuthorization,
 } from '@fleetpmap/api';
+import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { BodyError, type BodyLimits, readBody } from './body.ts';
@@ -138,6 +141,20 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
     });
   };
 
+  /** Why the request's token is refused (as the API would refuse it), or null when it is known. */
+  async function authenticationProblem(req: IncomingMessage): Promise<ErrorDescription | null> {
+    const credential = parseAuthorization(req.headers.authorization);
+    try {
+      if ('problem' in credential) throw new ApiError('UNAUTHENTICATED', credential.problem);
+      const identity = await opts.deps.services.authenticate(credential.secret);
+      if (!identity) throw new ApiError('UNAUTHENTICATED', 'unknown or revoked token');
+      return null;
+    } catch (error) {
+      // A database that cannot be reached is the API's 503, as it would be after the body.
+      return describeError(new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: error }));
+    }
+  }
+
   async function route(
     req: IncomingMessage,
     res: ServerResponse,
@@ -159,6 +176,16 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
           state.reason = 'unsupported_media_type';
           res.setHeader('connection', 'close');
           sendError(res, clientError(415, 'Content-Type must be application/json'));
+          return;
+        }
+        // Every procedure that takes a body needs a token: one that is missing or unknown is
+        // refused before a byte of the body is read or inflated, so requests without a token
+        // cannot make the server unpack bodies (64 MiB each) into memory.
+        const refusal = await authenticationProblem(req);
+        if (refusal) {
+          state.reason = refusal.domainCode?.toLowerCase() ?? REASON_BY_STATUS[refusal.httpStatus];
+          res.setHeader('connection', 'close');
+          sendError(res, refusal);
           return;
         }
         try {
