@@ -168,5 +168,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ listen: '127.0.0.1:70000' }, {})).toThrow(/listen/);
     expect(() => loadConfig({ database: 'mysql://x' }, {})).toThrow(/databaseUrl: a postgres:\/\//);
     expect(() => loadConfig({}, { FLEETPMAP_MAX_BODY_BYTES: 'lots' })).toThrow(/maxBodyBytes/);
+    // A timer over 2^31 - 1 ms fires after 1 ms: 30 days would run maintenance in a loop.
+    expect(() => loadConfig({}, { FLEETPMAP_MAINTENANCE_INTERVAL_MS: '2592000000' })).toThrow(
+      /maintenanceIntervalMs: at most 2147483647 ms/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_ROLLUP_INTERVAL_MS: '2592000000' })).toThrow(
+      /rollupIntervalMs/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_TICK_MS: '1' })).toThrow(/at least 100 ms/);
   });
 });

@@ -34,6 +34,15 @@ const listenSchema = z.string().transform((value, ctx) => {
 });
 
 const positiveInt = z.coerce.number().int().positive();
+/**
+ * A timer's period: Node runs a timer of more than 2^31 − 1 ms (24.8 days) after 1 ms, so a
+ * longer one would run a job in a tight loop instead of rarely; under 100 ms is nearly one too.
+ */
+const intervalMs = z.coerce
+  .number()
+  .int()
+  .min(100, 'at least 100 ms')
+  .max(2_147_483_647, 'at most 2147483647 ms (24.8 days): a longer timer fires at once');
 
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const MAX_VERDICT_WINDOW_MS = 31 * UNIT_MS.d;
@@ -186,11 +195,11 @@ const configSchema = z.strictObject({
   rateLimitPerSec: z.coerce.number().positive(),
   rateLimitBurst: positiveInt,
   /** how often partition maintenance and retention run */
-  maintenanceIntervalMs: positiveInt,
+  maintenanceIntervalMs: intervalMs,
   /** server processes sharing the listening socket (Postgres only) */
   workers: positiveInt.max(64),
   /** how often new samples are rolled up into the 5-minute and hourly aggregates */
-  rollupIntervalMs: positiveInt,
+  rollupIntervalMs: intervalMs,
   /** windows whose leak verdicts are computed after the rollup, so `top` over them is a read */
   verdictWindowsMs: windowList,
   /** metrics those verdicts are computed for */
@@ -205,7 +214,7 @@ const configSchema = z.strictObject({
     /** a file holding the HMAC secret that signs webhook deliveries */
     webhookSecretFile: z.string().min(1).optional(),
     /** how often each server process looks for a due report or delivery */
-    tickMs: positiveInt,
+    tickMs: intervalMs,
   }),
   /** more scheduled reports, each over some hosts (FLEETPMAP_REPORTS_FILE) */
   teamReports,
