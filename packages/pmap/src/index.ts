@@ -23,4 +23,4 @@ export { parseRcFile, RC_TEMPLATE, type RcFile } from './rc-file.ts';
 export { readsSmaps, renderProcess, smapsTableMode } from './render.ts';
 export { SortFieldError } from './row-sort.ts';
 export { DEFAULT_SHM_MINOR, findShmMinor, parseSysvShmIds } from './shm.ts';
-export { renderSmapsTable } from './smaps-table.ts';
+export { renderSmapsTable, SMAPS_KB_KEYS, X_HIDDEN_KEYS } from './smaps-table.ts';

@@ -23,8 +23,39 @@ import { type SortableRow, type SortKey, sortRows } from './row-sort.ts';
 
 const MASK64 = (1n << 64n) - 1n;
 
-// Keys that -X (one X) leaves out; -XX shows them.
-const HIDDEN_BY_X = new Set([
+/**
+ * The per-mapping keys of /proc/PID/smaps, in the kernel's order (fs/proc/task_mmu.c, Linux 6.x;
+ * older kernels print fewer). pmap shows one column per key in -X, -XX and the rc layouts.
+ */
+export const SMAPS_KB_KEYS: readonly string[] = [
+  'Size',
+  'KernelPageSize',
+  'MMUPageSize',
+  'Rss',
+  'Pss',
+  'Pss_Dirty',
+  'Shared_Clean',
+  'Shared_Dirty',
+  'Private_Clean',
+  'Private_Dirty',
+  'Referenced',
+  'Anonymous',
+  'KSM',
+  'LazyFree',
+  'AnonHugePages',
+  'ShmemPmdMapped',
+  'FilePmdMapped',
+  'Shared_Hugetlb',
+  'Private_Hugetlb',
+  'Swap',
+  'SwapPss',
+  'Locked',
+  'THPeligible',
+  'ProtectionKey',
+];
+
+/** Keys that -X (one X) leaves out; -XX shows them. */
+export const X_HIDDEN_KEYS: ReadonlySet<string> = new Set([
   'AnonHugePages',
   'KernelPageSize',
   'MMUPageSize',
@@ -144,7 +175,7 @@ export function renderSmapsTable(
 
   const rcFields = opts.rcFields ?? new Set<string>();
   const enabled = (name: string): boolean => {
-    if (opts.mode === 'X') return !HIDDEN_BY_X.has(name);
+    if (opts.mode === 'X') return !X_HIDDEN_KEYS.has(name);
     if (opts.mode === 'rc') return rcFields.has(name);
     return true;
   };

@@ -1,7 +1,13 @@
 // pmap's command line as getopt_long sees it, shared by local and remote pmap mode.
 
 import { readFileSync } from 'node:fs';
-import { MAPS_SORT_FIELDS, type PmapMode, SortFieldError } from '@fleetpmap/pmap';
+import {
+  MAPS_SORT_FIELDS,
+  type PmapMode,
+  SMAPS_KB_KEYS,
+  SortFieldError,
+  X_HIDDEN_KEYS,
+} from '@fleetpmap/pmap';
 import type { LongOption } from './getopt.ts';
 
 /** pmap 4.0.2's getopt string. */
@@ -38,48 +44,6 @@ export function fleetpmapVersion(): string {
 }
 
 /**
- * The per-mapping keys of /proc/PID/smaps, in the kernel's order (fs/proc/task_mmu.c, Linux 6.x;
- * older kernels print fewer). pmap shows one column per key in -X, -XX and the rc layouts.
- */
-const SMAPS_KEYS = [
-  'Size',
-  'KernelPageSize',
-  'MMUPageSize',
-  'Rss',
-  'Pss',
-  'Pss_Dirty',
-  'Shared_Clean',
-  'Shared_Dirty',
-  'Private_Clean',
-  'Private_Dirty',
-  'Referenced',
-  'Anonymous',
-  'KSM',
-  'LazyFree',
-  'AnonHugePages',
-  'ShmemPmdMapped',
-  'FilePmdMapped',
-  'Shared_Hugetlb',
-  'Private_Hugetlb',
-  'Swap',
-  'SwapPss',
-  'Locked',
-  'THPeligible',
-  'ProtectionKey',
-];
-
-/** The keys -X leaves out and -XX shows (pmap's -X column list). */
-const HIDDEN_BY_X = new Set([
-  'AnonHugePages',
-  'KernelPageSize',
-  'MMUPageSize',
-  'Shared_Dirty',
-  'Private_Dirty',
-  'Shared_Clean',
-  'Private_Clean',
-]);
-
-/**
  * Checks a --sort field before anything is read or printed: the layout's columns, where those of
  * -X, -XX and the rc layouts are the smaps keys the layout shows (a kernel that lacks one still
  * fails when its process is rendered). Returns the error to report, or null.
@@ -93,8 +57,8 @@ export function sortFieldError(
   if (mode === 'default' || mode === 'extended' || mode === 'device') {
     available = MAPS_SORT_FIELDS[mode];
   } else {
-    const shown = SMAPS_KEYS.filter((key) =>
-      mode === 'X' ? !HIDDEN_BY_X.has(key) : mode === 'rc' ? (rcFields?.has(key) ?? false) : true,
+    const shown = SMAPS_KB_KEYS.filter((key) =>
+      mode === 'X' ? !X_HIDDEN_KEYS.has(key) : mode === 'rc' ? (rcFields?.has(key) ?? false) : true,
     );
     available = [
       'address',
