@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCommForger } from '../../apps/cli/src/remote/comm-forger.ts';
 import { cliBin, nodeBin } from '../support/paths.ts';
 import { HOOK_TIMEOUT_MS, skipReason, startSshd, type TestSshd } from './sshd.ts';
 
@@ -114,15 +115,8 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
   });
 
   it('selects by comm only the processes named so, whatever another comm holds', async () => {
-    // comm "x\n1 (sleep": the second line of its stat reads like a stat line of PID 1.
-    const forger = spawn('sh', ['-c', 'printf "x\\n1 (sleep" > /proc/$$/comm; read x'], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
+    const forger = await spawnCommForger();
     try {
-      const path = `/proc/${forger.pid}/stat`;
-      for (let i = 0; i < 200 && !readFileSync(path, 'latin1').includes('\n1 (sleep)'); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
       const run = fleetpmap(['--port', String(sshd.port), '-q', '127.0.0.1:comm=sleep'], env());
       expect(run.code).toBe(0);
       const pids = [...run.stdout.matchAll(/^([0-9]+): {3}/gm)].map((m) => Number(m[1]));

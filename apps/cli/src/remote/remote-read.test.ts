@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FORGED_COMM, spawnCommForger } from './comm-forger.ts';
 import {
   parseProcessList,
   parseRemoteOutput,
@@ -74,20 +75,13 @@ describe('the remote read script', () => {
   });
 
   it('lists a comm holding a newline as one process, under its own PID', async () => {
-    // comm "x\n1 (sleep": the second line of its stat reads like a stat line of PID 1.
-    const forger = spawn('sh', ['-c', 'printf "x\\n1 (sleep" > /proc/$$/comm; read x'], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
+    const forger = await spawnCommForger();
     try {
-      const path = `/proc/${forger.pid}/stat`;
-      for (let i = 0; i < 200 && !readFileSync(path, 'latin1').includes('\n1 (sleep)'); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
       const snapshot = parseRemoteOutput(runLikeSshd(remoteCommand('list', [], false)));
       const list = snapshot.files.get('list');
       if (!list?.ok) throw new Error('no list');
       const processes = parseProcessList(list.data);
-      expect(processes).toContainEqual({ pid: forger.pid, comm: 'x\n1 (sleep' });
+      expect(processes).toContainEqual({ pid: forger.pid, comm: FORGED_COMM });
       expect(processes.filter((p) => p.pid === 1)).toHaveLength(1);
       expect(processes.find((p) => p.pid === 1)?.comm).toBe(
         /\((.*)\)/s.exec(readFileSync('/proc/1/stat', 'latin1'))?.[1],
@@ -145,7 +139,7 @@ describe('parseProcessList', () => {
       { pid: 1, comm: 'systemd' },
       { pid: 42, comm: 'a) b) (c' },
       { pid: 77, comm: 'two\nlines' },
-      { pid: 666, comm: 'x\n1 (sleep' },
+      { pid: 666, comm: FORGED_COMM },
     ]);
   });
 
