@@ -15,13 +15,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { peer } from '../src/test-support.ts';
 import { PRODUCTION_FLAGS } from './production-flags.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -162,33 +161,8 @@ async function main(): Promise<void> {
   // The real binary in its loop, pushing every second over HTTP to a peer that acknowledges
   // every snapshot as the server does: from TypeScript source, and as the esbuild bundle with
   // V8's defaults, with a small young generation, and with the production flags.
-  const peer = createHttpServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) as {
-        snapshotId: string;
-        processes: unknown[];
-      };
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          result: {
-            data: {
-              snapshotId: body.snapshotId,
-              accepted: true,
-              duplicate: false,
-              processCount: body.processes.length,
-              mappingCount: 0,
-            },
-          },
-        }),
-      );
-    });
-  });
-  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
-  const peerAddr = peer.address();
-  const serverUrl = `http://127.0.0.1:${typeof peerAddr === 'object' && peerAddr ? peerAddr.port : 0}`;
+  const peerServer = await peer({ hold: false });
+  const serverUrl = peerServer.url;
   const bundleDir = join(work, 'bundle');
   execFileSync(process.execPath, [join(here, 'build.ts')]);
   mkdirSync(join(bundleDir, 'dist'), { recursive: true });
@@ -244,7 +218,7 @@ async function main(): Promise<void> {
     a.kill('SIGTERM');
     await new Promise((r) => a.once('exit', r));
   }
-  peer.close();
+  await peerServer.close();
 
   const row = (name: string, cpu: number, wall: number, extra: string) =>
     `${name.padEnd(30)} ${cpu.toFixed(1).padStart(9)} ${wall.toFixed(1).padStart(9)}  ${extra}`;

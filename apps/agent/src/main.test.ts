@@ -1,14 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixtureProcRoot, tmpfsUnavailable } from './test-support.ts';
+import { fixtureProcRoot, peer, tmpfsUnavailable } from './test-support.ts';
 
 const bin = fileURLToPath(new URL('../bin/fleetpmap-agent.js', import.meta.url));
 
@@ -54,47 +51,6 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60
 
 const spooled = async (dir: string) =>
   (await readdir(dir).catch(() => [] as string[])).filter((n) => /^\d{12}-.+\.json\.gz$/.test(n));
-
-/** An HTTP peer on 127.0.0.1 that acknowledges pushes like the server, or holds them unanswered. */
-async function peer(mode: { hold: boolean }) {
-  const received: string[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) as {
-        snapshotId: string;
-      };
-      received.push(body.snapshotId);
-      if (mode.hold) return;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          result: {
-            data: {
-              snapshotId: body.snapshotId,
-              accepted: true,
-              duplicate: false,
-              processCount: 0,
-              mappingCount: 0,
-              serverTimeMs: Date.now(),
-            },
-          },
-        }),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    received,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 /** A URL where nothing listens: the server is down. */
 async function downUrl(): Promise<string> {

@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import type { Clock } from './clock.ts';
 import type { TierConfig } from './collector.ts';
 
@@ -95,4 +98,45 @@ export function tmpfsUnavailable(): string | undefined {
   } catch (err) {
     return `cannot mount a tmpfs: ${(err as Error).message}`;
   }
+}
+
+/** An HTTP peer on 127.0.0.1 that acknowledges pushes like the server, or holds them unanswered. */
+export async function peer(mode: { hold: boolean }) {
+  const received: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) as {
+        snapshotId: string;
+      };
+      received.push(body.snapshotId);
+      if (mode.hold) return;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          result: {
+            data: {
+              snapshotId: body.snapshotId,
+              accepted: true,
+              duplicate: false,
+              processCount: 0,
+              mappingCount: 0,
+              serverTimeMs: Date.now(),
+            },
+          },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
