@@ -66,4 +66,4 @@ export {
   wantsEarlierIncarnations,
 } from './service.ts';
 export { type RobustLine, repeatedMedianSlope, theilSen } from './theil-sen.ts';
-export { commandText, formatDuration, formatKb } from './units.ts';
+export { BIDI_CONTROLS, commandText, formatDuration, formatKb } from './units.ts';

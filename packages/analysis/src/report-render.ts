@@ -10,7 +10,7 @@
 
 import type { GroupPivot } from './pivot.ts';
 import { describeScope, type LeakReport, type ReportLeak, type ResolvedLeak } from './report.ts';
-import { commandText, formatDuration, formatKb } from './units.ts';
+import { BIDI_CONTROLS, commandText, formatDuration, formatKb } from './units.ts';
 
 const DEFAULT_TITLE = 'fleetpmap leak report';
 
@@ -339,15 +339,14 @@ function escapeMarkdown(text: string): string {
   );
 }
 
+const BIDI = new RegExp(`[${BIDI_CONTROLS}]`, 'gu');
+
 /**
  * Control characters (CR, LF, tab, NUL, ESC, C1, …) and Unicode line separators become spaces;
- * bidi controls (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, the marks
- * U+200E, U+200F and U+061C), which reorder what a reader sees, become `?`.
+ * bidi controls (`BIDI_CONTROLS`), which reorder what a reader sees, become `?`.
  */
 function oneLine(text: string): string {
-  return text
-    .replace(/[\p{Cc}\u2028\u2029]/gu, ' ')
-    .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '?');
+  return text.replace(/[\p{Cc}\u2028\u2029]/gu, ' ').replace(BIDI, '?');
 }
 
 /** Cut by code points, so no surrogate pair is split into garbage. */

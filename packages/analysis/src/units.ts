@@ -31,3 +31,11 @@ export function formatDuration(ms: number | null): string {
   const d = Math.floor(h / 24);
   return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
 }
+
+/**
+ * The Unicode bidi controls, as the body of a regular expression's character class: embeddings
+ * and overrides U+202A–U+202E, isolates U+2066–U+2069, the marks U+200E, U+200F and U+061C. They
+ * reorder what a reader sees, so that a command line from a monitored host reads as something
+ * else; every table and report shows them as `?`.
+ */
+export const BIDI_CONTROLS = '\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';

@@ -1,12 +1,13 @@
+// The small module alone: the whole analysis package would add ~80 ms to commands that print.
+import { BIDI_CONTROLS } from '@fleetpmap/analysis/units';
 import Table from 'cli-table3';
 
 /**
  * What must not reach the operator's terminal as it is: control characters (ESC, CSI, BEL, line
- * breaks, C1), the Unicode line and paragraph separators, and the bidi controls (embeddings and
- * overrides U+202A–U+202E, isolates U+2066–U+2069, the marks U+200E, U+200F and U+061C), which
- * reorder what is shown so that a command line reads as something else.
+ * breaks, C1), the Unicode line and paragraph separators, and the bidi controls, which reorder
+ * what is shown so that a command line reads as something else.
  */
-const UNSAFE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
+const UNSAFE = new RegExp(`[\\p{Cc}\\u2028\\u2029${BIDI_CONTROLS}]`, 'gu');
 
 /**
  * Text as a terminal may show it: command lines, host names, labels and paths come from the
