@@ -460,16 +460,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
       const row = ranked.find(
         (r) => r.host === s.host && r.pid === s.pid && r.startTicks === s.startTicks,
       );
-      const score = scoreIncarnation(own, window);
-      const verdict = row ?? {
-        slopeKbPerHour: score.slopeKbPerHour,
-        pctPerHour: score.pctPerHour,
-        confidence: score.confidence,
-        leak: score.leak,
-        reason: score.reason,
-        timeToLimitHours: score.timeToLimitHours,
-        limitKb,
-      };
+      const verdict = row ?? { ...scoreIncarnation(own, window), limitKb };
       // When a leak began is asked of leaks only: a level series has no onset to tell.
       const floorsJudged = verdict.leak ? floorPoints(own, window) : null;
       const onset = floorsJudged
