@@ -429,6 +429,48 @@ describe('Collector on a fixture proc tree', () => {
     expect(reads.sort()).toEqual([SLEEP, PYTHON]);
   });
 
+  it('follows a command line rewritten without an exec within one rollup interval', async () => {
+    const base = procfsSource({ procRoot: root });
+    const reads: number[] = [];
+    const source: ProcSource = {
+      ...base,
+      async readCmdline(pid) {
+        reads.push(pid);
+        return base.readCmdline(pid);
+      },
+    };
+    const c = new Collector(source, clock, cfg);
+    const cmdlineOf = (r: CycleResult, pid: number) =>
+      r.records.find((p) => p.pid === pid)?.cmdline;
+    expect(cmdlineOf(await c.cycle(), PYTHON)).toBe(
+      'python3 -c import time,sys; x=bytearray(8<<20); time.sleep(1000)',
+    );
+    // setproctitle: the argv area is overwritten in place; comm and the stack start stay.
+    const title = `postgres: checkpointer ${'x'.repeat(20_000)}`;
+    await writeFile(join(root, String(PYTHON), 'cmdline'), `${title}\0`);
+    // Empty is what a process reads once its address space is gone: not a new title.
+    await writeFile(join(root, String(SLEEP), 'cmdline'), '');
+    const seen: (string | undefined)[] = [];
+    let last: CycleResult | undefined;
+    for (let t = 30_000; t <= cfg.rollupIntervalMs; t += 30_000) {
+      clock.advance(30_000);
+      last = await c.cycle();
+      seen.push(cmdlineOf(last, PYTHON));
+    }
+    const py = last?.records.find((p) => p.pid === PYTHON);
+    // Cut as the first reading would be: 16 KiB read, 4096 characters kept.
+    expect(py?.cmdline).toBe(title.slice(0, 4096));
+    expect(py?.cmdlineTruncated).toBe(true);
+    expect(py?.comm).toBe('python3');
+    // Sent from the cycle that read it on, in every record after it.
+    const from = seen.indexOf(py?.cmdline);
+    expect(from).toBeGreaterThanOrEqual(0);
+    expect(seen.slice(from).every((s) => s === py?.cmdline)).toBe(true);
+    expect(cmdlineOf(last as CycleResult, SLEEP)).toBe('fixture-sleep 1000');
+    // One read per process per rollup interval, not one per cycle; none for a kernel thread.
+    expect(reads.sort()).toEqual([SLEEP, PYTHON]);
+  });
+
   it('reads every map on demand, whatever the schedule and guards say', async () => {
     const c = new Collector(procfsSource({ procRoot: root }), clock, { ...cfg, maxRssKb: 1 });
     await c.cycle();

@@ -1,6 +1,6 @@
 import type { ProcessRecord, ReadError, SkippedProcess, Tier } from '@fleetpmap/protocol';
 import type { Clock } from './clock.ts';
-import type { CgroupPlace, CheapSample, Identity, ProcSource } from './proc-source.ts';
+import type { CgroupPlace, CheapSample, Cmdline, Identity, ProcSource } from './proc-source.ts';
 
 export type { Tier };
 
@@ -52,8 +52,11 @@ interface ProcState {
   /** stat's comm and stack start when the identity was read: an exec changes them. */
   statComm: string;
   startStack: number;
-  /** When the cgroup was last read: a process can be moved to another at run time. */
-  cgroupMono: number;
+  /**
+   * When the cgroup and command line were last read: a process can be moved to another cgroup,
+   * and rewrite its command line (`setproctitle`), at run time.
+   */
+  refreshMono: number;
   lastRollupMono?: number;
   lastFullMono?: number;
   anonAtRollupKb?: number;
@@ -215,8 +218,9 @@ export class Collector {
   /**
    * The remembered state of this process, made for a new incarnation. Its identity is read again
    * after an exec (a new comm or stack start in stat: `bash -c '…; exec python3 …'` becomes
-   * python3 with python3's command line and exe), and its cgroup every rollup interval, at a point
-   * fixed by the pid (a process moved into a limited cgroup gets that limit).
+   * python3 with python3's command line and exe), and its cgroup and command line every rollup
+   * interval, at a point fixed by the pid (a process moved into a limited cgroup gets that limit;
+   * nginx, postgres and sshd retitle their processes without an exec).
    */
   async #track(c: CheapSample, t0: number, cycle: number): Promise<ProcState> {
     const pid = c.pid;
@@ -228,7 +232,7 @@ export class Collector {
         identity: await this.#source.readIdentity(pid, { kernelThread: c.kernelThread }),
         statComm: c.statComm,
         startStack: c.startStack,
-        cgroupMono: t0 - spread(pid) * this.#cfg.rollupIntervalMs,
+        refreshMono: t0 - spread(pid) * this.#cfg.rollupIntervalMs,
         // The first full map comes within one full interval, at a point fixed by the pid: a
         // host full of new processes (the agent's own start) is mapped over that interval, not
         // in one cycle whose memory and stall would be the sum of every map.
@@ -246,10 +250,16 @@ export class Collector {
         state.identity = await this.#source.readIdentity(pid);
         state.statComm = c.statComm;
         state.startStack = c.startStack;
-      } else if (t0 - state.cgroupMono >= this.#cfg.rollupIntervalMs) {
-        state.cgroupMono = t0;
+      } else if (t0 - state.refreshMono >= this.#cfg.rollupIntervalMs) {
+        state.refreshMono = t0;
         const place = await this.#source.readCgroup(pid);
         if (place.ok) state.identity = withPlace(state.identity, place.value);
+        const cmdline = await this.#source.readCmdline(pid);
+        // Empty is what an exiting process (or a zombie) reads: its address space is gone, and
+        // with it the arguments. The last reading stands.
+        if (cmdline.ok && cmdline.value.cmdline !== '') {
+          state.identity = withCmdline(state.identity, cmdline.value);
+        }
       }
     }
     state.seenCycle = cycle;
@@ -445,6 +455,12 @@ export class Collector {
 function withPlace(id: Identity, place: CgroupPlace): Identity {
   const { cgroup: _c, memoryCgroup: _m, ...rest } = id;
   return { ...rest, ...place };
+}
+
+/** The identity with its command line read again. */
+function withCmdline(id: Identity, c: Cmdline): Identity {
+  const { cmdline: _c, cmdlineBase64: _b, cmdlineTruncated: _t, ...rest } = id;
+  return { ...rest, ...c };
 }
 
 function seconds(ms: number): string {

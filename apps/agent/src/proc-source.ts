@@ -62,16 +62,20 @@ export interface CgroupPlace {
   memoryCgroup?: MemoryCgroup;
 }
 
+/** A command line as the wire carries it; a process can rewrite it without an exec. */
+export interface Cmdline {
+  cmdline: string;
+  cmdlineBase64?: string;
+  cmdlineTruncated?: boolean;
+}
+
 /**
  * Read when a process is first seen and again after an exec. Any field may be missing; `error`
  * says why.
  */
-export interface Identity extends CgroupPlace {
+export interface Identity extends CgroupPlace, Cmdline {
   comm: string;
   commBase64?: string;
-  cmdline: string;
-  cmdlineBase64?: string;
-  cmdlineTruncated?: boolean;
   exe?: string;
   exeBase64?: string;
   error?: ReadError;
@@ -93,6 +97,8 @@ export interface ProcSource {
   readIdentity(pid: number, opts?: { kernelThread?: boolean }): Promise<Identity>;
   /** The cgroup again, without the rest of the identity. */
   readCgroup(pid: number): Promise<ReadResult<CgroupPlace>>;
+  /** The command line again (`setproctitle` rewrites it in place, without an exec). */
+  readCmdline(pid: number): Promise<ReadResult<Cmdline>>;
   readRollup(pid: number): Promise<ReadResult<Rollup>>;
   readFull(pid: number, startStack: number): Promise<ReadResult<FullMap>>;
   readHost(): Promise<HostFacts>;
@@ -295,6 +301,22 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
     return place;
   };
 
+  /** The first 4096 characters of the command line, read from at most its first 16 KiB. */
+  const cmdlineOf = (pid: number): Cmdline => {
+    const out: Cmdline = { cmdline: '' };
+    const head = readHeadSync(at(pid, 'cmdline'), CMDLINE_READ_BYTES);
+    const raw = head.more ? withoutCutSequence(head.bytes) : head.bytes;
+    for (let i = 0; i < raw.length; i++) if (raw[i] === 0) raw[i] = 0x20;
+    let end = raw.length;
+    while (!head.more && end > 0 && raw[end - 1] === 0x20) end--;
+    const bytes = raw.subarray(0, end);
+    const t = wireText(bytes, LIMITS.cmdlineChars);
+    out.cmdline = t.text;
+    if (t.base64 !== undefined) out.cmdlineBase64 = t.base64;
+    if (head.more || t.text.length < bytes.toString('utf8').length) out.cmdlineTruncated = true;
+    return out;
+  };
+
   return {
     async listPids() {
       const names = await readdir(root);
@@ -357,18 +379,7 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
         id.comm = t.text;
         if (t.base64 !== undefined) id.commBase64 = t.base64;
       });
-      attempt(() => {
-        const head = readHeadSync(at(pid, 'cmdline'), CMDLINE_READ_BYTES);
-        const raw = head.more ? withoutCutSequence(head.bytes) : head.bytes;
-        for (let i = 0; i < raw.length; i++) if (raw[i] === 0) raw[i] = 0x20;
-        let end = raw.length;
-        while (!head.more && end > 0 && raw[end - 1] === 0x20) end--;
-        const bytes = raw.subarray(0, end);
-        const t = wireText(bytes, LIMITS.cmdlineChars);
-        id.cmdline = t.text;
-        if (t.base64 !== undefined) id.cmdlineBase64 = t.base64;
-        if (head.more || t.text.length < bytes.toString('utf8').length) id.cmdlineTruncated = true;
-      });
+      attempt(() => Object.assign(id, cmdlineOf(pid)));
       attempt(() => Object.assign(id, cgroupPlace(pid)));
       // Kernel threads have no exe. Unprivileged, the link of one answers EACCES, not ENOENT:
       // the permission check comes first.
@@ -391,6 +402,14 @@ export function procfsSource(opts: ProcfsSourceOptions): ProcSource {
     async readCgroup(pid) {
       try {
         return { ok: true, value: cgroupPlace(pid) };
+      } catch (err) {
+        return { ok: false, error: toReadError(err) };
+      }
+    },
+
+    async readCmdline(pid) {
+      try {
+        return { ok: true, value: cmdlineOf(pid) };
       } catch (err) {
         return { ok: false, error: toReadError(err) };
       }
