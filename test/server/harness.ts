@@ -58,6 +58,12 @@ export type TestServer = {
 /** What a test server stores into: a driver, or a database that already exists. */
 export type ServerDatabase = Driver | { name: 'postgres-url'; url: string };
 
+/**
+ * Test fixtures are snapshots of fixed dates, and the server refuses days older than its samples
+ * retention: test servers keep samples for a century, so the tests mean the same next year.
+ */
+const FIXTURE_RETENTION = { FLEETPMAP_RETENTION_SAMPLES_DAYS: '36500' } as const;
+
 /** The real server on port 0 with a temporary data directory. */
 export async function startTestServer(
   driver: ServerDatabase,
@@ -75,6 +81,7 @@ export async function startTestServer(
         // A test server started within an hour after 06:00 UTC would otherwise make the day's
         // report at start; the report tests turn the schedule on themselves.
         FLEETPMAP_REPORT_SCHEDULE: 'off',
+        ...FIXTURE_RETENTION,
         ...env,
       },
     );

@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { queryRows } from '@fleetpmap/db';
 import { describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
 import { drivers, rawRequest, useTestServer } from './harness.ts';
@@ -78,5 +79,56 @@ describe.each(drivers())('snapshot.push on $name', (driver) => {
     expect(metrics).toMatch(/^fleetpmap_hosts_seen 1$/m);
     expect(metrics).toMatch(/^fleetpmap_push_duration_seconds_count \d+$/m);
     expect(metrics).toMatch(/^fleetpmap_ingest_bytes_total\{stage="wire"\} \d+$/m);
+  });
+});
+
+describe.each(drivers())('snapshot.push of old data on $name', (driver) => {
+  // Retention as shipped: the test harness otherwise keeps a century for its dated fixtures.
+  const t = useTestServer(driver, {
+    agentHost: 'web-07',
+    env: { FLEETPMAP_RETENTION_SAMPLES_DAYS: '14' },
+  });
+  const push = (takenAtMs: number) => {
+    const snapshot = fullSnapshot();
+    const host = { ...snapshot.host, bootTimeMs: takenAtMs - 86_400_000 };
+    return rawRequest(t.url, {
+      path: '/trpc/snapshot.push',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.agentToken}` },
+      body: JSON.stringify({ ...snapshot, host, takenAtMs }),
+    });
+  };
+  const errorOf = (answer: { json: unknown }) =>
+    (answer.json as { error: { message: string; data: { field?: string } } }).error;
+
+  it('refuses a day the retention no longer keeps with 400, and stores the days it keeps', async () => {
+    const before = await t.server.database.storedSnapshotCount();
+    const old = await push(Date.now() - 20 * 86_400_000);
+    expect(old.status).toBe(400);
+    const error = errorOf(old);
+    expect(error.data.field).toBe('takenAtMs');
+    expect(error.message).toMatch(
+      /is older than this server keeps samples \(14 days: from \S+ on\)/,
+    );
+    expect(await t.server.database.storedSnapshotCount()).toBe(before);
+    expect((await push(Date.now() - 13 * 86_400_000)).status).toBe(200);
+    expect(await t.server.database.storedSnapshotCount()).toBe(before + 1);
+  });
+
+  it('makes no partitions for refused days, however many an agent sends', async () => {
+    const partitions = async () =>
+      (
+        await queryRows<{ n: number }>(
+          t.server.database.handle.db,
+          `select count(*)::int as n from pg_inherits i
+           join pg_class p on p.oid = i.inhparent where p.relname = 'sample_blocks'`,
+        )
+      )[0]?.n;
+    const before = await partitions();
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => push(Date.UTC(2003, 0, 1) + i * 86_400_000)),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 400));
+    for (const answer of answers) expect(errorOf(answer).data.field).toBe('takenAtMs');
+    expect(await partitions()).toBe(before);
   });
 });

@@ -28,7 +28,14 @@ export async function startServerProcess(
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ child: ChildProcess; url: string; output: ChildOutput }> {
   const child = spawn(process.execPath, [serverBin, ...args], {
-    env: { ...process.env, FLEETPMAP_LOG_LEVEL: 'warn', ...env },
+    // Fixtures are snapshots of fixed dates; the server refuses days older than its samples
+    // retention, so test servers keep samples for a century unless a test says otherwise.
+    env: {
+      ...process.env,
+      FLEETPMAP_LOG_LEVEL: 'warn',
+      FLEETPMAP_RETENTION_SAMPLES_DAYS: '36500',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collectOutput(child);

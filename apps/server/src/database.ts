@@ -31,6 +31,7 @@ import {
   revokeToken,
   rollupAggregates,
   SERVER_SCHEDULE,
+  SnapshotExpired,
   verifyToken,
 } from '@fleetpmap/db';
 import type { Logger } from 'pino';
@@ -111,7 +112,13 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       return t ? { tokenId: String(t.id), role: t.role as Role, hostName: t.hostName } : null;
     },
     async ingestSnapshot(snapshot) {
-      const r = await ingestSnapshot(db, snapshot);
+      let r: Awaited<ReturnType<typeof ingestSnapshot>>;
+      try {
+        r = await ingestSnapshot(db, snapshot, { retention: config.retention });
+      } catch (err) {
+        if (!(err instanceof SnapshotExpired)) throw err;
+        throw new ApiError('INVALID_INPUT', err.message, { field: 'takenAtMs' });
+      }
       return {
         duplicate: r.duplicate,
         processCount: r.processCount,

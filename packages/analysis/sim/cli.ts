@@ -3,7 +3,12 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { parseSnapshot, SNAPSHOT_PUSH_PATH, type Snapshot } from '@fleetpmap/protocol';
+import {
+  isRetryableStatus,
+  parseSnapshot,
+  SNAPSHOT_PUSH_PATH,
+  type Snapshot,
+} from '@fleetpmap/protocol';
 import { buildFleet } from './fleet.ts';
 import { parseScenario } from './scenario.ts';
 import { hostSnapshots, truthOf } from './snapshots.ts';
@@ -55,10 +60,14 @@ export async function pushSnapshot(
     } catch (err) {
       text = err instanceof Error ? err.message : String(err);
     }
-    const retryable = status === 0 || status === 429 || status === 503;
+    const retryable = status === 0 || isRetryableStatus(status);
     if (!retryable || attempt >= attempts) {
+      // A scenario's fixed start falls out of the server's retention as the calendar moves on.
+      const hint = /older than this server keeps samples/.test(text)
+        ? ' (--end-now shifts the scenario so that it ends now)'
+        : '';
       throw new Error(
-        `push of ${snapshot.snapshotId} failed: HTTP ${status || 'network error'}: ${text.slice(0, 300)}`,
+        `push of ${snapshot.snapshotId} failed: HTTP ${status || 'network error'}: ${text.slice(0, 300)}${hint}`,
       );
     }
     const backoff = Math.min(10_000, 200 * 2 ** attempt) * (0.5 + Math.random());

@@ -24,12 +24,19 @@ export {
 export { decodeMapping, encodeMapping } from './codec/mapping.ts';
 export type { StoredSample } from './codec/sample-block.ts';
 export { isClosedSocketWriteFault } from './driver-faults.ts';
-export { type IngestOptions, type IngestResult, ingestSnapshot } from './ingest.ts';
+export {
+  type IngestOptions,
+  type IngestResult,
+  ingestSnapshot,
+  SnapshotExpired,
+} from './ingest.ts';
 export {
   DEFAULT_RETENTION,
+  DROP_BATCH,
   ensurePartitionsFor,
   type MaintenanceResult,
   maintainPartitions,
+  oldestKeptDayMs,
   type Retention,
 } from './partitions.ts';
 export {

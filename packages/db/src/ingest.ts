@@ -19,13 +19,39 @@ import {
 import { type Db, queryRows } from './client.ts';
 import { encodeMapping, mappingHash } from './codec/mapping.ts';
 import { encodeSampleBlock, indexByPid, type StoredSample } from './codec/sample-block.ts';
-import { DAY_MS, ensurePartitionsFor, forgetEnsuredPartitions } from './partitions.ts';
+import {
+  DAY_MS,
+  DEFAULT_RETENTION,
+  ensurePartitionsFor,
+  forgetEnsuredPartitions,
+  oldestKeptDayMs,
+  type Retention,
+} from './partitions.ts';
 import type { IncarnationInfo } from './queries.ts';
 import { fullMaps, hosts, incarnations, mapEntries, sampleBlocks } from './schema/index.ts';
 
 export interface IngestOptions {
   /** the server's clock (ms); reported back as serverTimeMs */
   nowMs?: number;
+  /** the server's retention: a snapshot from a day it no longer keeps is refused */
+  retention?: Partial<Retention>;
+}
+
+/**
+ * A snapshot from a day whose samples retention has already dropped (or drops at its next run).
+ * Storing it would create partitions only to drop them again, and an agent's token could make
+ * thousands that way: it is refused instead, saying from when on data is kept.
+ */
+export class SnapshotExpired extends Error {
+  readonly oldestKeptMs: number;
+  constructor(takenAtMs: number, oldestKeptMs: number, samplesDays: number) {
+    super(
+      `takenAtMs ${new Date(takenAtMs).toISOString()} is older than this server keeps samples ` +
+        `(${samplesDays} days: from ${new Date(oldestKeptMs).toISOString()} on)`,
+    );
+    this.name = 'SnapshotExpired';
+    this.oldestKeptMs = oldestKeptMs;
+  }
 }
 
 /** The push answer plus what storage learned on the way. */
@@ -121,6 +147,11 @@ export async function ingestSnapshot(
   snapshot: Snapshot,
   opts: IngestOptions = {},
 ): Promise<IngestResult> {
+  const oldestKeptMs = oldestKeptDayMs(opts.nowMs ?? Date.now(), opts.retention);
+  if (snapshot.takenAtMs < oldestKeptMs) {
+    const samplesDays = opts.retention?.samplesDays ?? DEFAULT_RETENTION.samplesDays;
+    throw new SnapshotExpired(snapshot.takenAtMs, oldestKeptMs, samplesDays);
+  }
   await ensurePartitionsFor(db, snapshot.takenAtMs);
   try {
     return await ingestOnce(db, snapshot, opts);

@@ -140,23 +140,45 @@ export interface MaintenanceResult {
 }
 
 /**
+ * Partitions dropped per transaction. Each drop holds about six locks (table, indexes, TOAST)
+ * until commit, and Postgres's shared lock table has room for 64 × max_connections of them by
+ * default: dropping a backlog in one transaction failed with "out of shared memory" from about
+ * 1,300 partitions on, and failed again every hour after. Small batches keep every run bounded.
+ */
+export const DROP_BATCH = 64;
+
+/** Retention with the floors that keep rollups correct, filled in from the defaults. */
+export function effectiveRetention(partial?: Partial<Retention>): Retention {
+  const retention = { ...DEFAULT_RETENTION, ...partial };
+  // Rollups recompute buckets from raw blocks: keep aggregates at least as long as the blocks.
+  retention.aggregates5mDays = Math.max(retention.aggregates5mDays, retention.samplesDays);
+  retention.aggregates1hDays = Math.max(retention.aggregates1hDays, retention.aggregates5mDays);
+  return retention;
+}
+
+/**
+ * The start of the oldest UTC day whose samples are still kept at `nowMs`: the next maintenance
+ * run drops every day before it, so a snapshot taken earlier would be gone within the hour.
+ */
+export function oldestKeptDayMs(nowMs: number, retention?: Partial<Retention>): number {
+  const cutoff = nowMs - effectiveRetention(retention).samplesDays * DAY_MS;
+  // A day's partition goes once its end is at or before the cutoff: the cutoff's own day stays.
+  return periodStart(cutoff, 'day');
+}
+
+/**
  * The periodic step: creates the partitions for today and the next `daysAhead` days, and drops
- * every partition whose whole range is older than its retention. Several replicas may call it;
- * an advisory lock makes them take turns.
+ * every partition whose whole range is older than its retention, `DROP_BATCH` per transaction.
+ * Several replicas may call it; an advisory lock makes them take turns in each transaction.
  */
 export async function maintainPartitions(
   db: Db,
   opts: { nowMs: number; retention?: Partial<Retention>; daysAhead?: number },
 ): Promise<MaintenanceResult> {
-  const retention = { ...DEFAULT_RETENTION, ...opts.retention };
-  // Rollups recompute buckets from raw blocks: keep aggregates at least as long as the blocks.
-  retention.aggregates5mDays = Math.max(retention.aggregates5mDays, retention.samplesDays);
-  retention.aggregates1hDays = Math.max(retention.aggregates1hDays, retention.aggregates5mDays);
+  const retention = effectiveRetention(opts.retention);
   const daysAhead = opts.daysAhead ?? 2;
   const created: string[] = [];
-  const dropped: string[] = [];
-  let incarnationsDeleted = 0;
-  let reportsDeleted = 0;
+  const expired: string[] = [];
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
     const existing = await queryRows<{ parent: string; child: string }>(
@@ -183,12 +205,30 @@ export async function maintainPartitions(
         const m = /_p(\d{4})(\d{2})(\d{2})?$/.exec(r.child);
         if (!m) continue;
         const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, m[3] ? Number(m[3]) : 1);
-        if (periodEnd(start, t.period) <= cutoff) {
-          await tx.execute(sql.raw(`DROP TABLE IF EXISTS "${r.child}"`));
-          dropped.push(r.child);
-        }
+        if (periodEnd(start, t.period) <= cutoff) expired.push(r.child);
       }
     }
+  });
+  const dropped: string[] = [];
+  try {
+    for (let i = 0; i < expired.length; i += DROP_BATCH) {
+      const batch = expired.slice(i, i + DROP_BATCH);
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`);
+        // Names come from the catalog and matched the pattern above, never from input.
+        for (const name of batch) await tx.execute(sql.raw(`DROP TABLE IF EXISTS "${name}"`));
+      });
+      dropped.push(...batch);
+    }
+  } finally {
+    if (dropped.length > 0) {
+      forgetEnsuredPartitions(db);
+      forgetBlockCache(db);
+    }
+  }
+  let incarnationsDeleted = 0;
+  let reportsDeleted = 0;
+  await db.transaction(async (tx) => {
     // Nothing references an incarnation older than every aggregate that could name it.
     const gone = await queryRows<{ n: number }>(
       tx as Db,
@@ -203,9 +243,5 @@ export async function maintainPartitions(
       opts.nowMs - retention.reportsDays * DAY_MS,
     );
   });
-  if (dropped.length > 0) {
-    forgetEnsuredPartitions(db);
-    forgetBlockCache(db);
-  }
   return { created, dropped, incarnationsDeleted, reportsDeleted };
 }

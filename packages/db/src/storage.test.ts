@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { readBlocks, readLatestBlocks } from './blocks.ts';
 import { migrate, queryRows } from './client.ts';
 import { ingestSnapshot } from './ingest.ts';
-import { maintainPartitions } from './partitions.ts';
+import { ensurePartitionsFor, maintainPartitions } from './partitions.ts';
 import { hosts, incarnations, sampleBlocks } from './schema/index.ts';
 import { testDrivers } from './test-db.ts';
 import { createToken, listTokens, revokeToken, verifyToken } from './tokens.ts';
@@ -30,6 +30,15 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 describe.each(testDrivers())('storage on %s', (driver) => {
   const t = useTestDb(driver);
+  const countRows = async (table: string) =>
+    Number(
+      (
+        await queryRows<{ n: number }>(
+          t.db,
+          sql`select count(*)::int as n from ${sql.identifier(table)}`,
+        )
+      )[0]?.n,
+    );
 
   it('applies migrations again without error', async () => {
     await migrate(t.handle);
@@ -195,20 +204,44 @@ describe.each(testDrivers())('storage on %s', (driver) => {
     const muchLater = await maintainPartitions(t.db, { nowMs: T0 + 500 * 86_400_000 });
     expect(muchLater.dropped).toContain('aggregates_1h_p202611');
     expect(muchLater.incarnationsDeleted).toBeGreaterThan(0);
-    const left = await queryRows<{ n: number }>(
-      t.db,
-      sql`select count(*)::int as n from sample_blocks`,
+    expect(await countRows('sample_blocks')).toBe(0);
+    // a late replay of an expired day is refused: it would be dropped again within the hour
+    await expect(ingestSnapshot(t.db, snap(2), { nowMs: now })).rejects.toThrow(
+      /older than this server keeps samples \(14 days: from 2026-12-19T00:00:00.000Z on\)/,
     );
-    expect(Number(left[0]?.n)).toBe(0);
-    // a late replay of an expired day is stored again (until the next maintenance run)
-    const late = await ingestSnapshot(t.db, snap(2), { nowMs: now });
+    expect(await countRows('sample_blocks')).toBe(0);
+    // a replica that keeps samples longer stores it: the dropped partition is made again
+    const longer = { nowMs: now, retention: { samplesDays: 60 } };
+    const late = await ingestSnapshot(t.db, snap(2), longer);
     expect(late.duplicate).toBe(false);
-    const lateAgain = await ingestSnapshot(t.db, snap(3), { nowMs: now });
+    const lateAgain = await ingestSnapshot(t.db, snap(3), longer);
     expect(lateAgain.duplicate).toBe(false);
     // both decode: neither refers to a keyframe that went with the dropped partition
     const [host] = await t.db.select().from(hosts).where(eq(hosts.name, 'web-07'));
     const back = await readBlocks(t.db, host?.id ?? 0, T0, T0 + 86_400_000);
     expect(back.map((b) => b.samples.length)).toEqual([2, 2]);
+  });
+
+  it('refuses a snapshot from before the oldest kept day, and takes one from that day', async () => {
+    const now = Date.UTC(2026, 11, 20, 15, 30);
+    const day = (iso: string, i: number) =>
+      snap(i, (s) => {
+        s.takenAtMs = Date.parse(iso);
+      });
+    const retention = { samplesDays: 3 };
+    // the cutoff is 2026-12-17T15:30: that day's partition stays until it has wholly passed
+    const kept = await ingestSnapshot(t.db, day('2026-12-17T00:00:00Z', 1), {
+      nowMs: now,
+      retention,
+    });
+    expect(kept.duplicate).toBe(false);
+    await expect(
+      ingestSnapshot(t.db, day('2026-12-16T23:59:59.999Z', 2), { nowMs: now, retention }),
+    ).rejects.toThrow(/2026-12-16T23:59:59.999Z is older than this server keeps samples \(3 days/);
+    await ensurePartitionsFor(t.db, Date.parse('2026-12-16T12:00:00Z')); // stored before
+    const r = await maintainPartitions(t.db, { nowMs: now, retention });
+    expect(r.dropped).not.toContain('sample_blocks_p20261217');
+    expect(r.dropped).toContain('sample_blocks_p20261216');
   });
 
   it('issues, verifies, lists and revokes tokens, storing only hashes', async () => {
