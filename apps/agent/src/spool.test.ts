@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DiskSpool, SpoolBusyError } from './spool.ts';
+import { DiskSpool, SpoolBusyError, takeoverGuardName } from './spool.ts';
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
@@ -103,8 +103,111 @@ describe('DiskSpool', () => {
         await s.close();
         expect(await readdir(dir)).not.toContain('lock');
       }
+
+      // An agent that died while taking a stale lock over left its guard: taken over as well.
+      const stale = `${JSON.stringify({ pid: 4_194_304, bootId, startTicks })}\n`;
+      await writeFile(join(dir, 'lock'), stale);
+      const guard = takeoverGuardName('lock', stale);
+      await writeFile(
+        join(dir, guard),
+        `${JSON.stringify({ pid: 4_194_303, bootId, startTicks })}\n`,
+      );
+      const s = await DiskSpool.open(dir, 1 << 20);
+      expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).pid).toBe(process.pid);
+      expect(await readdir(dir)).not.toContain(guard);
+      await s.close();
     } finally {
       child.kill();
     }
   });
+});
+
+/**
+ * One contender for a spool directory in a process of its own, as agents started at the same
+ * instant are. Every file system call of the lock is delayed at random (one in five by 30–60 ms, the rest by up to 2 ms), so that the
+ * contenders' steps interleave in as many ways as a loaded host would make them.
+ */
+const contender = (dir: string, startAt: number) => `
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+const fsp = createRequire(import.meta.url)('node:fs/promises');
+for (const name of ['link', 'unlink', 'rename', 'writeFile', 'open']) {
+  const real = fsp[name];
+  fsp[name] = async (...args) => {
+    // Mostly quick, one call in five slow: a slow step of one beside quick ones of another.
+    await new Promise((r) => setTimeout(r, Math.random() < 0.2 ? 30 + Math.random() * 30 : Math.random() * 2));
+    return real(...args);
+  };
+}
+syncBuiltinESMExports();
+const { DiskSpool } = await import(${JSON.stringify(new URL('./spool.ts', import.meta.url).href)});
+while (Date.now() < ${startAt});
+try {
+  await DiskSpool.open(${JSON.stringify(dir)}, 1 << 20);
+  console.log(JSON.stringify({ won: process.pid }));
+} catch (err) {
+  console.log(JSON.stringify({ pid: process.pid, code: err.code, owner: err.pid }));
+}
+// Holds what it won until the test is done.
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
+`;
+
+describe('the spool lock', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetpmap-spool-lock-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is taken over by exactly one of many agents that find it stale at the same instant', async () => {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    for (let round = 0; round < 3; round++) {
+      const spool = join(dir, String(round));
+      await mkdir(spool);
+      // Left by an agent that is gone: no process has this pid.
+      await writeFile(
+        join(spool, 'lock'),
+        `${JSON.stringify({ pid: 4_194_304, bootId, startTicks: 1 })}\n`,
+      );
+      const startAt = Date.now() + 1500;
+      const children = Array.from({ length: 8 }, () =>
+        spawn(process.execPath, ['--input-type=module', '-e', contender(spool, startAt)], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        }),
+      );
+      try {
+        const results = await Promise.all(
+          children.map(
+            (c) =>
+              new Promise<{ won?: number; pid?: number; code?: string; owner?: number }>(
+                (resolve, reject) => {
+                  let out = '';
+                  c.stdout?.on('data', (b: Buffer) => {
+                    out += b.toString();
+                    if (out.includes('\n')) resolve(JSON.parse(out));
+                  });
+                  c.on('exit', (code) => reject(new Error(`contender exited (${code}): ${out}`)));
+                },
+              ),
+          ),
+        );
+        const winners = results.filter((r) => r.won !== undefined).map((r) => r.won);
+        expect(winners).toHaveLength(1);
+        // Every other one was told who holds it.
+        for (const r of results.filter((r) => r.won === undefined)) {
+          expect(r).toMatchObject({ code: 'ESPOOLBUSY', owner: winners[0] });
+        }
+        expect(JSON.parse(await readFile(join(spool, 'lock'), 'utf8')).pid).toBe(winners[0]);
+      } finally {
+        for (const c of children) c.stdin?.end();
+        await Promise.all(
+          children.map(
+            (c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r))),
+          ),
+        );
+      }
+    }
+  }, 60_000);
 });

@@ -12,6 +12,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomUuid } from './uuid.ts';
 
 /** One stored snapshot: gzip of its JSON, kept under the snapshot's own id. */
 export interface SpoolEntry {
@@ -337,11 +338,15 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Who holds a lock: a process is known by its pid, the boot it runs in and its start time. */
+/**
+ * Who holds a lock: a process is known by its pid, the boot it runs in and its start time. The
+ * nonce tells one acquisition from every other (a lock written by an older agent has none).
+ */
 interface LockOwner {
   pid: number;
   bootId: string;
   startTicks: number;
+  nonce?: string;
 }
 
 function readOptional(path: string): string | undefined {
@@ -365,6 +370,7 @@ function currentOwner(): LockOwner {
     pid: process.pid,
     bootId: readOptional('/proc/sys/kernel/random/boot_id')?.trim() ?? '',
     startTicks: startTicksOf(process.pid) ?? 0,
+    nonce: randomUuid(),
   };
 }
 
@@ -409,13 +415,40 @@ function isLiveLockTemp(name: string): boolean {
   }
 }
 
+/** The file that guards the takeover of `name` while it holds `text`: FNV-1a of the text. */
+export function takeoverGuardName(name: string, text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `${name}.takeover-${(h >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** Takeovers of a takeover guard left by a process that died holding it; deeper is not tried. */
+const MAX_GUARD_DEPTH = 2;
+
+/** How long a start waits for another agent's takeover of the same stale lock to finish. */
+const TAKEOVER_WAIT_MS = 5_000;
+
 /** Locks held by this process, by directory: opening a spool again in the same process is allowed. */
-const held = new Map<string, number>();
+const held = new Map<string, { count: number; text: string }>();
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `lock` in the spool directory, naming the process that uses it. It is made whole in a temporary
  * file and linked into place, which fails when a lock exists, so no reader ever sees a half
- * written one. A lock whose process is gone (crash, reboot) is taken over.
+ * written one and two agents cannot both create it.
+ *
+ * A lock whose process is gone (crash, reboot) is taken over, and that must not race: two agents
+ * that both read the stale lock and then each removed "the lock" by name could remove the other's
+ * fresh one, and both would believe they hold it. So the stale lock is removed only under a guard
+ * made for that lock's exact text: `lock.takeover-<hash of the text>`, created with link (one
+ * agent succeeds, the others get EEXIST), and only after reading, under the guard, that the lock
+ * still holds that text. Nobody else removes a lock of that text: its owner is gone, and the guard
+ * is one holder's at a time; and a lock's text is never written again (it carries a random
+ * nonce). Then the taker links its own lock into place like any start, which fails if another
+ * agent got in first. A start that finds the guard held by a live agent waits and reads the lock
+ * again; a guard whose holder died is itself taken over the same way (under a guard for the
+ * guard's text).
  */
 class SpoolLock {
   readonly #dir: string;
@@ -425,40 +458,51 @@ class SpoolLock {
 
   static async acquire(dir: string): Promise<SpoolLock> {
     const path = join(dir, LOCK_FILE);
-    const me = currentOwner();
     const mine = held.get(dir);
     if (mine !== undefined) {
-      held.set(dir, mine + 1);
+      mine.count++;
       return new SpoolLock(dir);
     }
-    // A live owner is named even when the directory cannot be written.
-    const busy = () => {
-      const text = readOptional(path);
-      if (text === undefined) return undefined;
-      const owner = parseOwner(text);
-      if (owner && owner.pid !== me.pid && isAlive(owner, me)) return owner.pid;
-      return { stale: text };
-    };
+    const me = currentOwner();
+    const text = `${JSON.stringify(me)}\n`;
     const tmp = join(dir, `.tmp-lock-${process.pid}`);
     let written = false;
+    /** The lock made whole under a temporary name; written only once it is needed. */
+    const ready = async () => {
+      if (written) return;
+      await writeFile(tmp, text, { mode: 0o600 });
+      written = true;
+      const fh = await open(tmp, 'r');
+      await fh.sync().finally(() => fh.close());
+    };
+    const deadline = Date.now() + TAKEOVER_WAIT_MS;
     try {
-      for (let attempt = 0; ; attempt++) {
-        const found = busy();
-        if (typeof found === 'number') throw new SpoolBusyError(dir, found);
-        // Left by a process that is gone (or by this one, in an earlier life of the same pid).
-        if (found && readOptional(path) === found.stale) await unlink(path).catch(() => {});
-        if (!written) {
-          await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
-          const fh = await open(tmp, 'r');
-          await fh.sync().finally(() => fh.close());
-          written = true;
+      for (;;) {
+        // A live owner is named even when the directory cannot be written.
+        const found = readOptional(path);
+        if (found !== undefined) {
+          const owner = parseOwner(found);
+          if (owner && owner.pid !== me.pid && isAlive(owner, me)) {
+            throw new SpoolBusyError(dir, owner.pid);
+          }
+          // Left by a process that is gone (or by this one, in an earlier life of the same pid).
+          await ready();
+          const taken = await removeUnderGuard(dir, LOCK_FILE, found, tmp, me, 0);
+          if (taken !== 'removed') {
+            // Another live agent is taking this stale lock over: its lock will be there shortly.
+            if (Date.now() > deadline) throw new SpoolBusyError(dir, taken.pid);
+            await pause(5 + Math.random() * 10);
+          }
+          continue;
         }
+        await ready();
         try {
           await link(tmp, path);
-          held.set(dir, 1);
+          held.set(dir, { count: 1, text });
           return new SpoolLock(dir);
         } catch (err) {
-          if (errno(err) !== 'EEXIST' || attempt >= 3) throw err;
+          // Another agent linked its lock first: read whose it is.
+          if (errno(err) !== 'EEXIST') throw err;
         }
       }
     } finally {
@@ -467,15 +511,56 @@ class SpoolLock {
   }
 
   async release(): Promise<void> {
-    const count = held.get(this.#dir) ?? 0;
-    if (count > 1) {
-      held.set(this.#dir, count - 1);
+    const mine = held.get(this.#dir);
+    if (!mine) return;
+    if (mine.count > 1) {
+      mine.count--;
       return;
     }
     held.delete(this.#dir);
     const path = join(this.#dir, LOCK_FILE);
-    if (parseOwner(readOptional(path))?.pid === process.pid) await unlink(path).catch(() => {});
+    if (readOptional(path) === mine.text) await unlink(path).catch(() => {});
   }
+}
+
+/**
+ * Removes `dir/name` if it still holds `text`, under the guard for that text (see SpoolLock).
+ * `tmp` is the caller's own lock file, linked as the guard so that it names its holder. Resolves
+ * to the owner of the guard when another live agent holds it.
+ */
+async function removeUnderGuard(
+  dir: string,
+  name: string,
+  text: string,
+  tmp: string,
+  me: LockOwner,
+  depth: number,
+): Promise<'removed' | LockOwner> {
+  const guardName = takeoverGuardName(name, text);
+  const guard = join(dir, guardName);
+  for (;;) {
+    try {
+      await link(tmp, guard);
+      break;
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') throw err;
+    }
+    const guardText = readOptional(guard);
+    // Released between the two calls: try again.
+    if (guardText === undefined) continue;
+    const holder = parseOwner(guardText);
+    if (holder && isAlive(holder, me)) return holder;
+    // Its holder died during a takeover (a guard is held for milliseconds).
+    if (depth >= MAX_GUARD_DEPTH) return holder ?? me;
+    const freed = await removeUnderGuard(dir, guardName, guardText, tmp, me, depth + 1);
+    if (freed !== 'removed') return freed;
+  }
+  try {
+    if (readOptional(join(dir, name)) === text) await unlink(join(dir, name));
+  } finally {
+    await unlink(guard).catch(() => {});
+  }
+  return 'removed';
 }
 
 /** The same bounded queue in memory, for when no spool directory can be used. */
