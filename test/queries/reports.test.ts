@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type LeakReport, WHOLE_FLEET } from '@fleetpmap/analysis';
-import { createReportServices, refreshVerdicts } from '@fleetpmap/api';
-import { testDrivers } from '@fleetpmap/db';
+import { createQueryServices, createReportServices, refreshVerdicts } from '@fleetpmap/api';
+import { schema, testDrivers } from '@fleetpmap/db';
 import { createReportTick, DELIVERY_BACKOFF_MS, type ReportSchedule } from '@fleetpmap/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR_MS } from './fleet-history.ts';
@@ -99,7 +99,14 @@ for (const driver of testDrivers()) {
       expect(delivery.headers['x-fleetpmap-report-id']).toBe(String(built[0]));
       const payload = JSON.parse(delivery.body) as { id: number; text: string; report: LeakReport };
       expect(payload.id).toBe(built[0]);
-      expect(payload.report.window).toEqual({ fromMs: nowMs - DAY_MS, toMs: nowMs, ms: DAY_MS });
+      // the slot's window, not one ending when the report happened to be built
+      expect(payload.report.window).toEqual({
+        fromMs: SLOT_MS - DAY_MS,
+        toMs: SLOT_MS,
+        ms: DAY_MS,
+      });
+      expect(payload.report.generatedAtMs).toBe(nowMs);
+      expect(payload.text).toContain(`24h to ${new Date(SLOT_MS).toISOString().slice(0, 16)}Z`);
       expect(payload.report.fleet).toMatchObject({
         hosts: 1,
         processes: 2,
@@ -144,6 +151,12 @@ for (const driver of testDrivers()) {
         resolved: [],
       });
       expect(stored.report.leaks.map((l) => l.status)).toEqual(['continuing']);
+      // made 59 minutes late, it still covers the day up to its slot
+      expect(stored.report.window).toEqual({
+        fromMs: nextSlot - DAY_MS,
+        toMs: nextSlot,
+        ms: DAY_MS,
+      });
       // without a webhook, nothing is queued
       expect(stored.delivery).toBe('none');
     });
@@ -251,6 +264,46 @@ for (const driver of testDrivers()) {
         ['storage', slotMs, 'db-*'],
         ['web', slotMs, 'web-*'],
       ]);
+    });
+
+    it("judges the slot's window, not the window of verdicts stored before the slot", async () => {
+      const windowMs = 6 * HOUR_MS;
+      // scored live over the six hours up to the slot: what the report must say
+      const atSlot = await createQueryServices(db().db, () => SLOT_MS).fleet({
+        windowMs,
+        metric: 'anon',
+        toMs: SLOT_MS,
+      });
+      expect(atSlot.leaks.map((l) => l.comm)).toEqual(['leaky']);
+      // verdicts stored 10 minutes before the slot, which `top` still takes as fresh at 06:00:30
+      await refreshVerdicts(
+        db().db,
+        { windowsMs: [windowMs], metrics: ['anon'] },
+        { nowMs: SLOT_MS - 10 * 60_000, force: true },
+      );
+      const nowMs = SLOT_MS + 30_000;
+      const [top] = await createQueryServices(db().db, () => nowMs).top({
+        windowMs,
+        metric: 'anon',
+        limit: 1,
+        all: false,
+      });
+      expect(top?.asOfMs).toBe(SLOT_MS - 10 * 60_000);
+      const tick = createReportTick(db().db, [{ ...DAILY, name: 'slotted', windowMs }], {
+        nowMs: () => nowMs,
+      });
+      const [built] = (await tick()).built;
+      const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: false });
+      const { report } = await services.get(built ?? -1);
+      expect(report.window).toEqual({ fromMs: SLOT_MS - windowMs, toMs: SLOT_MS, ms: windowMs });
+      expect(report.generatedAtMs).toBe(nowMs);
+      // and its leak as of the slot, not as of 05:50
+      const [leak] = report.leaks;
+      const [expected] = atSlot.leaks;
+      expect(leak?.currentKb).toBe(expected?.currentKb);
+      expect(leak?.slopeKbPerHour).toBe(expected?.slopeKbPerHour);
+      expect(leak?.currentKb).toBeGreaterThan(top?.currentKb ?? Infinity);
+      await db().db.delete(schema.verdictRuns);
     });
 
     it('refuses to queue a delivery on a server without a webhook', async () => {

@@ -80,7 +80,8 @@ export function dueSlot(cron: Cron, nowMs: number, catchUpMs: number = CATCH_UP_
  * One tick of the report job, run by every replica every half minute: for each schedule, claims
  * and builds the current slot's report if no replica has (the slot's unique row decides), then
  * sends due webhook deliveries, each taken by one replica. A schedule whose build fails does not
- * hold up the others; the tick then fails with every reason, and the slot is retried.
+ * hold up the others; the tick then fails with every reason, and the slot is retried. A
+ * scheduled report covers the window ending at its slot, however late it is built.
  */
 export function createReportTick(
   db: Db,
@@ -124,6 +125,7 @@ export function createReportTick(
           windowMs: schedule.windowMs,
           metric: schedule.metric,
           nowMs,
+          slotMs,
           claimedBy,
           deliver: webhookFor(schedule.name) !== undefined,
           scope: schedule.scope,

@@ -206,13 +206,22 @@ export type QuietRow = Pick<TopRow, 'host' | 'comm' | 'exe' | 'slopeKbPerHour' |
 /** A whole window for a fleet report: every leak in full, the quiet majority as points. */
 export type FleetWindow = { asOfMs: number; leaks: TopRow[]; quiet: QuietRow[] };
 
+export type FleetInput = Omit<TopInput, 'limit' | 'all'> & {
+  /**
+   * The window ends at `toMs` itself (a scheduled report's slot): stored verdicts are read only
+   * when their run ends within a minute of it, else the window is scored live, and `asOfMs` is
+   * `toMs` either way. Without it, as `top`: any fresh run, and `asOfMs` is its end.
+   */
+  exactEnd?: boolean | undefined;
+};
+
 /**
  * The read side of the fleet: every query the `reader` role may run, and `fleet`, the whole
  * window a fleet report is built from.
  */
 export type QueryServices = {
   top(input: TopInput): Promise<TopRow[]>;
-  fleet(input: Omit<TopInput, 'limit' | 'all'>): Promise<FleetWindow>;
+  fleet(input: FleetInput): Promise<FleetWindow>;
   pivot(input: PivotInput): Promise<GroupPivot[]>;
   ps(input: PsInput): Promise<PsRow[]>;
   history(input: HistoryInput): Promise<HistoryResult>;
@@ -301,7 +310,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
    * Where a window's verdicts come from: the ones the server stored after the rollup when a
    * fresh run covers this window (with the hosts the filters choose), else null: score it now.
    */
-  async function storedSource(input: Omit<TopInput, 'limit' | 'all'>) {
+  async function storedSource(input: FleetInput) {
     const toMs = input.toMs ?? nowMs();
     const [runs, marks] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
     const run = usableRun(runs, marks, { ...input, toMs });
@@ -336,11 +345,12 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
     },
 
     async fleet(input) {
-      const source = await storedSource(input);
+      const toMs = input.toMs ?? nowMs();
+      const source = await storedSource({ ...input, toMs });
       if (!source) {
-        const rows = await scored(input, nowMs());
+        const rows = await scored({ ...input, toMs }, nowMs());
         return {
-          asOfMs: input.toMs ?? nowMs(),
+          asOfMs: toMs,
           leaks: rows.filter((r) => r.leak),
           quiet: rows.filter((r) => !r.leak).map(quietRow),
         };
@@ -352,7 +362,7 @@ export function createQueryServices(db: Db, nowMs: () => number = Date.now): Que
           const leaks = await readVerdicts(tx, { ...source.filter, leakOnly: true });
           const points = await readVerdictPoints(tx, source.filter);
           return {
-            asOfMs: source.run.toMs,
+            asOfMs: input.exactEnd ? toMs : source.run.toMs,
             leaks: leaks.map((v) => fromStoredVerdict(v, input.metric, source.run.toMs)),
             quiet: points.filter((p) => !p.leak).map(quietRow),
           };

@@ -53,16 +53,25 @@ export function staleAfterMs(windowMs: number): number {
 }
 
 /**
+ * How far a stored run's end may lie from a window asked to end at a given time exactly (a
+ * scheduled report's slot), either side: the clock skew `top` allows between replicas.
+ */
+export const EXACT_END_SLACK_MS = MINUTE_MS;
+
+/**
  * The stored run that answers this window, if one is fresh enough and no late data (a backfill,
- * an import, a replayed spool) has been rolled up since it was computed.
+ * an import, a replayed spool) has been rolled up since it was computed. With `exactEnd`, only
+ * a run ending within `EXACT_END_SLACK_MS` of the window's end answers it: a report for a slot
+ * covers that slot's window, not one that ended up to half an hour earlier.
  */
 export function usableRun(
   runs: readonly VerdictRun[],
   marks: RollupMarks,
-  query: { metric: Metric; windowMs: number; toMs: number },
+  query: { metric: Metric; windowMs: number; toMs: number; exactEnd?: boolean | undefined },
 ): VerdictRun | undefined {
   const run = runs.find((r) => r.metric === query.metric && r.windowMs === query.windowMs);
   if (!run || run.watermarkMs < marks.lateDataMs) return undefined;
+  if (query.exactEnd && Math.abs(run.toMs - query.toMs) > EXACT_END_SLACK_MS) return undefined;
   // A window ending before the run's (a question about the past) would see data it must not.
   if (query.toMs < run.toMs - MINUTE_MS) return undefined;
   return query.toMs <= run.toMs + staleAfterMs(run.windowMs) ? run : undefined;

@@ -72,7 +72,14 @@ export interface BuildReportInput {
   schedule: string;
   windowMs: number;
   metric: Metric;
+  /** when the report is built: its `generatedAtMs` */
   nowMs: number;
+  /**
+   * A scheduled report's slot: the window ends there, however late the report is built, and is
+   * judged from verdicts over that window. Without it (a report asked for now), the window ends
+   * where the freshest verdicts end, as `top`'s.
+   */
+  slotMs?: number | undefined;
   claimedBy: string;
   deliver: boolean;
   /** the whole fleet when omitted (scheduled reports) */
@@ -81,8 +88,8 @@ export interface BuildReportInput {
 
 /**
  * Builds the report of a claimed row from the fleet ranking over its window (the verdicts the
- * server stored after the rollup when they are fresh, else scored now), compares it with the
- * schedule's previous report, and stores it. A failure is recorded on the row (and rethrown), so
+ * server stored after the rollup when they answer that window, else scored now), compares it with
+ * the schedule's previous report, and stores it. A failure is recorded on the row (and rethrown), so
  * the slot is retried; a build that lost its claim stores nothing and returns undefined.
  */
 export async function buildAndStoreReport(
@@ -94,7 +101,8 @@ export async function buildAndStoreReport(
     const fleet = await createQueryServices(db, () => input.nowMs).fleet({
       windowMs: input.windowMs,
       metric: input.metric,
-      toMs: input.nowMs,
+      toMs: input.slotMs ?? input.nowMs,
+      exactEnd: input.slotMs !== undefined,
       ...(scope.hostGlob === null ? {} : { hostGlob: scope.hostGlob }),
       ...(scope.labels === null ? {} : { labels: scope.labels }),
     });
