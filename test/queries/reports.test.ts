@@ -1,10 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type LeakReport, WHOLE_FLEET } from '@fleetpmap/analysis';
+import { buildLeakReport, type LeakReport, WHOLE_FLEET } from '@fleetpmap/analysis';
 import { createQueryServices, createReportServices, refreshVerdicts } from '@fleetpmap/api';
-import { schema, testDrivers } from '@fleetpmap/db';
+import { claimReportSlot, finishReport, schema, testDrivers } from '@fleetpmap/db';
 import { createReportTick, DELIVERY_BACKOFF_MS, type ReportSchedule } from '@fleetpmap/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR_MS } from './fleet-history.ts';
@@ -304,6 +309,98 @@ for (const driver of testDrivers()) {
       expect(leak?.slopeKbPerHour).toBe(expected?.slopeKbPerHour);
       expect(leak?.currentKb).toBeGreaterThan(top?.currentKb ?? Infinity);
       await db().db.delete(schema.verdictRuns);
+    });
+
+    it('delivers to other receivers while one hangs until its timeout', async () => {
+      // Two teams' reports due at once; the one queued first goes to a receiver that never answers.
+      const timeoutMs = 3_000;
+      const held: ServerResponse[] = [];
+      const hanging = createServer((_req, res) => {
+        held.push(res);
+      });
+      let fastAtMs: number | undefined;
+      let startedMs = 0;
+      const fast = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          fastAtMs ??= performance.now() - startedMs;
+          res.writeHead(204).end();
+        });
+      });
+      const urlOf = async (server: Server) => {
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      };
+      try {
+        const webhooks = {
+          bySchedule: new Map([
+            ['slow-team', { url: await urlOf(hanging) }],
+            ['fast-team', { url: await urlOf(fast) }],
+          ]),
+        };
+        const dueMs = SLOT_MS + 3 * DAY_MS;
+        const ids: number[] = [];
+        for (const [i, schedule] of ['slow-team', 'fast-team'].entries()) {
+          const claim = await claimReportSlot(db().db, {
+            schedule,
+            slotMs: dueMs,
+            windowMs: DAY_MS,
+            metric: 'anon',
+            claimedBy: 'x:0',
+            nowMs: dueMs,
+            staleAfterMs: 60_000,
+            retryAfterMs: 60_000,
+            maxAttempts: 1,
+          });
+          if (!claim) throw new Error('no claim');
+          const body = buildLeakReport([], {
+            generatedAtMs: dueMs + i,
+            windowMs: DAY_MS,
+            toMs: dueMs,
+            metric: 'anon',
+          });
+          const totals = { hosts: 0, processes: 0, leakingHosts: 0, leakingProcesses: 0 };
+          await finishReport(db().db, claim.id, {
+            claimedBy: 'x:0',
+            generatedAtMs: dueMs + i,
+            body,
+            totals: { ...totals, newLeaks: null },
+            deliver: true,
+          });
+          ids.push(claim.id);
+        }
+        const [slowId, fastId] = ids;
+        const tick = createReportTick(db().db, [], {
+          webhooks,
+          nowMs: () => dueMs + 10,
+          webhookTimeoutMs: timeoutMs,
+        });
+        startedMs = performance.now();
+        const outcome = await tick();
+        const tickMs = performance.now() - startedMs;
+        console.log(
+          `fast receiver answered after ${fastAtMs?.toFixed(0)} ms; the tick took ${tickMs.toFixed(0)} ms (timeout ${timeoutMs} ms)`,
+        );
+        expect(fastAtMs).toBeLessThan(timeoutMs / 3);
+        // the tick still waits for the hanging one and reports both
+        expect(tickMs).toBeGreaterThanOrEqual(timeoutMs - 50);
+        expect(outcome).toEqual({ built: [], delivered: [fastId], failedDeliveries: [slowId] });
+        const services = createReportServices(db().db, { claimedBy: 'x:0', canDeliver: true });
+        const listed = await services.list({ limit: 2 });
+        expect(listed.map((r) => [r.id, r.delivery, r.deliveryError]).sort()).toEqual(
+          [
+            [slowId, 'pending', `no answer within ${timeoutMs / 1000} s`],
+            [fastId, 'delivered', null],
+          ].sort(),
+        );
+      } finally {
+        for (const res of held) res.destroy();
+        hanging.closeAllConnections();
+        fast.closeAllConnections();
+        hanging.close();
+        fast.close();
+      }
     });
 
     it('refuses to queue a delivery on a server without a webhook', async () => {

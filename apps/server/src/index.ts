@@ -4,6 +4,7 @@ export { reportSchedules } from './database.ts';
 export {
   CATCH_UP_MS,
   createReportTick,
+  DELIVERY_CONCURRENCY,
   dueSlot,
   type ReportSchedule,
   type ReportTickOutcome,

@@ -25,8 +25,13 @@ const RETRY_FAILED_BUILD_MS = 60_000;
 const MAX_BUILD_ATTEMPTS = 3;
 /** Deliveries per tick, at most: a long queue after an outage drains over several ticks. */
 const MAX_DELIVERIES_PER_TICK = 20;
-/** A delivery in flight holds its report this long: the webhook's timeout, and a margin. */
-const DELIVERY_LEASE_MS = WEBHOOK_TIMEOUT_MS + 20_000;
+/**
+ * Deliveries in flight at once, per server process: a receiver that hangs until the timeout holds
+ * up one of them, not every other team's report behind it.
+ */
+export const DELIVERY_CONCURRENCY = 4;
+/** A delivery in flight holds its report this long past its claim: the timeout, and a margin. */
+const DELIVERY_LEASE_MARGIN_MS = 20_000;
 
 /** One schedule of fleet reports: the server's own (`scheduled`), or a team's. */
 export interface ReportSchedule {
@@ -79,14 +84,20 @@ export function dueSlot(cron: Cron, nowMs: number, catchUpMs: number = CATCH_UP_
 /**
  * One tick of the report job, run by every replica every half minute: for each schedule, claims
  * and builds the current slot's report if no replica has (the slot's unique row decides), then
- * sends due webhook deliveries, each taken by one replica. A schedule whose build fails does not
- * hold up the others; the tick then fails with every reason, and the slot is retried. A
- * scheduled report covers the window ending at its slot, however late it is built.
+ * sends due webhook deliveries, a few at once, each taken by one replica. A schedule whose build
+ * fails does not hold up the others; the tick then fails with every reason, and the slot is
+ * retried. A scheduled report covers the window ending at its slot, however late it is built.
  */
 export function createReportTick(
   db: Db,
   schedules: readonly ReportSchedule[],
-  opts: { webhooks?: ReportWebhooks; claimedBy?: string; nowMs?: () => number } = {},
+  opts: {
+    webhooks?: ReportWebhooks;
+    claimedBy?: string;
+    nowMs?: () => number;
+    /** how long a receiver may take to answer (WEBHOOK_TIMEOUT_MS) */
+    webhookTimeoutMs?: number;
+  } = {},
 ): () => Promise<ReportTickOutcome> {
   const crons = schedules.map((schedule) => ({
     schedule,
@@ -98,6 +109,7 @@ export function createReportTick(
     opts.webhooks?.fallback !== undefined || (opts.webhooks?.bySchedule?.size ?? 0) > 0;
   const claimedBy = opts.claimedBy ?? processName();
   const now = opts.nowMs ?? Date.now;
+  const timeoutMs = opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS;
   return async () => {
     const outcome: ReportTickOutcome = { built: [], delivered: [], failedDeliveries: [] };
     const failures: string[] = [];
@@ -135,44 +147,75 @@ export function createReportTick(
         failures.push(`${schedule.name}: ${(error as Error).message}`);
       }
     }
-    if (anyWebhook) await deliverDue(db, webhookFor, now, outcome);
+    if (anyWebhook) await deliverDue(db, { webhookFor, now, timeoutMs }, outcome);
     if (failures.length > 0) throw new Error(`report builds failed: ${failures.join('; ')}`);
     return outcome;
   };
 }
 
-async function deliverDue(
+interface DeliveryOptions {
+  webhookFor: (schedule: string) => Webhook | undefined;
+  now: () => number;
+  /** how long a receiver may take to answer; a claim's lease is this and a margin */
+  timeoutMs: number;
+}
+
+/**
+ * Sends the due deliveries, up to `DELIVERY_CONCURRENCY` at once. Each worker claims one delivery
+ * just before sending it (so its lease runs from its own send, not from the tick's start), sends
+ * it and records the outcome, then claims the next, until nothing is due or the tick's share is
+ * taken. The claim's `skip locked` and lease keep each delivery to one worker of one replica.
+ * Every worker finishes before the tick does, so the outcome lists every delivery tried.
+ */
+async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome): Promise<void> {
+  let claims = 0;
+  const worker = async (): Promise<void> => {
+    while (claims < MAX_DELIVERIES_PER_TICK) {
+      claims++;
+      const due = await claimDelivery(db, {
+        nowMs: o.now(),
+        leaseMs: o.timeoutMs + DELIVERY_LEASE_MARGIN_MS,
+      });
+      if (!due) return;
+      await deliverOne(db, due, o, outcome);
+    }
+  };
+  const settled = await Promise.allSettled(
+    Array.from({ length: DELIVERY_CONCURRENCY }, () => worker()),
+  );
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function deliverOne(
   db: Db,
-  webhookFor: (schedule: string) => Webhook | undefined,
-  now: () => number,
+  due: { id: number; schedule: string; body: unknown; attempts: number },
+  o: DeliveryOptions,
   outcome: ReportTickOutcome,
 ): Promise<void> {
-  for (let i = 0; i < MAX_DELIVERIES_PER_TICK; i++) {
-    const due = await claimDelivery(db, { nowMs: now(), leaseMs: DELIVERY_LEASE_MS });
-    if (!due) return;
-    const webhook = webhookFor(due.schedule);
-    if (!webhook) {
-      // Its schedule's webhook was taken out of the configuration since: nowhere to send it.
-      await recordDelivery(db, due.id, {
-        delivered: false,
-        error: `no webhook is configured for schedule ${due.schedule}`,
-        retryAtMs: null,
-      });
-      outcome.failedDeliveries.push(due.id);
-      continue;
-    }
-    try {
-      await postReport(webhook, due.id, due.body as LeakReport, now());
-      await recordDelivery(db, due.id, { delivered: true, atMs: now() });
-      outcome.delivered.push(due.id);
-    } catch (error) {
-      const wait = DELIVERY_BACKOFF_MS[due.attempts - 1];
-      await recordDelivery(db, due.id, {
-        delivered: false,
-        error: (error as Error).message,
-        retryAtMs: wait === undefined ? null : now() + wait,
-      });
-      outcome.failedDeliveries.push(due.id);
-    }
+  const webhook = o.webhookFor(due.schedule);
+  if (!webhook) {
+    // Its schedule's webhook was taken out of the configuration since: nowhere to send it.
+    await recordDelivery(db, due.id, {
+      delivered: false,
+      error: `no webhook is configured for schedule ${due.schedule}`,
+      retryAtMs: null,
+    });
+    outcome.failedDeliveries.push(due.id);
+    return;
   }
+  try {
+    await postReport(webhook, due.id, due.body as LeakReport, o.now(), o.timeoutMs);
+  } catch (error) {
+    const wait = DELIVERY_BACKOFF_MS[due.attempts - 1];
+    await recordDelivery(db, due.id, {
+      delivered: false,
+      error: (error as Error).message,
+      retryAtMs: wait === undefined ? null : o.now() + wait,
+    });
+    outcome.failedDeliveries.push(due.id);
+    return;
+  }
+  await recordDelivery(db, due.id, { delivered: true, atMs: o.now() });
+  outcome.delivered.push(due.id);
 }

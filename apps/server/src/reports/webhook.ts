@@ -49,6 +49,7 @@ export async function postReport(
   id: number,
   report: LeakReport,
   nowMs: number = Date.now(),
+  timeoutMs: number = WEBHOOK_TIMEOUT_MS,
 ): Promise<void> {
   const body = webhookBody(id, report);
   const headers: Record<string, string> = {
@@ -66,13 +67,13 @@ export async function postReport(
       headers,
       body,
       redirect: 'manual',
-      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
     const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
     throw new Error(
       (error as Error).name === 'TimeoutError'
-        ? `no answer within ${WEBHOOK_TIMEOUT_MS / 1000} s`
+        ? `no answer within ${timeoutMs / 1000} s`
         : `cannot reach it: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
     );
   }
