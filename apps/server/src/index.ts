@@ -1,6 +1,7 @@
 export { type RunningServer, startServer } from './app.ts';
 export { type ConfigInput, defaultDataDir, loadConfig, type ServerConfig } from './config.ts';
 export { reportSchedules } from './database.ts';
+export { assertFiresSometime } from './reports/cron.ts';
 export {
   CATCH_UP_MS,
   createReportTick,
