@@ -5,7 +5,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Snapshot } from '@fleetpmap/protocol';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { systemClock } from './clock.ts';
 import { procfsSource } from './proc-source.ts';
 import { createTrpcPushClient, type PushClient } from './push.ts';
 import { MAX_PENDING, Sender } from './sender.ts';
-import { DiskSpool } from './spool.ts';
+import { DeferredDiskSpool, DiskSpool } from './spool.ts';
 import { FakeClock, fixtureProcRoot, tmpfsUnavailable, UNLIMITED_TIERS } from './test-support.ts';
 
 const tiers = UNLIMITED_TIERS;
@@ -242,6 +242,115 @@ describe('the spool on a full disk', () => {
       expect(await idsIn(join(mnt, 'spool'))).toEqual([1, 2, 3].map((n) => snap(n).snapshotId));
       expect(await spool.close()).toBe(0);
       expect(existsSync(join(mnt, 'spool', 'lock'))).toBe(false);
+    },
+  );
+
+  itWithTmpfs(
+    'replays the spool left by a previous run once a disk full at start has room, in order, each once',
+    async () => {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
+      const dir = join(mnt, 'spool');
+      const snap = (n: number) =>
+        ({ snapshotId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }) as Snapshot;
+      const ids = (...ns: number[]) => ns.map((n) => snap(n).snapshotId);
+      // A previous run left two snapshots, and the disk filled up before this start.
+      const previous = await DiskSpool.open(dir, 1 << 20);
+      for (const n of [1, 2]) {
+        await previous.put(snap(n).snapshotId, gzipSync(JSON.stringify(snap(n))));
+      }
+      await previous.close();
+      await fill(join(mnt, 'filler'));
+      expect(String(await DiskSpool.open(dir, 1 << 20).catch((e: unknown) => e))).toMatch(/ENOSPC/);
+
+      const { logger, msgs } = capture();
+      const clock = new FakeClock();
+      const spool = new DeferredDiskSpool(dir, 1 << 20, {
+        monoMs: () => clock.monoMs(),
+        retryMs: 30_000,
+      });
+      let up = false;
+      const received: string[] = [];
+      const client: PushClient = {
+        push: async (s) => {
+          if (!up) return { ok: false, retryable: true, message: 'refused', wireBytes: 0 };
+          received.push(s.snapshotId);
+          return { ok: true, duplicate: false, wireBytes: 1 };
+        },
+      };
+      const sender = new Sender({ client, spool, clock, log: logger, maxDelayMs: 10_000 });
+      // The server is down too: what this run makes waits in memory.
+      await sender.submit(snap(3));
+      expect(await sender.step()).toBe('backoff');
+      await sender.submit(snap(4));
+      expect(spool.memoryCount).toBe(2);
+      clock.advance(60_000);
+      expect(await sender.step()).toBe('backoff');
+      expect(spool.opened).toBe(false);
+      expect(await idsIn(dir)).toEqual(ids(1, 2));
+
+      // Room again: the next try takes the directory, the old snapshots first.
+      await rm(join(mnt, 'filler'));
+      clock.advance(60_000);
+      expect(await sender.step()).toBe('backoff');
+      expect(spool.opened).toBe(true);
+      expect(msgs()).toContain('spool directory usable again; replaying it');
+      expect(await idsIn(dir)).toEqual(ids(1, 2, 3, 4));
+      expect(spool.memoryCount).toBe(0);
+
+      up = true;
+      clock.advance(60_000);
+      await sender.submit(snap(5));
+      while ((await sender.step()) === 'sent');
+      expect(received).toEqual(ids(1, 2, 3, 4, 5));
+      expect(await idsIn(dir)).toEqual([]);
+      expect(spool.droppedCount).toBe(0);
+      expect(await spool.close()).toBe(0);
+      expect(existsSync(join(dir, 'lock'))).toBe(false);
+    },
+  );
+
+  itWithTmpfs(
+    'with the server up all along, delivers the old spool once the disk has room, then the rest',
+    async () => {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
+      const dir = join(mnt, 'spool');
+      const snap = (n: number) =>
+        ({ snapshotId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }) as Snapshot;
+      const ids = (...ns: number[]) => ns.map((n) => snap(n).snapshotId);
+      const previous = await DiskSpool.open(dir, 1 << 20);
+      for (const n of [1, 2]) {
+        await previous.put(snap(n).snapshotId, gzipSync(JSON.stringify(snap(n))));
+      }
+      await previous.close();
+      await fill(join(mnt, 'filler'));
+      const { logger } = capture();
+      const clock = new FakeClock();
+      const spool = new DeferredDiskSpool(dir, 1 << 20, {
+        monoMs: () => clock.monoMs(),
+        retryMs: 30_000,
+      });
+      const received: string[] = [];
+      const client: PushClient = {
+        push: async (s) => {
+          received.push(s.snapshotId);
+          return { ok: true, duplicate: false, wireBytes: 1 };
+        },
+      };
+      const sender = new Sender({ client, spool, clock, log: logger });
+      await sender.submit(snap(3));
+      while ((await sender.step()) === 'sent');
+      expect(received).toEqual(ids(3));
+      await rm(join(mnt, 'filler'));
+      clock.advance(30_000);
+      // The next submit takes the directory up: what it holds goes first, this run's after it.
+      await sender.submit(snap(4));
+      await sender.submit(snap(5));
+      while ((await sender.step()) === 'sent');
+      await sender.submit(snap(6));
+      while ((await sender.step()) === 'sent');
+      expect(received).toEqual(ids(3, 1, 2, 4, 5, 6));
+      expect(await idsIn(dir)).toEqual([]);
+      expect(await spool.close()).toBe(0);
     },
   );
 });

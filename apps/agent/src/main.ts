@@ -14,6 +14,7 @@ import { type EnrollResult, enrollHost } from './enroll.ts';
 import { procfsSource } from './proc-source.ts';
 import { Sender } from './sender.ts';
 import {
+  DeferredDiskSpool,
   DiskSpool,
   MEMORY_QUEUE_MAX_BYTES,
   MemorySpool,
@@ -102,9 +103,16 @@ async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
       if (err instanceof SpoolBusyError) throw err;
       log.warn(
         { dir: cfg.spoolDir, err: (err as Error).message, maxBytes: inMemory },
-        'spool directory unusable; undelivered snapshots are kept in memory only (bounded) and ' +
-          'are lost if the agent stops before the server takes them',
+        'spool directory unusable; undelivered snapshots are kept in memory (bounded) and the ' +
+          'directory is tried again every cycle; they are lost if the agent stops before either ' +
+          'takes them',
       );
+      // A full disk gets room, a read-only mount is made writable: the directory, and what a
+      // previous run left in it, is taken up then.
+      return new DeferredDiskSpool(cfg.spoolDir, cfg.spoolMaxBytes, {
+        monoMs: () => systemClock.monoMs(),
+        retryMs: cfg.cheapIntervalMs,
+      });
     }
   }
   return new MemorySpool(inMemory);

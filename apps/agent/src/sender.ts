@@ -4,7 +4,7 @@ import type { Snapshot } from '@fleetpmap/protocol';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { PushClient, PushOutcome } from './push.ts';
-import type { PutResult, Spool, SpoolEntry } from './spool.ts';
+import type { PutResult, ReopenResult, Spool, SpoolEntry } from './spool.ts';
 
 const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);
@@ -102,6 +102,8 @@ export class Sender {
   #spoolWriteError: string | undefined;
   /** Server errors on the snapshot at the head of the queue. */
   #headErrors = { snapshotId: '', count: 0 };
+  /** Set during a step: its queue entry is in use, so the spool must not change over. */
+  #stepping = false;
   /** Spool writes, one after the other in the order they were asked for. */
   #putTail: Promise<unknown> = Promise.resolve();
 
@@ -157,6 +159,10 @@ export class Sender {
         await this.#spill();
       }
     }
+    // Between pushes only: a backoff can hold the next step for minutes, and what waits in
+    // memory should reach the disk as soon as it can.
+    const reopen = this.#o.spool.reopen?.bind(this.#o.spool);
+    if (reopen && !this.#stepping) await this.#reopenSpool(reopen);
     this.#wake?.();
   }
 
@@ -213,19 +219,56 @@ export class Sender {
     this.#logDrops(result);
     // Nothing was written or tried (too big for the spool): says nothing about the disk.
     if (result.entry === undefined && result.writeError === undefined) return undefined;
-    if (result.writeError !== undefined && this.#spoolWriteError === undefined) {
-      this.#o.log.error(
-        { err: result.writeError, inMemory: spool.memoryCount },
-        'spool write failed; undelivered snapshots are kept in memory (bounded) until it works again',
-      );
-    } else if (result.writeError === undefined && this.#spoolWriteError !== undefined) {
-      this.#o.log.info({ spooled: spool.count }, 'spool writable again');
-    }
-    this.#spoolWriteError = result.writeError;
+    this.#noteWrite(result.writeError);
     return result.entry;
   }
 
-  #logDrops(result: PutResult): void {
+  /** Logs the spool's writes failing, and working again, once per change. */
+  #noteWrite(writeError: string | undefined): void {
+    const spool = this.#o.spool;
+    if (writeError !== undefined && this.#spoolWriteError === undefined) {
+      this.#o.log.error(
+        { err: writeError, inMemory: spool.memoryCount },
+        'spool write failed; undelivered snapshots are kept in memory (bounded) until it works again',
+      );
+    } else if (writeError === undefined && this.#spoolWriteError !== undefined) {
+      this.#o.log.info({ spooled: spool.count }, 'spool writable again');
+    }
+    this.#spoolWriteError = writeError;
+  }
+
+  /**
+   * A spool directory that could not be opened at start is tried again (at each step, and at
+   * each submit outside a step: where no entry of the queue is in use), after every spool write
+   * asked for before. Once it opens, what a previous run left there is replayed first; what
+   * waits in memory for its turn is newer than all of it and goes to the spool behind it.
+   */
+  async #reopenSpool(reopen: () => Promise<ReopenResult | undefined>): Promise<void> {
+    const run = this.#putTail.then(reopen);
+    this.#putTail = run.catch(() => undefined);
+    let result: ReopenResult | undefined;
+    try {
+      result = await run;
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'could not open the spool directory');
+      return;
+    }
+    if (!result) return;
+    this.#logDrops({ dropped: result.dropped });
+    this.#o.log.info(
+      {
+        dir: result.dir,
+        restored: result.restored,
+        moved: result.moved,
+        spooled: this.#o.spool.count,
+      },
+      'spool directory usable again; replaying it',
+    );
+    if (result.writeError !== undefined) this.#noteWrite(result.writeError);
+    if (this.#pending.length > 0) await this.#spill();
+  }
+
+  #logDrops(result: Pick<PutResult, 'dropped'>): void {
     const spool = this.#o.spool;
     for (const d of result.dropped) {
       const fields = {
@@ -250,6 +293,17 @@ export class Sender {
    * 'stopped' when `signal` aborted the push (the snapshot stays queued).
    */
   async step(signal?: AbortSignal): Promise<StepResult> {
+    this.#stepping = true;
+    try {
+      const reopen = this.#o.spool.reopen?.bind(this.#o.spool);
+      if (reopen) await this.#reopenSpool(reopen);
+      return await this.#step(signal);
+    } finally {
+      this.#stepping = false;
+    }
+  }
+
+  async #step(signal?: AbortSignal): Promise<StepResult> {
     if (this.#inBackoff()) return 'backoff';
     const entry = this.#o.spool.oldest();
     const item = entry ? undefined : this.#pending[0];

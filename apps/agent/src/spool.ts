@@ -64,6 +64,26 @@ export interface Spool {
   keepRejected(snapshotId: string, gzipped: Buffer): Promise<string | undefined>;
   /** Writes out what it can and releases the directory; resolves to the entries still unwritten. */
   close(): Promise<number>;
+  /**
+   * Set only while a spool directory that could not be opened at start waits in memory
+   * (DeferredDiskSpool): tries the directory again (at most once per its retry interval), and
+   * once it opens, queues what waits in memory behind what a previous run left there. Resolves to
+   * what it did, or undefined when it did nothing.
+   */
+  reopen?(): Promise<ReopenResult | undefined>;
+}
+
+/** A spool directory that opened after all. */
+export interface ReopenResult {
+  dir: string;
+  /** Snapshots a previous run left in the directory, now first in the queue. */
+  restored: number;
+  /** Snapshots that waited in memory, now behind them. */
+  moved: number;
+  /** Dropped while moving them over (the spool's cap, a disk full again). */
+  dropped: DroppedEntry[];
+  /** Set when some could not be written after all: they wait in memory, in their place. */
+  writeError?: string;
 }
 
 const entryPattern = /^(\d{12})-([0-9A-Za-z-]{1,64})\.json\.gz$/;
@@ -561,6 +581,100 @@ async function removeUnderGuard(
     await unlink(guard).catch(() => {});
   }
   return 'removed';
+}
+
+/**
+ * A spool directory that could not be opened at start (a full disk, read-only, no permission):
+ * the queue waits in memory, bounded like MemorySpool, and the directory is tried again by
+ * `reopen`. Once it opens, the snapshots a previous run left there are replayed first, then the
+ * ones that waited in memory (written to the directory, in their order), then everything new.
+ * The caller calls `reopen` only where no entry of the queue is being worked on (the sender,
+ * between pushes), since the entries change over.
+ */
+export class DeferredDiskSpool implements Spool {
+  readonly #dir: string;
+  readonly #maxBytes: number;
+  readonly #monoMs: () => number;
+  readonly #retryMs: number;
+  readonly #memory: MemorySpool;
+  #disk: DiskSpool | undefined;
+  #nextTryMono: number;
+
+  constructor(dir: string, maxBytes: number, opts: { monoMs: () => number; retryMs: number }) {
+    this.#dir = dir;
+    this.#maxBytes = maxBytes;
+    this.#monoMs = opts.monoMs;
+    this.#retryMs = opts.retryMs;
+    this.#memory = new MemorySpool(Math.min(maxBytes, MEMORY_QUEUE_MAX_BYTES));
+    // It has just failed: the first try again is one interval later.
+    this.#nextTryMono = opts.monoMs() + opts.retryMs;
+  }
+
+  get #current(): Spool {
+    return this.#disk ?? this.#memory;
+  }
+  /** Whether the directory is in use by now. */
+  get opened(): boolean {
+    return this.#disk !== undefined;
+  }
+  get count(): number {
+    return this.#current.count;
+  }
+  get totalBytes(): number {
+    return this.#current.totalBytes;
+  }
+  get droppedCount(): number {
+    return this.#memory.droppedCount + (this.#disk?.droppedCount ?? 0);
+  }
+  get memoryCount(): number {
+    return this.#current.memoryCount;
+  }
+  oldest(): SpoolEntry | undefined {
+    return this.#current.oldest();
+  }
+  put(snapshotId: string, gzipped: Buffer): Promise<PutResult> {
+    return this.#current.put(snapshotId, gzipped);
+  }
+  read(entry: SpoolEntry): Promise<Buffer> {
+    return this.#current.read(entry);
+  }
+  remove(entry: SpoolEntry): Promise<void> {
+    return this.#current.remove(entry);
+  }
+  keepRejected(snapshotId: string, gzipped: Buffer): Promise<string | undefined> {
+    return this.#current.keepRejected(snapshotId, gzipped);
+  }
+
+  async reopen(force = false): Promise<ReopenResult | undefined> {
+    if (this.#disk) return undefined;
+    const now = this.#monoMs();
+    if (!force && now < this.#nextTryMono) return undefined;
+    this.#nextTryMono = now + this.#retryMs;
+    let disk: DiskSpool;
+    try {
+      disk = await DiskSpool.open(this.#dir, this.#maxBytes);
+    } catch {
+      // Still full, read-only or taken by another agent: the queue stays in memory.
+      return undefined;
+    }
+    const result: ReopenResult = { dir: this.#dir, restored: disk.count, moved: 0, dropped: [] };
+    // Everything in memory is newer than what the directory holds: it queues behind.
+    for (let e = this.#memory.oldest(); e; e = this.#memory.oldest()) {
+      const put = await disk.put(e.snapshotId, await this.#memory.read(e));
+      await this.#memory.remove(e);
+      result.moved++;
+      result.dropped.push(...put.dropped);
+      if (put.writeError !== undefined) result.writeError = put.writeError;
+    }
+    this.#disk = disk;
+    return result;
+  }
+
+  /** At shutdown the directory gets one more try, so that what waits in memory is not lost. */
+  async close(): Promise<number> {
+    await this.reopen(true);
+    return this.#current.close();
+  }
 }
 
 /** The same bounded queue in memory, for when no spool directory can be used. */
