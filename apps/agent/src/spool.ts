@@ -495,7 +495,7 @@ class SpoolLock {
       const fh = await open(tmp, 'r');
       await fh.sync().finally(() => fh.close());
     };
-    const deadline = Date.now() + TAKEOVER_WAIT_MS;
+    const deadline = performance.now() + TAKEOVER_WAIT_MS;
     try {
       for (;;) {
         // A live owner is named even when the directory cannot be written.
@@ -510,7 +510,7 @@ class SpoolLock {
           const taken = await removeUnderGuard(dir, LOCK_FILE, found, tmp, me, 0);
           if (taken !== 'removed') {
             // Another live agent is taking this stale lock over: its lock will be there shortly.
-            if (Date.now() > deadline) throw new SpoolBusyError(dir, taken.pid);
+            if (performance.now() > deadline) throw new SpoolBusyError(dir, taken.pid);
             await pause(5 + Math.random() * 10);
           }
           continue;
