@@ -106,7 +106,11 @@ describe.skipIf(!adminUrl)('Postgres unreachable', () => {
       headers: { authorization: `Bearer ${t.adminToken}` },
     });
     expect(list.status).toBe(503);
-    expect((await rawRequest(t.url, { method: 'GET', path: '/readyz' })).status).toBe(503);
+    const notReady = await rawRequest(t.url, { method: 'GET', path: '/readyz' });
+    expect(notReady.status).toBe(503);
+    // Anyone may ask /readyz: it says what is wrong, not the driver's text (addresses, ports).
+    expect(notReady.json).toEqual({ ready: false, detail: 'database unavailable' });
+    expect(notReady.text).not.toContain(String(proxy.port));
     expect((await rawRequest(t.url, { method: 'GET', path: '/healthz' })).status).toBe(200);
 
     await proxy.restore();

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { ApiError, type ApiServices, createRateLimiter } from '@fleetpmap/api';
 import type { Logger } from 'pino';
 import { ensureAdminToken } from './admin-token.ts';
+import { createBodyBudget } from './body.ts';
 import type { ServerConfig } from './config.ts';
+import { capConnections } from './connections.ts';
 import { openDatabase, type ServerDatabase } from './database.ts';
 import { createRequestListener } from './http-server.ts';
 import { startMaintenance } from './maintenance.ts';
@@ -63,12 +65,33 @@ export async function startServer(
         },
       },
       metrics,
-      limits: { maxBodyBytes: config.maxBodyBytes, maxInflatedBytes: config.maxInflatedBytes },
+      limits: {
+        maxBodyBytes: config.maxBodyBytes,
+        maxInflatedBytes: config.maxInflatedBytes,
+        idleTimeoutMs: config.bodyIdleTimeoutMs,
+      },
+      bodyBudget: createBodyBudget(config.maxBodyBytesInFlight),
       log,
       readiness: () => database.readiness(),
       ...(opts.clusterMetrics ? { metricsText: opts.clusterMetrics } : {}),
     });
-    server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000 }, listener);
+    server = createServer(
+      {
+        requestTimeout: config.requestTimeoutMs,
+        // A client sends its headers in one packet or two: 10 s is ample, and frees the
+        // connections of a client that never finishes them.
+        headersTimeout: 10_000,
+        // How often the two timeouts above are checked (Node's default, 30 s, lets them overrun
+        // by that much).
+        connectionsCheckingInterval: 2_000,
+      },
+      listener,
+    );
+    capConnections(
+      server,
+      { max: config.maxConnections, perAddress: config.maxConnectionsPerAddress },
+      (cap) => metrics.refusedConnections.inc({ cap }),
+    );
     server.listen(config.listen.port, config.listen.host);
     await once(server, 'listening');
     stopMaintenance = startMaintenance(

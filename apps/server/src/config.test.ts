@@ -177,4 +177,47 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({}, { FLEETPMAP_REPORT_TICK_MS: '1' })).toThrow(/at least 100 ms/);
   });
+
+  it('reads the load limits: bodies in flight, connections, timeouts', () => {
+    const defaults = loadConfig({}, { HOME: '/home/u' });
+    expect(defaults).toMatchObject({
+      maxBodyBytesInFlight: 128 * 1024 * 1024,
+      maxConnections: 10_000,
+      maxConnectionsPerAddress: 1_000,
+      requestTimeoutMs: 60_000,
+      bodyIdleTimeoutMs: 15_000,
+    });
+    // The default follows the per-request limit, so one body at that limit always fits.
+    expect(
+      loadConfig({}, { FLEETPMAP_MAX_INFLATED_BYTES: String(512 * 1024 * 1024) })
+        .maxBodyBytesInFlight,
+    ).toBe(1024 * 1024 * 1024);
+    const set = loadConfig(
+      {},
+      {
+        FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
+        FLEETPMAP_MAX_CONNECTIONS: '500',
+        FLEETPMAP_MAX_CONNECTIONS_PER_ADDRESS: '0',
+        FLEETPMAP_REQUEST_TIMEOUT_MS: '30000',
+        FLEETPMAP_BODY_IDLE_TIMEOUT_MS: '5000',
+      },
+    );
+    expect(set).toMatchObject({
+      maxBodyBytesInFlight: 64 * 1024 * 1024,
+      maxConnections: 500,
+      maxConnectionsPerAddress: 0,
+      requestTimeoutMs: 30_000,
+      bodyIdleTimeoutMs: 5_000,
+    });
+    expect(() =>
+      loadConfig({}, { FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT: String(64 * 1024 * 1024 - 1) }),
+    ).toThrow(/maxBodyBytesInFlight: at least FLEETPMAP_MAX_INFLATED_BYTES/);
+    expect(() => loadConfig({}, { FLEETPMAP_MAX_CONNECTIONS: '0' })).toThrow(/maxConnections/);
+    expect(() => loadConfig({}, { FLEETPMAP_MAX_CONNECTIONS_PER_ADDRESS: '-1' })).toThrow(
+      /maxConnectionsPerAddress/,
+    );
+    expect(() => loadConfig({}, { FLEETPMAP_REQUEST_TIMEOUT_MS: '5000' })).toThrow(
+      /requestTimeoutMs: at least 10000 ms/,
+    );
+  });
 });

@@ -34,6 +34,42 @@ const listenSchema = z.string().transform((value, ctx) => {
 });
 
 const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * The default budget of request bodies in flight, in bodies at the per-request inflated maximum:
+ * 2 × 64 MiB = 128 MiB with the default limits. One body at the maximum always fits beside
+ * others; a typical push is far smaller (a full map of 3,000 mappings is 1.7 MiB of JSON, 0.1 MiB
+ * gzipped), so 128 MiB admits about 75 of those at once, more than two cores can parse and store.
+ * Measured, the server holds 3 to 7 bytes per byte of body in flight (the text, the parsed
+ * objects, the validated copy), so 128 MiB of bodies is at most about 0.9 GB above the idle RSS.
+ */
+const BODIES_AT_THE_MAXIMUM_IN_FLIGHT = 2;
+
+/**
+ * Connections per server process. A held connection costs about 10 KB of memory (3,000 sockets
+ * with a trickling body: +31 MB) but a file descriptor each; 10,000 leaves room under the usual
+ * limit of open files (Node raises its soft limit to the hard limit at start).
+ */
+const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/**
+ * Connections per remote address. An agent holds its connection for one push plus Node's 5 s
+ * keep-alive, every 30 s (its default interval), so a fleet behind one NAT address holds about a
+ * sixth of its agents' number of connections at once: 1,000 lets about 6,000 agents share one
+ * address, while one client can no longer hold thousands. Behind a proxy every connection comes
+ * from the proxy's address: raise it, or turn it off with 0.
+ */
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1_000;
+
+/**
+ * A request's headers and body must have arrived 60 s after it started: twice the agent's own
+ * push timeout (30 s), and the CLI's request timeout. An 8 MiB body (the wire maximum) needs
+ * 1.1 Mbit/s to make it.
+ */
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** A body that stalls this long is abandoned (408): longer than TCP's first retransmissions. */
+const DEFAULT_BODY_IDLE_TIMEOUT_MS = 15_000;
 /**
  * A timer's period: Node runs a timer of more than 2^31 − 1 ms (24.8 days) after 1 ms, so a
  * longer one would run a job in a tight loop instead of rarely; under 100 ms is nearly one too.
@@ -178,55 +214,87 @@ const metricList = z
   .transform((value) => [...new Set(value.split(',').map((p) => p.trim()))].filter((p) => p))
   .pipe(z.array(z.enum(METRICS)));
 
-const configSchema = z.strictObject({
-  /** postgres:// URL; absent means embedded PGlite in `<dataDir>/pglite` */
-  databaseUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')
-    .optional(),
-  dataDir: z.string().min(1),
-  listen: listenSchema,
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-  /** bytes as received (compressed when gzip) */
-  maxBodyBytes: positiveInt,
-  /** bytes after gzip inflation: the cap that defeats gzip bombs */
-  maxInflatedBytes: positiveInt,
-  /** requests per second per token, and the burst a token may spend at once */
-  rateLimitPerSec: z.coerce.number().positive(),
-  rateLimitBurst: positiveInt,
-  /** how often partition maintenance and retention run */
-  maintenanceIntervalMs: intervalMs,
-  /** server processes sharing the listening socket (Postgres only) */
-  workers: positiveInt.max(64),
-  /** how often new samples are rolled up into the 5-minute and hourly aggregates */
-  rollupIntervalMs: intervalMs,
-  /** windows whose leak verdicts are computed after the rollup, so `top` over them is a read */
-  verdictWindowsMs: windowList,
-  /** metrics those verdicts are computed for */
-  verdictMetrics: metricList,
-  /** the scheduled fleet leak report; `schedule` null turns it off */
-  report: z.strictObject({
-    schedule: cronPattern,
-    timeZone,
-    windowMs: windowLength,
-    metric: z.enum(METRICS),
-    webhookUrl: webhookUrl.optional(),
-    /** a file holding the HMAC secret that signs webhook deliveries */
-    webhookSecretFile: z.string().min(1).optional(),
-    /** how often each server process looks for a due report or delivery */
-    tickMs: intervalMs,
-  }),
-  /** more scheduled reports, each over some hosts (FLEETPMAP_REPORTS_FILE) */
-  teamReports,
-  /** days each kind of data is kept; unset ones keep the storage defaults */
-  retention: z.strictObject({
-    samplesDays: positiveInt.optional(),
-    mapsDays: positiveInt.optional(),
-    aggregates5mDays: positiveInt.optional(),
-    aggregates1hDays: positiveInt.optional(),
-    reportsDays: positiveInt.optional(),
-  }),
-});
+const configSchema = z
+  .strictObject({
+    /** postgres:// URL; absent means embedded PGlite in `<dataDir>/pglite` */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')
+      .optional(),
+    dataDir: z.string().min(1),
+    listen: listenSchema,
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    /** bytes as received (compressed when gzip) */
+    maxBodyBytes: positiveInt,
+    /** bytes after gzip inflation: the cap that defeats gzip bombs */
+    maxInflatedBytes: positiveInt,
+    /**
+     * Bytes of request bodies (after inflation) one server process reads and holds at once; a
+     * body that does not fit beside those in flight is answered 429 before it is read. At least
+     * maxInflatedBytes, so that one body at the per-request maximum always fits.
+     */
+    maxBodyBytesInFlight: positiveInt.optional(),
+    /** connections one server process holds open at once; past it a new one is closed at once */
+    maxConnections: positiveInt,
+    /** connections one remote address may hold open at once in one process; 0: no such cap */
+    maxConnectionsPerAddress: z.coerce.number().int().min(0),
+    /** time for a request's headers and body to arrive in full (408 past it) */
+    requestTimeoutMs: z.coerce
+      .number()
+      .int()
+      .min(10_000, 'at least 10000 ms (the headers alone may take 10 s)')
+      .max(2_147_483_647, 'at most 2147483647 ms'),
+    /** longest wait for the next byte of a request body (408 past it) */
+    bodyIdleTimeoutMs: intervalMs,
+    /** requests per second per token, and the burst a token may spend at once */
+    rateLimitPerSec: z.coerce.number().positive(),
+    rateLimitBurst: positiveInt,
+    /** how often partition maintenance and retention run */
+    maintenanceIntervalMs: intervalMs,
+    /** server processes sharing the listening socket (Postgres only) */
+    workers: positiveInt.max(64),
+    /** how often new samples are rolled up into the 5-minute and hourly aggregates */
+    rollupIntervalMs: intervalMs,
+    /** windows whose leak verdicts are computed after the rollup, so `top` over them is a read */
+    verdictWindowsMs: windowList,
+    /** metrics those verdicts are computed for */
+    verdictMetrics: metricList,
+    /** the scheduled fleet leak report; `schedule` null turns it off */
+    report: z.strictObject({
+      schedule: cronPattern,
+      timeZone,
+      windowMs: windowLength,
+      metric: z.enum(METRICS),
+      webhookUrl: webhookUrl.optional(),
+      /** a file holding the HMAC secret that signs webhook deliveries */
+      webhookSecretFile: z.string().min(1).optional(),
+      /** how often each server process looks for a due report or delivery */
+      tickMs: intervalMs,
+    }),
+    /** more scheduled reports, each over some hosts (FLEETPMAP_REPORTS_FILE) */
+    teamReports,
+    /** days each kind of data is kept; unset ones keep the storage defaults */
+    retention: z.strictObject({
+      samplesDays: positiveInt.optional(),
+      mapsDays: positiveInt.optional(),
+      aggregates5mDays: positiveInt.optional(),
+      aggregates1hDays: positiveInt.optional(),
+      reportsDays: positiveInt.optional(),
+    }),
+  })
+  .transform((config, ctx) => {
+    const maxBodyBytesInFlight =
+      config.maxBodyBytesInFlight ?? BODIES_AT_THE_MAXIMUM_IN_FLIGHT * config.maxInflatedBytes;
+    if (maxBodyBytesInFlight < config.maxInflatedBytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxBodyBytesInFlight'],
+        message: `at least FLEETPMAP_MAX_INFLATED_BYTES (${config.maxInflatedBytes}), so that one body at the per-request maximum fits`,
+      });
+      return z.NEVER;
+    }
+    return { ...config, maxBodyBytesInFlight };
+  });
 
 export type ServerConfig = z.infer<typeof configSchema>;
 
@@ -250,6 +318,12 @@ export function loadConfig(
     logLevel: nonEmpty(env.FLEETPMAP_LOG_LEVEL) ?? 'info',
     maxBodyBytes: nonEmpty(env.FLEETPMAP_MAX_BODY_BYTES) ?? MAX_COMPRESSED_BODY_BYTES,
     maxInflatedBytes: nonEmpty(env.FLEETPMAP_MAX_INFLATED_BYTES) ?? MAX_INFLATED_BODY_BYTES,
+    maxBodyBytesInFlight: nonEmpty(env.FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT),
+    maxConnections: nonEmpty(env.FLEETPMAP_MAX_CONNECTIONS) ?? DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerAddress:
+      nonEmpty(env.FLEETPMAP_MAX_CONNECTIONS_PER_ADDRESS) ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    requestTimeoutMs: nonEmpty(env.FLEETPMAP_REQUEST_TIMEOUT_MS) ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    bodyIdleTimeoutMs: nonEmpty(env.FLEETPMAP_BODY_IDLE_TIMEOUT_MS) ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
     rateLimitPerSec: nonEmpty(env.FLEETPMAP_RATE_LIMIT_PER_SEC) ?? 100,
     rateLimitBurst: nonEmpty(env.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
     maintenanceIntervalMs: nonEmpty(env.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,

@@ -191,7 +191,8 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
           ? { ready: true, detail: `${handle.driver}: ${applied} migrations applied` }
           : { ready: false, detail: `${applied} of ${expectedMigrations} migrations applied` };
       } catch (error) {
-        return { ready: false, detail: `database unreachable: ${(error as Error).message}` };
+        // The driver's text (host names, user names, addresses) is for the log, not the probe.
+        return { ready: false, detail: 'database unavailable', error };
       }
     },
     maintain: () => maintainPartitions(db, { nowMs: Date.now(), retention: config.retention }),

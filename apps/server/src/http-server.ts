@@ -14,15 +14,18 @@ import {
 import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
-import { BodyError, type BodyLimits, readBody } from './body.ts';
+import { type BodyBudget, BodyError, type BodyLimits, readBody } from './body.ts';
 import type { ServerMetrics } from './metrics.ts';
 
-export type Readiness = { ready: boolean; detail: string };
+/** `detail` is public (/readyz answers anyone); `error`, the cause, goes to the log only. */
+export type Readiness = { ready: boolean; detail: string; error?: unknown };
 
 export type RequestListenerOptions = {
   deps: ApiDeps;
   metrics: ServerMetrics;
   limits: BodyLimits;
+  /** the bytes of request bodies this process reads and holds at once */
+  bodyBudget: BodyBudget;
   log: Logger;
   readiness: () => Promise<Readiness>;
   /** the /metrics text; by default this process's registry */
@@ -39,6 +42,7 @@ const REASON_BY_STATUS: Record<number, string> = {
   403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
+  408: 'timeout',
   413: 'too_large',
   415: 'unsupported_media_type',
   429: 'rate_limited',
@@ -189,7 +193,10 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
           return;
         }
         try {
-          const body = await readBody(req, opts.limits);
+          const body = await readBody(req, opts.limits, opts.bodyBudget);
+          // The text, and what tRPC parses from it, live until the answer is sent.
+          if (res.closed) body.ticket.release();
+          else res.once('close', body.ticket.release);
           state.body = { wire: body.wireBytes, inflated: body.inflatedBytes };
           state.textCheckNeeded = mayHoldUnstorableText(body.text);
           (req as IncomingMessage & { body?: string }).body = body.text;
@@ -197,7 +204,20 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
           if (!(error instanceof BodyError)) throw error;
           state.reason = error.reason;
           res.setHeader('connection', 'close');
-          sendError(res, clientError(error.status, error.message));
+          if (error.status === 429) {
+            // Spread over 1 to 5 s, so the senders turned away together do not return together.
+            res.setHeader('retry-after', String(1 + Math.floor(Math.random() * 5)));
+            sendError(res, {
+              trpcCode: 'TOO_MANY_REQUESTS',
+              httpStatus: 429,
+              domainCode: 'RATE_LIMITED',
+              message: error.message,
+              retryable: true,
+              field: undefined,
+            });
+          } else {
+            sendError(res, clientError(error.status, error.message));
+          }
           return;
         }
       }
@@ -214,6 +234,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
         return;
       case '/readyz': {
         const r = await opts.readiness();
+        if (r.error !== undefined) state.log.warn({ err: r.error }, `not ready: ${r.detail}`);
         sendJson(res, r.ready ? 200 : 503, { ready: r.ready, detail: r.detail });
         return;
       }
@@ -246,6 +267,7 @@ const CLIENT_ERRORS = {
   400: ['BAD_REQUEST', 'INVALID_INPUT'],
   404: ['NOT_FOUND', 'NOT_FOUND'],
   405: ['METHOD_NOT_SUPPORTED', undefined],
+  408: ['TIMEOUT', undefined],
   413: ['PAYLOAD_TOO_LARGE', 'BODY_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE', 'UNSUPPORTED_ENCODING'],
 } as const;

@@ -79,6 +79,12 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const refusedConnections = new Counter({
+    name: 'fleetpmap_refused_connections_total',
+    help: 'Connections closed as soon as accepted: over the process cap (max_connections) or over the cap of one remote address (per_address)',
+    labelNames: ['cap'] as const,
+    registers: [registry],
+  });
   const hosts = new Set<string>();
   return {
     registry,
@@ -93,6 +99,7 @@ export function createMetrics() {
     reportBuilds,
     reportDeliveries,
     enrollments,
+    refusedConnections,
     sawHost(name: string) {
       if (hosts.has(name) || hosts.size >= MAX_TRACKED_HOSTS) return;
       hosts.add(name);
