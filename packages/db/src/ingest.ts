@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import {
   LIMITS,
   type Mapping,
@@ -111,14 +112,19 @@ function incarnationFields(snapshot: Snapshot, p: ProcessRecord): IncarnationFie
   };
 }
 
-/** What of a process's metadata can change while it runs and matters at once: name and limit. */
+/**
+ * What of a process's metadata can change while it runs and matters at once: its name, its
+ * memory limit, and its command line (rewritten in place by setproctitle, as nginx, postgres and
+ * sshd do). The command line, up to 4096 characters, is kept as a 16-byte digest: a keyframe holds
+ * one mark per process of its host.
+ */
 function identityMark(p: ProcessRecord): string {
-  return `${p.comm}\u0000${p.memoryLimitKb ?? ''}`;
+  return `${p.comm}\u0000${p.memoryLimitKb ?? ''}\u0000${hash('md5', p.cmdline, 'base64')}`;
 }
 
 /**
  * The processes of a snapshot whose incarnation metadata a block based on `base` must write: the
- * ones the keyframe does not know, and the ones whose name or memory limit changed since it.
+ * ones the keyframe does not know, and the ones whose name, limit or command line changed since.
  */
 function changedSince(base: Keyframe, processes: readonly ProcessRecord[]): ProcessRecord[] {
   return processes.filter((p) => {

@@ -113,7 +113,7 @@ describe.each(testDrivers())('storage on %s', (driver) => {
     expect(cron.map((c) => c.startTicks).sort()).toEqual([704, 705, 706]);
   });
 
-  it('records an exec or a new memory limit between keyframes at once, on both ingest paths', async () => {
+  it('records an exec, a new limit or a rewritten command line between keyframes at once, on both ingest paths', async () => {
     const at = (i: number, over: Partial<Snapshot['processes'][number]>, mapped = false) => {
       const s = exampleSnapshot({ snapshotId: randomUUID(), takenAtMs: T0 + i * 30_000 });
       s.host = { ...s.host, name: 'exec-1' };
@@ -148,6 +148,26 @@ describe.each(testDrivers())('storage on %s', (driver) => {
     const [host] = await t.db.select().from(hosts).where(eq(hosts.name, 'exec-1'));
     const blocks = await readBlocks(t.db, host?.id ?? -1, T0, T0 + 4 * 30_000);
     expect(blocks.map((b) => b.isKeyframe)).toEqual([true, false, false]);
+
+    // A command line rewritten in place (setproctitle), name and limit unchanged: both paths.
+    const titled = (i: number, cmdline: string, mapped = false) => {
+      const s = at(
+        i,
+        { pid: 901, comm: 'postgres', cmdline, exe: '/usr/lib/postgresql/15/bin/postgres' },
+        mapped,
+      );
+      s.host = { ...s.host, name: 'title-1' };
+      return s;
+    };
+    const title = async () =>
+      (await t.db.select().from(incarnations).where(eq(incarnations.pid, 901)))[0]?.cmdline;
+    await ingestSnapshot(t.db, titled(1, '/usr/lib/postgresql/15/bin/postgres -D /srv'), {
+      nowMs: T0,
+    });
+    await ingestSnapshot(t.db, titled(2, 'postgres: checkpointer'), { nowMs: T0 });
+    expect(await title()).toBe('postgres: checkpointer');
+    await ingestSnapshot(t.db, titled(3, 'postgres: walwriter', true), { nowMs: T0 });
+    expect(await title()).toBe('postgres: walwriter');
   });
 
   it('stores concurrent pushes of many hosts, re-sends among them, each exactly once', async () => {
