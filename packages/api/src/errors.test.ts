@@ -1,3 +1,4 @@
+import { DatabaseUnreachable } from '@fleetpmap/db';
 import { describe, expect, it } from 'vitest';
 import { ApiError, isDatabaseUnavailable, toApiError } from './errors.ts';
 
@@ -24,5 +25,11 @@ describe('toApiError', () => {
     const outage = toApiError(Object.assign(new Error('gone'), { code: 'CONNECTION_CLOSED' }));
     expect(outage?.status).toBe(503);
     expect(outage?.retryable).toBe(true);
+  });
+
+  it('answers a query given up on by the database deadline with a 503', () => {
+    const failed = new Error('Failed query: select 1', { cause: new DatabaseUnreachable() });
+    expect(isDatabaseUnavailable(failed)).toBe(true);
+    expect(toApiError(failed)).toMatchObject({ code: 'DATABASE_UNAVAILABLE', status: 503 });
   });
 });

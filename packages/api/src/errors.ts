@@ -42,6 +42,8 @@ export class ApiError extends Error {
  * Connection-level failures of postgres.js and of Postgres itself: the request may succeed later,
  * so they become 503 instead of 500. SQLSTATE class 08 is "connection exception"; 57P0x are
  * shutdown/recovery states; 53300 is too_many_connections; 3D000 a database that is gone.
+ * DATABASE_UNREACHABLE is the database handle's own deadline: a query given up on because the
+ * database stopped answering (`@fleetpmap/db`'s `DatabaseUnreachable`).
  * https://www.postgresql.org/docs/current/errcodes-appendix.html
  */
 const UNAVAILABLE_CODES = new Set([
@@ -49,6 +51,7 @@ const UNAVAILABLE_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  'DATABASE_UNREACHABLE',
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',

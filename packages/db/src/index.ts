@@ -9,6 +9,8 @@ export {
   createDb,
   type Db,
   type DbHandle,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_STALL_MS,
   defaultDataDir,
   MIGRATIONS_DIR,
   migrate,
@@ -59,6 +61,8 @@ export {
   type SeriesPoint,
   type StoredFullMap,
 } from './queries.ts';
+export { withoutQueryParams } from './query-errors.ts';
+export { DatabaseUnreachable } from './reachability.ts';
 export {
   type ClaimOptions,
   claimDelivery,

@@ -1,0 +1,183 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { createDb, type DbHandle, queryRows } from './client.ts';
+import { DatabaseUnreachable, ReachabilityWatch } from './reachability.ts';
+import { createScratchDb } from './test-db.ts';
+import { createFaultyProxy } from './test-proxy.ts';
+
+describe('ReachabilityWatch', () => {
+  it('gives up on waiting work when a check finds the database gone, lets it be when not', async () => {
+    let reachable = true;
+    let checks = 0;
+    const watch = new ReachabilityWatch({
+      stallMs: 50,
+      check: async () => {
+        checks++;
+        if (!reachable) throw new Error('ECONNREFUSED');
+      },
+    });
+    try {
+      const aborted: unknown[] = [];
+      const slow = watch.track((e) => aborted.push(e));
+      await sleep(200);
+      expect(checks).toBeGreaterThan(0); // checked, found there: slow work goes on
+      expect(aborted).toEqual([]);
+      slow.settle(true);
+
+      reachable = false;
+      watch.track((e) => aborted.push(e));
+      await sleep(200);
+      expect(aborted).toHaveLength(1);
+      expect(aborted[0]).toBeInstanceOf(DatabaseUnreachable);
+      expect(watch.down).toBe(true);
+      expect(() => watch.track(() => {})).toThrow(DatabaseUnreachable);
+
+      reachable = true; // checked again while down, without any work waiting
+      await sleep(200);
+      expect(watch.down).toBe(false);
+      watch.track(() => {}).settle(true);
+    } finally {
+      watch.close();
+    }
+  });
+});
+
+const adminUrl = process.env.FLEETPMAP_TEST_DATABASE_URL;
+
+/** A query's outcome: 'ok', or the code of its failure (drizzle wraps the driver's error). */
+async function outcome(handle: DbHandle, sql = 'select 1'): Promise<string> {
+  try {
+    await queryRows(handle.db, sql);
+    return 'ok';
+  } catch (error) {
+    const e = error as { code?: string; cause?: { code?: string } };
+    return e.cause?.code ?? e.code ?? String(error);
+  }
+}
+
+async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await work;
+  return { value, ms: performance.now() - started };
+}
+
+async function untilOk(handle: DbHandle, withinMs: number): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < withinMs) {
+    if ((await outcome(handle)) === 'ok') return performance.now() - started;
+    await sleep(100);
+  }
+  throw new Error(`no answer within ${withinMs} ms of the database coming back`);
+}
+
+/** postgres.js used to wait 30 s to connect, and forever on a connection gone silent. */
+const OLD_CONNECT_TIMEOUT_MS = 30_000;
+
+describe.runIf(adminUrl)('queries when Postgres cannot be reached', () => {
+  async function setup(opts: Parameters<typeof createDb>[1] = {}) {
+    const scratch = await createScratchDb(adminUrl as string, { prefix: 'fleetpmap_reach' });
+    const direct = new URL(scratch.url);
+    const proxy = await createFaultyProxy({
+      host: direct.hostname,
+      port: Number(direct.port || 5432),
+    });
+    const handle = await createDb(proxy.via(scratch.url), opts);
+    return {
+      scratch,
+      proxy,
+      handle,
+      async [Symbol.asyncDispose]() {
+        await proxy.restore();
+        await handle.close();
+        await proxy[Symbol.asyncDispose]();
+        await scratch[Symbol.asyncDispose]();
+      },
+    };
+  }
+
+  it('fails fast on a refused connection, many queries at once, and recovers', {
+    timeout: 90_000,
+  }, async () => {
+    await using t = await setup();
+    expect(await outcome(t.handle)).toBe('ok');
+    await t.proxy.refuse();
+    let worst = 0;
+    for (let round = 0; round < 4; round++) {
+      const results = await Promise.all(Array.from({ length: 40 }, () => timed(outcome(t.handle))));
+      for (const r of results) {
+        expect(['ECONNREFUSED', 'CONNECTION_CLOSED', 'DATABASE_UNREACHABLE']).toContain(r.value);
+        worst = Math.max(worst, r.ms);
+      }
+    }
+    // Before: up to the reconnect backoff of 20 s per attempt, and queues behind it (~35 s).
+    expect(worst).toBeLessThan(10_000);
+    await t.proxy.restore();
+    expect(await untilOk(t.handle, 10_000)).toBeLessThan(10_000);
+  });
+
+  it('gives up on queries sent to a host gone silent, then works again when it answers', {
+    timeout: 90_000,
+  }, async () => {
+    await using t = await setup();
+    await Promise.all([outcome(t.handle), outcome(t.handle)]); // connections in the pool
+    t.proxy.hang();
+    const stuck = await timed(outcome(t.handle));
+    expect(stuck.value).toBe('DATABASE_UNREACHABLE');
+    // Before: no answer at all (postgres.js waits for TCP to give up, minutes later).
+    expect(stuck.ms).toBeLessThan(OLD_CONNECT_TIMEOUT_MS / 2);
+    // Known unreachable: the next query fails at once instead of waiting again.
+    const next = await timed(outcome(t.handle));
+    expect(next.value).toBe('DATABASE_UNREACHABLE');
+    expect(next.ms).toBeLessThan(1_000);
+    await t.proxy.restore();
+    expect(await untilOk(t.handle, 15_000)).toBeLessThan(15_000);
+  });
+
+  it('times out connecting to a host that does not answer', { timeout: 60_000 }, async () => {
+    await using t = await setup();
+    t.proxy.hang();
+    const first = await timed(outcome(t.handle));
+    expect(['CONNECT_TIMEOUT', 'DATABASE_UNREACHABLE']).toContain(first.value);
+    expect(first.ms).toBeLessThan(OLD_CONNECT_TIMEOUT_MS / 2);
+    await t.proxy.restore();
+    expect(await untilOk(t.handle, 15_000)).toBeLessThan(15_000);
+  });
+
+  it('lets long work run while the database answers', { timeout: 60_000 }, async () => {
+    await using t = await setup({ stallMs: 200 });
+    expect(await outcome(t.handle, 'select pg_sleep(1.5)')).toBe('ok');
+    await t.handle.db.transaction(async (tx) => {
+      await queryRows(tx, 'select pg_sleep(1)');
+      await queryRows(tx, 'select pg_sleep(0.5)');
+    });
+  });
+
+  it('writes given up on do not land when the database comes back', {
+    timeout: 90_000,
+  }, async () => {
+    await using t = await setup({ maxConnections: 2, stallMs: 500, connectTimeoutMs: 2_000 });
+    await queryRows(t.handle.db, 'create table w (x int)');
+    t.proxy.hang();
+    const writes = await Promise.all([
+      ...Array.from({ length: 5 }, (_, i) => outcome(t.handle, `insert into w values (${i})`)),
+      t.handle.db
+        .transaction(async (tx) => {
+          await queryRows(tx, 'insert into w values (100)');
+        })
+        .then(
+          () => 'ok',
+          (e: { code?: string }) => e.code ?? String(e),
+        ),
+    ]);
+    for (const w of writes) expect(['CONNECT_TIMEOUT', 'DATABASE_UNREACHABLE']).toContain(w);
+    await t.proxy.restore();
+    await untilOk(t.handle, 15_000);
+    await sleep(1_000);
+    expect(await queryRows(t.handle.db, 'select x from w')).toEqual([]);
+    // and no connection of the pool of two is left stuck
+    const busy = await Promise.all(
+      Array.from({ length: 4 }, () => outcome(t.handle, 'select pg_sleep(0.2)')),
+    );
+    expect(busy).toEqual(['ok', 'ok', 'ok', 'ok']);
+  });
+});

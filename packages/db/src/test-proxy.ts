@@ -1,0 +1,100 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+export interface FaultyProxy extends AsyncDisposable {
+  readonly port: number;
+  /** the URL of `url`'s database, through this proxy */
+  via(url: string): string;
+  /** drops every connection and refuses new ones, as a stopped database server does */
+  refuse(): Promise<void>;
+  /**
+   * Keeps every connection open but passes no more bytes either way, and accepts new connections
+   * without answering: a host that went silent (blackholed, frozen, a stalled network).
+   */
+  hang(): void;
+  /** forwards again: connections held while hanging go on where they stopped */
+  restore(): Promise<void>;
+}
+
+/** A TCP proxy on loopback in front of a real Postgres, for outage tests. */
+export async function createFaultyProxy(target: {
+  host: string;
+  port: number;
+}): Promise<FaultyProxy> {
+  const pairs = new Set<{ client: Socket; upstream: Socket }>();
+  let hanging = false;
+  let server: Server | undefined;
+  let port = 0;
+
+  const pipe = (pair: { client: Socket; upstream: Socket }) => {
+    pair.client.pipe(pair.upstream);
+    pair.upstream.pipe(pair.client);
+  };
+  const unpipe = (pair: { client: Socket; upstream: Socket }) => {
+    pair.client.unpipe(pair.upstream);
+    pair.upstream.unpipe(pair.client);
+    pair.client.pause();
+    pair.upstream.pause();
+  };
+
+  const listen = async () => {
+    server = createServer((client) => {
+      const upstream = createConnection(target);
+      const pair = { client, upstream };
+      pairs.add(pair);
+      for (const s of [client, upstream]) {
+        s.on('close', () => pairs.delete(pair));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      if (hanging) unpipe(pair);
+      else pipe(pair);
+    });
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+  };
+  const destroyAll = () => {
+    for (const { client, upstream } of pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+  };
+  await listen();
+
+  return {
+    get port() {
+      return port;
+    },
+    via(url) {
+      const u = new URL(url);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    async refuse() {
+      hanging = false;
+      const closed = new Promise((resolve) => server?.close(resolve));
+      destroyAll();
+      await closed;
+    },
+    hang() {
+      hanging = true;
+      for (const pair of pairs) unpipe(pair);
+    },
+    async restore() {
+      if (hanging) {
+        hanging = false;
+        for (const pair of pairs) pipe(pair);
+      }
+      if (!server?.listening) await listen();
+    },
+    async [Symbol.asyncDispose]() {
+      destroyAll();
+      if (server?.listening) await new Promise((resolve) => server?.close(resolve));
+    },
+  };
+}
