@@ -33,6 +33,7 @@ import {
   SERVER_SCHEDULE,
   SnapshotExpired,
   verifyToken,
+  withoutQueryParams,
 } from '@fleetpmap/db';
 import type { Logger } from 'pino';
 import { withAuthCache } from './auth-cache.ts';
@@ -177,9 +178,9 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
   };
   const reportTick = createReportTick(db, reportSchedules(config), { webhooks });
 
-  return {
+  const database: ServerDatabase = {
     handle,
-    services: withAuthCache(services, { ttlMs: AUTH_CACHE_MS }),
+    services: withAuthCache(withoutParamsInFailures(services), { ttlMs: AUTH_CACHE_MS }),
     async readiness() {
       try {
         const [row] = await queryRows<{ n: number | string }>(
@@ -215,6 +216,46 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
     },
     close: () => handle.close(),
   };
+  // Every failure on its way to a log loses its query's parameters (see withoutQueryParams).
+  return {
+    ...withoutParamsInFailures(database),
+    handle,
+    services: database.services,
+  };
+}
+
+/**
+ * `target` with each of its methods (and those of the plain objects it holds) passing their
+ * failures through `withoutQueryParams`: the server logs what comes out of them.
+ */
+function withoutParamsInFailures<T extends object>(target: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(target)) {
+    if (typeof value === 'function') {
+      out[key] = (...args: unknown[]) => {
+        try {
+          const result = value.apply(target, args);
+          return result instanceof Promise
+            ? result.catch((error: unknown) => {
+                throw withoutQueryParams(error);
+              })
+            : result;
+        } catch (error) {
+          throw withoutQueryParams(error);
+        }
+      };
+    } else if (value !== null && typeof value === 'object' && isPlainObject(value)) {
+      out[key] = withoutParamsInFailures(value);
+    } else {
+      out[key] = value;
+    }
+  }
+  return out as T;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 /** The server's own schedule (`scheduled`, the whole fleet) when it is on, then the teams'. */
