@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { queryRows } from '@fleetpmap/db';
 import { describe, expect, it } from 'vitest';
 import { fullSnapshot } from './corpus.ts';
-import { drivers, rawRequest, useTestServer } from './harness.ts';
+import { drivers, errorOf, rawRequest, useTestServer } from './harness.ts';
 
 describe.each(drivers())('snapshot.push on $name', (driver) => {
   const t = useTestServer(driver, { agentHost: 'web-07' });
@@ -79,6 +79,23 @@ describe.each(drivers())('snapshot.push on $name', (driver) => {
     expect(metrics).toMatch(/^fleetpmap_hosts_seen 1$/m);
     expect(metrics).toMatch(/^fleetpmap_push_duration_seconds_count \d+$/m);
     expect(metrics).toMatch(/^fleetpmap_ingest_bytes_total\{stage="wire"\} \d+$/m);
+    // the periodic jobs: partition maintenance runs at start; failures are there at 0 from the
+    // start, so that an alert on their increase sees the first one
+    let jobs = metrics;
+    for (let i = 0; i < 200 && !/job="partitions",outcome="ok"\} [1-9]/.test(jobs); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      jobs = (await rawRequest(t.url, { method: 'GET', path: '/metrics' })).text;
+    }
+    expect(jobs).toMatch(/^fleetpmap_job_runs_total\{job="partitions",outcome="ok"\} [1-9]\d*$/m);
+    for (const job of ['partitions', 'rollup', 'reports']) {
+      expect(jobs).toMatch(
+        new RegExp(`^fleetpmap_job_runs_total\\{job="${job}",outcome="failed"\\} 0$`, 'm'),
+      );
+    }
+    const lastSuccess =
+      /^fleetpmap_job_last_success_timestamp_seconds\{job="partitions"\} (\S+)$/m.exec(jobs);
+    expect(Date.now() / 1000 - Number(lastSuccess?.[1])).toBeLessThan(600);
+    expect(metrics).toMatch(/^fleetpmap_report_deliveries_total\{outcome="failed"\} 0$/m);
   });
 });
 
@@ -97,8 +114,6 @@ describe.each(drivers())('snapshot.push of old data on $name', (driver) => {
       body: JSON.stringify({ ...snapshot, host, takenAtMs }),
     });
   };
-  const errorOf = (answer: { json: unknown }) =>
-    (answer.json as { error: { message: string; data: { field?: string } } }).error;
 
   it('refuses a day the retention no longer keeps with 400, and stores the days it keeps', async () => {
     const before = await t.server.database.storedSnapshotCount();

@@ -40,6 +40,7 @@ export async function startServer(
   const database = await openDatabase(config, log);
   let server: Server | undefined;
   let stopMaintenance: (() => Promise<void>) | undefined;
+  let closing: Promise<void> | undefined;
   try {
     const admin = await ensureAdminToken(config.dataDir, database.handle);
     const metrics = createMetrics();
@@ -72,7 +73,11 @@ export async function startServer(
       },
       bodyBudget: createBodyBudget(config.maxBodyBytesInFlight),
       log,
-      readiness: () => database.readiness(),
+      // A server shutting down is not ready, whatever its database says: balancers move on.
+      readiness: () =>
+        closing === undefined
+          ? database.readiness()
+          : Promise.resolve({ ready: false, detail: 'shutting down' }),
       ...(opts.clusterMetrics ? { metricsText: opts.clusterMetrics } : {}),
     });
     server = createServer(
@@ -111,19 +116,17 @@ export async function startServer(
         metrics.reportDeliveries.inc({ outcome: 'delivered' }, outcome.delivered.length);
         metrics.reportDeliveries.inc({ outcome: 'failed' }, outcome.failedDeliveries.length);
       },
+      (job, ok) => metrics.jobRan(job, ok),
     );
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
     const httpServer = server;
-    const stopTimer = stopMaintenance;
-    let closing: Promise<void> | undefined;
+    const stopJobs = stopMaintenance;
+    // Both at once: the port closes and the jobs are told to stop in the same moment. Waiting
+    // for a job first kept the server answering for as long as a webhook receiver hung.
     const close = () => {
-      closing ??= (async () => {
-        await stopTimer();
-        await closeHttp(httpServer);
-        await database.close();
-      })();
+      closing ??= Promise.all([stopJobs(), closeHttp(httpServer)]).then(() => database.close());
       return closing;
     };
     return {

@@ -66,8 +66,11 @@ export type ServerDatabase = {
    * configured windows that are due (each one replica at a time)
    */
   rollup(): Promise<Awaited<ReturnType<typeof rollupAggregates>> & { verdicts: RefreshOutcome[] }>;
-  /** the scheduled report when its slot is due (one replica builds it), then due deliveries */
-  reports(): Promise<ReportTickOutcome>;
+  /**
+   * the scheduled report when its slot is due (one replica builds it), then due deliveries;
+   * `stop` aborting cuts the deliveries in flight short and claims no more
+   */
+  reports(stop?: AbortSignal): Promise<ReportTickOutcome>;
   /** sample blocks stored (one per accepted snapshot part); for tests and the benchmark */
   storedSnapshotCount(): Promise<number>;
   close(): Promise<void>;
@@ -206,7 +209,7 @@ export async function openDatabase(config: ServerConfig, log: Logger): Promise<S
       );
       return { ...rolled, verdicts };
     },
-    reports: () => reportTick(),
+    reports: (stop) => reportTick(stop),
     async storedSnapshotCount() {
       const [row] = await queryRows<{ n: number | string }>(
         db,

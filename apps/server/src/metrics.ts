@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { JOBS, type JobName } from './maintenance.ts';
 
 /** Distinct hosts remembered for the hosts-seen gauge; past this the gauge stops growing. */
 const MAX_TRACKED_HOSTS = 100_000;
@@ -85,6 +86,34 @@ export function createMetrics() {
     labelNames: ['cap'] as const,
     registers: [registry],
   });
+  const jobRuns = new Counter({
+    name: 'fleetpmap_job_runs_total',
+    help: 'Runs of the periodic jobs (partitions: creation and retention; rollup; reports) by outcome; a failed run is tried again at the next tick',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [registry],
+  });
+  const jobLastSuccess = new Gauge({
+    name: 'fleetpmap_job_last_success_timestamp_seconds',
+    help: 'When each periodic job last finished without error (0: not yet); alert on its age',
+    labelNames: ['job'] as const,
+    // Across cluster workers: the latest success of any.
+    aggregator: 'max',
+    registers: [registry],
+  });
+  // Every known label value from the start: a series that appears only with the first failure
+  // makes `rate()` and `increase()` miss that failure.
+  for (const job of JOBS) {
+    for (const outcome of ['ok', 'failed']) jobRuns.inc({ job, outcome }, 0);
+    jobLastSuccess.set({ job }, 0);
+  }
+  for (const outcome of ['stored', 'duplicate']) snapshots.inc({ outcome }, 0);
+  for (const kind of ['unavailable', 'query']) databaseErrors.inc({ kind }, 0);
+  for (const outcome of ['built', 'failed']) reportBuilds.inc({ outcome }, 0);
+  for (const outcome of ['delivered', 'failed']) reportDeliveries.inc({ outcome }, 0);
+  for (const outcome of ['enrolled', 'host-taken', 'host-pattern', 'enroll-token', 'error']) {
+    enrollments.inc({ outcome }, 0);
+  }
+  for (const cap of ['max_connections', 'per_address']) refusedConnections.inc({ cap }, 0);
   const hosts = new Set<string>();
   return {
     registry,
@@ -100,6 +129,10 @@ export function createMetrics() {
     reportDeliveries,
     enrollments,
     refusedConnections,
+    jobRan(job: JobName, ok: boolean) {
+      jobRuns.inc({ job, outcome: ok ? 'ok' : 'failed' });
+      if (ok) jobLastSuccess.set({ job }, Date.now() / 1000);
+    },
     sawHost(name: string) {
       if (hosts.has(name) || hosts.size >= MAX_TRACKED_HOSTS) return;
       hosts.add(name);

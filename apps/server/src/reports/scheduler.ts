@@ -98,7 +98,7 @@ export function createReportTick(
     /** how long a receiver may take to answer (WEBHOOK_TIMEOUT_MS) */
     webhookTimeoutMs?: number;
   } = {},
-): () => Promise<ReportTickOutcome> {
+): (stop?: AbortSignal) => Promise<ReportTickOutcome> {
   const crons = schedules.map((schedule) => ({
     schedule,
     cron: new Cron(schedule.pattern, { paused: true, timezone: schedule.timeZone }),
@@ -110,11 +110,12 @@ export function createReportTick(
   const claimedBy = opts.claimedBy ?? processName();
   const now = opts.nowMs ?? Date.now;
   const timeoutMs = opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS;
-  return async () => {
+  return async (stop) => {
     const outcome: ReportTickOutcome = { built: [], delivered: [], failedDeliveries: [] };
     const failures: string[] = [];
     const nowMs = now();
     for (const { schedule, cron } of crons) {
+      if (stop?.aborted) break;
       const slotMs = dueSlot(cron, nowMs);
       if (slotMs === undefined) continue;
       try {
@@ -147,7 +148,7 @@ export function createReportTick(
         failures.push(`${schedule.name}: ${(error as Error).message}`);
       }
     }
-    if (anyWebhook) await deliverDue(db, { webhookFor, now, timeoutMs }, outcome);
+    if (anyWebhook) await deliverDue(db, { webhookFor, now, timeoutMs, stop }, outcome);
     if (failures.length > 0) throw new Error(`report builds failed: ${failures.join('; ')}`);
     return outcome;
   };
@@ -158,6 +159,8 @@ interface DeliveryOptions {
   now: () => number;
   /** how long a receiver may take to answer; a claim's lease is this and a margin */
   timeoutMs: number;
+  /** the server is shutting down: claim nothing more, cut the sends in flight short */
+  stop?: AbortSignal | undefined;
 }
 
 /**
@@ -170,7 +173,7 @@ interface DeliveryOptions {
 async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome): Promise<void> {
   let claims = 0;
   const worker = async (): Promise<void> => {
-    while (claims < MAX_DELIVERIES_PER_TICK) {
+    while (claims < MAX_DELIVERIES_PER_TICK && !o.stop?.aborted) {
       claims++;
       const due = await claimDelivery(db, {
         nowMs: o.now(),
@@ -205,9 +208,10 @@ async function deliverOne(
     return;
   }
   try {
-    await postReport(webhook, due.id, due.body as LeakReport, o.now(), o.timeoutMs);
+    await postReport(webhook, due.id, due.body as LeakReport, o.now(), o.timeoutMs, o.stop);
   } catch (error) {
-    const wait = DELIVERY_BACKOFF_MS[due.attempts - 1];
+    // A send cut short by a shutdown is due again at once, for a replica that stays up.
+    const wait = o.stop?.aborted ? 0 : DELIVERY_BACKOFF_MS[due.attempts - 1];
     await recordDelivery(db, due.id, {
       delivered: false,
       error: (error as Error).message,

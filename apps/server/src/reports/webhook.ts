@@ -50,6 +50,8 @@ export async function postReport(
   report: LeakReport,
   nowMs: number = Date.now(),
   timeoutMs: number = WEBHOOK_TIMEOUT_MS,
+  /** aborts the send when the server shuts down */
+  stop?: AbortSignal,
 ): Promise<void> {
   const body = webhookBody(id, report);
   const headers: Record<string, string> = {
@@ -67,14 +69,19 @@ export async function postReport(
       headers,
       body,
       redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      signal:
+        stop === undefined
+          ? AbortSignal.timeout(timeoutMs)
+          : AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
     });
   } catch (error) {
     const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
     throw new Error(
-      (error as Error).name === 'TimeoutError'
-        ? `no answer within ${timeoutMs / 1000} s`
-        : `cannot reach it: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+      stop?.aborted
+        ? 'cut short: the server was shutting down'
+        : (error as Error).name === 'TimeoutError'
+          ? `no answer within ${timeoutMs / 1000} s`
+          : `cannot reach it: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
     );
   }
   // The answer's body is not needed; dropping it frees the connection.

@@ -1,0 +1,98 @@
+import { once } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig, startServer } from '@fleetpmap/server';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import {
+  createClient,
+  createPostgresDatabase,
+  postgresAdminUrl,
+  startTestServer,
+} from './harness.ts';
+
+const adminUrl = postgresAdminUrl('the shutdown test: two servers share one database');
+
+/** A webhook receiver that answers only when told to: until then each request hangs. */
+async function hangingReceiver() {
+  const held: ServerResponse[] = [];
+  const bodies: string[] = [];
+  let answering = false;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => {
+      bodies.push(body);
+      if (answering) res.writeHead(200).end();
+      else held.push(res);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    bodies,
+    answer() {
+      answering = true;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const res of held) res.destroy();
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!adminUrl)('shutting down with a webhook delivery in flight', () => {
+  it('stops listening at once, cuts the delivery short, and another replica delivers it', {
+    timeout: 90_000,
+  }, async () => {
+    await using receiver = await hangingReceiver();
+    await using database = await createPostgresDatabase(adminUrl ?? '');
+    const env = { FLEETPMAP_REPORT_WEBHOOK_URL: receiver.url, FLEETPMAP_REPORT_TICK_MS: '100' };
+    const first = await startTestServer({ name: 'postgres-url', url: database.url }, env);
+    try {
+      const admin = first.client(first.adminToken);
+      const made = await admin.report.run.mutate({ windowMs: 3_600_000, deliver: true });
+      await until('the delivery to reach the receiver', () => receiver.bodies.length === 1);
+
+      const started = Date.now();
+      const closing = first.server.close();
+      // No new connection once the shutdown began: a load balancer moves on at once.
+      await expect(fetch(`${first.url}/healthz`)).rejects.toThrow();
+      await closing;
+      // The webhook's own limit is 10 s; the shutdown did not wait for it.
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(receiver.bodies).toHaveLength(1);
+
+      receiver.answer();
+      // A replica that stays up: the same database, the same admin token.
+      const config = loadConfig(
+        { dataDir: first.dataDir, listen: '127.0.0.1:0', database: database.url },
+        { ...env, FLEETPMAP_LOG_LEVEL: 'silent', FLEETPMAP_REPORT_SCHEDULE: 'off' },
+      );
+      await using second = await startServer(config, pino({ level: 'silent' }));
+      const reader = createClient(second.url, first.adminToken);
+      await until('the second server to deliver the report', async () => {
+        const [listed] = await reader.report.list.query({ limit: 1 });
+        return listed?.delivery === 'delivered';
+      });
+      const [listed] = await reader.report.list.query({ limit: 1 });
+      expect(listed).toMatchObject({ id: made.id, delivery: 'delivered', deliveryAttempts: 2 });
+      expect(receiver.bodies).toHaveLength(2);
+      expect(JSON.parse(receiver.bodies[1] ?? '{}')).toMatchObject({ id: made.id });
+    } finally {
+      await first[Symbol.asyncDispose]();
+    }
+  });
+});
