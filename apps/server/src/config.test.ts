@@ -76,6 +76,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { FLEETPMAP_REPORT_SCHEDULE: '0 25 * * *' })).toThrow(
       /report\.schedule: "0 25 \* \* \*" is not a cron pattern/,
     );
+    // February 30 parses, but no report would ever be made
+    expect(() => loadConfig({}, { FLEETPMAP_REPORT_SCHEDULE: '0 6 30 2 *' })).toThrow(
+      /report\.schedule: "0 6 30 2 \*" is not a cron pattern or "off" \(it never fires/,
+    );
     expect(() => loadConfig({}, { FLEETPMAP_REPORT_TIMEZONE: 'Mars/Olympus' })).toThrow(
       /report\.timeZone: not an IANA time zone/,
     );

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { MANUAL_SCHEDULE, METRICS, SERVER_SCHEDULE } from '@fleetpmap/db';
 import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
 import { hostGlobProblem } from '@fleetpmap/protocol/host-glob';
-import { Cron } from 'croner';
 import { z } from 'zod';
+import { assertFiresSometime } from './reports/cron.ts';
 
 export const DEFAULT_LISTEN = '127.0.0.1:4680';
 
@@ -119,7 +119,7 @@ const cronPattern = z.string().transform((value, ctx) => {
   const pattern = value.trim();
   if (pattern === 'off') return null;
   try {
-    new Cron(pattern, { paused: true });
+    assertFiresSometime(pattern);
     return pattern;
   } catch (error) {
     ctx.addIssue({
