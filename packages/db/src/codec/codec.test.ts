@@ -1,4 +1,4 @@
-import { exampleMapping } from '@fleetpmap/protocol';
+import { exampleMapping, type Mapping } from '@fleetpmap/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,7 +9,7 @@ import {
   mergeAggregate,
   type ProcessAggregate,
 } from './aggregate-block.ts';
-import { decodeMapping, encodeMapping, mappingHash } from './mapping.ts';
+import { decodeMapping, encodeMapping, KB_NAMES, mappingHash } from './mapping.ts';
 import {
   decodeSampleBlock,
   encodeSampleBlock,
@@ -90,6 +90,77 @@ describe('mappings', () => {
     const back = decodeMapping(encodeMapping(m));
     expect(back).toEqual(m);
     expect(Object.keys(back.kb)).toEqual(['Size', 'Brand_New', 'Rss']);
+  });
+
+  it('encode byte for byte as the plain TextEncoder form, for any text, so stored hashes stay valid', () => {
+    // The stored format, written the plain way: what every stored mapping and hash was made with.
+    const reference = (m: Mapping): Uint8Array => {
+      const out: number[] = [];
+      const uint = (v: number) => {
+        let x = v;
+        while (x >= 128) {
+          out.push((x % 128) | 128);
+          x = Math.floor(x / 128);
+        }
+        out.push(x);
+      };
+      const str = (v: string) => {
+        const b = new TextEncoder().encode(v);
+        uint(b.length);
+        out.push(...b);
+      };
+      uint(m.pathBase64 === undefined ? 0 : 1);
+      for (const v of [m.start, m.end, m.perms, m.offset, m.dev]) str(v);
+      uint(m.inode);
+      str(m.path);
+      if (m.pathBase64 !== undefined) str(m.pathBase64);
+      const kb = Object.entries(m.kb);
+      uint(kb.length);
+      for (const [name, value] of kb) {
+        const idx = (KB_NAMES as readonly string[]).indexOf(name) + 1;
+        uint(idx);
+        if (idx === 0) str(name);
+        uint(value);
+      }
+      str(m.vmFlags.join(' '));
+      const extra = Object.entries(m.extra);
+      uint(extra.length);
+      for (const [name, value] of extra) {
+        str(name);
+        str(value);
+      }
+      return Uint8Array.from(out);
+    };
+    const text = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'grapheme' }),
+      fc.string({ minLength: 100, maxLength: 3000 }),
+    );
+    fc.assert(
+      fc.property(
+        text,
+        text,
+        fc.dictionary(
+          fc.constantFrom('Size', 'Rss', 'Pss', 'Swap', 'Odd_Field', 'Größe'),
+          fc.integer({ min: 0, max: 2 ** 50 }),
+        ),
+        fc.dictionary(text, text, { maxKeys: 3 }),
+        fc.option(text, { nil: undefined }),
+        (path, perms, kb, extra, pathBase64) => {
+          const m = exampleMapping({
+            path,
+            perms,
+            kb,
+            extra,
+            ...(pathBase64 === undefined ? {} : { pathBase64 }),
+          });
+          const encoded = encodeMapping(m);
+          expect(Buffer.from(encoded).equals(Buffer.from(reference(m)))).toBe(true);
+          expect(decodeMapping(encoded)).toEqual(m);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('hash equal contents equally and different contents differently', () => {

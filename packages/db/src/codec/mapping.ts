@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Mapping } from '@fleetpmap/protocol';
 import { ByteReader, ByteWriter } from './varint.ts';
 
 /** smaps field names by frequency; an index into this list is stored instead of the name. */
-const KB_NAMES = [
+export const KB_NAMES = [
   'Size',
   'KernelPageSize',
   'MMUPageSize',
@@ -31,12 +31,16 @@ const KB_INDEX = new Map<string, number>(KB_NAMES.map((n, i) => [n, i + 1]));
 
 const HAS_PATH_BASE64 = 1;
 
+/** One writer for every mapping (encoding is synchronous): `finish` copies each result out. */
+const scratch = new ByteWriter(1024);
+
 /**
  * The stored form of one mapping: every field, in wire order, so that decoding gives back the
  * exact object (field order of `kb` and `extra` included — pmap -XX prints them in that order).
  */
 export function encodeMapping(m: Mapping): Uint8Array {
-  const w = new ByteWriter(256);
+  const w = scratch;
+  w.length = 0;
   w.uint(m.pathBase64 === undefined ? 0 : HAS_PATH_BASE64);
   w.string(m.start);
   w.string(m.end);
@@ -46,20 +50,25 @@ export function encodeMapping(m: Mapping): Uint8Array {
   w.uint(m.inode);
   w.string(m.path);
   if (m.pathBase64 !== undefined) w.string(m.pathBase64);
-  const kb = Object.entries(m.kb);
-  w.uint(kb.length);
-  for (const [name, value] of kb) {
+  // for…in walks own keys in the order Object.entries gives, without an array per field
+  const kb = m.kb;
+  let kbCount = 0;
+  for (const _ in kb) kbCount++;
+  w.uint(kbCount);
+  for (const name in kb) {
     const idx = KB_INDEX.get(name);
     w.uint(idx ?? 0);
     if (idx === undefined) w.string(name);
-    w.uint(value);
+    w.uint(kb[name] as number);
   }
   w.string(m.vmFlags.join(' '));
-  const extra = Object.entries(m.extra);
-  w.uint(extra.length);
-  for (const [name, value] of extra) {
+  const extra = m.extra;
+  let extraCount = 0;
+  for (const _ in extra) extraCount++;
+  w.uint(extraCount);
+  for (const name in extra) {
     w.string(name);
-    w.string(value);
+    w.string(extra[name] as string);
   }
   return w.finish();
 }
@@ -101,5 +110,5 @@ export const MAPPING_HASH_BYTES = 16;
 
 /** Content address: the first 128 bits of SHA-256 of the stored form. */
 export function mappingHash(encoded: Uint8Array): Uint8Array {
-  return createHash('sha256').update(encoded).digest().subarray(0, MAPPING_HASH_BYTES);
+  return hash('sha256', encoded, 'buffer').subarray(0, MAPPING_HASH_BYTES);
 }
