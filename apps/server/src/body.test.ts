@@ -190,6 +190,44 @@ describe('readBody under a budget of bodies in flight', () => {
     expect((await answers[1])?.text).toBe('{"length":204800}');
   });
 
+  it('takes no share for a client gone before its body was asked for', async () => {
+    const own = createBodyBudget(256 * 1024);
+    const outcomes: string[] = [];
+    // As the server does: the token is looked up first (here 100 ms), then the body is read.
+    const slowStart = createServer((req, res) => {
+      setTimeout(() => {
+        readBody(req, { ...budgetLimits, idleTimeoutMs: 10_000 }, own).then(
+          (body) => {
+            body.ticket.release();
+            res.end();
+          },
+          (error: BodyError) => {
+            outcomes.push(error.reason);
+            res.destroy();
+          },
+        );
+      }, 100);
+    });
+    slowStart.listen(0, '127.0.0.1');
+    await once(slowStart, 'listening');
+    const req = request({
+      port: (slowStart.address() as AddressInfo).port,
+      host: '127.0.0.1',
+      method: 'POST',
+      headers: { 'content-length': String(200 * 1024) },
+    });
+    req.on('error', () => {});
+    req.write('{');
+    await new Promise((r) => setTimeout(r, 20));
+    req.destroy();
+    while (outcomes.length === 0) await new Promise((r) => setTimeout(r, 5));
+    // Before, its 200 KiB stayed reserved until the idle timer, 10 s on: every other body 429.
+    expect(outcomes).toEqual(['aborted']);
+    expect(own.inFlight).toBe(0);
+    slowStart.closeAllConnections();
+    slowStart.close();
+  });
+
   it('answers 408 to a body that stops arriving', async () => {
     const stalled = createServer((req, res) => {
       readBody(req, { ...limits, idleTimeoutMs: 200 }).catch((error: BodyError) => {

@@ -19,7 +19,8 @@ export class BodyError extends Error {
     | 'unsupported_encoding'
     | 'bad_gzip'
     | 'body_timeout'
-    | 'bodies_in_flight';
+    | 'bodies_in_flight'
+    | 'aborted';
   /** how much had been inflated when the body was refused */
   readonly inflatedBytes: number;
 
@@ -152,6 +153,11 @@ export async function readBody(
       `body of ${declared} bytes is over the limit of ${limits.maxBodyBytes} bytes`,
     );
   }
+  // A client gone while its token was looked up: a share taken now would wait for the idle
+  // timer, since the socket's close has already been and will not come again.
+  if (req.destroyed && !req.complete) {
+    throw new BodyError(400, 'aborted', 'request body aborted');
+  }
   let ticket: BodyTicket | undefined;
   if (budget) {
     const reserve = declared === undefined ? 0 : Number(declared) || 0;
@@ -260,7 +266,7 @@ export async function readBody(
         finish(null);
       }
     };
-    const onRequestError = () => finish(new BodyError(400, 'bad_gzip', 'request body aborted'));
+    const onRequestError = () => finish(new BodyError(400, 'aborted', 'request body aborted'));
     // A socket closed while the body was held back or incomplete: give its bytes back.
     const onRequestClose = () => {
       if (!req.complete) onRequestError();
