@@ -78,6 +78,7 @@ export async function startServer(
         closing === undefined
           ? database.readiness()
           : Promise.resolve({ ready: false, detail: 'shutting down' }),
+      closing: () => closing !== undefined,
       ...(opts.clusterMetrics ? { metricsText: opts.clusterMetrics } : {}),
     });
     server = createServer(
@@ -126,7 +127,11 @@ export async function startServer(
     // Both at once: the port closes and the jobs are told to stop in the same moment. Waiting
     // for a job first kept the server answering for as long as a webhook receiver hung.
     const close = () => {
-      closing ??= Promise.all([stopJobs(), closeHttp(httpServer)]).then(() => database.close());
+      listener.closeAfterAnswers();
+      closing ??= Promise.all([stopJobs(), closeHttp(httpServer)])
+        // A handler whose socket the drain cut may still be at work: the database waits for it.
+        .then(() => listener.settled(DRAIN_MS))
+        .then(() => database.close());
       return closing;
     };
     return {
@@ -151,8 +156,12 @@ export async function startServer(
 async function closeHttp(server: Server): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // A connection busy at the close becomes idle once its answer is sent (the answers to requests
+  // begun since say `Connection: close`); close each as soon as it is.
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
   const timer = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
   await closed;
+  clearInterval(sweep);
   clearTimeout(timer);
 }
 

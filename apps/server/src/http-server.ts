@@ -30,6 +30,19 @@ export type RequestListenerOptions = {
   readiness: () => Promise<Readiness>;
   /** the /metrics text; by default this process's registry */
   metricsText?: () => Promise<string>;
+  /**
+   * True once the server is shutting down: every answer then closes its connection, so that a
+   * client on a kept-alive connection moves to another replica instead of sending more here.
+   */
+  closing?: () => boolean;
+};
+
+/** The request listener, and what a shutdown needs of it. */
+export type RequestListenerWithDrain = RequestListener & {
+  /** the answers not yet begun close their connection (the later ones do by `closing`) */
+  closeAfterAnswers(): void;
+  /** resolves once no request is being handled, or after `timeoutMs` */
+  settled(timeoutMs: number): Promise<void>;
 };
 
 const PUSH_PATH = '/trpc/snapshot.push';
@@ -60,8 +73,13 @@ type RequestState = {
  * The whole HTTP surface: `/trpc/*` (bodies read and inflated here, under caps, before tRPC sees
  * them), `/healthz`, `/readyz`, `/metrics`. Every error answer has tRPC's error shape.
  */
-export function createRequestListener(opts: RequestListenerOptions): RequestListener {
+export function createRequestListener(opts: RequestListenerOptions): RequestListenerWithDrain {
   const states = new WeakMap<IncomingMessage, RequestState>();
+  // Requests whose handler has not returned yet (the socket may be gone already): a shutdown
+  // closes the database only after them, so that none fails on a closed pool.
+  let handling = 0;
+  let onSettled: (() => void) | undefined;
+  const unanswered = new Set<ServerResponse>();
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -95,8 +113,11 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
     },
   });
 
-  return (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
+    if (opts.closing?.()) res.setHeader('connection', 'close');
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
     const header = req.headers['x-request-id'];
     const reqId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     const state: RequestState = { log: opts.log.child({ reqId }) };
@@ -128,25 +149,52 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
       else state.log.debug(line, 'request');
     });
 
-    route(req, res, pathname, state).catch((error: unknown) => {
-      state.log.error({ err: error }, 'unhandled request error');
-      if (!res.headersSent) {
-        sendError(res, {
-          trpcCode: 'INTERNAL_SERVER_ERROR',
-          httpStatus: 500,
-          domainCode: undefined,
-          message: 'internal server error',
-          retryable: false,
-          field: undefined,
-        });
-      } else {
-        res.destroy();
-      }
-    });
+    handling++;
+    route(req, res, pathname, state)
+      .catch((error: unknown) => {
+        state.log.error({ err: error }, 'unhandled request error');
+        if (!res.headersSent) {
+          sendError(res, {
+            trpcCode: 'INTERNAL_SERVER_ERROR',
+            httpStatus: 500,
+            domainCode: undefined,
+            message: 'internal server error',
+            retryable: false,
+            field: undefined,
+          });
+        } else {
+          res.destroy();
+        }
+      })
+      .finally(() => {
+        handling--;
+        if (handling === 0) onSettled?.();
+      });
   };
+  return Object.assign(listener, {
+    closeAfterAnswers() {
+      for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
+    },
+    settled(timeoutMs: number): Promise<void> {
+      if (handling === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        onSettled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  });
 
-  /** Why the request's token is refused (as the API would refuse it), or null when it is known. */
-  async function authenticationProblem(req: IncomingMessage): Promise<ErrorDescription | null> {
+  /**
+   * Why the request's token is refused (as the API would refuse it), or null when it is known.
+   * A failure of the lookup itself is counted and logged as tRPC's `onError` would have.
+   */
+  async function authenticationProblem(
+    req: IncomingMessage,
+    state: RequestState,
+  ): Promise<ErrorDescription | null> {
     const credential = parseAuthorization(req.headers.authorization);
     try {
       if ('problem' in credential) throw new ApiError('UNAUTHENTICATED', credential.problem);
@@ -155,7 +203,15 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
       return null;
     } catch (error) {
       // A database that cannot be reached is the API's 503, as it would be after the body.
-      return describeError(new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: error }));
+      const d = describeError(new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: error }));
+      if (d.domainCode === 'DATABASE_UNAVAILABLE') {
+        opts.metrics.databaseErrors.inc({ kind: 'unavailable' });
+        state.log.warn({ path: req.url, err: error }, 'database unavailable');
+      } else if (d.httpStatus >= 500) {
+        if (hasSqlState(error)) opts.metrics.databaseErrors.inc({ kind: 'query' });
+        state.log.error({ path: req.url, err: error }, 'internal error');
+      }
+      return d;
     }
   }
 
@@ -185,10 +241,12 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
         // Every procedure that takes a body needs a token: one that is missing or unknown is
         // refused before a byte of the body is read or inflated, so requests without a token
         // cannot make the server unpack bodies (64 MiB each) into memory.
-        const refusal = await authenticationProblem(req);
+        const refusal = await authenticationProblem(req, state);
         if (refusal) {
           state.reason = refusal.domainCode?.toLowerCase() ?? REASON_BY_STATUS[refusal.httpStatus];
           res.setHeader('connection', 'close');
+          // As on tRPC's own answers: a client that may retry is told when.
+          if (refusal.retryable) res.setHeader('retry-after', '5');
           sendError(res, refusal);
           return;
         }
@@ -235,6 +293,8 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
       case '/readyz': {
         const r = await opts.readiness();
         if (r.error !== undefined) state.log.warn({ err: r.error }, `not ready: ${r.detail}`);
+        // A probe's answer, not a request the database failed: its own reason on /metrics.
+        if (!r.ready) state.reason = 'not_ready';
         sendJson(res, r.ready ? 200 : 503, { ready: r.ready, detail: r.detail });
         return;
       }
