@@ -10,15 +10,15 @@
  *   database: FLEETPMAP_BENCH_DATABASE_URL, else FLEETPMAP_TEST_DATABASE_URL, else
  *   postgres://postgres@127.0.0.1:5432/postgres (a fresh database is created and dropped).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import postgres from 'postgres';
+import { startBenchServer } from './bench-server.ts';
 import { createSimulatedHost, nextSnapshot } from './simulated-fleet.ts';
 
 const { values: args } = parseArgs({
@@ -31,39 +31,19 @@ const MAPPINGS = Number(args.mappings);
 const PUSHES = Number(args.pushes);
 const PROBE_EVERY_MS = 5;
 
-const serverBin = new URL('../bin/fleetpmap-server.js', import.meta.url).pathname;
 const adminUrl =
   process.env.FLEETPMAP_BENCH_DATABASE_URL ??
   process.env.FLEETPMAP_TEST_DATABASE_URL ??
   'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function startServer(databaseUrl: string, dataDir: string) {
-  const child = spawn(
-    process.execPath,
-    [serverBin, '--database', databaseUrl, '--data-dir', dataDir, '--listen', '127.0.0.1:0'],
-    {
-      env: {
-        ...process.env,
-        FLEETPMAP_LOG_LEVEL: 'warn',
-        // one body of this size must be admitted whole
-        FLEETPMAP_MAX_INFLATED_BYTES: String(512 * 1024 * 1024),
-        FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT: String(1024 * 1024 * 1024),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+function startServer(databaseUrl: string, dataDir: string) {
+  return startBenchServer(databaseUrl, dataDir, {
+    env: {
+      // one body of this size must be admitted whole
+      FLEETPMAP_MAX_INFLATED_BYTES: String(512 * 1024 * 1024),
+      FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT: String(1024 * 1024 * 1024),
     },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: string) => {
-      out += chunk;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
-  const adminToken = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
-  return { child, url, adminToken };
 }
 
 async function post(url: string, token: string, body: Buffer | string, gzip: boolean) {

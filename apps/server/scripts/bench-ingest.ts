@@ -9,7 +9,6 @@
  *   postgres://postgres@127.0.0.1:5432/postgres (a fresh database is created and dropped).
  *   FLEETPMAP_BENCH_SERVER_NODE_ARGS: extra node flags for the server process (profiling).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -20,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import type { Snapshot } from '@fleetpmap/protocol';
 import postgres from 'postgres';
+import { startBenchServer } from './bench-server.ts';
 import { createSimulatedHost, nextSnapshot } from './simulated-fleet.ts';
 
 const { values: args } = parseArgs({
@@ -42,7 +42,6 @@ const MAPPINGS = Number(args.mappings);
 const WORKERS = Number(args.workers);
 const CYCLE_MS = 30_000;
 
-const serverBin = new URL('../bin/fleetpmap-server.js', import.meta.url).pathname;
 const adminUrl =
   process.env.FLEETPMAP_BENCH_DATABASE_URL ??
   process.env.FLEETPMAP_TEST_DATABASE_URL ??
@@ -156,42 +155,11 @@ function buildPushes(): { first: Push[]; rest: Push[]; copyRows: string[] } {
 async function startServer(databaseUrl: string, dataDir: string) {
   // e.g. FLEETPMAP_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server
   const nodeArgs = (process.env.FLEETPMAP_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      serverBin,
-      '--database',
-      databaseUrl,
-      '--data-dir',
-      dataDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--workers',
-      String(WORKERS),
-    ],
-    {
-      env: {
-        ...process.env,
-        FLEETPMAP_LOG_LEVEL: 'warn',
-        FLEETPMAP_RATE_LIMIT_PER_SEC: '100000',
-        FLEETPMAP_RATE_LIMIT_BURST: '100000',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: string) => {
-      out += chunk;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  return startBenchServer(databaseUrl, dataDir, {
+    nodeArgs,
+    args: ['--workers', String(WORKERS)],
+    env: { FLEETPMAP_RATE_LIMIT_PER_SEC: '100000', FLEETPMAP_RATE_LIMIT_BURST: '100000' },
   });
-  const adminToken = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
-  return { child, url, adminToken };
 }
 
 function post(
