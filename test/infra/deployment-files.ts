@@ -260,6 +260,65 @@ export function systemdDirectives(path: string): Map<string, string[]> {
   return directives;
 }
 
+/**
+ * The words of one `Environment=` value as systemd splits them: at white space, outside single
+ * or double quotes, with backslash escapes. `A=1 "B=two words"` is `A=1` and `B=two words`.
+ */
+export function systemdEnvironmentWords(value: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: string | null = null;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i] as string;
+    if (c === '\\' && i + 1 < value.length && quote !== "'") {
+      word += value[++i];
+      inWord = true;
+    } else if (quote !== null) {
+      if (c === quote) quote = null;
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote !== null) throw new Error(`unterminated quote in Environment=${value}`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+export type UnitVariable = { name: string; value: string; line: string };
+
+/**
+ * The variables a unit sets with `Environment=`, and those its comments offer: a commented-out
+ * `Environment=` line, or a `NAME=value` line of an EnvironmentFile= example. An operator copies
+ * those as they stand, so a wrong name there is as wrong as in the unit.
+ */
+export function unitEnvironment(path: string): UnitVariable[] {
+  const out: UnitVariable[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const directive = /^#?\s*Environment=(.*)$/.exec(line.trim());
+    if (directive) {
+      for (const word of systemdEnvironmentWords(directive[1] ?? '')) {
+        const eq = word.indexOf('=');
+        if (eq <= 0) throw new Error(`${path}: not NAME=value in ${line}`);
+        out.push({ name: word.slice(0, eq), value: word.slice(eq + 1), line });
+      }
+      continue;
+    }
+    const example = /^#\s*([A-Z][A-Z0-9_]*)=(\S*)$/.exec(line.trim());
+    if (example?.[1]) out.push({ name: example[1], value: example[2] ?? '', line });
+  }
+  return out;
+}
+
 /** A unit's capability set in Kubernetes and Compose spelling (`CAP_SYS_PTRACE` → `SYS_PTRACE`). */
 export function unitCapabilities(path: string, key: string): string[] {
   return (systemdDirectives(path).get(key) ?? [])
@@ -267,12 +326,4 @@ export function unitCapabilities(path: string, key: string): string[] {
     .filter((c) => c !== '')
     .map((c) => c.replace(/^CAP_/, ''))
     .sort();
-}
-
-/** Every non-test TypeScript source under `dir`, as one text: where a variable name is read. */
-export function sourcesOf(dir: string): string {
-  return readdirSync(repoPath(dir), { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.includes('fixtures'))
-    .map((f) => readFileSync(join(repoPath(dir), f), 'utf8'))
-    .join('\n');
 }

@@ -3,6 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  AGENT_ENVIRONMENT,
   ConfigError,
   checkLocalPaths,
   parseBytes,
@@ -230,5 +231,19 @@ describe('agent configuration', () => {
       /invalid output: cannot write/,
     );
     expect(() => checkLocalPaths({ ...cfg, output: dir })).toThrow(/invalid output/);
+  });
+
+  it('reads exactly the FLEETPMAP_ variables of its list', () => {
+    const read = new Set<string>();
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get(_, name) {
+        if (typeof name === 'string') read.add(name);
+        return undefined;
+      },
+    });
+    expect(() => resolveConfig({}, env)).toThrow(/no server/);
+    expect([...read].filter((n) => n.startsWith('FLEETPMAP_')).sort()).toEqual(
+      [...AGENT_ENVIRONMENT].sort(),
+    );
   });
 });

@@ -10,7 +10,16 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LIMITS } from '@fleetpmap/protocol';
+import {
+  AGENT_ENVIRONMENT,
+  type EnvironmentView,
+  environmentView,
+} from '@fleetpmap/protocol/environment';
 import { DEFAULT_MAX_BODY_BYTES } from './snapshot.ts';
+
+/** Every FLEETPMAP_ variable the agent reads: `resolveConfig` can read no other. */
+export { AGENT_ENVIRONMENT };
+
 /** A config value that could not be accepted; the entry point prints it and exits with 2. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG';
@@ -340,21 +349,23 @@ function fromFlags(f: FlagValues, warnings: Warnings): Partialish {
   return c;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv, warnings: Warnings): Partialish {
+type AgentEnvironment = EnvironmentView<(typeof AGENT_ENVIRONMENT)[number]>;
+
+function fromEnv(vars: AgentEnvironment, warnings: Warnings): Partialish {
   const c: Partialish = {};
-  if (env.FLEETPMAP_SERVER) c.server = env.FLEETPMAP_SERVER;
+  if (vars.FLEETPMAP_SERVER) c.server = vars.FLEETPMAP_SERVER;
   // A token file named here overrides a token the config file holds, as a flag's does.
-  if (env.FLEETPMAP_TOKEN_FILE) {
-    Object.assign(c, { tokenFile: env.FLEETPMAP_TOKEN_FILE, token: undefined });
+  if (vars.FLEETPMAP_TOKEN_FILE) {
+    Object.assign(c, { tokenFile: vars.FLEETPMAP_TOKEN_FILE, token: undefined });
   }
-  if (env.FLEETPMAP_TOKEN) Object.assign(c, { token: env.FLEETPMAP_TOKEN, tokenFile: undefined });
-  if (env.FLEETPMAP_ENROLL_TOKEN_FILE) {
-    c.enrollToken = readSecretFile(env.FLEETPMAP_ENROLL_TOKEN_FILE, warnings, 'enroll token file');
+  if (vars.FLEETPMAP_TOKEN) Object.assign(c, { token: vars.FLEETPMAP_TOKEN, tokenFile: undefined });
+  if (vars.FLEETPMAP_ENROLL_TOKEN_FILE) {
+    c.enrollToken = readSecretFile(vars.FLEETPMAP_ENROLL_TOKEN_FILE, warnings, 'enroll token file');
   }
-  if (env.FLEETPMAP_HOST_NAME) c.hostName = env.FLEETPMAP_HOST_NAME;
-  if (env.FLEETPMAP_PROC_ROOT) c.procRoot = env.FLEETPMAP_PROC_ROOT;
-  if (env.FLEETPMAP_SPOOL_DIR) c.spoolDir = env.FLEETPMAP_SPOOL_DIR;
-  if (env.FLEETPMAP_LOG_LEVEL) c.logLevel = env.FLEETPMAP_LOG_LEVEL;
+  if (vars.FLEETPMAP_HOST_NAME) c.hostName = vars.FLEETPMAP_HOST_NAME;
+  if (vars.FLEETPMAP_PROC_ROOT) c.procRoot = vars.FLEETPMAP_PROC_ROOT;
+  if (vars.FLEETPMAP_SPOOL_DIR) c.spoolDir = vars.FLEETPMAP_SPOOL_DIR;
+  if (vars.FLEETPMAP_LOG_LEVEL) c.logLevel = vars.FLEETPMAP_LOG_LEVEL;
   return c;
 }
 
@@ -423,12 +434,13 @@ export function resolveConfig(
   env: NodeJS.ProcessEnv = process.env,
   warnings: string[] = [],
 ): AgentConfig {
-  const filePath = flags.config ?? env.FLEETPMAP_AGENT_CONFIG;
+  const vars = environmentView(AGENT_ENVIRONMENT, env);
+  const filePath = flags.config ?? vars.FLEETPMAP_AGENT_CONFIG;
   const merged: Partialish = {
     hostName: hostname(),
     spoolDir: defaultSpoolDir(env),
     ...(filePath ? fromFile(filePath, warnings) : {}),
-    ...fromEnv(env, warnings),
+    ...fromEnv(vars, warnings),
     ...fromFlags(flags, warnings),
   };
   resolveToken(merged, env, warnings);

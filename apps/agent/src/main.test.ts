@@ -112,6 +112,26 @@ describe('fleetpmap-agent start-up checks', () => {
     expect(warning?.msg).toContain('(mode 0644)');
     expect(warning?.msg).toContain(`chmod 600 ${tokenFile}`);
   });
+
+  it('warns of a FLEETPMAP_ variable no fleetpmap program reads, naming the closest, and runs', async () => {
+    const r = start(['--once', '--output', '-', '--proc-root', fixtureProcRoot], {
+      FLEETPMAP_SPOOL_DIRECTORY: dir,
+      // Known to some fleetpmap program, if not to the agent: no warning.
+      FLEETPMAP_REPORTS_FILE: join(dir, 'reports.json'),
+      FLEETPMAP_TEST_DATABASE_URL: 'postgres://db/test',
+    });
+    expect(await r.exited).toBe(0);
+    const warnings = r.logs().filter((l) => l.level === 40 && 'variable' in l);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        variable: 'FLEETPMAP_SPOOL_DIRECTORY',
+        closest: 'FLEETPMAP_SPOOL_DIR',
+        msg: expect.stringMatching(
+          /FLEETPMAP_SPOOL_DIRECTORY .* did you mean FLEETPMAP_SPOOL_DIR\?/,
+        ),
+      }),
+    ]);
+  });
 });
 
 describe('fleetpmap-agent and its spool directory', () => {

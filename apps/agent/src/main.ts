@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { unknownVariableMessage, unknownVariables } from '@fleetpmap/protocol/environment';
 import { pino } from 'pino';
 import { Agent, fileSink } from './agent.ts';
 import { systemClock } from './clock.ts';
@@ -150,6 +151,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     pino.destination({ fd: 2, sync: true }),
   );
   for (const w of new Set(warnings)) log.warn(w);
+  // A misspelt setting would otherwise be ignored in silence.
+  for (const unknown of unknownVariables(process.env)) {
+    log.warn({ variable: unknown.name, closest: unknown.closest }, unknownVariableMessage(unknown));
+  }
   const source = procfsSource({ procRoot: cfg.procRoot });
   try {
     // The host facts every snapshot carries: without them nothing can be collected at all.

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, SERVER_ENVIRONMENT } from './config.ts';
 
 describe('loadConfig', () => {
   it('takes flags over environment over defaults', () => {
@@ -222,6 +222,20 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({}, { FLEETPMAP_REQUEST_TIMEOUT_MS: '5000' })).toThrow(
       /requestTimeoutMs: at least 10000 ms/,
+    );
+  });
+
+  it('reads exactly the FLEETPMAP_ variables of its list', () => {
+    const read = new Set<string>();
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get(_, name) {
+        if (typeof name === 'string') read.add(name);
+        return undefined;
+      },
+    });
+    loadConfig({}, env);
+    expect([...read].filter((n) => n.startsWith('FLEETPMAP_')).sort()).toEqual(
+      [...SERVER_ENVIRONMENT].sort(),
     );
   });
 });

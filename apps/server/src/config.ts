@@ -3,9 +3,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { MANUAL_SCHEDULE, METRICS, SERVER_SCHEDULE } from '@fleetpmap/db';
 import { MAX_COMPRESSED_BODY_BYTES, MAX_INFLATED_BODY_BYTES } from '@fleetpmap/protocol';
+import { environmentView, SERVER_ENVIRONMENT } from '@fleetpmap/protocol/environment';
 import { hostGlobProblem } from '@fleetpmap/protocol/host-glob';
 import { z } from 'zod';
 import { assertFiresSometime } from './reports/cron.ts';
+
+/** Every FLEETPMAP_ variable the server reads: `loadConfig` can read no other. */
+export { SERVER_ENVIRONMENT };
 
 export const DEFAULT_LISTEN = '127.0.0.1:4680';
 
@@ -310,46 +314,48 @@ export function loadConfig(
   flags: ConfigInput = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ServerConfig {
+  const vars = environmentView(SERVER_ENVIRONMENT, env);
   const nonEmpty = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
   const result = configSchema.safeParse({
-    databaseUrl: nonEmpty(flags.database) ?? nonEmpty(env.FLEETPMAP_DATABASE_URL),
-    dataDir: nonEmpty(flags.dataDir) ?? nonEmpty(env.FLEETPMAP_DATA_DIR) ?? defaultDataDir(env),
-    listen: nonEmpty(flags.listen) ?? nonEmpty(env.FLEETPMAP_LISTEN) ?? DEFAULT_LISTEN,
-    logLevel: nonEmpty(env.FLEETPMAP_LOG_LEVEL) ?? 'info',
-    maxBodyBytes: nonEmpty(env.FLEETPMAP_MAX_BODY_BYTES) ?? MAX_COMPRESSED_BODY_BYTES,
-    maxInflatedBytes: nonEmpty(env.FLEETPMAP_MAX_INFLATED_BYTES) ?? MAX_INFLATED_BODY_BYTES,
-    maxBodyBytesInFlight: nonEmpty(env.FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT),
-    maxConnections: nonEmpty(env.FLEETPMAP_MAX_CONNECTIONS) ?? DEFAULT_MAX_CONNECTIONS,
+    databaseUrl: nonEmpty(flags.database) ?? nonEmpty(vars.FLEETPMAP_DATABASE_URL),
+    dataDir: nonEmpty(flags.dataDir) ?? nonEmpty(vars.FLEETPMAP_DATA_DIR) ?? defaultDataDir(env),
+    listen: nonEmpty(flags.listen) ?? nonEmpty(vars.FLEETPMAP_LISTEN) ?? DEFAULT_LISTEN,
+    logLevel: nonEmpty(vars.FLEETPMAP_LOG_LEVEL) ?? 'info',
+    maxBodyBytes: nonEmpty(vars.FLEETPMAP_MAX_BODY_BYTES) ?? MAX_COMPRESSED_BODY_BYTES,
+    maxInflatedBytes: nonEmpty(vars.FLEETPMAP_MAX_INFLATED_BYTES) ?? MAX_INFLATED_BODY_BYTES,
+    maxBodyBytesInFlight: nonEmpty(vars.FLEETPMAP_MAX_BODY_BYTES_IN_FLIGHT),
+    maxConnections: nonEmpty(vars.FLEETPMAP_MAX_CONNECTIONS) ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerAddress:
-      nonEmpty(env.FLEETPMAP_MAX_CONNECTIONS_PER_ADDRESS) ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-    requestTimeoutMs: nonEmpty(env.FLEETPMAP_REQUEST_TIMEOUT_MS) ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    bodyIdleTimeoutMs: nonEmpty(env.FLEETPMAP_BODY_IDLE_TIMEOUT_MS) ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
-    rateLimitPerSec: nonEmpty(env.FLEETPMAP_RATE_LIMIT_PER_SEC) ?? 100,
-    rateLimitBurst: nonEmpty(env.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
-    maintenanceIntervalMs: nonEmpty(env.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,
-    rollupIntervalMs: nonEmpty(env.FLEETPMAP_ROLLUP_INTERVAL_MS) ?? 60_000,
-    verdictWindowsMs: env.FLEETPMAP_VERDICT_WINDOWS ?? '1h,6h,24h,7d',
-    verdictMetrics: env.FLEETPMAP_VERDICT_METRICS ?? 'anon',
-    workers: nonEmpty(flags.workers) ?? nonEmpty(env.FLEETPMAP_WORKERS) ?? 1,
+      nonEmpty(vars.FLEETPMAP_MAX_CONNECTIONS_PER_ADDRESS) ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    requestTimeoutMs: nonEmpty(vars.FLEETPMAP_REQUEST_TIMEOUT_MS) ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    bodyIdleTimeoutMs:
+      nonEmpty(vars.FLEETPMAP_BODY_IDLE_TIMEOUT_MS) ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+    rateLimitPerSec: nonEmpty(vars.FLEETPMAP_RATE_LIMIT_PER_SEC) ?? 100,
+    rateLimitBurst: nonEmpty(vars.FLEETPMAP_RATE_LIMIT_BURST) ?? 1000,
+    maintenanceIntervalMs: nonEmpty(vars.FLEETPMAP_MAINTENANCE_INTERVAL_MS) ?? 3_600_000,
+    rollupIntervalMs: nonEmpty(vars.FLEETPMAP_ROLLUP_INTERVAL_MS) ?? 60_000,
+    verdictWindowsMs: vars.FLEETPMAP_VERDICT_WINDOWS ?? '1h,6h,24h,7d',
+    verdictMetrics: vars.FLEETPMAP_VERDICT_METRICS ?? 'anon',
+    workers: nonEmpty(flags.workers) ?? nonEmpty(vars.FLEETPMAP_WORKERS) ?? 1,
     report: Object.fromEntries(
       Object.entries({
-        schedule: nonEmpty(env.FLEETPMAP_REPORT_SCHEDULE) ?? DEFAULT_REPORT_SCHEDULE,
-        timeZone: nonEmpty(env.FLEETPMAP_REPORT_TIMEZONE) ?? 'UTC',
-        windowMs: nonEmpty(env.FLEETPMAP_REPORT_WINDOW) ?? '24h',
-        metric: nonEmpty(env.FLEETPMAP_REPORT_METRIC) ?? 'anon',
-        webhookUrl: nonEmpty(env.FLEETPMAP_REPORT_WEBHOOK_URL),
-        webhookSecretFile: nonEmpty(env.FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE),
-        tickMs: nonEmpty(env.FLEETPMAP_REPORT_TICK_MS) ?? 30_000,
+        schedule: nonEmpty(vars.FLEETPMAP_REPORT_SCHEDULE) ?? DEFAULT_REPORT_SCHEDULE,
+        timeZone: nonEmpty(vars.FLEETPMAP_REPORT_TIMEZONE) ?? 'UTC',
+        windowMs: nonEmpty(vars.FLEETPMAP_REPORT_WINDOW) ?? '24h',
+        metric: nonEmpty(vars.FLEETPMAP_REPORT_METRIC) ?? 'anon',
+        webhookUrl: nonEmpty(vars.FLEETPMAP_REPORT_WEBHOOK_URL),
+        webhookSecretFile: nonEmpty(vars.FLEETPMAP_REPORT_WEBHOOK_SECRET_FILE),
+        tickMs: nonEmpty(vars.FLEETPMAP_REPORT_TICK_MS) ?? 30_000,
       }).filter(([, v]) => v !== undefined),
     ),
-    teamReports: readTeamReports(nonEmpty(env.FLEETPMAP_REPORTS_FILE)),
+    teamReports: readTeamReports(nonEmpty(vars.FLEETPMAP_REPORTS_FILE)),
     retention: Object.fromEntries(
       Object.entries({
-        samplesDays: env.FLEETPMAP_RETENTION_SAMPLES_DAYS,
-        mapsDays: env.FLEETPMAP_RETENTION_MAPS_DAYS,
-        aggregates5mDays: env.FLEETPMAP_RETENTION_AGGREGATES_5M_DAYS,
-        aggregates1hDays: env.FLEETPMAP_RETENTION_AGGREGATES_1H_DAYS,
-        reportsDays: env.FLEETPMAP_RETENTION_REPORTS_DAYS,
+        samplesDays: vars.FLEETPMAP_RETENTION_SAMPLES_DAYS,
+        mapsDays: vars.FLEETPMAP_RETENTION_MAPS_DAYS,
+        aggregates5mDays: vars.FLEETPMAP_RETENTION_AGGREGATES_5M_DAYS,
+        aggregates1hDays: vars.FLEETPMAP_RETENTION_AGGREGATES_1H_DAYS,
+        reportsDays: vars.FLEETPMAP_RETENTION_REPORTS_DAYS,
       }).filter(([, v]) => nonEmpty(v) !== undefined),
     ),
   });

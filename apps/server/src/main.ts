@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { createDb, isClosedSocketWriteFault, migrate } from '@fleetpmap/db';
+import { unknownVariableMessage, unknownVariables } from '@fleetpmap/protocol/environment';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
@@ -61,6 +62,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = pino({ level: config.logLevel, base: { service: 'fleetpmap-server' } });
+  if (!cluster.isWorker) {
+    // A misspelt setting would otherwise be ignored in silence (the workers share this one's).
+    for (const unknown of unknownVariables(process.env)) {
+      log.warn(
+        { variable: unknown.name, closest: unknown.closest },
+        unknownVariableMessage(unknown),
+      );
+    }
+  }
   // A database that goes away must not take the server with it (see isClosedSocketWriteFault);
   // every other uncaught exception still ends the process, as it would without this handler.
   process.on('uncaughtException', (error) => {

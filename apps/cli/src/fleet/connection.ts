@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { cliEnvironment } from '../environment.ts';
 import { FleetCommandError } from './errors.ts';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:4680';
@@ -48,26 +49,27 @@ export function resolveConnection(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv = process.env,
 ): Connection {
-  const configPath = flags.config ?? env.FLEETPMAP_CONFIG ?? defaultConfigPath(env);
+  const vars = cliEnvironment(env);
+  const configPath = flags.config ?? vars.FLEETPMAP_CONFIG ?? defaultConfigPath(env);
   const file = readConfigFile(configPath, flags.config !== undefined);
   const server = serverSchema.safeParse(
-    flags.server ?? nonEmpty(env.FLEETPMAP_SERVER) ?? file.server ?? DEFAULT_SERVER,
+    flags.server ?? nonEmpty(vars.FLEETPMAP_SERVER) ?? file.server ?? DEFAULT_SERVER,
   );
   if (!server.success) {
     throw new FleetCommandError(server.error.issues[0]?.message ?? 'invalid server URL');
   }
-  let token = flags.token ?? nonEmpty(env.FLEETPMAP_TOKEN);
+  let token = flags.token ?? nonEmpty(vars.FLEETPMAP_TOKEN);
   const tokenFile =
     token === undefined
-      ? (flags.tokenFile ?? nonEmpty(env.FLEETPMAP_TOKEN_FILE) ?? file.tokenFile)
+      ? (flags.tokenFile ?? nonEmpty(vars.FLEETPMAP_TOKEN_FILE) ?? file.tokenFile)
       : undefined;
   if (token === undefined && tokenFile === undefined) token = file.token;
   if (tokenFile !== undefined) token = readTokenFile(tokenFile);
   const timeoutSeconds =
     flags.timeout !== undefined
       ? parseSeconds(flags.timeout, '--timeout')
-      : env.FLEETPMAP_TIMEOUT !== undefined && env.FLEETPMAP_TIMEOUT !== ''
-        ? parseSeconds(env.FLEETPMAP_TIMEOUT, 'FLEETPMAP_TIMEOUT')
+      : vars.FLEETPMAP_TIMEOUT !== undefined && vars.FLEETPMAP_TIMEOUT !== ''
+        ? parseSeconds(vars.FLEETPMAP_TIMEOUT, 'FLEETPMAP_TIMEOUT')
         : (file.timeout ?? DEFAULT_TIMEOUT_SECONDS);
   return { server: server.data, token, timeoutMs: Math.max(1, Math.round(timeoutSeconds * 1000)) };
 }

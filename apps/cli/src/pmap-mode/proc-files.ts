@@ -1,8 +1,9 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { cliEnvironment } from '../environment.ts';
 
 /** The proc root: /proc, or FLEETPMAP_PROC_ROOT (tests replay captured trees through it). */
 export function procRoot(env: Readonly<Record<string, string | undefined>>): string {
-  const root = env.FLEETPMAP_PROC_ROOT;
+  const root = cliEnvironment(env).FLEETPMAP_PROC_ROOT;
   return root !== undefined && root !== '' ? root.replace(/\/+$/, '') || '/' : '/proc';
 }
 
