@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -131,6 +132,31 @@ describe('fleetpmap-agent start-up checks', () => {
         ),
       }),
     ]);
+  });
+});
+
+describe('src/main.ts run by itself', () => {
+  const mainModule = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+  it('is the agent, as the bin is: --help prints the usage and exits 0', () => {
+    const help = execFileSync(process.execPath, [mainModule, '--help'], { encoding: 'utf8' });
+    expect(help).toMatch(/^Usage: fleetpmap-agent \[options\]/);
+    for (const name of ['FLEETPMAP_HOST_NAME', 'FLEETPMAP_PROC_ROOT', 'FLEETPMAP_LOG_LEVEL']) {
+      expect(help).toContain(name);
+    }
+  });
+
+  it('exits 2 for a bad flag, once', async () => {
+    const proc = spawn(process.execPath, [mainModule, '--no-such-flag'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    proc.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const [code] = await once(proc, 'exit');
+    expect(code).toBe(2);
+    expect(err.match(/unknown option/g)).toHaveLength(1);
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
 import { unknownVariableMessage, unknownVariables } from '@fleetpmap/protocol/environment';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { Agent, fileSink } from './agent.ts';
 import { systemClock } from './clock.ts';
@@ -55,8 +55,11 @@ export function agentProgram(): Command {
     )
     .option('--full', 'read the full smaps of every process on the first cycle')
     .option('--stats', 'print one line of the agent’s own cost per cycle on stderr')
-    .option('--proc-root <dir>', 'proc file system to read (default /proc)')
-    .option('--host-name <name>', 'host name in the fleet (default: os.hostname())')
+    .option('--proc-root <dir>', 'proc file system to read (FLEETPMAP_PROC_ROOT; default /proc)')
+    .option(
+      '--host-name <name>',
+      'host name in the fleet (FLEETPMAP_HOST_NAME; default: os.hostname())',
+    )
     .option('--label <k=v>', 'host label, repeatable', collect)
     .option('--cheap-interval <duration>', 'stat+status of every process (default 30s)')
     .option('--rollup-interval <duration>', 'smaps_rollup of every process (default 5m)')
@@ -71,15 +74,10 @@ export function agentProgram(): Command {
     .option('--retry-max-delay <duration>', 'longest wait between push retries (default 5m)')
     .option('--max-body-bytes <size>', 'split snapshots above this JSON size')
     .addOption(
-      new Option('--log-level <level>', 'pino log level').choices([
-        'fatal',
-        'error',
-        'warn',
-        'info',
-        'debug',
-        'trace',
-        'silent',
-      ]),
+      new Option(
+        '--log-level <level>',
+        'pino log level (FLEETPMAP_LOG_LEVEL; default info)',
+      ).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     );
 }
 
@@ -125,7 +123,7 @@ function usageExitCode(err: unknown): number {
   return code === 0 ? 0 : 2;
 }
 
-/** Runs the agent; resolves to the process exit code. The only caller of process.exit is the bin. */
+/** Runs the agent; resolves to the process exit code. Only `runAsProcess` calls process.exit. */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = agentProgram();
   program.exitOverride();
@@ -295,3 +293,26 @@ async function runAgent(
   log.info({ ...sender?.stats, spooled: sender?.spool.count }, 'fleetpmap-agent stopped');
   return exitCode;
 }
+
+let started = false;
+
+/**
+ * Runs the agent as this process: `main` on the command line, its result the exit code. The bin
+ * calls it, and so does this module when it is the one Node was started with. A bundle of the
+ * bin is such a module too, and calls it twice: only the first call runs.
+ */
+export function runAsProcess(): void {
+  if (started) return;
+  started = true;
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`fleetpmap-agent: internal error: ${err?.stack ?? err}\n`);
+      process.exit(70);
+    },
+  );
+}
+
+if (import.meta.main) runAsProcess();

@@ -12,7 +12,10 @@ export function withConnectionOptions(command: Command): Command {
     .option('--server <url>', 'server URL (env FLEETPMAP_SERVER; default http://127.0.0.1:4680)')
     .option('--token <token>', 'bearer token (env FLEETPMAP_TOKEN)')
     .option('--token-file <path>', 'read the token from a file (env FLEETPMAP_TOKEN_FILE)')
-    .option('--config <path>', 'config file (default ~/.config/fleetpmap/config.json)')
+    .option(
+      '--config <path>',
+      'config file (env FLEETPMAP_CONFIG; default $XDG_CONFIG_HOME/fleetpmap/config.json, ~/.config/fleetpmap/config.json when unset)',
+    )
     .option(
       '--timeout <seconds>',
       `give up on a request after this long (env FLEETPMAP_TIMEOUT; default ${DEFAULT_TIMEOUT_SECONDS})`,
