@@ -6,11 +6,13 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Service } from 'kubernetes-models/v1';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../apps/server/src/config.ts';
 import {
   AGENT_UNIT,
   agentContainer,
   agentDaemonSet,
   type Container,
+  environmentOf,
   KUBERNETES_DIR,
   type KubernetesObject,
   kubernetesManifestFiles,
@@ -23,6 +25,24 @@ import {
   serverService,
   unitCapabilities,
 } from './deployment-files.ts';
+import { SERVER_SHUTDOWN_DRAIN_S, SERVER_SHUTDOWN_JOB_MARGIN_S } from './server-shutdown.ts';
+
+/** A Kubernetes memory quantity (`512Mi`, `1Gi`, `1500M`, plain bytes) in bytes. */
+function memoryBytes(quantity: string): number {
+  const match = /^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (!match) throw new Error(`not a memory quantity: ${quantity}`);
+  const unit = {
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+  };
+  return Number(match[1]) * (match[2] ? unit[match[2] as keyof typeof unit] : 1);
+}
 
 /**
  * Every kind the manifests use, with its model (validation against the Kubernetes OpenAPI
@@ -180,6 +200,31 @@ describe('the server Deployment', () => {
     expect(container.securityContext?.privileged).not.toBe(true);
   });
 
+  it('has a memory limit that holds its body budget at 7 bytes a byte, above 300 MiB idle', () => {
+    // The budget the Deployment's own environment gives (the default unless it sets one).
+    const env = environmentOf(serverContainer(), {
+      secrets: { 'fleetpmap-database/url': 'postgres://u:p@db.internal:5432/fleetpmap' },
+    });
+    const { maxBodyBytesInFlight } = loadConfig({}, env);
+    expect(maxBodyBytesInFlight).toBeGreaterThan(0);
+    const limit = memoryBytes(serverContainer().resources?.limits?.memory ?? '0');
+    expect(limit).toBeGreaterThanOrEqual(maxBodyBytesInFlight * 7 + 300 * 2 ** 20);
+  });
+
+  it('gives a stopping replica its preStop sleep, the request drain and a running job time', () => {
+    const { lifecycle } = serverContainer() as {
+      lifecycle?: { preStop?: { exec?: { command: string[] } } };
+    };
+    const [program, seconds] = lifecycle?.preStop?.exec?.command ?? [];
+    expect(program).toBe('sleep');
+    const { terminationGracePeriodSeconds: grace = 30 } = podSpecOf(serverDeployment()) as {
+      terminationGracePeriodSeconds?: number;
+    };
+    expect(grace).toBeGreaterThanOrEqual(
+      Number(seconds) + SERVER_SHUTDOWN_DRAIN_S + SERVER_SHUTDOWN_JOB_MARGIN_S,
+    );
+  });
+
   it('has a writable volume exactly where its data directory is', () => {
     const container = serverContainer();
     const dataDir = container.env?.find((v) => v.name === 'FLEETPMAP_DATA_DIR')?.value;
@@ -197,8 +242,8 @@ describe('the agent DaemonSet', () => {
     expect(podSpecOf(agentDaemonSet()).hostPID).toBe(true);
   });
 
-  it('has exactly the capabilities of the systemd agent unit: SYS_PTRACE and DAC_READ_SEARCH', () => {
-    expect(agentUnitCapabilities).toEqual(['DAC_READ_SEARCH', 'SYS_PTRACE']);
+  it('has exactly the capability of the systemd agent unit: SYS_PTRACE, no DAC capability', () => {
+    expect(agentUnitCapabilities).toEqual(['SYS_PTRACE']);
     const { capabilities } = agentContainer().securityContext ?? {};
     expect(capabilities?.drop).toEqual(['ALL']);
     expect([...(capabilities?.add ?? [])].sort()).toEqual(agentUnitCapabilities);
