@@ -114,6 +114,30 @@ export function environmentView<const N extends string>(
   });
 }
 
+/**
+ * The FLEETPMAP_ names `load` reads from the environment it is given, sorted: how a test checks a
+ * loader against its list. The environment holds nothing but `base`.
+ */
+export function variablesRead(
+  load: (env: Env) => unknown,
+  base: Readonly<Record<string, string>> = {},
+): string[] {
+  const read = new Set<string>();
+  const env = new Proxy({} as Record<string, string | undefined>, {
+    get(_, name) {
+      if (typeof name !== 'string') return undefined;
+      read.add(name);
+      return base[name];
+    },
+  });
+  try {
+    load(env);
+  } catch {
+    // a loader may refuse an empty environment after reading it: what it read is what counts
+  }
+  return [...read].filter((n) => n.startsWith('FLEETPMAP_')).sort();
+}
+
 /** Levenshtein distance between two names. */
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
