@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { benchAdminUrl } from '@fleetpmap/db';
 import postgres from 'postgres';
 import { startBenchServer } from './bench-server.ts';
 import { createSimulatedHost, nextSnapshot } from './simulated-fleet.ts';
@@ -31,10 +32,7 @@ const MAPPINGS = Number(args.mappings);
 const PUSHES = Number(args.pushes);
 const PROBE_EVERY_MS = 5;
 
-const adminUrl =
-  process.env.FLEETPMAP_BENCH_DATABASE_URL ??
-  process.env.FLEETPMAP_TEST_DATABASE_URL ??
-  'postgres://postgres@127.0.0.1:5432/postgres';
+const adminUrl = benchAdminUrl();
 
 function startServer(databaseUrl: string, dataDir: string) {
   return startBenchServer(databaseUrl, dataDir, {

@@ -17,6 +17,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { benchAdminUrl } from '@fleetpmap/db';
 import type { Snapshot } from '@fleetpmap/protocol';
 import postgres from 'postgres';
 import { startBenchServer } from './bench-server.ts';
@@ -42,10 +43,7 @@ const MAPPINGS = Number(args.mappings);
 const WORKERS = Number(args.workers);
 const CYCLE_MS = 30_000;
 
-const adminUrl =
-  process.env.FLEETPMAP_BENCH_DATABASE_URL ??
-  process.env.FLEETPMAP_TEST_DATABASE_URL ??
-  'postgres://postgres@127.0.0.1:5432/postgres';
+const adminUrl = benchAdminUrl();
 
 type Push = {
   host: number;
