@@ -10,6 +10,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { type Backend, DeadConnections } from './dead-connections.ts';
 import { DatabaseUnreachable, ReachabilityWatch } from './reachability.ts';
 import * as schema from './schema/index.ts';
 
@@ -48,8 +49,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** Default of `stallMs`. */
 export const DEFAULT_STALL_MS = 2_000;
 
-/** The postgres.js client behind a database handle, for what needs one session (see `migrate`). */
-const postgresClients = new WeakMap<Db, postgres.Sql>();
+/** The postgres.js pool in use behind a database handle, for what needs one session (`migrate`). */
+const postgresClients = new WeakMap<Db, () => postgres.Sql>();
 
 /** The advisory lock key under which migrations run (any fixed number no other lock uses). */
 const MIGRATION_LOCK = 0x66_6c_6d_67; // 'flmg'
@@ -94,36 +95,101 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       // postgres.js waits up to 20 s between attempts after repeated failures; queries that come
       // after the database is back would wait as long. A second at most is plenty of politeness.
       backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1),
+      // TCP keepalive after 60 s idle (postgres.js's default, stated so that an upgrade keeps
+      // it): a backstop that closes a connection whose peer vanished, after the system's probes
+      // (Linux: 9 × 75 s), as long as nothing is left unacknowledged on it
+      keep_alive: 60,
     };
-    const client = postgres(url, {
-      ...options,
-      max,
-      // int8 as JS numbers: every bigint here is a ms time, a KiB size or a tick count < 2^53
-      types: {
-        bigint: {
-          to: 20,
-          from: [20],
-          serialize: (x: number) => String(x),
-          parse: (x: string) => Number(x),
+    // The pool in use. A pool one of whose connections was found dead (see `DeadConnections`) is
+    // replaced by a new one, since postgres.js can neither close one connection from outside nor
+    // stop handing it queries; the old pool is ended once the work still running on it is over.
+    const pools = new Set<Pool>();
+    let first: postgres.Sql | undefined;
+    const openPool = (): Pool => {
+      const sql = postgres(url, {
+        ...options,
+        max,
+        // int8 as JS numbers: every bigint here is a ms time, a KiB size or a tick count < 2^53
+        types: {
+          bigint: {
+            to: 20,
+            from: [20],
+            serialize: (x: number) => String(x),
+            parse: (x: string) => Number(x),
+          },
         },
-      },
-    });
+      });
+      // drizzle changes the parsers of the client it is given (dates as strings, ...), which is
+      // the first pool: the pools after it must read and write values the same way
+      if (first) {
+        Object.assign(sql.options.parsers, first.options.parsers);
+        Object.assign(sql.options.serializers, first.options.serializers);
+      }
+      first ??= sql;
+      const pool = { sql, running: 0, retired: false };
+      pools.add(pool);
+      return pool;
+    };
+    let current = openPool();
+    const workOn = (pool: Pool) => {
+      pool.running++;
+      let over = false;
+      return () => {
+        if (over) return;
+        over = true;
+        pool.running--;
+        if (pool.retired && pool.running === 0 && pools.delete(pool)) {
+          // what is left are dead connections, and queries given up on
+          void pool.sql.end({ timeout: 0 }).catch(() => {});
+        }
+      };
+    };
+    const retire = (dead: Set<Backend>, poolOf: Map<Backend, Pool>) => {
+      const hit = new Set([...dead].map((backend) => poolOf.get(backend)));
+      for (const pool of hit) {
+        if (!pool || pool.retired) continue;
+        pool.retired = true;
+        if (pool === current) current = openPool();
+      }
+      // the queries on those connections, and all that waited in those pools for a connection
+      // (behind dead ones, which stay busy until the pool ends)
+      return (place: Place) => {
+        if (!hit.has(place.pool)) return false;
+        const backend = place.backend();
+        return backend === null || (backend !== undefined && dead.has(backend));
+      };
+    };
+
     // The reachability check runs on a connection of its own, so that it never queues behind
     // the pool's work; it is dropped after a failure and opened anew at the next check.
     let probe: postgres.Sql | undefined;
-    const check = async () => {
+    const deadConnections = new DeadConnections();
+    // With several hosts in the URL, the probe may be on another server than a pool connection,
+    // and find none of its backends.
+    const oneServer = current.sql.options.host.length === 1;
+    const check = async (suspects: readonly Place[]) => {
       probe ??= postgres(url, { ...options, max: 1, idle_timeout: 30, fetch_types: false });
       const sql = probe;
+      // the connections single queries have waited on for long (a transaction's connection sits
+      // idle between its queries: it tells nothing)
+      const waitedOn = new Map<Backend, Pool>();
+      for (const place of suspects) {
+        const backend = place.query ? place.backend() : undefined;
+        if (oneServer && typeof backend?.pid === 'number') waitedOn.set(backend, place.pool);
+      }
       let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
-          sql`select 1`,
-          new Promise((_, reject) => {
+        const dead = await Promise.race([
+          waitedOn.size > 0
+            ? deadConnections.find(sql, [...waitedOn.keys()])
+            : sql`select 1`.then(() => new Set<Backend>()),
+          new Promise<never>((_, reject) => {
             timer = setTimeout(reject, connectTimeoutS * 1000 + 1000, new DatabaseUnreachable());
           }),
         ]);
+        return dead.size > 0 ? retire(dead, waitedOn) : undefined;
       } catch (error) {
-        if (answeredAlive(error)) return;
+        if (answeredAlive(error)) return undefined;
         if (probe === sql) probe = undefined;
         void sql.end({ timeout: 0 }).catch(() => {});
         throw error;
@@ -131,12 +197,20 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
         clearTimeout(timer);
       }
     };
-    const watch = new ReachabilityWatch({ stallMs, check });
-    const db = drizzlePostgres({ client: guardClient(client, watch), schema }) as unknown as Db;
-    postgresClients.set(db, client);
+    const watch: Watch = new ReachabilityWatch({ stallMs, check });
+    const client = guardClient(
+      current.sql,
+      () => ({ sql: current.sql, pool: current, workOn }),
+      watch,
+    );
+    const db = drizzlePostgres({ client, schema }) as unknown as Db;
+    postgresClients.set(db, () => current.sql);
     const close = async () => {
       watch.close();
-      await Promise.all([client.end({ timeout: 5 }), probe?.end({ timeout: 0 })]);
+      await Promise.all([
+        ...[...pools].map((pool) => pool.sql.end({ timeout: 5 })),
+        probe?.end({ timeout: 0 }),
+      ]);
     };
     return { db, driver: 'postgres', close };
   }
@@ -160,7 +234,7 @@ export async function migrate(handle: DbHandle): Promise<void> {
   if (handle.driver === 'postgres') {
     const client = postgresClients.get(handle.db);
     if (!client) throw new Error('migrate: database handle was not made by createDb');
-    const session = await client.reserve();
+    const session = await client().reserve();
     try {
       await session`select pg_advisory_lock(${MIGRATION_LOCK})`;
       try {
@@ -197,41 +271,85 @@ function answeredAlive(error: unknown): boolean {
   return error instanceof postgres.PostgresError && !/^(08|57P)/.test(error.code);
 }
 
-/** The fields of a postgres.js query that its typings do not show. */
+/**
+ * The fields of a postgres.js query that its typings do not show. These, and `state.pid` (see
+ * `Backend`), are all this file relies on of postgres.js's insides: check them on an upgrade.
+ */
 type DriverQuery = {
-  /** the backend it was handed to; null while it waits for a connection */
-  state: unknown;
+  /** the backend it was handed to (its connection's record); null while it waits for one */
+  state: Backend | null;
   strings: string[];
   args: unknown[];
   canceller: ((query: unknown) => Promise<void>) | null;
 };
 
+/** One postgres.js pool, and the watched work still running on it. */
+interface Pool {
+  readonly sql: postgres.Sql;
+  /** operations issued on it that have neither settled nor been given up */
+  running: number;
+  /** replaced after one of its connections was found dead; ended once `running` is 0 */
+  retired: boolean;
+}
+
+/** Where a watched operation runs (its place for `ReachabilityWatch`). */
+interface Place {
+  pool: Pool;
+  /**
+   * the backend of its connection: null while it waits for a connection, undefined when that is
+   * not known (a transaction whose body has sent no query yet)
+   */
+  backend(): Backend | null | undefined;
+  /** a single query, waiting for its answer all along (a transaction waits on its body too) */
+  query: boolean;
+}
+
+type Watch = ReachabilityWatch<Place>;
+
+/** What a transaction knows of its connection: a query of its own that was handed to it. */
+type TransactionConnection = { query?: DriverQuery; started: boolean };
+
+/** Where guarded calls go: the pool in use at each call, or one transaction's connection. */
+type Target = {
+  sql: postgres.Sql;
+  pool: Pool;
+  /** counts an operation as running on `pool`; the function returned says it is over */
+  workOn(pool: Pool): () => void;
+  transaction?: TransactionConnection;
+};
+
 /**
- * The pool as drizzle uses it (`unsafe`, `begin`, `savepoint`), with every query and transaction
- * watched by `watch`: given up on when the database stops answering (see `reachability.ts`).
+ * The pool as drizzle uses it (`unsafe`, `begin`, `savepoint`, `options`), with every query and
+ * transaction watched by `watch`: given up on when the database stops answering, or its
+ * connection is found dead (see `reachability.ts`). `shape` is any pool, for the proxy's shape.
  */
-function guardClient(sql: postgres.Sql, watch: ReachabilityWatch): postgres.Sql {
-  return new Proxy(sql, {
-    get(target, prop) {
+function guardClient(shape: postgres.Sql, target: () => Target, watch: Watch): postgres.Sql {
+  return new Proxy(shape, {
+    get(_, prop) {
+      const to = target();
+      const { sql } = to;
       if (prop === 'unsafe') {
         return (...args: Parameters<postgres.Sql['unsafe']>) =>
-          guardQuery(target.unsafe(...args), watch);
+          guardQuery(sql.unsafe(...args), to, watch);
       }
       if (prop === 'begin' || prop === 'savepoint') {
         return (...args: unknown[]) => {
           const fn = args.pop() as (tx: postgres.Sql) => unknown;
-          const open = (target as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+          const open = (sql as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
             prop
           ] as (...a: unknown[]) => Promise<unknown>;
+          // a savepoint is on the connection of its transaction
+          const connection = to.transaction ?? { started: false };
           return guardTransaction(
-            (body) => open.call(target, ...args, body),
-            (tx) => fn(guardClient(tx, watch)),
+            (body) => open.call(sql, ...args, body),
+            (tx) => fn(guardClient(tx, () => ({ ...to, sql: tx, transaction: connection }), watch)),
+            { ...to, transaction: connection },
             watch,
           );
         };
       }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      const value = Reflect.get(sql, prop, sql);
+      return typeof value === 'function' ? value.bind(sql) : value;
     },
   });
 }
@@ -242,27 +360,35 @@ function answered(error: unknown): boolean {
 }
 
 /** A query that runs (lazily, as postgres.js queries do) under the watch. */
-function guardQuery<T extends PromiseLike<unknown>>(query: T, watch: ReachabilityWatch): T {
+function guardQuery<T extends PromiseLike<unknown>>(query: T, target: Target, watch: Watch): T {
+  const driverQuery = query as unknown as DriverQuery;
+  const place: Place = { pool: target.pool, backend: () => driverQuery.state, query: true };
   let outcome: Promise<unknown> | undefined;
   const run = () => {
     outcome ??= new Promise((resolve, reject) => {
-      let op: ReturnType<ReachabilityWatch['track']>;
+      let op: ReturnType<Watch['track']>;
+      let over: () => void = () => {};
       try {
         op = watch.track((error) => {
           reject(error);
           abandon(query);
-        });
+          over();
+        }, place);
       } catch (error) {
         reject(error); // never handed to the driver
         return;
       }
+      over = target.workOn(target.pool);
+      if (target.transaction) target.transaction.query ??= driverQuery;
       query.then(
         (rows) => {
           op.settle(true);
+          over();
           resolve(rows);
         },
         (error: unknown) => {
           op.settle(answered(error));
+          over();
           reject(error);
         },
       );
@@ -311,30 +437,43 @@ function abandon(query: PromiseLike<unknown>): void {
 function guardTransaction(
   open: (body: (tx: postgres.Sql) => Promise<unknown>) => Promise<unknown>,
   body: (tx: postgres.Sql) => unknown,
-  watch: ReachabilityWatch,
+  target: Target & { transaction: TransactionConnection },
+  watch: Watch,
 ): Promise<unknown> {
+  const connection = target.transaction;
+  const place: Place = {
+    pool: target.pool,
+    backend: () => connection.query?.state ?? (connection.started ? undefined : null),
+    query: false,
+  };
   return new Promise((resolve, reject) => {
     let abandoned: DatabaseUnreachable | undefined;
-    let op: ReturnType<ReachabilityWatch['track']>;
+    let op: ReturnType<Watch['track']>;
+    let over: () => void = () => {};
     try {
       op = watch.track((error) => {
         abandoned = error;
         reject(error);
-      });
+        over();
+      }, place);
     } catch (error) {
       reject(error);
       return;
     }
+    over = target.workOn(target.pool);
     open(async (tx) => {
       if (abandoned) throw abandoned;
+      connection.started = true;
       return await body(tx);
     }).then(
       (result) => {
         op.settle(true);
+        over();
         resolve(result);
       },
       (error: unknown) => {
         op.settle(answered(error));
+        over();
         reject(error);
       },
     );

@@ -14,6 +14,7 @@ describe('ReachabilityWatch', () => {
       check: async () => {
         checks++;
         if (!reachable) throw new Error('ECONNREFUSED');
+        return undefined;
       },
     });
     try {
@@ -40,6 +41,33 @@ describe('ReachabilityWatch', () => {
       watch.close();
     }
   });
+
+  it('gives up on work waiting long on a connection a check finds dead, and on that only', async () => {
+    const looked: string[][] = [];
+    const watch = new ReachabilityWatch<string>({
+      stallMs: 50,
+      check: async (suspects) => {
+        looked.push([...suspects]);
+        // as a real check: it judges the suspects only
+        return suspects.includes('dead') ? (place) => place === 'dead' : undefined;
+      },
+    });
+    try {
+      const aborted: string[] = [];
+      watch.track(() => aborted.push('dead'), 'dead');
+      const slow = watch.track(() => aborted.push('slow'), 'slow');
+      const unplaced = watch.track(() => aborted.push('unplaced'));
+      await sleep(400);
+      expect(aborted).toEqual(['dead']);
+      expect(watch.down).toBe(false);
+      expect(looked).toContainEqual(['dead', 'slow']); // after 2 × stallMs, not before
+      expect(looked[0]).toEqual([]);
+      slow.settle(true);
+      unplaced.settle(true);
+    } finally {
+      watch.close();
+    }
+  });
 });
 
 const adminUrl = process.env.FLEETPMAP_TEST_DATABASE_URL;
@@ -59,6 +87,26 @@ async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
   const value = await work;
   return { value, ms: performance.now() - started };
+}
+
+/** `timed`, or 'still waiting' after `ms`. */
+function timedWithin<T>(
+  work: Promise<T>,
+  ms: number,
+): Promise<{ value: T | 'still waiting'; ms: number }> {
+  return timed(Promise.race([work, sleep(ms).then(() => 'still waiting' as const)]));
+}
+
+/** A transaction's outcome, as `outcome`'s. */
+function transactionOutcome(handle: DbHandle, sql: string): Promise<string> {
+  return handle.db
+    .transaction(async (tx) => {
+      await queryRows(tx, sql);
+    })
+    .then(
+      () => 'ok',
+      (e: { code?: string }) => e.code ?? String(e),
+    );
 }
 
 async function untilOk(handle: DbHandle, withinMs: number): Promise<number> {
@@ -150,6 +198,73 @@ describe.runIf(adminUrl)('queries when Postgres cannot be reached', () => {
       await queryRows(tx, 'select pg_sleep(1)');
       await queryRows(tx, 'select pg_sleep(0.5)');
     });
+  });
+
+  it('gives up on queries on connections whose path is gone while new ones work, then uses new ones', {
+    timeout: 90_000,
+  }, async () => {
+    await using t = await setup({ maxConnections: 3 });
+    await Promise.all([outcome(t.handle), outcome(t.handle), outcome(t.handle)]); // 3 connections
+    const started = performance.now();
+    const sent = [
+      timedWithin(outcome(t.handle, 'select pg_sleep(1)'), 30_000),
+      timedWithin(outcome(t.handle, 'select pg_sleep(1)'), 30_000),
+      timedWithin(transactionOutcome(t.handle, 'select pg_sleep(1)'), 30_000),
+    ];
+    await sleep(300);
+    t.proxy.freeze(); // no reset: the old connections just never answer again
+    await sleep(1_000);
+    const later = Array.from({ length: 4 }, () => timedWithin(outcome(t.handle), 30_000));
+    const results = await Promise.all([...sent, ...later]);
+    for (const r of results) expect(r.value).toBe('DATABASE_UNREACHABLE');
+    // Before: all still waiting at 30 s, and for good (new queries queued behind the silent
+    // connections, the check's own new connection answering).
+    expect(performance.now() - started).toBeLessThan(15_000);
+    // and the frozen transaction's backend does not stay on the server holding what it took
+    // (ended by then, perhaps not yet gone)
+    let idle: unknown[] = [];
+    for (let tries = 0; tries < 20; tries++) {
+      idle = await queryRows(
+        t.scratch.db,
+        `select pid from pg_stat_activity
+         where datname = current_database() and state like 'idle in transaction%'`,
+      );
+      if (idle.length === 0) break;
+      await sleep(100);
+    }
+    expect(idle).toEqual([]);
+    // the pool works again on new connections, as many at once as before
+    const next = await timed(outcome(t.handle));
+    expect(next.value).toBe('ok');
+    expect(next.ms).toBeLessThan(5_000);
+    const busy = await Promise.all([
+      ...Array.from({ length: 6 }, () => outcome(t.handle, 'select pg_sleep(0.2)')),
+      transactionOutcome(t.handle, 'select 1'),
+    ]);
+    expect(busy).toEqual(Array(7).fill('ok'));
+  });
+
+  it('lets long queries holding every connection run, with more work waiting behind them', {
+    timeout: 60_000,
+  }, async () => {
+    await using t = await setup({ maxConnections: 2, stallMs: 500 });
+    const results = await Promise.all([
+      outcome(t.handle, 'select pg_sleep(6)'),
+      outcome(t.handle, 'select pg_sleep(6)'),
+      ...Array.from({ length: 3 }, () => outcome(t.handle)),
+      // idle in transaction for a while between its queries
+      t.handle.db
+        .transaction(async (tx) => {
+          await queryRows(tx, 'select 1');
+          await sleep(2_000);
+          await queryRows(tx, 'select pg_sleep(1)');
+        })
+        .then(
+          () => 'ok',
+          (e: { code?: string }) => e.code ?? String(e),
+        ),
+    ]);
+    expect(results).toEqual(Array(6).fill('ok'));
   });
 
   it('writes given up on do not land when the database comes back', {

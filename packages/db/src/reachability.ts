@@ -10,6 +10,13 @@
  * bounded by the connect timeout. If it answers, the waiting queries are merely slow and go on;
  * if not, every waiting query fails with `DatabaseUnreachable` (which the API answers with 503),
  * and new queries fail at once until a check, repeated every `stallMs`, gets an answer again.
+ *
+ * An answering database does not prove that every connection to it still works: after a failover
+ * that moved the database's address, or a firewall that forgot the pool's flows, the connections
+ * opened before stay silent forever while new ones (the check's among them) work. So operations
+ * may say where they run (`track`'s `place`), and once one of them has waited `2 × stallMs`, the
+ * check also looks at those places (`check`'s `suspects`) and may name some dead; the operations
+ * there are then given up like those of an unreachable database, the others go on.
  */
 
 /** The error of a query given up on because the database stopped answering. */
@@ -21,11 +28,15 @@ export class DatabaseUnreachable extends Error {
   }
 }
 
-export interface ReachabilityWatchOptions {
+export interface ReachabilityWatchOptions<P> {
   /** how long queries may wait with no answer from the database before it is checked */
   stallMs: number;
-  /** resolves when the database answers, rejects when it cannot be reached (bounded in time) */
-  check(): Promise<void>;
+  /**
+   * Resolves when the database answers, rejects when it cannot be reached (bounded in time).
+   * `suspects` are the places of the operations that have waited `2 × stallMs` or more; when the
+   * check finds some of them dead, it resolves to a test of the places whose operations to give up.
+   */
+  check(suspects: readonly P[]): Promise<((place: P) => boolean) | undefined>;
 }
 
 export interface TrackedOperation {
@@ -36,12 +47,17 @@ export interface TrackedOperation {
   settle(answered: boolean): void;
 }
 
-type Pending = { since: number; abort(error: DatabaseUnreachable): void; done: boolean };
+type Pending<P> = {
+  since: number;
+  place: P | undefined;
+  abort(error: DatabaseUnreachable): void;
+  done: boolean;
+};
 
-export class ReachabilityWatch {
+export class ReachabilityWatch<P = never> {
   readonly #stallMs: number;
-  readonly #check: () => Promise<void>;
-  readonly #pending = new Set<Pending>();
+  readonly #check: ReachabilityWatchOptions<P>['check'];
+  readonly #pending = new Set<Pending<P>>();
   #lastAnswer = performance.now();
   #lastCheck = Number.NEGATIVE_INFINITY;
   #down = false;
@@ -49,7 +65,7 @@ export class ReachabilityWatch {
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(opts: ReachabilityWatchOptions) {
+  constructor(opts: ReachabilityWatchOptions<P>) {
     this.#stallMs = opts.stallMs;
     this.#check = opts.check;
   }
@@ -61,11 +77,12 @@ export class ReachabilityWatch {
 
   /**
    * Starts watching an operation; `abort` is called, at most once, when it is given up on.
+   * `place` says where it runs, for the check to tell whether that still works (see `check`).
    * Throws `DatabaseUnreachable` at once while the database is known to be unreachable.
    */
-  track(abort: (error: DatabaseUnreachable) => void): TrackedOperation {
+  track(abort: (error: DatabaseUnreachable) => void, place?: P): TrackedOperation {
     if (this.#down) throw new DatabaseUnreachable();
-    const op: Pending = { since: performance.now(), abort, done: false };
+    const op: Pending<P> = { since: performance.now(), place, abort, done: false };
     this.#pending.add(op);
     this.#schedule();
     return {
@@ -90,8 +107,21 @@ export class ReachabilityWatch {
     let due = this.#lastCheck + this.#stallMs;
     if (!this.#down) {
       let oldest = Number.POSITIVE_INFINITY;
-      for (const op of this.#pending) oldest = Math.min(oldest, op.since);
-      due = Math.max(this.#lastAnswer + this.#stallMs, oldest + this.#stallMs);
+      let oldestPlaced = Number.POSITIVE_INFINITY;
+      for (const op of this.#pending) {
+        oldest = Math.min(oldest, op.since);
+        if (op.place !== undefined) oldestPlaced = Math.min(oldestPlaced, op.since);
+      }
+      // the database silent as a whole while work waits
+      due = Math.max(this.#lastAnswer, oldest) + this.#stallMs;
+      // work waiting long where it runs, however the rest fares; at most one check per `stallMs`
+      if (oldestPlaced !== Number.POSITIVE_INFINITY) {
+        const suspectDue = Math.max(
+          oldestPlaced + 2 * this.#stallMs,
+          this.#lastCheck + this.#stallMs,
+        );
+        due = Math.min(due, suspectDue);
+      }
     }
     const delay = Math.max(0, due - performance.now());
     this.#timer = setTimeout(() => {
@@ -105,15 +135,20 @@ export class ReachabilityWatch {
     const now = performance.now();
     const silent = now - this.#lastAnswer >= this.#stallMs;
     const stalled = [...this.#pending].some((op) => now - op.since >= this.#stallMs);
-    if (!this.#down && !(silent && stalled)) {
+    const suspects: P[] = [];
+    for (const op of this.#pending) {
+      if (op.place !== undefined && now - op.since >= 2 * this.#stallMs) suspects.push(op.place);
+    }
+    if (!this.#down && !(silent && stalled) && suspects.length === 0) {
       this.#schedule();
       return;
     }
     this.#checking = true;
     const waiting = [...this.#pending];
     let reachable: boolean;
+    let dead: ((place: P) => boolean) | undefined;
     try {
-      await this.#check();
+      dead = await this.#check(suspects);
       reachable = true;
     } catch {
       reachable = false;
@@ -123,16 +158,28 @@ export class ReachabilityWatch {
     if (reachable) {
       this.#down = false;
       this.#lastAnswer = performance.now();
-    } else if (!this.#closed) {
-      this.#down = true;
-      const error = new DatabaseUnreachable();
-      for (const op of waiting) {
-        if (op.done) continue;
-        op.done = true;
-        this.#pending.delete(op);
-        op.abort(error);
+      // all pending work, not only that seen before the check: more may have been queued since
+      // on a connection found dead
+      if (dead && !this.#closed) {
+        const there = [...this.#pending].filter((op) => op.place !== undefined && dead(op.place));
+        this.#giveUp(there);
       }
+    } else if (!this.#closed && (this.#down || (silent && stalled))) {
+      this.#down = true;
+      this.#giveUp(waiting);
     }
+    // (a check that failed while other connections answered proves nothing: the probe's own
+    // connection may be the one in trouble)
     this.#schedule();
+  }
+
+  #giveUp(ops: Iterable<Pending<P>>): void {
+    const error = new DatabaseUnreachable();
+    for (const op of ops) {
+      if (op.done) continue;
+      op.done = true;
+      this.#pending.delete(op);
+      op.abort(error);
+    }
   }
 }

@@ -13,6 +13,12 @@ export interface FaultyProxy extends AsyncDisposable {
    * without answering: a host that went silent (blackholed, frozen, a stalled network).
    */
   hang(): void;
+  /**
+   * Keeps the connections open now but passes no more bytes on them, for good, while new ones
+   * work: the old connections' path is gone (a failover that moved the database's address, a
+   * firewall that forgot their flows), without any reset.
+   */
+  freeze(): void;
   /** forwards again: connections held while hanging go on where they stopped */
   restore(): Promise<void>;
 }
@@ -23,6 +29,8 @@ export async function createFaultyProxy(target: {
   port: number;
 }): Promise<FaultyProxy> {
   const pairs = new Set<{ client: Socket; upstream: Socket }>();
+  /** frozen for good: not forwarded again by `restore` (but destroyed on dispose) */
+  const frozen = new Set<{ client: Socket; upstream: Socket }>();
   let hanging = false;
   let server: Server | undefined;
   let port = 0;
@@ -44,7 +52,10 @@ export async function createFaultyProxy(target: {
       const pair = { client, upstream };
       pairs.add(pair);
       for (const s of [client, upstream]) {
-        s.on('close', () => pairs.delete(pair));
+        s.on('close', () => {
+          pairs.delete(pair);
+          frozen.delete(pair);
+        });
         s.on('error', () => {
           client.destroy();
           upstream.destroy();
@@ -85,10 +96,16 @@ export async function createFaultyProxy(target: {
       hanging = true;
       for (const pair of pairs) unpipe(pair);
     },
+    freeze() {
+      for (const pair of pairs) {
+        if (!hanging && !frozen.has(pair)) unpipe(pair);
+        frozen.add(pair);
+      }
+    },
     async restore() {
       if (hanging) {
         hanging = false;
-        for (const pair of pairs) pipe(pair);
+        for (const pair of pairs) if (!frozen.has(pair)) pipe(pair);
       }
       if (!server?.listening) await listen();
     },
