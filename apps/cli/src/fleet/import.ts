@@ -24,9 +24,29 @@ export type ImportResult = {
 
 /** Pushes in flight at once: enough to hide the round trip, few enough for the rate limit. */
 const IN_FLIGHT = 4;
-const MAX_ATTEMPTS = 6;
+/**
+ * How long one line is tried again while the server answers 429, 502, 503 or 504: a busy server
+ * (its body budget full), a proxy in front of a restarting one, or a database failover passes
+ * within it, and a backfill goes on instead of listing every line of that minute as bad.
+ */
+const RETRY_FOR_MS = 5 * 60_000;
+/** The longest wait between two tries of a line. */
+const MAX_RETRY_DELAY_MS = 30_000;
 /** Bad lines listed in full; beyond that only counted, so a wrong file cannot flood memory. */
 const MAX_BAD_LISTED = 1000;
+
+/**
+ * The wait before the next try: what the server's Retry-After asks, else doubling from 0.5 s;
+ * at most MAX_RETRY_DELAY_MS, and spread by ±25 % so that the pushes turned away together do not
+ * come back together.
+ */
+function retryDelay(error: unknown, attempt: number): number {
+  const response = (error as { meta?: { response?: Response } }).meta?.response;
+  const asked = Number(response?.headers.get('retry-after'));
+  const base =
+    Number.isFinite(asked) && asked > 0 ? asked * 1000 : 250 * 2 ** Math.min(attempt, 10);
+  return Math.min(MAX_RETRY_DELAY_MS, base) * (0.75 + Math.random() * 0.5);
+}
 
 function statusOf(error: unknown): number | undefined {
   if (!(error instanceof TRPCClientError)) return undefined;
@@ -48,8 +68,14 @@ function isHostRefusal(error: unknown): boolean {
 export async function importSnapshots(
   connection: Connection,
   input: Readable,
-  opts: { progress?: (r: ImportResult) => void; sleep?: (ms: number) => Promise<void> } = {},
+  opts: {
+    progress?: (r: ImportResult) => void;
+    sleep?: (ms: number) => Promise<void>;
+    /** how long a line is tried again while the server is busy or away */
+    retryForMs?: number;
+  } = {},
 ): Promise<ImportResult> {
+  const retryForMs = opts.retryForMs ?? RETRY_FOR_MS;
   const client = createFleetClient(connection);
   const sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   const result: ImportResult = { lines: 0, imported: 0, duplicates: 0, bad: [] };
@@ -61,6 +87,7 @@ export async function importSnapshots(
   let fatal: Error | undefined;
 
   const push = async (line: number, snapshot: unknown) => {
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await client.snapshot.push.mutate(snapshot as never);
@@ -86,8 +113,8 @@ export async function importSnapshots(
           return;
         }
         const retry = status === undefined || isRetryableStatus(status);
-        if (retry && attempt < MAX_ATTEMPTS) {
-          await sleep(Math.min(10_000, 250 * 2 ** attempt));
+        if (retry && Date.now() - started < retryForMs) {
+          await sleep(retryDelay(error, attempt));
           continue;
         }
         bad(
