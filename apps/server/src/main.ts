@@ -1,7 +1,11 @@
 import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { createDb, isClosedSocketWriteFault, migrate } from '@fleetpmap/db';
-import { unknownVariableMessage, unknownVariables } from '@fleetpmap/protocol/environment';
+import {
+  SERVER_ENVIRONMENT,
+  unknownVariableMessage,
+  unknownVariables,
+} from '@fleetpmap/protocol/environment';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
@@ -64,10 +68,10 @@ async function main(argv: string[]): Promise<number> {
   const log = pino({ level: config.logLevel, base: { service: 'fleetpmap-server' } });
   if (!cluster.isWorker) {
     // A misspelt setting would otherwise be ignored in silence (the workers share this one's).
-    for (const unknown of unknownVariables(process.env)) {
+    for (const unknown of unknownVariables(process.env, SERVER_ENVIRONMENT)) {
       log.warn(
         { variable: unknown.name, closest: unknown.closest },
-        unknownVariableMessage(unknown),
+        unknownVariableMessage(unknown, 'the server’s settings are listed in docs/server.md'),
       );
     }
   }

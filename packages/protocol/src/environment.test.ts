@@ -35,6 +35,35 @@ describe('the FLEETPMAP_ variables', () => {
       'FLEETPMAP_MAX_CONNECTIONS_PER_ADDRESS',
     );
     expect(closestKnownVariable('FLEETPMAP_TOKENFILE')).toBe('FLEETPMAP_TOKEN_FILE');
+    expect(closestKnownVariable('FLEETPMAP_SPOOL_DIRECTORY', AGENT_ENVIRONMENT)).toBe(
+      'FLEETPMAP_SPOOL_DIR',
+    );
+  });
+
+  it('suggest nothing that is merely the least far off, nor another program’s name', () => {
+    // Following such a hint would silence the warning and still set nothing.
+    for (const name of [
+      'FLEETPMAP_CHEAP_INTERVAL',
+      'FLEETPMAP_SPOOL_MAX_BYTES',
+      'FLEETPMAP_RETRY_MAX_DELAY',
+      'FLEETPMAP_LABELS',
+      'FLEETPMAP_XYZZY_FOO_BAR',
+    ]) {
+      expect(closestKnownVariable(name, AGENT_ENVIRONMENT), name).toBeUndefined();
+    }
+    expect(closestKnownVariable('FLEETPMAP_LISTEN_ADDR', AGENT_ENVIRONMENT)).toBeUndefined();
+    expect(closestKnownVariable('FLEETPMAP_LISTEN_ADDR', SERVER_ENVIRONMENT)).toBe(
+      'FLEETPMAP_LISTEN',
+    );
+    expect(
+      unknownVariableMessage(
+        { name: 'FLEETPMAP_CHEAP_INTERVAL', closest: undefined },
+        'the agent takes its other settings as flags or in --config',
+      ),
+    ).toBe(
+      'FLEETPMAP_CHEAP_INTERVAL is set but no fleetpmap program reads it, so it has no effect' +
+        ' (the agent takes its other settings as flags or in --config)',
+    );
   });
 
   it('that no program reads are found in an environment; others’ and non-FLEETPMAP_ ones are not', () => {

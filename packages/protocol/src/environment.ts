@@ -156,13 +156,29 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] as number;
 }
 
-/** The known name nearest to `name` by edit distance (the first in order on a tie). */
-export function closestKnownVariable(name: string): string {
-  let best = KNOWN_ENVIRONMENT[0] as string;
+/** The part of a name after `FLEETPMAP_`. */
+const suffix = (name: string) => name.slice('FLEETPMAP_'.length);
+
+/**
+ * The name of `among` that `name` is most likely a slip for, if any: one at most 3 edits away,
+ * or one whose part after `FLEETPMAP_` begins the other's (`…_SPOOL_DIRECTORY` for
+ * `…_SPOOL_DIR`). A name merely the least far off is no suggestion: following it would silence
+ * the warning and still set nothing.
+ */
+export function closestKnownVariable(
+  name: string,
+  among: readonly string[] = KNOWN_ENVIRONMENT,
+): string | undefined {
+  let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
-  for (const known of KNOWN_ENVIRONMENT) {
+  for (const known of among) {
     const distance = editDistance(name, known);
-    if (distance < bestDistance) {
+    const [short, long] = [suffix(name), suffix(known)].sort((x, y) => x.length - y.length) as [
+      string,
+      string,
+    ];
+    const near = distance <= 3 || (short.length >= 5 && long.startsWith(short));
+    if (near && distance < bestDistance) {
       best = known;
       bestDistance = distance;
     }
@@ -170,22 +186,27 @@ export function closestKnownVariable(name: string): string {
   return best;
 }
 
-/** The FLEETPMAP_ variables of `env` that no fleetpmap program reads, each with its nearest known name. */
-export function unknownVariables(env: Env): { name: string; closest: string }[] {
+/**
+ * The FLEETPMAP_ variables of `env` that no fleetpmap program reads, each with the name of
+ * `own` (the running program's list) it is likely a slip for, if there is one.
+ */
+export function unknownVariables(
+  env: Env,
+  own: readonly string[] = KNOWN_ENVIRONMENT,
+): { name: string; closest: string | undefined }[] {
   const known: ReadonlySet<string> = new Set(KNOWN_ENVIRONMENT);
   return Object.keys(env)
     .filter((name) => name.startsWith('FLEETPMAP_') && !known.has(name))
     .sort()
-    .map((name) => ({ name, closest: closestKnownVariable(name) }));
+    .map((name) => ({ name, closest: closestKnownVariable(name, own) }));
 }
 
-/** The warning a program logs for one unknown variable. */
-export function unknownVariableMessage({
-  name,
-  closest,
-}: {
-  name: string;
-  closest: string;
-}): string {
-  return `${name} is set but no fleetpmap program reads it, so it has no effect; did you mean ${closest}?`;
+/** The warning a program logs for one unknown variable; `otherwise` says where settings go. */
+export function unknownVariableMessage(
+  { name, closest }: { name: string; closest: string | undefined },
+  otherwise?: string,
+): string {
+  const base = `${name} is set but no fleetpmap program reads it, so it has no effect`;
+  if (closest !== undefined) return `${base}; did you mean ${closest}?`;
+  return otherwise === undefined ? base : `${base} (${otherwise})`;
 }
