@@ -234,6 +234,20 @@ describe('agent configuration', () => {
     expect(() => checkLocalPaths({ ...cfg, output: dir })).toThrow(/invalid output/);
   });
 
+  it('warns of a variable set but empty, and takes the default for it', () => {
+    const warnings: string[] = [];
+    const c = resolveConfig(
+      { output: '-' },
+      { HOME: dir, FLEETPMAP_SPOOL_DIR: '', FLEETPMAP_HOST_NAME: '' },
+      warnings,
+    );
+    expect(c.hostName).toBe(hostname());
+    expect(warnings).toEqual([
+      'FLEETPMAP_HOST_NAME is set but empty: ignored, as if not set',
+      'FLEETPMAP_SPOOL_DIR is set but empty: ignored, as if not set',
+    ]);
+  });
+
   it('reads exactly the FLEETPMAP_ variables of its list', () => {
     expect(() => resolveConfig({}, {})).toThrow(/no server/);
     expect(variablesRead((env) => resolveConfig({}, env))).toEqual([...AGENT_ENVIRONMENT].sort());

@@ -353,6 +353,11 @@ type AgentEnvironment = EnvironmentView<(typeof AGENT_ENVIRONMENT)[number]>;
 
 function fromEnv(vars: AgentEnvironment, warnings: Warnings): Partialish {
   const c: Partialish = {};
+  // An empty flag is refused; an empty variable is what `FOO=` in a unit or a manifest leaves
+  // behind: it is not taken, and saying so beats falling back to the default in silence.
+  for (const name of AGENT_ENVIRONMENT) {
+    if (vars[name] === '') warnings.push(`${name} is set but empty: ignored, as if not set`);
+  }
   if (vars.FLEETPMAP_SERVER) c.server = vars.FLEETPMAP_SERVER;
   // A token file named here overrides a token the config file holds, as a flag's does.
   if (vars.FLEETPMAP_TOKEN_FILE) {
