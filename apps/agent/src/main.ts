@@ -213,6 +213,7 @@ async function runAgent(
       spool,
       clock,
       log,
+      hostName: cfg.hostName,
       maxDelayMs: cfg.retryMaxDelayMs,
       onAcknowledged: (snapshotId, duplicate) =>
         log.info({ snapshotId, duplicate }, 'acknowledged'),

@@ -95,6 +95,24 @@ describe('tRPC push client', () => {
     }
   });
 
+  it('passes on the field the server names in a refusal (403 host.name)', async () => {
+    const p = await peer((res) => {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: {
+            message: 'this agent token is bound to host "h8", not "h"',
+            code: -32003,
+            data: { code: 'FORBIDDEN', httpStatus: 403, retryable: false, field: 'host.name' },
+          },
+        }),
+      );
+    });
+    closers.push(p.close);
+    const out = await createTrpcPushClient({ server: p.url }).push(snapshot);
+    expect(out).toMatchObject({ ok: false, retryable: false, status: 403, field: 'host.name' });
+  });
+
   it('treats a non-JSON error page by its status', async () => {
     const p = await peer((res) => {
       res.writeHead(413, { 'content-type': 'text/plain' });

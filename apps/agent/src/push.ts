@@ -18,6 +18,11 @@ export type PushOutcome =
       /** From the server's Retry-After header, when it sent one. */
       retryAfterMs?: number;
       message: string;
+      /**
+       * The part of the snapshot the server refused, from the tRPC error's `data.field`: e.g.
+       * `host.name` on a 403 for a snapshot of a host the token is not bound to.
+       */
+      field?: string;
       wireBytes: number;
     };
 
@@ -53,6 +58,14 @@ export function parseRetryAfterMs(value: string | null, nowMs: number): number |
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - nowMs);
+}
+
+/** `data.field` of a tRPC error answer, when the server named the refused part of the input. */
+function errorField(err: unknown): string | undefined {
+  const data = (err as { data?: unknown } | null)?.data;
+  if (data === null || typeof data !== 'object') return undefined;
+  const field = (data as { field?: unknown }).field;
+  return typeof field === 'string' ? field : undefined;
 }
 
 interface LastResponse {
@@ -211,6 +224,7 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): EnrollingPush
         const message = failureMessage(err, signal);
         const status = last.status;
         const retryAfterMs = parseRetryAfterMs(last.retryAfter, Date.now());
+        const field = errorField(err);
         return {
           ok: false,
           // No HTTP answer at all (refused, reset, timed out) is the contract's network failure.
@@ -218,6 +232,7 @@ export function createTrpcPushClient(opts: TrpcPushClientOptions): EnrollingPush
           ...(status !== undefined ? { status } : {}),
           ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
           message,
+          ...(field !== undefined ? { field } : {}),
           wireBytes: last.wireBytes,
         };
       }

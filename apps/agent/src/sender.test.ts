@@ -256,6 +256,60 @@ describe('Sender', () => {
       expect(line?.keptAt).toBe(join(dir, 'rejected', kept[0] ?? ''));
     });
 
+    it('sets aside a snapshot refused for its host name (403 host.name) and goes on', async () => {
+      const { logger, lines, msgs } = capture();
+      const spool = await DiskSpool.open(dir, 1 << 20);
+      const s = new Sender({ client: server, spool, clock, log: logger, random: () => 0 });
+      const of = (n: number, host: string) => ({ ...snap(n), host: { name: host } }) as Snapshot;
+      server.answer = (x) =>
+        x.host.name === 'h7'
+          ? {
+              ok: false,
+              retryable: false,
+              status: 403,
+              field: 'host.name',
+              message: 'this agent token is bound to host "h8", not "h7"',
+              wireBytes: 1,
+            }
+          : { ok: true, duplicate: false, wireBytes: 1 };
+      s.hold(true);
+      await s.submit(of(1, 'h7'));
+      await s.submit(of(2, 'h8'));
+      await s.submit(of(3, 'h8'));
+      s.hold(false);
+      await runFor(s, 1000);
+      expect(server.stored).toEqual([snap(2).snapshotId, snap(3).snapshotId]);
+      expect(s.backlog).toBe(0);
+      expect(s.stats.rejected).toBe(1);
+      const kept = await readdir(join(dir, 'rejected'));
+      expect(kept).toHaveLength(1);
+      expect(kept[0]).toContain(snap(1).snapshotId);
+      const line = lines.find((l) => /set aside/.test(l.msg));
+      expect(line).toMatchObject({ snapshotId: snap(1).snapshotId, status: 403, hostName: 'h7' });
+      expect(msgs().some((m) => /refuses the agent token/.test(m))).toBe(false);
+    });
+
+    it('sets aside, unpushed, a spooled snapshot of another host name than the agent’s', async () => {
+      const { logger, lines } = capture();
+      const spool = await DiskSpool.open(dir, 1 << 20);
+      const of = (n: number, host: string) => ({ ...snap(n), host: { name: host } }) as Snapshot;
+      const before = new Sender({ client: server, spool, clock, log: logger, hostName: 'h7' });
+      before.hold(true);
+      await before.submit(of(1, 'h7'));
+      // The host was renamed: the agent starts again as h8 on the same spool.
+      const s = new Sender({ client: server, spool, clock, log: logger, hostName: 'h8' });
+      await s.submit(of(2, 'h8'));
+      expect(await s.drain(clock.monoMs() + 1000)).toBe(true);
+      expect(server.calls).toBe(1);
+      expect(server.stored).toEqual([snap(2).snapshotId]);
+      expect(await readdir(join(dir, 'rejected'))).toHaveLength(1);
+      expect(lines.find((l) => /set aside/.test(l.msg))).toMatchObject({
+        snapshotId: snap(1).snapshotId,
+        hostName: 'h7',
+        agentHostName: 'h8',
+      });
+    });
+
     it('treats a spool file removed behind its back as gone, not as refused', async () => {
       const { logger, msgs } = capture();
       const spool = await DiskSpool.open(dir, 1 << 20);

@@ -39,6 +39,11 @@ export interface SenderOptions {
   random?: () => number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * The agent's host name now. A queued snapshot carrying another (spooled before a rename, or a
+   * spool shared with another host) is set aside in `rejected/` instead of being pushed.
+   */
+  hostName?: string;
   /** Called with each snapshot id once the server has acknowledged it. */
   onAcknowledged?: (snapshotId: string, duplicate: boolean) => void;
 }
@@ -82,8 +87,8 @@ export class Sender {
     wireBytes: 0,
     retries: 0,
   };
-  readonly #o: Required<Omit<SenderOptions, 'onAcknowledged'>> &
-    Pick<SenderOptions, 'onAcknowledged'>;
+  readonly #o: Required<Omit<SenderOptions, 'onAcknowledged' | 'hostName'>> &
+    Pick<SenderOptions, 'onAcknowledged' | 'hostName'>;
   /**
    * Gzipped JSON, like the spool's files: a waiting snapshot costs its compressed size only. At
    * most MAX_PENDING of them; the one being pushed stays here until it is acknowledged.
@@ -332,6 +337,18 @@ export class Sender {
       this.stats.rejected++;
       return 'sent';
     }
+    const snapshotHost = (snapshot as { host?: { name?: unknown } }).host?.name;
+    const hostName = this.#o.hostName;
+    if (hostName !== undefined && snapshotHost !== hostName) {
+      // Another host's snapshot: the token (bound to this host) could never deliver it, and
+      // holding the queue for it would stop every snapshot behind it.
+      await this.#setAside(snapshot.snapshotId, gz, entry, item, {
+        hostName: snapshotHost,
+        agentHostName: hostName,
+        reason: 'the snapshot is of another host than this agent; not pushed',
+      });
+      return 'sent';
+    }
     const outcome = await this.#o.client.push(snapshot, signal);
     this.stats.wireBytes += outcome.wireBytes;
     if (outcome.ok) {
@@ -366,6 +383,17 @@ export class Sender {
       return 'stopped';
     }
     const status = outcome.status;
+    if (status === 403 && outcome.field === 'host.name') {
+      // The token is refused for this snapshot's host only, not as a whole.
+      await this.#setAside(snapshot.snapshotId, gz, entry, item, {
+        status,
+        err: outcome.message,
+        hostName: snapshotHost,
+        ...(hostName !== undefined ? { agentHostName: hostName } : {}),
+        reason: 'the agent token may not write this snapshot’s host',
+      });
+      return 'sent';
+    }
     if (status === 401 || status === 403) return this.#holdForToken(status, outcome.message);
     const serverError = status !== undefined && status >= 500 && !outcome.retryable;
     if (serverError) {
@@ -374,7 +402,12 @@ export class Sender {
       }
       this.#headErrors.count++;
       if (this.#headErrors.count >= SERVER_ERROR_ATTEMPTS) {
-        await this.#setAside(snapshot.snapshotId, gz, entry, item, status, outcome.message);
+        await this.#setAside(snapshot.snapshotId, gz, entry, item, {
+          status,
+          err: outcome.message,
+          attempts: SERVER_ERROR_ATTEMPTS,
+          reason: 'server failed on this snapshot every time',
+        });
         return 'sent';
       }
     } else if (!outcome.retryable) {
@@ -414,25 +447,28 @@ export class Sender {
     return 'backoff';
   }
 
-  /** A snapshot the server failed on again and again goes to `rejected/`, out of the queue. */
+  /**
+   * A snapshot that cannot be delivered (the server failed on it again and again, or it is of
+   * another host) goes to `rejected/`, out of the queue; the log line says why.
+   */
   async #setAside(
     snapshotId: string,
     gz: Buffer,
     entry: SpoolEntry | undefined,
     item: Pending | undefined,
-    status: number,
-    message: string,
+    why: { reason: string; [field: string]: unknown },
   ): Promise<void> {
     const keptAt = await this.#o.spool.keepRejected(snapshotId, gz);
     await this.#done(entry, item);
     this.#headErrors = { snapshotId: '', count: 0 };
     this.#attempt = 0;
     this.stats.rejected++;
+    const { reason, ...fields } = why;
     this.#o.log.error(
-      { snapshotId, status, err: message, attempts: SERVER_ERROR_ATTEMPTS, keptAt },
+      { snapshotId, ...fields, keptAt },
       keptAt
-        ? 'server failed on this snapshot every time; set aside, going on with the next'
-        : 'server failed on this snapshot every time; dropped, going on with the next',
+        ? `${reason}; set aside, going on with the next`
+        : `${reason}; dropped, going on with the next`,
     );
   }
 
