@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskSpool, SpoolBusyError, takeoverGuardName } from './spool.ts';
@@ -119,6 +119,46 @@ describe('DiskSpool', () => {
     } finally {
       child.kill();
     }
+  });
+
+  it('names its host and pid namespace, and never takes over a lock of another', async () => {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const pidNs = readlinkSync('/proc/self/ns/pid');
+    const s = await DiskSpool.open(dir, 1 << 20);
+    expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8'))).toMatchObject({
+      pid: process.pid,
+      host: hostname(),
+      pidNs,
+    });
+    await s.close();
+    const lockPath = join(dir, 'lock');
+    const lock = (o: object) => writeFile(lockPath, `${JSON.stringify(o)}\n`);
+    // pid 4194304 is never alive here: judged by pid alone, these would be taken over.
+    const dead = { pid: 4_194_304, startTicks: 1 };
+    for (const [owner, where] of [
+      // A spool on shared storage: another host, another boot.
+      [{ ...dead, bootId: 'b', host: 'other-host', pidNs }, 'host other-host'],
+      // Another container on this host: its pids are not ours.
+      [
+        { ...dead, bootId, host: hostname(), pidNs: 'pid:[1]' },
+        'pid namespace pid:[1] on this host',
+      ],
+    ] as const) {
+      await lock(owner);
+      const busy = await DiskSpool.open(dir, 1 << 20).catch((e: unknown) => e);
+      expect(busy).toBeInstanceOf(SpoolBusyError);
+      expect((busy as Error).message).toBe(
+        `spool directory ${dir} is locked by a fleetpmap-agent of ${where} (pid 4194304 there), ` +
+          'which is not taken over automatically: give each agent its own --spool-dir on a local ' +
+          `file system; if that agent is gone, remove ${lockPath}`,
+      );
+      expect(JSON.parse(await readFile(lockPath, 'utf8'))).toEqual(owner);
+    }
+    // This host's earlier boot: its namespaces are gone with it, and the lock is taken over.
+    await lock({ ...dead, bootId: 'b', host: hostname(), pidNs: 'pid:[1]' });
+    const again = await DiskSpool.open(dir, 1 << 20);
+    expect(JSON.parse(await readFile(lockPath, 'utf8')).pid).toBe(process.pid);
+    await again.close();
   });
 });
 

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import {
   link,
   mkdir,
@@ -11,6 +11,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUuid } from './uuid.ts';
 
@@ -102,13 +103,23 @@ export class SpoolBusyError extends Error {
   readonly code = 'ESPOOLBUSY';
   readonly dir: string;
   readonly pid: number;
-  constructor(dir: string, pid: number) {
+  /**
+   * Set when the lock is another host's or another pid namespace's (`host h2`, `pid namespace
+   * pid:[4026532290] on this host`): whether that agent still runs cannot be told from here.
+   */
+  readonly elsewhere: string | undefined;
+  constructor(dir: string, pid: number, elsewhere?: string) {
     super(
-      `spool directory ${dir} is in use by another fleetpmap-agent (pid ${pid}); ` +
-        'give each agent its own --spool-dir',
+      elsewhere === undefined
+        ? `spool directory ${dir} is in use by another fleetpmap-agent (pid ${pid}); ` +
+            'give each agent its own --spool-dir'
+        : `spool directory ${dir} is locked by a fleetpmap-agent of ${elsewhere} (pid ${pid} ` +
+            'there), which is not taken over automatically: give each agent its own --spool-dir ' +
+            `on a local file system; if that agent is gone, remove ${join(dir, LOCK_FILE)}`,
     );
     this.dir = dir;
     this.pid = pid;
+    this.elsewhere = elsewhere;
   }
 }
 
@@ -359,14 +370,17 @@ function fsyncDir(dir: string): void {
 }
 
 /**
- * Who holds a lock: a process is known by its pid, the boot it runs in and its start time. The
- * nonce tells one acquisition from every other (a lock written by an older agent has none).
+ * Who holds a lock: a process is known by its host, its pid namespace, its pid, the boot it runs
+ * in and its start time. The nonce tells one acquisition from every other. A lock written by an
+ * older agent has no nonce, host or namespace ('' once parsed).
  */
 interface LockOwner {
   pid: number;
   bootId: string;
   startTicks: number;
   nonce?: string;
+  host?: string;
+  pidNs?: string;
 }
 
 function readOptional(path: string): string | undefined {
@@ -385,20 +399,49 @@ function startTicksOf(pid: number): number | undefined {
   return Number.isSafeInteger(ticks) ? ticks : undefined;
 }
 
+/** `pid:[4026531836]`: which pid namespace this process's pids belong to. */
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return '';
+  }
+}
+
 function currentOwner(): LockOwner {
   return {
     pid: process.pid,
     bootId: readOptional('/proc/sys/kernel/random/boot_id')?.trim() ?? '',
     startTicks: startTicksOf(process.pid) ?? 0,
     nonce: randomUuid(),
+    host: hostname(),
+    pidNs: pidNamespace(),
   };
 }
 
 /**
+ * Where the owner of a lock runs, when that is not where this process runs: another host (a spool
+ * directory on shared storage) or, on this host and boot, another pid namespace (another
+ * container), whose pids mean nothing here. Undefined for this host and namespace, and for a lock
+ * that does not say (an older agent's).
+ */
+function elsewhere(owner: LockOwner, me: LockOwner): string | undefined {
+  if (owner.host && me.host && owner.host !== me.host) return `host ${owner.host}`;
+  // A pid namespace does not outlive its boot: an earlier boot's lock is judged as before.
+  if (owner.bootId && me.bootId && owner.bootId !== me.bootId) return undefined;
+  if (owner.pidNs && me.pidNs && owner.pidNs !== me.pidNs) {
+    return `pid namespace ${owner.pidNs} on this host`;
+  }
+  return undefined;
+}
+
+/**
  * Whether the process a lock names still runs. A pid is reused after the process exits and after
- * a reboot (the spool outlives both), so the boot id and the start time must match as well.
+ * a reboot (the spool outlives both), so the boot id and the start time must match as well. An
+ * owner on another host or in another pid namespace cannot be checked, and counts as alive.
  */
 function isAlive(owner: LockOwner, me: LockOwner): boolean {
+  if (elsewhere(owner, me) !== undefined) return true;
   if (owner.bootId !== '' && me.bootId !== '' && owner.bootId !== me.bootId) return false;
   try {
     process.kill(owner.pid, 0);
@@ -417,6 +460,8 @@ function parseOwner(text: string | undefined): LockOwner | undefined {
       pid: o.pid,
       bootId: typeof o.bootId === 'string' ? o.bootId : '',
       startTicks: typeof o.startTicks === 'number' ? o.startTicks : -1,
+      host: typeof o.host === 'string' ? o.host : '',
+      pidNs: typeof o.pidNs === 'string' ? o.pidNs : '',
     };
   } catch {
     return undefined;
@@ -502,6 +547,8 @@ class SpoolLock {
         const found = readOptional(path);
         if (found !== undefined) {
           const owner = parseOwner(found);
+          const away = owner && elsewhere(owner, me);
+          if (owner && away) throw new SpoolBusyError(dir, owner.pid, away);
           if (owner && owner.pid !== me.pid && isAlive(owner, me)) {
             throw new SpoolBusyError(dir, owner.pid);
           }
@@ -510,7 +557,9 @@ class SpoolLock {
           const taken = await removeUnderGuard(dir, LOCK_FILE, found, tmp, me, 0);
           if (taken !== 'removed') {
             // Another live agent is taking this stale lock over: its lock will be there shortly.
-            if (performance.now() > deadline) throw new SpoolBusyError(dir, taken.pid);
+            if (performance.now() > deadline) {
+              throw new SpoolBusyError(dir, taken.pid, elsewhere(taken, me));
+            }
             await pause(5 + Math.random() * 10);
           }
           continue;
