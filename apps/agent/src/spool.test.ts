@@ -121,6 +121,34 @@ describe('DiskSpool', () => {
     }
   });
 
+  it('takes over a lock whose owner is a zombie (killed, not yet reaped)', async () => {
+    // sh's background child exits; sleep, which sh becomes, never reaps it.
+    const parent = spawn('sh', ['-c', 'true & exec sleep 30'], { stdio: 'ignore' });
+    try {
+      const ppid = parent.pid ?? 0;
+      let zombie = 0;
+      for (let i = 0; i < 100 && zombie === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const kids = readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim();
+        const pid = Number(kids.split(' ')[0]);
+        if (pid > 0 && / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) zombie = pid;
+      }
+      expect(zombie).toBeGreaterThan(0);
+      const stat = readFileSync(`/proc/${zombie}/stat`, 'utf8');
+      const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      await writeFile(
+        join(dir, 'lock'),
+        `${JSON.stringify({ pid: zombie, bootId, startTicks, host: hostname(), pidNs: readlinkSync('/proc/self/ns/pid') })}\n`,
+      );
+      const s = await DiskSpool.open(dir, 1 << 20);
+      expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).pid).toBe(process.pid);
+      await s.close();
+    } finally {
+      parent.kill();
+    }
+  });
+
   it('names its host and pid namespace, and never takes over a lock of another', async () => {
     const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const pidNs = readlinkSync('/proc/self/ns/pid');

@@ -391,12 +391,23 @@ function readOptional(path: string): string | undefined {
   }
 }
 
-/** Field 22 of /proc/PID/stat (after the command name, which may hold spaces and parentheses). */
-function startTicksOf(pid: number): number | undefined {
+/**
+ * Fields 3 (state) and 22 (start time) of /proc/PID/stat (after the command name, which may hold
+ * spaces and parentheses).
+ */
+function statOf(pid: number): { state?: string; startTicks?: number } {
   const text = readOptional(`/proc/${pid}/stat`);
-  const rest = text?.slice(text.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest?.[19]);
-  return Number.isSafeInteger(ticks) ? ticks : undefined;
+  if (text === undefined) return {};
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[19]);
+  return {
+    ...(rest[0] ? { state: rest[0] } : {}),
+    ...(Number.isSafeInteger(ticks) ? { startTicks: ticks } : {}),
+  };
+}
+
+function startTicksOf(pid: number): number | undefined {
+  return statOf(pid).startTicks;
 }
 
 /** `pid:[4026531836]`: which pid namespace this process's pids belong to. */
@@ -448,8 +459,11 @@ function isAlive(owner: LockOwner, me: LockOwner): boolean {
   } catch (err) {
     if (errno(err) !== 'EPERM') return false;
   }
-  const ticks = startTicksOf(owner.pid);
-  return ticks === undefined || ticks === owner.startTicks;
+  const { state, startTicks } = statOf(owner.pid);
+  // A zombie (killed, not yet reaped by its parent) or a dying process still answers kill(pid,
+  // 0), but holds nothing any more.
+  if (state === 'Z' || state === 'X') return false;
+  return startTicks === undefined || startTicks === owner.startTicks;
 }
 
 function parseOwner(text: string | undefined): LockOwner | undefined {
