@@ -179,6 +179,10 @@ export class DiskSpool implements Spool {
           await rm(join(dir, name), { force: true });
           continue;
         }
+        if (name.startsWith(`${LOCK_FILE}.takeover-`)) {
+          await spool.#lock.clearDeadGuard(name);
+          continue;
+        }
         const m = entryPattern.exec(name);
         if (!m?.[1] || !m[2]) continue;
         const st = await stat(join(dir, name));
@@ -546,9 +550,12 @@ class SpoolLock {
     const text = `${JSON.stringify(me)}\n`;
     const tmp = join(dir, `.tmp-lock-${process.pid}`);
     let written = false;
+    /** Set from the first write on: a write that failed (ENOSPC) may have left the file. */
+    let tried = false;
     /** The lock made whole under a temporary name; written only once it is needed. */
     const ready = async () => {
       if (written) return;
+      tried = true;
       await writeFile(tmp, text, { mode: 0o600 });
       written = true;
       const fh = await open(tmp, 'r');
@@ -589,8 +596,23 @@ class SpoolLock {
         }
       }
     } finally {
-      if (written) await unlink(tmp).catch(() => {});
+      if (tried) await unlink(tmp).catch(() => {});
     }
+  }
+
+  /**
+   * A takeover guard (`lock.takeover-…`) whose holder died is otherwise never removed: it guards
+   * a lock text that is gone. It is removed under a guard of its own, linked from this lock.
+   */
+  async clearDeadGuard(name: string): Promise<void> {
+    const text = readOptional(join(this.#dir, name));
+    if (text === undefined) return;
+    const me = currentOwner();
+    const holder = parseOwner(text);
+    if (holder && isAlive(holder, me)) return;
+    await removeUnderGuard(this.#dir, name, text, join(this.#dir, LOCK_FILE), me, 1).catch(
+      () => {},
+    );
   }
 
   async release(): Promise<void> {
