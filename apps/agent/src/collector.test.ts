@@ -489,6 +489,44 @@ describe('Collector on a fixture proc tree', () => {
     expect(r.skipped).toEqual([]);
   });
 
+  it('leaves out a process that exits during its rollup or full read, not as an error', async () => {
+    // The process exits between its cheap read and the expensive one.
+    const exitsDuring = (tier: 'readRollup' | 'readFull'): ProcSource => {
+      const source = procfsSource({ procRoot: root });
+      return {
+        ...source,
+        async [tier](pid: number, startStack: number) {
+          if (pid === PYTHON) await rm(join(root, String(PYTHON)), { recursive: true });
+          return source[tier](pid, startStack);
+        },
+      };
+    };
+    const rollup = await new Collector(exitsDuring('readRollup'), clock, cfg).cycle();
+    expect(rollup.records.map((p) => p.pid)).toEqual([KTHREADD, SLEEP]);
+    expect(rollup.records.some((p) => p.error)).toBe(false);
+    expect(rollup.processCount).toBe(2);
+
+    await rm(root, { recursive: true, force: true });
+    root = await copyFixtureTree();
+    const streamed: number[] = [];
+    const full = await new Collector(exitsDuring('readFull'), clock, cfg).cycle({
+      forceFull: true,
+      onRecord: (r) => {
+        streamed.push(r.pid);
+      },
+    });
+    expect(streamed).toEqual([KTHREADD, SLEEP]);
+    expect(full.skipped).toEqual([]);
+
+    // A process still there whose rollup file is missing (a kernel without smaps_rollup) is
+    // still sent, with the error.
+    await rm(root, { recursive: true, force: true });
+    root = await copyFixtureTree();
+    await rm(join(root, String(PYTHON), 'smaps_rollup'));
+    const missing = await new Collector(procfsSource({ procRoot: root }), clock, cfg).cycle();
+    expect(missing.records.find((p) => p.pid === PYTHON)?.error?.code).toBe('ENOENT');
+  });
+
   it('sends the cgroup memory limit of each process and follows a change at run time', async () => {
     // The fixture's processes: sleep and python3 in one v1 memory cgroup, kthreadd in the root.
     const leaf = 'process_api/d27cae206cfc8b48b621d30101d81567';

@@ -200,7 +200,16 @@ export class Collector {
         await emit(cand.record);
         continue;
       }
-      await this.#readExpensive(cand, tiers, skipped, opts.forceFull === true);
+      if (await this.#readExpensive(cand, tiers, skipped, opts.forceFull === true)) {
+        // Exited while it was being read: simply gone, as when the cheap read finds it gone.
+        const pid = cand.cheap.pid;
+        if (!stream) records.splice(records.indexOf(cand.record), 1);
+        for (let i = skipped.length - 1; i >= 0; i--) {
+          if (skipped[i]?.pid === pid) skipped.splice(i, 1);
+        }
+        if (this.#procs.get(pid) === cand.state) this.#procs.delete(pid);
+        continue;
+      }
       await emit(cand.record);
     }
 
@@ -362,12 +371,25 @@ export class Collector {
     return { priority };
   }
 
+  /**
+   * Whether a read that failed with ENOENT or ESRCH failed because the process exited (or its pid
+   * now names another process), rather than for want of the file (a kernel without
+   * smaps_rollup answers ENOENT for every process that is still there).
+   */
+  async #exited(cheap: CheapSample, error: { code: string }): Promise<boolean> {
+    if (error.code !== 'ENOENT' && error.code !== 'ESRCH') return false;
+    const again = await this.#source.readCheap(cheap.pid);
+    if (again.ok) return again.value.startTicks !== cheap.startTicks;
+    return again.error.code === 'ENOENT' || again.error.code === 'ESRCH';
+  }
+
+  /** Reads the candidate's rollup (and map); resolves to true when the process turned out gone. */
   async #readExpensive(
     cand: Candidate,
     tiers: Record<Tier, TierCost>,
     skipped: SkippedProcess[],
     forced: boolean,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { cheap, state, record } = cand;
     const cfg = this.#cfg;
     const pid = cheap.pid;
@@ -384,6 +406,7 @@ export class Collector {
       state.anonAtRollupKb = anonKb(cheap);
       state.denied = undefined;
     } else {
+      if (await this.#exited(cheap, rollup.error)) return true;
       record.error ??= rollup.error;
       if (DENIED.has(rollup.error.code)) {
         state.denied = { atMono: r0, error: rollup.error };
@@ -412,6 +435,7 @@ export class Collector {
         state.lastFullMono = r0;
         state.anonAtFullKb = anonKb(cheap);
       } else {
+        if (await this.#exited(cheap, full.error)) return true;
         record.error ??= full.error;
       }
       // Judged on this map: its own time, the size now, and the mappings it had.
@@ -426,7 +450,7 @@ export class Collector {
     }
     record.readCostMs = round((record.readCostMs ?? 0) + rollupMs + (fullMs ?? 0));
     // A refusal says nothing about cost; --full reads whatever the guards say.
-    if (forced || state.denied) return;
+    if (forced || state.denied) return false;
     this.#judge(
       state.guards.rollup,
       rollupMs > cfg.readBudgetMs
@@ -434,6 +458,7 @@ export class Collector {
         : undefined,
     );
     if (fullMs !== undefined) this.#judge(state.guards.full, fullReason);
+    return false;
   }
 
   /**
