@@ -12,6 +12,7 @@ import {
   resolveConfig,
 } from './config.ts';
 import { type EnrollResult, enrollHost } from './enroll.ts';
+import { warnWithoutPtrace } from './privileges.ts';
 import { procfsSource } from './proc-source.ts';
 import { Sender } from './sender.ts';
 import {
@@ -164,6 +165,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 2;
   }
+  warnWithoutPtrace(log, cfg.procRoot);
   let spool: Spool | undefined;
   try {
     return await runAgent(cfg, log, source, (opened) => {

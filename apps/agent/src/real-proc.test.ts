@@ -159,7 +159,7 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
     'as nobody without capabilities it reports what it could not read instead of failing',
     async () => {
       const agentAsNobody = await runnableAsNobody();
-      const { stdout } = await run(
+      const { stdout, stderr } = await run(
         '/usr/bin/setpriv',
         [
           '--reuid=nobody',
@@ -177,6 +177,8 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
         ],
         { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
       );
+      // Said once at start, not only process by process in the records.
+      expect(stderr.match(/runs without CAP_SYS_PTRACE/g)).toHaveLength(1);
       const all = parseLines(stdout).flatMap((p) => p.processes);
       // Root's processes: counters from stat/status are world-readable, their maps are not.
       const mine = all.find((p) => p.pid === process.pid);
@@ -211,7 +213,7 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
       try {
         const caps = '-all,+sys_ptrace';
         const agentAsNobody = await runnableAsNobody();
-        const { stdout } = await run(
+        const { stdout, stderr } = await run(
           '/usr/bin/setpriv',
           [
             ...user,
@@ -228,6 +230,7 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
           ],
           { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
         );
+        expect(stderr).not.toMatch(/CAP_SYS_PTRACE/);
         const all = parseLines(stdout).flatMap((p) => p.processes);
         // Some sandboxes refuse even full root some of their init's links: those are not the
         // agent's to read.
