@@ -1,5 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { unknownVariableMessage, unknownVariables } from '@fleetpmap/protocol/environment';
+import {
+  AGENT_ENVIRONMENT,
+  unknownVariableMessage,
+  unknownVariables,
+} from '@fleetpmap/protocol/environment';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { Agent, fileSink } from './agent.ts';
@@ -18,6 +22,7 @@ import { Sender } from './sender.ts';
 import {
   DeferredDiskSpool,
   DiskSpool,
+  identifySpoolHost,
   MEMORY_QUEUE_MAX_BYTES,
   MemorySpool,
   type Spool,
@@ -88,6 +93,7 @@ export function agentProgram(): Command {
  * (SpoolBusyError): two agents would deliver each other's files.
  */
 async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
+  identifySpoolHost(cfg.hostName);
   const inMemory = Math.min(cfg.spoolMaxBytes, MEMORY_QUEUE_MAX_BYTES);
   if (cfg.spoolDir) {
     try {
@@ -151,8 +157,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   );
   for (const w of new Set(warnings)) log.warn(w);
   // A misspelt setting would otherwise be ignored in silence.
-  for (const unknown of unknownVariables(process.env)) {
-    log.warn({ variable: unknown.name, closest: unknown.closest }, unknownVariableMessage(unknown));
+  for (const unknown of unknownVariables(process.env, AGENT_ENVIRONMENT)) {
+    log.warn(
+      { variable: unknown.name, closest: unknown.closest },
+      unknownVariableMessage(unknown, 'the agent’s other settings are flags, or keys of --config'),
+    );
   }
   const source = procfsSource({ procRoot: cfg.procRoot });
   try {

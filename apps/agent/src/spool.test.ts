@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DiskSpool, SpoolBusyError, takeoverGuardName } from './spool.ts';
+import { DiskSpool, identifySpoolHost, SpoolBusyError, takeoverGuardName } from './spool.ts';
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
@@ -187,6 +187,29 @@ describe('DiskSpool', () => {
     const again = await DiskSpool.open(dir, 1 << 20);
     expect(JSON.parse(await readFile(lockPath, 'utf8')).pid).toBe(process.pid);
     await again.close();
+  });
+
+  it('names the host by its fleet name once known, so that a new pod of the same node takes over', async () => {
+    // A pod's system host name is the pod's own; the fleet name is the node's, which the next
+    // pod of that node shares. A lock of a pod killed before it could let go is its node's.
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const pidNs = readlinkSync('/proc/self/ns/pid');
+    identifySpoolHost('node-7');
+    try {
+      const lockPath = join(dir, 'lock');
+      await writeFile(
+        lockPath,
+        `${JSON.stringify({ pid: 4_194_304, startTicks: 1, bootId, host: 'node-7', pidNs })}\n`,
+      );
+      const s = await DiskSpool.open(dir, 1 << 20);
+      expect(JSON.parse(await readFile(lockPath, 'utf8'))).toMatchObject({
+        pid: process.pid,
+        host: 'node-7',
+      });
+      await s.close();
+    } finally {
+      identifySpoolHost(hostname());
+    }
   });
 });
 

@@ -423,13 +423,25 @@ function pidNamespace(): string {
   }
 }
 
+/**
+ * The host a lock says it was taken on: the agent's host name in the fleet once it is known
+ * (`identifySpoolHost`), else the system's. In a Kubernetes pod the system's host name is the
+ * pod's, which a new pod of the same node does not share; the fleet name (the node's) it does.
+ */
+let lockHost = hostname();
+
+/** Names this process's locks after `hostName`, the host's identity in the fleet. */
+export function identifySpoolHost(hostName: string): void {
+  lockHost = hostName;
+}
+
 function currentOwner(): LockOwner {
   return {
     pid: process.pid,
     bootId: readOptional('/proc/sys/kernel/random/boot_id')?.trim() ?? '',
     startTicks: startTicksOf(process.pid) ?? 0,
     nonce: randomUuid(),
-    host: hostname(),
+    host: lockHost,
     pidNs: pidNamespace(),
   };
 }
