@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_STALL_MS = 2_000;
 
 /** The postgres.js pool in use behind a database handle, for what needs one session (`migrate`). */
-const postgresClients = new WeakMap<Db, () => postgres.Sql>();
+const postgresClients = new WeakMap<Db, () => { sql: postgres.Sql; hold(): () => void }>();
 
 /** The advisory lock key under which migrations run (any fixed number no other lock uses). */
 const MIGRATION_LOCK = 0x66_6c_6d_67; // 'flmg'
@@ -105,10 +106,23 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
     // stop handing it queries; the old pool is ended once the work still running on it is over.
     const pools = new Set<Pool>();
     let first: postgres.Sql | undefined;
+    let closed = false;
+    // Each pool names its connections (`application_name`), so that what the database shows of
+    // a pid can be told to be one of this pool's connections, not another's with that pid.
+    // The URL's own application_name would override the tag: it becomes the tag's beginning.
+    const { url: poolUrl, name: appName } = withoutApplicationName(url);
+    const tagBase = Buffer.from(appName ?? 'fleetpmap')
+      .subarray(0, 40)
+      .toString();
+    const handleId = randomBytes(4).toString('hex');
+    let poolCount = 0;
     const openPool = (): Pool => {
-      const sql = postgres(url, {
+      // at most 63 bytes, what Postgres keeps of a name
+      const tag = `${tagBase} ${handleId}.${++poolCount}`;
+      const sql = postgres(poolUrl, {
         ...options,
         max,
+        connection: { application_name: tag },
         // int8 as JS numbers: every bigint here is a ms time, a KiB size or a tick count < 2^53
         types: {
           bigint: {
@@ -126,7 +140,7 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
         Object.assign(sql.options.serializers, first.options.serializers);
       }
       first ??= sql;
-      const pool = { sql, running: 0, retired: false };
+      const pool = { sql, tag, running: 0, retired: false };
       pools.add(pool);
       return pool;
     };
@@ -145,11 +159,17 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       };
     };
     const retire = (dead: Set<Backend>, poolOf: Map<Backend, Pool>) => {
+      if (closed) return () => false;
       const hit = new Set([...dead].map((backend) => poolOf.get(backend)));
       for (const pool of hit) {
         if (!pool || pool.retired) continue;
         pool.retired = true;
         if (pool === current) current = openPool();
+        // nothing watched runs on it any more (it settled while the check looked): end it now,
+        // since no `workOn` will come to
+        if (pool.running === 0 && pools.delete(pool)) {
+          void pool.sql.end({ timeout: 0 }).catch(() => {});
+        }
       }
       // the queries on those connections, and all that waited in those pools for a connection
       // (behind dead ones, which stay busy until the pool ends)
@@ -168,7 +188,14 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
     // and find none of its backends.
     const oneServer = current.sql.options.host.length === 1;
     const check = async (suspects: readonly Place[]) => {
-      probe ??= postgres(url, { ...options, max: 1, idle_timeout: 30, fetch_types: false });
+      if (closed) return undefined;
+      probe ??= postgres(poolUrl, {
+        ...options,
+        max: 1,
+        idle_timeout: 30,
+        fetch_types: false,
+        connection: { application_name: `${tagBase} ${handleId}.check` },
+      });
       const sql = probe;
       // the connections single queries have waited on for long (a transaction's connection sits
       // idle between its queries: it tells nothing)
@@ -181,7 +208,11 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       try {
         const dead = await Promise.race([
           waitedOn.size > 0
-            ? deadConnections.find(sql, [...waitedOn.keys()])
+            ? deadConnections.find(
+                sql,
+                [...waitedOn.keys()],
+                (backend) => waitedOn.get(backend)?.tag ?? '',
+              )
             : sql`select 1`.then(() => new Set<Backend>()),
           new Promise<never>((_, reject) => {
             timer = setTimeout(reject, connectTimeoutS * 1000 + 1000, new DatabaseUnreachable());
@@ -204,8 +235,12 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       watch,
     );
     const db = drizzlePostgres({ client, schema }) as unknown as Db;
-    postgresClients.set(db, () => current.sql);
+    postgresClients.set(db, () => {
+      const pool = current;
+      return { sql: pool.sql, hold: () => workOn(pool) };
+    });
     const close = async () => {
+      closed = true;
       watch.close();
       await Promise.all([
         ...[...pools].map((pool) => pool.sql.end({ timeout: 5 })),
@@ -234,16 +269,24 @@ export async function migrate(handle: DbHandle): Promise<void> {
   if (handle.driver === 'postgres') {
     const client = postgresClients.get(handle.db);
     if (!client) throw new Error('migrate: database handle was not made by createDb');
-    const session = await client().reserve();
+    // The reserved session is work on its pool: a pool replaced meanwhile (see createDb) is
+    // ended only after the session is released, not with the lock still held on it.
+    const { sql, hold } = client();
+    const done = hold();
     try {
-      await session`select pg_advisory_lock(${MIGRATION_LOCK})`;
+      const session = await sql.reserve();
       try {
-        await migratePostgres(handle.db as never, config);
+        await session`select pg_advisory_lock(${MIGRATION_LOCK})`;
+        try {
+          await migratePostgres(handle.db as never, config);
+        } finally {
+          await session`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+        }
       } finally {
-        await session`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+        session.release();
       }
     } finally {
-      session.release();
+      done();
     }
   } else {
     await migratePglite(handle.db as never, config);
@@ -258,6 +301,23 @@ export async function queryRows<T = Record<string, unknown>>(
   const result = (await db.execute(query)) as unknown;
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+/** `url` without its `application_name` parameter, and that name (decoded) if it had one. */
+export function withoutApplicationName(url: string): { url: string; name: string | undefined } {
+  const q = url.indexOf('?');
+  if (q < 0) return { url, name: undefined };
+  let name: string | undefined;
+  const kept = url
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => {
+      const [key = '', value = ''] = part.split('=');
+      if (decodeURIComponent(key) !== 'application_name') return true;
+      name = decodeURIComponent(value.replaceAll('+', ' '));
+      return false;
+    });
+  return { url: kept.length > 0 ? `${url.slice(0, q)}?${kept.join('&')}` : url.slice(0, q), name };
 }
 
 /** `connect_timeout` of a database URL (seconds, as libpq reads it), else the default. */
@@ -286,6 +346,8 @@ type DriverQuery = {
 /** One postgres.js pool, and the watched work still running on it. */
 interface Pool {
   readonly sql: postgres.Sql;
+  /** the `application_name` of its connections */
+  readonly tag: string;
   /** operations issued on it that have neither settled nor been given up */
   running: number;
   /** replaced after one of its connections was found dead; ended once `running` is 0 */
@@ -362,7 +424,16 @@ function answered(error: unknown): boolean {
 /** A query that runs (lazily, as postgres.js queries do) under the watch. */
 function guardQuery<T extends PromiseLike<unknown>>(query: T, target: Target, watch: Watch): T {
   const driverQuery = query as unknown as DriverQuery;
-  const place: Place = { pool: target.pool, backend: () => driverQuery.state, query: true };
+  // A statement of a transaction waits for the transaction's connection, not for one of the
+  // pool's: it is on that connection's backend (unknown until the transaction's first statement
+  // is handed to it), never "waiting for a connection" to be given up with its pool.
+  const inTransaction = target.transaction;
+  const place: Place = {
+    pool: target.pool,
+    backend: () =>
+      driverQuery.state ?? (inTransaction ? (inTransaction.query?.state ?? undefined) : null),
+    query: true,
+  };
   let outcome: Promise<unknown> | undefined;
   const run = () => {
     outcome ??= new Promise((resolve, reject) => {

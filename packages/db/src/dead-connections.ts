@@ -8,7 +8,13 @@ import type postgres from 'postgres';
 export type Backend = { pid: number | null; secret: number | null };
 
 /** What `pg_stat_activity` says of a backend (timestamps as JSON text, compared as they are). */
-type Activity = { pid: number; state: string | null; since: string | null; start: string };
+type Activity = {
+  pid: number;
+  state: string | null;
+  since: string | null;
+  start: string;
+  app: string;
+};
 
 /**
  * Tells which pool connections, among those queries have waited on for long, are dead: their
@@ -35,14 +41,25 @@ export class DeadConnections {
   /** what the last look found of each backend still waited on (pid included: it may reconnect) */
   #lastLook = new Map<Backend, string>();
 
-  /** Looks at `backends` through `probe`; resolves to those found dead. */
-  async find(probe: postgres.Sql, backends: readonly Backend[]): Promise<Set<Backend>> {
+  /**
+   * Looks at `backends` through `probe`; resolves to those found dead. `tagOf` is the
+   * `application_name` its pool gives each of its connections: a backend with the pid but
+   * another name, database or user is not ours (a pid reused after a failover, another
+   * application's connection), so ours counts as gone and that one is never touched.
+   */
+  async find(
+    probe: postgres.Sql,
+    backends: readonly Backend[],
+    tagOf: (backend: Backend) => string,
+  ): Promise<Set<Backend>> {
     const pids = backends.flatMap((b) => (typeof b.pid === 'number' ? [b.pid] : []));
     const query = probe`
       select pg_backend_pid() as self, coalesce((
-        select json_agg(json_build_object(
-          'pid', pid, 'state', state, 'since', state_change, 'start', backend_start))
-        from pg_stat_activity where pid = any(${`{${pids.join(',')}}`}::int[])
+        select json_agg(json_build_object('pid', pid, 'state', state, 'since', state_change,
+                                          'start', backend_start, 'app', application_name))
+        from pg_stat_activity
+        where pid = any(${`{${pids.join(',')}}`}::int[])
+          and datname = current_database() and usename = current_user
       ), '[]') as seen`;
     const [row] = (await query) as unknown as [{ self: number; seen: Activity[] }];
     // Behind a connection pooler (PgBouncer, RDS Proxy, ...) the pids the driver is given are not
@@ -58,7 +75,8 @@ export class DeadConnections {
     const stale: Activity[] = [];
     for (const backend of backends) {
       if (typeof backend.pid !== 'number') continue;
-      const activity = seen.get(backend.pid);
+      const shown = seen.get(backend.pid);
+      const activity = shown?.app === tagOf(backend) ? shown : undefined;
       // `active` or `fastpath function call` is working; a state not shown (null: another role's
       // backend; `disabled`: track_activities off) cannot be judged
       if (activity && !activity.state?.startsWith('idle')) continue;
@@ -77,9 +95,10 @@ export class DeadConnections {
       void probe`
         select pg_terminate_backend(a.pid) from pg_stat_activity a
         join json_to_recordset(${JSON.stringify(stale)}::text::json)
-          as s(pid int, state text, since timestamptz, start timestamptz)
+          as s(pid int, state text, since timestamptz, start timestamptz, app text)
           on a.pid = s.pid and a.backend_start = s.start and a.state = s.state
-          and a.state_change = s.since`.catch(() => {}); // not allowed, or gone already
+          and a.state_change = s.since and a.application_name = s.app
+        where a.datname = current_database() and a.usename = current_user`.catch(() => {}); // not allowed, or gone already
     }
     return dead;
   }
