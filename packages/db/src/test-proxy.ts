@@ -2,6 +2,17 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
+/** One connection through the proxy. */
+export interface ProxiedConnection {
+  /** its place in the order the proxy accepted connections, from 0 */
+  readonly index: number;
+  /**
+   * the local port of the proxy's connection to the database: the `client_port` the database
+   * shows for the backend (`pg_stat_activity`, `inet_client_port()`)
+   */
+  readonly serverSidePort: number | undefined;
+}
+
 export interface FaultyProxy extends AsyncDisposable {
   readonly port: number;
   /** the URL of `url`'s database, through this proxy */
@@ -19,6 +30,8 @@ export interface FaultyProxy extends AsyncDisposable {
    * firewall that forgot their flows), without any reset.
    */
   freeze(): void;
+  /** `freeze`, for the open connections `which` picks only; returns how many it froze */
+  freezeWhere(which: (connection: ProxiedConnection) => boolean): number;
   /** forwards again: connections held while hanging go on where they stopped */
   restore(): Promise<void>;
 }
@@ -28,18 +41,20 @@ export async function createFaultyProxy(target: {
   host: string;
   port: number;
 }): Promise<FaultyProxy> {
-  const pairs = new Set<{ client: Socket; upstream: Socket }>();
+  type Pair = { client: Socket; upstream: Socket; index: number };
+  const pairs = new Set<Pair>();
   /** frozen for good: not forwarded again by `restore` (but destroyed on dispose) */
-  const frozen = new Set<{ client: Socket; upstream: Socket }>();
+  const frozen = new Set<Pair>();
+  let accepted = 0;
   let hanging = false;
   let server: Server | undefined;
   let port = 0;
 
-  const pipe = (pair: { client: Socket; upstream: Socket }) => {
+  const pipe = (pair: Pair) => {
     pair.client.pipe(pair.upstream);
     pair.upstream.pipe(pair.client);
   };
-  const unpipe = (pair: { client: Socket; upstream: Socket }) => {
+  const unpipe = (pair: Pair) => {
     pair.client.unpipe(pair.upstream);
     pair.upstream.unpipe(pair.client);
     pair.client.pause();
@@ -49,7 +64,7 @@ export async function createFaultyProxy(target: {
   const listen = async () => {
     server = createServer((client) => {
       const upstream = createConnection(target);
-      const pair = { client, upstream };
+      const pair = { client, upstream, index: accepted++ };
       pairs.add(pair);
       for (const s of [client, upstream]) {
         s.on('close', () => {
@@ -74,6 +89,16 @@ export async function createFaultyProxy(target: {
       upstream.destroy();
     }
   };
+  const freezeWhere = (which: (connection: ProxiedConnection) => boolean) => {
+    let count = 0;
+    for (const pair of pairs) {
+      if (!which({ index: pair.index, serverSidePort: pair.upstream.localPort })) continue;
+      if (!hanging && !frozen.has(pair)) unpipe(pair);
+      frozen.add(pair);
+      count++;
+    }
+    return count;
+  };
   await listen();
 
   return {
@@ -97,11 +122,9 @@ export async function createFaultyProxy(target: {
       for (const pair of pairs) unpipe(pair);
     },
     freeze() {
-      for (const pair of pairs) {
-        if (!hanging && !frozen.has(pair)) unpipe(pair);
-        frozen.add(pair);
-      }
+      freezeWhere(() => true);
     },
+    freezeWhere,
     async restore() {
       if (hanging) {
         hanging = false;
