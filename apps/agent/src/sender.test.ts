@@ -289,6 +289,27 @@ describe('Sender', () => {
       expect(msgs().some((m) => /refuses the agent token/.test(m))).toBe(false);
     });
 
+    it('holds delivery, keeping every snapshot, when the token is another host’s than the agent’s own name', async () => {
+      const { logger, msgs } = capture();
+      const spool = await DiskSpool.open(dir, 1 << 20);
+      const of = (n: number) => ({ ...snap(n), host: { name: 'h9' } }) as Snapshot;
+      server.answer = () => ({
+        ok: false,
+        retryable: false,
+        status: 403,
+        field: 'host.name',
+        message: 'this agent token is bound to host "h8", not "h9"',
+        wireBytes: 1,
+      });
+      const s = new Sender({ client: server, spool, clock, log: logger, hostName: 'h9' });
+      for (let n = 1; n <= 20; n++) await s.submit(of(n));
+      await runFor(s, 1000);
+      // nothing set aside: all 20 wait in the spool for a token of h9
+      expect(s.stats.rejected).toBe(0);
+      expect(spool.count).toBe(20);
+      expect(msgs().some((m) => /refuses the agent token \(403\)/.test(m))).toBe(true);
+    });
+
     it('sets aside, unpushed, a spooled snapshot of another host name than the agent’s', async () => {
       const { logger, lines } = capture();
       const spool = await DiskSpool.open(dir, 1 << 20);

@@ -383,6 +383,14 @@ export class Sender {
       return 'stopped';
     }
     const status = outcome.status;
+    if (status === 403 && outcome.field === 'host.name' && hostName !== undefined) {
+      // The agent's own host name refused: the token is another host's, and every snapshot
+      // would be refused alike. Held in the spool until the agent has its own host's token.
+      return this.#holdForToken(
+        status,
+        `${outcome.message} (the token is not for this agent's host name ${hostName})`,
+      );
+    }
     if (status === 403 && outcome.field === 'host.name') {
       // The token is refused for this snapshot's host only, not as a whole.
       await this.#setAside(snapshot.snapshotId, gz, entry, item, {
