@@ -6,7 +6,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { readCgroup, readMemoryLimitKb } from '@fleetpmap/procfs';
 import type { Snapshot } from '@fleetpmap/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { agentToken, cli, startAgent, startServer, until } from './processes.ts';
+import { until } from '../support/until.ts';
+import { agentToken, cli, startAgent, startServer } from './processes.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 type AgentProc = ReturnType<typeof startAgent>;

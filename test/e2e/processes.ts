@@ -6,15 +6,6 @@ import { startServerProcess } from '../support/server-process.ts';
 
 const run = promisify(execFile);
 
-/** Waits until `check` is true, polling; fails with `what` after `timeoutMs`. */
-export async function until(what: string, check: () => boolean, timeoutMs = 60_000) {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function exited(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((r) => p.once('exit', () => r()));

@@ -9,6 +9,7 @@ import { rollupAggregates } from '@fleetpmap/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anonProcess, hostSnapshots } from '../queries/one-host.ts';
 import { fleetpmap } from '../support/cli.ts';
+import { until } from '../support/until.ts';
 import { oneDriver, startTestServer, useTestServer } from './harness.ts';
 
 const SECRET = 'webhook-secret-for-the-cli-test';
@@ -40,18 +41,6 @@ afterAll(async () => {
   receiver.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until(
-  what: string,
-  ok: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('fleetpmap report against a real server with a webhook', () => {
   const t = useTestServer(oneDriver(), {
@@ -122,7 +111,7 @@ describe('fleetpmap report against a real server with a webhook', () => {
     expect(made.stdout).not.toContain('<script>');
     expect(made.stdout).not.toMatch(/^\| web-07 \| 800 \|/m);
 
-    await until('the webhook delivery', () => received.length > 0);
+    await until('the webhook delivery', () => received.length > 0, 15_000);
     expect(received).toHaveLength(1);
     const [delivery] = received;
     const sig = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(
@@ -137,10 +126,14 @@ describe('fleetpmap report against a real server with a webhook', () => {
 
     // The receiver has answered; the server records the delivery just after.
     let listed: { delivery: string }[] = [];
-    await until('the delivery to be recorded', async () => {
-      listed = JSON.parse((await fleetpmap(['report', 'list', '--json', ...reader])).stdout);
-      return listed[0]?.delivery !== 'pending';
-    });
+    await until(
+      'the delivery to be recorded',
+      async () => {
+        listed = JSON.parse((await fleetpmap(['report', 'list', '--json', ...reader])).stdout);
+        return listed[0]?.delivery !== 'pending';
+      },
+      15_000,
+    );
     expect(listed).toMatchObject([
       { id, schedule: 'manual', state: 'done', leakingProcesses: 1, delivery: 'delivered' },
     ]);

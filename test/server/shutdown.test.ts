@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig, startServer } from '@fleetpmap/server';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { until } from '../support/until.ts';
 import { fullSnapshot } from './corpus.ts';
 import {
   createClient,
@@ -47,14 +48,6 @@ async function hangingReceiver() {
   };
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe.skipIf(!adminUrl)('shutting down with a webhook delivery in flight', () => {
   it('stops listening at once, cuts the delivery short, and another replica delivers it', {
     timeout: 90_000,
@@ -66,7 +59,7 @@ describe.skipIf(!adminUrl)('shutting down with a webhook delivery in flight', ()
     try {
       const admin = first.client(first.adminToken);
       const made = await admin.report.run.mutate({ windowMs: 3_600_000, deliver: true });
-      await until('the delivery to reach the receiver', () => receiver.bodies.length === 1);
+      await until('the delivery to reach the receiver', () => receiver.bodies.length === 1, 20_000);
 
       const started = Date.now();
       const closing = first.server.close();
@@ -85,10 +78,14 @@ describe.skipIf(!adminUrl)('shutting down with a webhook delivery in flight', ()
       );
       await using second = await startServer(config, pino({ level: 'silent' }));
       const reader = createClient(second.url, first.adminToken);
-      await until('the second server to deliver the report', async () => {
-        const [listed] = await reader.report.list.query({ limit: 1 });
-        return listed?.delivery === 'delivered';
-      });
+      await until(
+        'the second server to deliver the report',
+        async () => {
+          const [listed] = await reader.report.list.query({ limit: 1 });
+          return listed?.delivery === 'delivered';
+        },
+        20_000,
+      );
       const [listed] = await reader.report.list.query({ limit: 1 });
       expect(listed).toMatchObject({ id: made.id, delivery: 'delivered', deliveryAttempts: 2 });
       expect(receiver.bodies).toHaveLength(2);
