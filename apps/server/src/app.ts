@@ -78,7 +78,6 @@ export async function startServer(
         closing === undefined
           ? database.readiness()
           : Promise.resolve({ ready: false, detail: 'shutting down' }),
-      closing: () => closing !== undefined,
       ...(opts.clusterMetrics ? { metricsText: opts.clusterMetrics } : {}),
     });
     server = createServer(

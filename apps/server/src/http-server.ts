@@ -30,16 +30,15 @@ export type RequestListenerOptions = {
   readiness: () => Promise<Readiness>;
   /** the /metrics text; by default this process's registry */
   metricsText?: () => Promise<string>;
-  /**
-   * True once the server is shutting down: every answer then closes its connection, so that a
-   * client on a kept-alive connection moves to another replica instead of sending more here.
-   */
-  closing?: () => boolean;
 };
 
 /** The request listener, and what a shutdown needs of it. */
 export type RequestListenerWithDrain = RequestListener & {
-  /** the answers not yet begun close their connection (the later ones do by `closing`) */
+  /**
+   * The server is shutting down: every answer not yet begun, and every one after, closes its
+   * connection, so that a client on a kept-alive connection moves to another replica instead of
+   * sending more here.
+   */
   closeAfterAnswers(): void;
   /** resolves once no request is being handled, or after `timeoutMs` */
   settled(timeoutMs: number): Promise<void>;
@@ -80,6 +79,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
   let handling = 0;
   let onSettled: (() => void) | undefined;
   const unanswered = new Set<ServerResponse>();
+  let closing = false;
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -103,19 +103,13 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
       const d = describeError(error);
       const state = states.get(req);
       if (state) state.reason = d.domainCode?.toLowerCase() ?? REASON_BY_STATUS[d.httpStatus];
-      if (d.domainCode === 'DATABASE_UNAVAILABLE') {
-        opts.metrics.databaseErrors.inc({ kind: 'unavailable' });
-        (state?.log ?? opts.log).warn({ path, err: error.cause }, 'database unavailable');
-      } else if (d.httpStatus >= 500) {
-        if (hasSqlState(error)) opts.metrics.databaseErrors.inc({ kind: 'query' });
-        (state?.log ?? opts.log).error({ path, err: error.cause ?? error }, 'internal error');
-      }
+      recordFailure(d, error.cause ?? error, state?.log ?? opts.log, path);
     },
   });
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
-    if (opts.closing?.()) res.setHeader('connection', 'close');
+    if (closing) res.setHeader('connection', 'close');
     unanswered.add(res);
     res.once('close', () => unanswered.delete(res));
     const header = req.headers['x-request-id'];
@@ -173,6 +167,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
   };
   return Object.assign(listener, {
     closeAfterAnswers() {
+      closing = true;
       for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
     },
     settled(timeoutMs: number): Promise<void> {
@@ -186,6 +181,22 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
       });
     },
   });
+
+  /** Counts and logs an answer of 503 (the database unavailable) or another 5xx. */
+  function recordFailure(
+    d: ErrorDescription,
+    cause: unknown,
+    log: Logger,
+    path: string | undefined,
+  ): void {
+    if (d.domainCode === 'DATABASE_UNAVAILABLE') {
+      opts.metrics.databaseErrors.inc({ kind: 'unavailable' });
+      log.warn({ path, err: cause }, 'database unavailable');
+    } else if (d.httpStatus >= 500) {
+      if (hasSqlState(cause)) opts.metrics.databaseErrors.inc({ kind: 'query' });
+      log.error({ path, err: cause }, 'internal error');
+    }
+  }
 
   /**
    * Why the request's token is refused (as the API would refuse it), or null when it is known.
@@ -204,13 +215,7 @@ export function createRequestListener(opts: RequestListenerOptions): RequestList
     } catch (error) {
       // A database that cannot be reached is the API's 503, as it would be after the body.
       const d = describeError(new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: error }));
-      if (d.domainCode === 'DATABASE_UNAVAILABLE') {
-        opts.metrics.databaseErrors.inc({ kind: 'unavailable' });
-        state.log.warn({ path: req.url, err: error }, 'database unavailable');
-      } else if (d.httpStatus >= 500) {
-        if (hasSqlState(error)) opts.metrics.databaseErrors.inc({ kind: 'query' });
-        state.log.error({ path: req.url, err: error }, 'internal error');
-      }
+      recordFailure(d, error, state.log, req.url);
       return d;
     }
   }
