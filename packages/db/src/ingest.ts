@@ -22,7 +22,7 @@ import { encodeMapping, mappingHash } from './codec/mapping.ts';
 import { encodeSampleBlock, indexByPid, type StoredSample } from './codec/sample-block.ts';
 import {
   DAY_MS,
-  DEFAULT_RETENTION,
+  effectiveRetention,
   ensurePartitionsFor,
   forgetEnsuredPartitions,
   oldestKeptDayMs,
@@ -158,7 +158,7 @@ export async function ingestSnapshot(
 ): Promise<IngestResult> {
   const oldestKeptMs = oldestKeptDayMs(opts.nowMs ?? Date.now(), opts.retention);
   if (snapshot.takenAtMs < oldestKeptMs) {
-    const samplesDays = opts.retention?.samplesDays ?? DEFAULT_RETENTION.samplesDays;
+    const { samplesDays } = effectiveRetention(opts.retention);
     throw new SnapshotExpired(snapshot.takenAtMs, oldestKeptMs, samplesDays);
   }
   await ensurePartitionsFor(db, snapshot.takenAtMs);
