@@ -10,15 +10,13 @@
  *   database: FLEETPMAP_BENCH_DATABASE_URL, else FLEETPMAP_TEST_DATABASE_URL, else
  *   postgres://postgres@127.0.0.1:5432/postgres (a fresh database is created and dropped).
  */
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { benchAdminUrl } from '@fleetpmap/db';
-import postgres from 'postgres';
+import { benchAdminUrl, createScratchDb } from '@fleetpmap/db';
 import { startBenchServer } from './bench-server.ts';
 import { createSimulatedHost, nextSnapshot } from './simulated-fleet.ts';
 
@@ -31,8 +29,6 @@ const { values: args } = parseArgs({
 const MAPPINGS = Number(args.mappings);
 const PUSHES = Number(args.pushes);
 const PROBE_EVERY_MS = 5;
-
-const adminUrl = benchAdminUrl();
 
 function startServer(databaseUrl: string, dataDir: string) {
   return startBenchServer(databaseUrl, dataDir, {
@@ -78,15 +74,11 @@ function probe(url: string) {
 
 async function main() {
   const host = createSimulatedHost(0, { processes: 1, mappingsPerFullMap: MAPPINGS });
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  const dbName = `fleetpmap_bench_${randomBytes(5).toString('hex')}`;
-  await admin.unsafe(`create database ${dbName}`);
-  const dbUrl = new URL(adminUrl);
-  dbUrl.pathname = `/${dbName}`;
+  await using database = await createScratchDb(benchAdminUrl(), { prefix: 'fleetpmap_bench' });
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetpmap-bench-'));
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
-    server = await startServer(dbUrl.toString(), dataDir);
+    server = await startServer(database.url, dataDir);
     const created = await post(
       `${server.url}/trpc/token.create`,
       server.adminToken,
@@ -127,8 +119,6 @@ async function main() {
       server.child.kill('SIGTERM');
       await once(server.child, 'exit');
     }
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-    await admin.end();
     await rm(dataDir, { recursive: true, force: true });
   }
 }
