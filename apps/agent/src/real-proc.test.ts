@@ -36,6 +36,16 @@ function runnableAsNobody(): Promise<{ node: string; entry: string }> {
   return asNobody;
 }
 
+/** One `--once --full` cycle of the agent to stdout, run by setpriv with `privileges`. */
+async function fullCycleUnder(privileges: string[]): Promise<{ stdout: string; stderr: string }> {
+  const agent = await runnableAsNobody();
+  return run(
+    '/usr/bin/setpriv',
+    [...privileges, '--no-new-privs', agent.node, agent.entry, '--once', '--output', '-', '--full'],
+    { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
+  );
+}
+
 async function prepareForNobody(): Promise<{ node: string; entry: string }> {
   try {
     await run('/usr/bin/setpriv', [
@@ -158,25 +168,13 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
   it.skipIf(why !== undefined && process.env.CI !== 'true')(
     'as nobody without capabilities it reports what it could not read instead of failing',
     async () => {
-      const agentAsNobody = await runnableAsNobody();
-      const { stdout, stderr } = await run(
-        '/usr/bin/setpriv',
-        [
-          '--reuid=nobody',
-          '--regid=nogroup',
-          '--clear-groups',
-          '--inh-caps=-all',
-          '--bounding-set=-all',
-          '--no-new-privs',
-          agentAsNobody.node,
-          agentAsNobody.entry,
-          '--once',
-          '--output',
-          '-',
-          '--full',
-        ],
-        { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
-      );
+      const { stdout, stderr } = await fullCycleUnder([
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        '--inh-caps=-all',
+        '--bounding-set=-all',
+      ]);
       // Said once at start, not only process by process in the records.
       expect(stderr.match(/runs without CAP_SYS_PTRACE/g)).toHaveLength(1);
       const all = parseLines(stdout).flatMap((p) => p.processes);
@@ -212,24 +210,12 @@ describe('fleetpmap-agent --once --output - against the real /proc', () => {
       const target = await startNonDumpable(1, 1);
       try {
         const caps = '-all,+sys_ptrace';
-        const agentAsNobody = await runnableAsNobody();
-        const { stdout, stderr } = await run(
-          '/usr/bin/setpriv',
-          [
-            ...user,
-            `--inh-caps=${caps}`,
-            `--ambient-caps=${caps}`,
-            `--bounding-set=${caps}`,
-            '--no-new-privs',
-            agentAsNobody.node,
-            agentAsNobody.entry,
-            '--once',
-            '--output',
-            '-',
-            '--full',
-          ],
-          { maxBuffer: 256 * 1024 * 1024, cwd: '/', env: { PATH: process.env.PATH ?? '' } },
-        );
+        const { stdout, stderr } = await fullCycleUnder([
+          ...user,
+          `--inh-caps=${caps}`,
+          `--ambient-caps=${caps}`,
+          `--bounding-set=${caps}`,
+        ]);
         expect(stderr).not.toMatch(/CAP_SYS_PTRACE/);
         const all = parseLines(stdout).flatMap((p) => p.processes);
         // Some sandboxes refuse even full root some of their init's links: those are not the
