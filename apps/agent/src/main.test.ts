@@ -250,25 +250,20 @@ describe('fleetpmap-agent with a read-only spool directory', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The agent daemon, its server down, on a spool directory that is a read-only tmpfs. */
+  async function againstReadOnlySpool(size: string) {
+    const ro = join(dir, 'ro');
+    await mkdir(ro);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},ro`, 'tmpfs', ro]);
+    const args = ['--server', await downUrl(), '--proc-root', fixtureProcRoot];
+    const daemon = start([...args, '--spool-dir', ro, '--cheap-interval', '200ms'], TOKEN);
+    return { ro, daemon };
+  }
+
   it.skipIf(why !== undefined && process.env.CI !== 'true')(
     'keeps running with the queue in memory while the server is down, and says so',
     async () => {
-      const ro = join(dir, 'ro');
-      await mkdir(ro);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', ro]);
-      const daemon = start(
-        [
-          '--server',
-          await downUrl(),
-          '--proc-root',
-          fixtureProcRoot,
-          '--spool-dir',
-          ro,
-          '--cheap-interval',
-          '200ms',
-        ],
-        TOKEN,
-      );
+      const { ro, daemon } = await againstReadOnlySpool('64k');
       await until('four cycles', () => daemon.logs().filter((l) => l.msg === 'cycle').length >= 4);
       daemon.proc.kill('SIGTERM');
       expect(await daemon.exited).toBe(0);
@@ -287,22 +282,7 @@ describe('fleetpmap-agent with a read-only spool directory', () => {
   it.skipIf(why !== undefined && process.env.CI !== 'true')(
     'takes the directory up once it can be written, with what waited in memory, in order',
     async () => {
-      const ro = join(dir, 'ro');
-      await mkdir(ro);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,ro', 'tmpfs', ro]);
-      const daemon = start(
-        [
-          '--server',
-          await downUrl(),
-          '--proc-root',
-          fixtureProcRoot,
-          '--spool-dir',
-          ro,
-          '--cheap-interval',
-          '200ms',
-        ],
-        TOKEN,
-      );
+      const { ro, daemon } = await againstReadOnlySpool('256k');
       try {
         await until(
           'three cycles',
