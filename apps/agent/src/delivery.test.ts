@@ -154,9 +154,27 @@ async function fill(path: string): Promise<void> {
   }
 }
 
+/** A snapshot whose id is made of `n`. */
+const snap = (n: number) =>
+  ({ snapshotId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }) as Snapshot;
+const ids = (...ns: number[]) => ns.map((n) => snap(n).snapshotId);
+
 describe('the spool on a full disk', () => {
   let dir: string;
   let mnt: string;
+
+  /** A spool directory on a tmpfs at `mnt` where a previous run left 1 and 2, then the disk filled. */
+  async function previousRunOnFullDisk(): Promise<string> {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
+    const spoolDir = join(mnt, 'spool');
+    const previous = await DiskSpool.open(spoolDir, 1 << 20);
+    for (const n of [1, 2]) {
+      await previous.put(snap(n).snapshotId, gzipSync(JSON.stringify(snap(n))));
+    }
+    await previous.close();
+    await fill(join(mnt, 'filler'));
+    return spoolDir;
+  }
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fleetpmap-full-'));
     mnt = join(dir, 'mnt');
@@ -222,8 +240,6 @@ describe('the spool on a full disk', () => {
       const sender = new Sender({ client: downClient, spool, clock: new FakeClock(), log: logger });
       sender.hold(true);
       await fill(join(mnt, 'filler'));
-      const snap = (n: number) =>
-        ({ snapshotId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }) as Snapshot;
       await sender.submit(snap(1));
       await sender.submit(snap(2));
       expect(spool.count).toBe(2);
@@ -248,18 +264,7 @@ describe('the spool on a full disk', () => {
   itWithTmpfs(
     'replays the spool left by a previous run once a disk full at start has room, in order, each once',
     async () => {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
-      const dir = join(mnt, 'spool');
-      const snap = (n: number) =>
-        ({ snapshotId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }) as Snapshot;
-      const ids = (...ns: number[]) => ns.map((n) => snap(n).snapshotId);
-      // A previous run left two snapshots, and the disk filled up before this start.
-      const previous = await DiskSpool.open(dir, 1 << 20);
-      for (const n of [1, 2]) {
-        await previous.put(snap(n).snapshotId, gzipSync(JSON.stringify(snap(n))));
-      }
-      await previous.close();
-      await fill(join(mnt, 'filler'));
+      const dir = await previousRunOnFullDisk();
       expect(String(await DiskSpool.open(dir, 1 << 20).catch((e: unknown) => e))).toMatch(/ENOSPC/);
 
       const { logger, msgs } = capture();
@@ -312,17 +317,7 @@ describe('the spool on a full disk', () => {
   itWithTmpfs(
     'with the server up all along, delivers the old spool once the disk has room, then the rest',
     async () => {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
-      const dir = join(mnt, 'spool');
-      const snap = (n: number) =>
-        ({ snapshotId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }) as Snapshot;
-      const ids = (...ns: number[]) => ns.map((n) => snap(n).snapshotId);
-      const previous = await DiskSpool.open(dir, 1 << 20);
-      for (const n of [1, 2]) {
-        await previous.put(snap(n).snapshotId, gzipSync(JSON.stringify(snap(n))));
-      }
-      await previous.close();
-      await fill(join(mnt, 'filler'));
+      const dir = await previousRunOnFullDisk();
       const { logger } = capture();
       const clock = new FakeClock();
       const spool = new DeferredDiskSpool(dir, 1 << 20, {
