@@ -53,4 +53,18 @@ describe('spool leftovers', () => {
     expect((await readdir(dir)).sort()).toEqual(['lock', 'lock.takeover-00c0ffee']);
     await s.close();
   });
+
+  it('removes a temporary lock file of a gone process at open, of either form, and keeps a live one', async () => {
+    const random = '0123456789abcdef0123456789abcdef';
+    // pid 4194304 is never alive; the parent (the test runner) is.
+    await realWriteFile(join(dir, `.tmp-lock-4194304-${random}`), '');
+    await realWriteFile(join(dir, '.tmp-lock-4194304'), '');
+    await realWriteFile(join(dir, `.tmp-lock-${process.ppid}-${random}`), '');
+    await realWriteFile(join(dir, `.tmp-lock-${process.ppid}`), '');
+    const s = await DiskSpool.open(dir, 1 << 20);
+    expect((await readdir(dir)).sort()).toEqual(
+      [`.tmp-lock-${process.ppid}`, `.tmp-lock-${process.ppid}-${random}`, 'lock'].sort(),
+    );
+    await s.close();
+  });
 });

@@ -498,9 +498,23 @@ function parseOwner(text: string | undefined): LockOwner | undefined {
   }
 }
 
-/** Another agent's lock file in the making is not a stray temporary file. */
+/**
+ * The temporary file a lock is made whole in: `.tmp-lock-PID-<random>`. The pid alone is not
+ * unique: agents in containers with pid namespaces of their own (each pid 1, say) that start on
+ * one spool directory at the same instant would write the same file, and one would link the
+ * other's lock into place (or find its own removed). The pid stays in the name for the check of
+ * leftovers at open (isLiveLockTemp).
+ */
+function lockTempName(): string {
+  return `.tmp-lock-${process.pid}-${randomUuid().replaceAll('-', '')}`;
+}
+
+/**
+ * Another agent's lock file in the making is not a stray temporary file: one whose pid runs is
+ * kept. Both forms are recognised, `.tmp-lock-PID-<random>` and an older agent's `.tmp-lock-PID`.
+ */
 function isLiveLockTemp(name: string): boolean {
-  const pid = /^\.tmp-lock-(\d+)$/.exec(name)?.[1];
+  const pid = /^\.tmp-lock-(\d+)(?:-[0-9a-f]+)?$/.exec(name)?.[1];
   if (pid === undefined) return false;
   try {
     process.kill(Number(pid), 0);
@@ -560,7 +574,7 @@ class SpoolLock {
     }
     const me = currentOwner();
     const text = `${JSON.stringify(me)}\n`;
-    const tmp = join(dir, `.tmp-lock-${process.pid}`);
+    const tmp = join(dir, lockTempName());
     let written = false;
     /** Set from the first write on: a write that failed (ENOSPC) may have left the file. */
     let tried = false;
