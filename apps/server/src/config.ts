@@ -57,11 +57,13 @@ const BODIES_AT_THE_MAXIMUM_IN_FLIGHT = 2;
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /**
- * Connections per remote address. An agent holds its connection for one push plus Node's 5 s
- * keep-alive, every 30 s (its default interval), so a fleet behind one NAT address holds about a
- * sixth of its agents' number of connections at once: 1,000 lets about 6,000 agents share one
- * address, while one client can no longer hold thousands. Behind a proxy every connection comes
- * from the proxy's address: raise it, or turn it off with 0.
+ * Connections per remote address, an IPv6 one counted by its /64 (a host is usually handed a
+ * whole /64 and can send from any address in it: connections.ts, `capKey`). An agent holds its
+ * connection for one push plus Node's 5 s keep-alive, every 30 s (its default interval), so a
+ * fleet behind one NAT address, or in one IPv6 /64, holds about a sixth of its agents' number of
+ * connections at once: 1,000 lets about 6,000 agents share one address, while one client can no
+ * longer hold thousands. Behind a proxy every connection comes from the proxy's address: raise
+ * it, or turn it off with 0.
  */
 const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1_000;
 
@@ -240,7 +242,7 @@ const configSchema = z
     maxBodyBytesInFlight: positiveInt.optional(),
     /** connections one server process holds open at once; past it a new one is closed at once */
     maxConnections: positiveInt,
-    /** connections one remote address may hold open at once in one process; 0: no such cap */
+    /** connections one remote address (IPv6: one /64) may hold at once in one process; 0: none */
     maxConnectionsPerAddress: z.coerce.number().int().min(0),
     /** time for a request's headers and body to arrive in full (408 past it) */
     requestTimeoutMs: z.coerce

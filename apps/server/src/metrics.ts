@@ -82,7 +82,7 @@ export function createMetrics() {
   });
   const refusedConnections = new Counter({
     name: 'fleetpmap_refused_connections_total',
-    help: 'Connections closed as soon as accepted: over the process cap (max_connections) or over the cap of one remote address (per_address)',
+    help: 'Connections closed as soon as accepted: over the process cap (max_connections) or over the cap of one remote address, an IPv6 one per /64 (per_address)',
     labelNames: ['cap'] as const,
     registers: [registry],
   });
