@@ -6,6 +6,7 @@ export {
   CATCH_UP_MS,
   createReportTick,
   DELIVERY_CONCURRENCY,
+  DELIVERY_CONCURRENCY_PER_ORIGIN,
   dueSlot,
   type ReportSchedule,
   type ReportTickOutcome,

@@ -68,6 +68,7 @@ export {
   claimDelivery,
   claimReportSlot,
   type DeliveryOutcome,
+  type DeliverySchedules,
   deleteReportsBefore,
   failReport,
   finishReport,

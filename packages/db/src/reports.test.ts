@@ -208,6 +208,33 @@ describe.each(testDrivers())('leak reports on %s', (driver) => {
     });
   });
 
+  it('takes only the deliveries of the schedules a claim allows, oldest first', async () => {
+    const now = T0 + 200 * MINUTE;
+    const ids = new Map<string, number>();
+    for (const [i, schedule] of ['team-a', 'team-b', 'team-c'].entries()) {
+      const c = await claimReportSlot(t.db, claim({ schedule, slotMs: now, nowMs: now }));
+      if (!c) throw new Error('no claim');
+      await finishReport(t.db, c.id, {
+        claimedBy: 'a:1',
+        generatedAtMs: now + i,
+        body: { schedule },
+        totals: TOTALS,
+        deliver: true,
+      });
+      ids.set(schedule, c.id);
+    }
+    const take = (schedules: { only: string[] } | { except: string[] }) =>
+      claimDelivery(t.db, { nowMs: now + 10, leaseMs: MINUTE, schedules });
+    expect(await take({ only: [] })).toBe(undefined);
+    expect((await take({ except: ['team-a'] }))?.id).toBe(ids.get('team-b'));
+    expect(await take({ only: ['team-a', 'team-b'] })).toMatchObject({
+      id: ids.get('team-a'),
+      attempts: 1,
+    });
+    expect(await take({ except: ['team-c'] })).toBe(undefined);
+    expect((await take({ except: [] }))?.id).toBe(ids.get('team-c'));
+  });
+
   it('deletes reports past their retention in the maintenance step', async () => {
     const old = await insertManualReport(t.db, {
       windowMs: 3_600_000,

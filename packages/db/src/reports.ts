@@ -258,20 +258,39 @@ export async function previousReport(
 }
 
 /**
- * Takes the oldest due delivery for this process, leasing it for `leaseMs` (its next try moves
- * past the lease, so a replica that dies mid-delivery only delays it). `skip locked` lets several
- * replicas take different reports at once.
+ * Which schedules' deliveries a claim may take: only those named, or all but those named. The
+ * server leaves out the schedules whose webhook already has a delivery in flight, so that one
+ * receiver holds one of its sending slots at a time.
+ */
+export type DeliverySchedules = { only: readonly string[] } | { except: readonly string[] };
+
+/**
+ * Takes the oldest due delivery for this process (of the schedules `schedules` allows), leasing it
+ * for `leaseMs` (its next try moves past the lease, so a replica that dies mid-delivery only
+ * delays it). `skip locked` lets several replicas take different reports at once.
  */
 export async function claimDelivery(
   db: Db,
-  o: { nowMs: number; leaseMs: number },
+  o: { nowMs: number; leaseMs: number; schedules?: DeliverySchedules },
 ): Promise<{ id: number; schedule: string; body: unknown; attempts: number } | undefined> {
+  const names = (list: readonly string[]) =>
+    sql.join(
+      list.map((name) => sql`${name}`),
+      sql`, `,
+    );
+  let of = sql``;
+  if (o.schedules !== undefined && 'only' in o.schedules) {
+    if (o.schedules.only.length === 0) return undefined;
+    of = sql`and schedule in (${names(o.schedules.only)})`;
+  } else if (o.schedules !== undefined && o.schedules.except.length > 0) {
+    of = sql`and schedule not in (${names(o.schedules.except)})`;
+  }
   const [row] = await queryRows<{ id: number; schedule: string; body: unknown; attempts: number }>(
     db,
     sql`update leak_reports set delivery_attempts = delivery_attempts + 1,
           delivery_next_at_ms = ${o.nowMs + o.leaseMs}
         where id = (select id from leak_reports
-                    where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs}
+                    where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs} ${of}
                     order by delivery_next_at_ms, id limit 1 for update skip locked)
         returning id, schedule, body, delivery_attempts as attempts`,
   );

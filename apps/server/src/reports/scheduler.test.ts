@@ -1,8 +1,25 @@
+import { once } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildLeakReport } from '@fleetpmap/analysis';
+import {
+  claimReportSlot,
+  createTestDb,
+  finishReport,
+  getReport,
+  schema,
+  type TestDb,
+  testDrivers,
+} from '@fleetpmap/db';
 import { Cron } from 'croner';
-import { describe, expect, it } from 'vitest';
-import { CATCH_UP_MS, dueSlot } from './scheduler.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CATCH_UP_MS, createReportTick, dueSlot } from './scheduler.ts';
+import { DELIVERY_BACKOFF_MS } from './webhook.ts';
 
 const MINUTE = 60_000;
+const DAY_MS = 24 * 60 * MINUTE;
+const T0 = Date.UTC(2026, 10, 24, 6, 0, 0);
 
 describe('dueSlot', () => {
   const daily = new Cron('0 6 * * *', { paused: true, timezone: 'UTC' });
@@ -30,3 +47,240 @@ describe('dueSlot', () => {
     expect(dueSlot(quarterly, six + 44 * MINUTE)).toBe(six + 30 * MINUTE);
   });
 });
+
+/** A loopback receiver that holds every request while `hang` is set, and answers 204 otherwise. */
+async function receiver() {
+  const state = {
+    hang: false,
+    url: '',
+    /** requests in flight now, and the most ever at once */
+    inFlight: 0,
+    mostAtOnce: 0,
+    /** report ids in the order they arrived, and those answered 204 */
+    arrived: [] as number[],
+    answered: [] as number[],
+    /** ms from `since` to the first arrival */
+    firstAtMs: undefined as number | undefined,
+    since: 0,
+  };
+  const held: ServerResponse[] = [];
+  const server = createServer((req, res) => {
+    const id = Number(req.headers['x-fleetpmap-report-id']);
+    state.arrived.push(id);
+    state.firstAtMs ??= performance.now() - state.since;
+    state.inFlight++;
+    state.mostAtOnce = Math.max(state.mostAtOnce, state.inFlight);
+    res.on('close', () => {
+      state.inFlight--;
+    });
+    req.resume();
+    if (state.hang) {
+      held.push(res);
+      return;
+    }
+    req.on('end', () => {
+      state.answered.push(id);
+      res.writeHead(204).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return {
+    state,
+    close: () => {
+      for (const res of held) res.destroy();
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+for (const driver of testDrivers()) {
+  describe(`webhook deliveries per receiver (${driver})`, () => {
+    let handle: TestDb | undefined;
+    beforeAll(async () => {
+      handle = await createTestDb(driver);
+    }, 120_000);
+    afterAll(async () => {
+      await handle?.[Symbol.asyncDispose]();
+    });
+    const db = () => {
+      if (!handle) throw new Error('no database');
+      return handle.db;
+    };
+    afterEach(async () => {
+      await db().delete(schema.leakReports);
+    });
+
+    /** Stores a finished report of `schedule`, due for delivery at `dueMs`; returns its id. */
+    const queue = async (schedule: string, slotMs: number, dueMs: number) => {
+      const claim = await claimReportSlot(db(), {
+        schedule,
+        slotMs,
+        windowMs: DAY_MS,
+        metric: 'anon',
+        claimedBy: 'x:0',
+        nowMs: dueMs,
+        staleAfterMs: MINUTE,
+        retryAfterMs: MINUTE,
+        maxAttempts: 1,
+      });
+      if (!claim) throw new Error('no claim');
+      const body = buildLeakReport([], {
+        generatedAtMs: dueMs,
+        windowMs: DAY_MS,
+        toMs: slotMs,
+        metric: 'anon',
+      });
+      const totals = { hosts: 0, processes: 0, leakingHosts: 0, leakingProcesses: 0 };
+      await finishReport(db(), claim.id, {
+        claimedBy: 'x:0',
+        generatedAtMs: dueMs,
+        body,
+        totals: { ...totals, newLeaks: null },
+        deliver: true,
+      });
+      return claim.id;
+    };
+
+    it('serves a healthy receiver at once while another hangs with four reports queued, and sends those later, in order, each once', async () => {
+      const timeoutMs = 3_000;
+      const slow = await receiver();
+      const fast = await receiver();
+      try {
+        slow.state.hang = true;
+        const dueMs = T0 + 10 * MINUTE;
+        // queued first, so that four workers taking the oldest due would all take these
+        const slowIds: number[] = [];
+        for (const k of [4, 3, 2, 1])
+          slowIds.push(await queue('slow-team', T0 - k * DAY_MS, dueMs));
+        const fastId = await queue('fast-team', T0, dueMs);
+        let clock = dueMs + 10;
+        const tick = createReportTick(db(), [], {
+          webhooks: {
+            bySchedule: new Map([
+              ['slow-team', { url: slow.state.url }],
+              ['fast-team', { url: fast.state.url }],
+            ]),
+          },
+          nowMs: () => clock,
+          webhookTimeoutMs: timeoutMs,
+        });
+        const startedMs = performance.now();
+        fast.state.since = startedMs;
+        const first = await tick();
+        const tickMs = performance.now() - startedMs;
+        console.log(
+          `healthy receiver answered after ${fast.state.firstAtMs?.toFixed(0)} ms; the hanging one had ${slow.state.mostAtOnce} request(s) at once; the tick took ${tickMs.toFixed(0)} ms (timeout ${timeoutMs} ms)`,
+        );
+        expect(fast.state.answered).toEqual([fastId]);
+        expect(fast.state.firstAtMs).toBeLessThan(timeoutMs / 3);
+        // one slot held by the hanging receiver, for its oldest report only
+        expect(slow.state.mostAtOnce).toBe(1);
+        expect(slow.state.arrived).toEqual([slowIds[0]]);
+        expect(first).toEqual({ built: [], delivered: [fastId], failedDeliveries: [slowIds[0]] });
+        // the one it was sent is due again after the backoff, the other three are due as they were
+        const rows = await Promise.all(slowIds.map((id) => getReport(db(), id)));
+        expect(rows.map((r) => [r?.delivery, r?.deliveryAttempts, r?.deliveryError])).toEqual([
+          ['pending', 1, `no answer within ${timeoutMs / 1000} s`],
+          ['pending', 0, null],
+          ['pending', 0, null],
+          ['pending', 0, null],
+        ]);
+        expect(rows[0]?.deliveryNextAtMs).toBe(clock + (DELIVERY_BACKOFF_MS[0] ?? 0));
+        expect(rows.slice(1).map((r) => r?.deliveryNextAtMs)).toEqual([dueMs, dueMs, dueMs]);
+
+        // It answers again: the next tick sends the three still due, one at a time and in order,
+        // and the first after its backoff.
+        slow.state.hang = false;
+        clock += 30_000;
+        expect(await tick()).toEqual({
+          built: [],
+          delivered: slowIds.slice(1),
+          failedDeliveries: [],
+        });
+        clock += DELIVERY_BACKOFF_MS[0] ?? 0;
+        expect(await tick()).toEqual({ built: [], delivered: [slowIds[0]], failedDeliveries: [] });
+        expect(await tick()).toEqual({ built: [], delivered: [], failedDeliveries: [] });
+        expect(slow.state.answered).toEqual([...slowIds.slice(1), slowIds[0]]);
+        expect(slow.state.mostAtOnce).toBe(1);
+        expect(fast.state.arrived).toEqual([fastId]);
+        const done = await Promise.all([...slowIds, fastId].map((id) => getReport(db(), id)));
+        expect(done.map((r) => r?.delivery)).toEqual(Array(5).fill('delivered'));
+      } finally {
+        slow.close();
+        fast.close();
+      }
+    });
+
+    it('lets a host that hangs on all its webhooks hold two slots, not all four', async () => {
+      const timeoutMs = 2_000;
+      const slow = await receiver();
+      const fast = await receiver();
+      try {
+        slow.state.hang = true;
+        const dueMs = T0 + 20 * MINUTE;
+        const teams = ['a', 'b', 'c'];
+        const slowIds: number[] = [];
+        for (const team of teams) slowIds.push(await queue(team, T0, dueMs));
+        const fastId = await queue('fast-team', T0, dueMs);
+        const tick = createReportTick(db(), [], {
+          webhooks: {
+            bySchedule: new Map([
+              ...teams.map((team) => [team, { url: `${slow.state.url}/${team}` }] as const),
+              ['fast-team', { url: fast.state.url }],
+            ]),
+          },
+          nowMs: () => dueMs + 10,
+          webhookTimeoutMs: timeoutMs,
+        });
+        fast.state.since = performance.now();
+        const outcome = await tick();
+        console.log(
+          `healthy receiver answered after ${fast.state.firstAtMs?.toFixed(0)} ms; the hanging host had ${slow.state.mostAtOnce} requests at once`,
+        );
+        expect(fast.state.firstAtMs).toBeLessThan(timeoutMs / 3);
+        expect(slow.state.mostAtOnce).toBe(2);
+        // each of its webhooks was tried once, the third when a slot of the host came free
+        expect([...slow.state.arrived].sort()).toEqual([...slowIds].sort());
+        expect(slow.state.arrived[2]).toBe(slowIds[2]);
+        expect(outcome.delivered).toEqual([fastId]);
+        expect(outcome.failedDeliveries.sort()).toEqual([...slowIds].sort());
+      } finally {
+        slow.close();
+        fast.close();
+      }
+    });
+
+    it('cuts a hanging send short at shutdown, leaving it due at once and the next one as it was', async () => {
+      const slow = await receiver();
+      try {
+        slow.state.hang = true;
+        const dueMs = T0 + 30 * MINUTE;
+        const ids = [await queue('slow-team', T0, dueMs), await queue('slow-team', T0 + 1, dueMs)];
+        const tick = createReportTick(db(), [], {
+          webhooks: { fallback: { url: slow.state.url } },
+          nowMs: () => dueMs + 10,
+          webhookTimeoutMs: 30_000,
+        });
+        const stop = new AbortController();
+        const running = tick(stop.signal);
+        while (slow.state.arrived.length === 0) await sleep(5);
+        const stoppedMs = performance.now();
+        stop.abort();
+        expect(await running).toEqual({ built: [], delivered: [], failedDeliveries: [ids[0]] });
+        expect(performance.now() - stoppedMs).toBeLessThan(5_000);
+        expect(slow.state.arrived).toEqual([ids[0]]);
+        const rows = await Promise.all(ids.map((id) => getReport(db(), id)));
+        expect(rows.map((r) => [r?.delivery, r?.deliveryAttempts, r?.deliveryNextAtMs])).toEqual([
+          ['pending', 1, dueMs + 10],
+          ['pending', 0, dueMs],
+        ]);
+        expect(rows[0]?.deliveryError).toBe('cut short: the server was shutting down');
+      } finally {
+        slow.close();
+      }
+    });
+  });
+}

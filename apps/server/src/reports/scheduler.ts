@@ -6,11 +6,18 @@ import {
   claimDelivery,
   claimReportSlot,
   type Db,
+  type DeliverySchedules,
   type Metric,
   recordDelivery,
 } from '@fleetpmap/db';
 import { Cron } from 'croner';
-import { DELIVERY_BACKOFF_MS, postReport, WEBHOOK_TIMEOUT_MS, type Webhook } from './webhook.ts';
+import {
+  DELIVERY_BACKOFF_MS,
+  NoAnswerError,
+  postReport,
+  WEBHOOK_TIMEOUT_MS,
+  type Webhook,
+} from './webhook.ts';
 
 /**
  * A server that starts (or a database that comes back) within this long after a slot it missed
@@ -26,10 +33,16 @@ const MAX_BUILD_ATTEMPTS = 3;
 /** Deliveries per tick, at most: a long queue after an outage drains over several ticks. */
 const MAX_DELIVERIES_PER_TICK = 20;
 /**
- * Deliveries in flight at once, per server process: a receiver that hangs until the timeout holds
- * up one of them, not every other team's report behind it.
+ * Deliveries in flight at once, per server process. A receiver takes one of them at a time (see
+ * `deliverDue`), so one that hangs until the timeout holds up one, not every other team's report
+ * behind it.
  */
 export const DELIVERY_CONCURRENCY = 4;
+/**
+ * Deliveries in flight at once to one origin (scheme, host and port), over all its webhook URLs:
+ * a host that hangs on every path holds at most half the slots, however many webhooks it serves.
+ */
+export const DELIVERY_CONCURRENCY_PER_ORIGIN = 2;
 /** A delivery in flight holds its report this long past its claim: the timeout, and a margin. */
 const DELIVERY_LEASE_MARGIN_MS = 20_000;
 
@@ -148,13 +161,17 @@ export function createReportTick(
         failures.push(`${schedule.name}: ${(error as Error).message}`);
       }
     }
-    if (anyWebhook) await deliverDue(db, { webhookFor, now, timeoutMs, stop }, outcome);
+    if (anyWebhook) {
+      const webhooks = opts.webhooks ?? {};
+      await deliverDue(db, { webhooks, webhookFor, now, timeoutMs, stop }, outcome);
+    }
     if (failures.length > 0) throw new Error(`report builds failed: ${failures.join('; ')}`);
     return outcome;
   };
 }
 
 interface DeliveryOptions {
+  webhooks: ReportWebhooks;
   webhookFor: (schedule: string) => Webhook | undefined;
   now: () => number;
   /** how long a receiver may take to answer; a claim's lease is this and a margin */
@@ -163,24 +180,108 @@ interface DeliveryOptions {
   stop?: AbortSignal | undefined;
 }
 
+/** Where a webhook's deliveries go: its URL (the receiver) and that URL's origin. */
+function receiverOf(hook: Webhook): { url: string; origin: string } {
+  try {
+    const url = new URL(hook.url);
+    return { url: url.href, origin: url.origin };
+  } catch {
+    return { url: hook.url, origin: hook.url };
+  }
+}
+
+/**
+ * The schedules whose deliveries may be claimed when `free` says which webhooks may take one more;
+ * undefined when none may. A schedule without a webhook of its own uses the server's (`fallback`),
+ * so when that one is not free, only the schedules with a free one of their own are left.
+ */
+function claimableSchedules(
+  webhooks: ReportWebhooks,
+  free: (hook: Webhook) => boolean,
+): DeliverySchedules | undefined {
+  const own = [...(webhooks.bySchedule ?? new Map<string, Webhook>())];
+  if (webhooks.fallback === undefined || free(webhooks.fallback)) {
+    return { except: own.filter(([, hook]) => !free(hook)).map(([name]) => name) };
+  }
+  const only = own.filter(([, hook]) => free(hook)).map(([name]) => name);
+  return only.length > 0 ? { only } : undefined;
+}
+
 /**
  * Sends the due deliveries, up to `DELIVERY_CONCURRENCY` at once. Each worker claims one delivery
  * just before sending it (so its lease runs from its own send, not from the tick's start), sends
  * it and records the outcome, then claims the next, until nothing is due or the tick's share is
  * taken. The claim's `skip locked` and lease keep each delivery to one worker of one replica.
  * Every worker finishes before the tick does, so the outcome lists every delivery tried.
+ *
+ * A receiver is one webhook URL, not one schedule: the schedules without a webhook of their own
+ * all post to the server's, and it is one endpoint (for a chat tool, one channel) whether one
+ * schedule or five feed it. It has one delivery in flight at a time, in this process: a receiver
+ * that hangs holds one slot while the others keep serving the other receivers, and its reports
+ * go one after another in the order they are claimed (oldest due first), never racing each other
+ * to the reader. A URL rather than its whole origin, because teams' webhooks often share one
+ * host (a chat service, a company gateway) where one team's hook can hang or be deleted while the
+ * others work; an origin still takes at most `DELIVERY_CONCURRENCY_PER_ORIGIN` slots, for a host
+ * that hangs on all its paths. A receiver that gave no answer within the timeout is sent nothing
+ * more this tick: its other reports stay due, as they were, for the next tick, so a hanging
+ * receiver costs a tick one timeout, not one per report queued for it.
+ *
+ * Claims are taken one at a time in this process, so that two workers never both take a report
+ * for the same free receiver.
  */
 async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome): Promise<void> {
   let claims = 0;
-  const worker = async (): Promise<void> => {
-    while (claims < MAX_DELIVERIES_PER_TICK && !o.stop?.aborted) {
+  const sending = new Set<string>();
+  const sendingPerOrigin = new Map<string, number>();
+  const noAnswer = new Set<string>();
+  const free = (hook: Webhook) => {
+    const { url, origin } = receiverOf(hook);
+    return (
+      !sending.has(url) &&
+      !noAnswer.has(url) &&
+      (sendingPerOrigin.get(origin) ?? 0) < DELIVERY_CONCURRENCY_PER_ORIGIN
+    );
+  };
+  let claiming: Promise<unknown> = Promise.resolve();
+  /** The next delivery for a free receiver, marked as sending before the next claim is made. */
+  const claimNext = () => {
+    const next = claiming.then(async () => {
+      if (claims >= MAX_DELIVERIES_PER_TICK || o.stop?.aborted) return undefined;
+      const schedules = claimableSchedules(o.webhooks, free);
+      if (schedules === undefined) return undefined;
       claims++;
       const due = await claimDelivery(db, {
         nowMs: o.now(),
         leaseMs: o.timeoutMs + DELIVERY_LEASE_MARGIN_MS,
+        schedules,
       });
-      if (!due) return;
-      await deliverOne(db, due, o, outcome);
+      if (!due) return undefined;
+      const webhook = o.webhookFor(due.schedule);
+      const receiver = webhook === undefined ? undefined : receiverOf(webhook);
+      if (receiver) {
+        sending.add(receiver.url);
+        sendingPerOrigin.set(receiver.origin, (sendingPerOrigin.get(receiver.origin) ?? 0) + 1);
+      }
+      return { due, webhook, receiver };
+    });
+    claiming = next.catch(() => undefined);
+    return next;
+  };
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const next = await claimNext();
+      if (!next) return;
+      const { due, webhook, receiver } = next;
+      try {
+        if (!(await deliverOne(db, due, webhook, o, outcome)) && receiver) {
+          noAnswer.add(receiver.url);
+        }
+      } finally {
+        if (receiver) {
+          sending.delete(receiver.url);
+          sendingPerOrigin.set(receiver.origin, (sendingPerOrigin.get(receiver.origin) ?? 1) - 1);
+        }
+      }
     }
   };
   const settled = await Promise.allSettled(
@@ -190,13 +291,14 @@ async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome
   if (failed) throw failed.reason;
 }
 
+/** Sends one claimed delivery and records how it went; false when its receiver gave no answer. */
 async function deliverOne(
   db: Db,
   due: { id: number; schedule: string; body: unknown; attempts: number },
+  webhook: Webhook | undefined,
   o: DeliveryOptions,
   outcome: ReportTickOutcome,
-): Promise<void> {
-  const webhook = o.webhookFor(due.schedule);
+): Promise<boolean> {
   if (!webhook) {
     // Its schedule's webhook was taken out of the configuration since: nowhere to send it.
     await recordDelivery(db, due.id, {
@@ -205,7 +307,7 @@ async function deliverOne(
       retryAtMs: null,
     });
     outcome.failedDeliveries.push(due.id);
-    return;
+    return true;
   }
   try {
     await postReport(webhook, due.id, due.body as LeakReport, o.now(), o.timeoutMs, o.stop);
@@ -218,8 +320,9 @@ async function deliverOne(
       retryAtMs: wait === undefined ? null : o.now() + wait,
     });
     outcome.failedDeliveries.push(due.id);
-    return;
+    return !(error instanceof NoAnswerError);
   }
   await recordDelivery(db, due.id, { delivered: true, atMs: o.now() });
   outcome.delivered.push(due.id);
+  return true;
 }

@@ -8,6 +8,14 @@ export const WEBHOOK_TIMEOUT_MS = 10_000;
 /** Waits before the 2nd, 3rd, … try; after the last one the delivery is given up. */
 export const DELIVERY_BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 60 * 60_000] as const;
 
+/** The receiver did not answer within the timeout: it may hang on the next delivery too. */
+export class NoAnswerError extends Error {
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs / 1000} s`);
+    this.name = 'NoAnswerError';
+  }
+}
+
 export interface Webhook {
   url: string;
   /** signs every delivery when set (see `signature`) */
@@ -75,13 +83,11 @@ export async function postReport(
           : AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
     });
   } catch (error) {
+    if (stop?.aborted) throw new Error('cut short: the server was shutting down');
+    if ((error as Error).name === 'TimeoutError') throw new NoAnswerError(timeoutMs);
     const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
     throw new Error(
-      stop?.aborted
-        ? 'cut short: the server was shutting down'
-        : (error as Error).name === 'TimeoutError'
-          ? `no answer within ${timeoutMs / 1000} s`
-          : `cannot reach it: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+      `cannot reach it: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
     );
   }
   // The answer's body is not needed; dropping it frees the connection.
