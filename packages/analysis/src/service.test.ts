@@ -171,6 +171,100 @@ describe('scoreService', () => {
     }
   });
 
+  /** A service on a daily load of ±15 %, restarted every `everyHours`, over a day served hourly. */
+  function dailyLoadRestarted(phaseHours: number, everyHours: number, leakPctPerHour: number) {
+    const s = simulate(
+      [
+        { type: 'diurnal', amplitudePct: 15, periodHours: 24, phaseHours },
+        { type: 'noise', pct: 0.5, corrMinutes: 10 },
+        ...(leakPctPerHour > 0 ? [{ type: 'linear' as const, pctPerHour: leakPctPerHour }] : []),
+      ],
+      24,
+      1,
+      { restart: { everyHours, jitter: 0 }, startedHoursBefore: 0 },
+    );
+    return scoreService(
+      s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
+      s,
+    );
+  }
+
+  it('does not let one ramp of a daily load decide when another incarnation fell', () => {
+    // Restarts every 7-8 hours show one incarnation the load's ramp (significant growth of its
+    // own) and another its downswing: the service follows the load both ways.
+    for (const [phase, every] of [
+      [2, 7],
+      [8, 7],
+      [0, 8],
+      [6, 8],
+    ] as const) {
+      const v = dailyLoadRestarted(phase, every, 0);
+      expect(v.latest?.leak).toBe(true);
+      expect(v.incarnations.some((i) => i.reason === 'shrinking')).toBe(true);
+      expect(v.leak).toBe(false);
+    }
+  });
+
+  it('tells a leak from a daily load better across restart cadences and phases', () => {
+    // Loads of ±10–25 %, restarts every 6–9 hours (10 % jitter), every third hour of phase: the
+    // ramp one incarnation sees rises as fast as a leak. Letting it decide alone flagged 34 of the
+    // 96 services that do not leak; the leaks of 4 %/h are flagged about as often as before.
+    let falseAlarms = 0;
+    let found = 0;
+    for (const amplitudePct of [10, 15, 25]) {
+      for (const everyHours of [6, 7, 8, 9]) {
+        for (let phaseHours = 0; phaseHours < 24; phaseHours += 3) {
+          for (const leakPctPerHour of [0, 4]) {
+            const s = simulate(
+              [
+                { type: 'diurnal', amplitudePct, periodHours: 24, phaseHours },
+                { type: 'noise', pct: 0.5, corrMinutes: 10 },
+                ...(leakPctPerHour > 0
+                  ? [{ type: 'linear' as const, pctPerHour: leakPctPerHour }]
+                  : []),
+              ],
+              24,
+              1,
+              { restart: { everyHours, jitter: 0.1 }, startedHoursBefore: 0 },
+            );
+            const v = scoreService(
+              s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
+              s,
+            );
+            if (v.leak && leakPctPerHour === 0) falseAlarms++;
+            if (v.leak && leakPctPerHour > 0) found++;
+          }
+        }
+      }
+    }
+    expect(falseAlarms).toBeLessThanOrEqual(26);
+    expect(found).toBeGreaterThanOrEqual(78);
+  });
+
+  it('flags a leak that began with the newest incarnation after flat ones', () => {
+    // A deploy: two flat incarnations, then one that leaks 2 %/h. Flat is not a fall.
+    const flat = simulate([{ type: 'noise', pct: 1, corrMinutes: 10 }], 24, 3, {
+      restart: { everyHours: 8, jitter: 0 },
+      startedHoursBefore: 0,
+    });
+    const leaking = simulate(
+      [
+        { type: 'noise', pct: 1, corrMinutes: 10 },
+        { type: 'linear', pctPerHour: 2 },
+      ],
+      24,
+      3,
+      { restart: { everyHours: 8, jitter: 0 }, startedHoursBefore: 0 },
+    );
+    const incarnations = [
+      ...flat.incarnations.slice(0, -1),
+      leaking.incarnations[leaking.incarnations.length - 1],
+    ].map((i) => ({ ...(i as IncarnationInput), buckets: mergeIntoHours(i?.buckets ?? []) }));
+    const v = scoreService(incarnations, flat);
+    expect(v.incarnations.some((i) => i.reason === 'shrinking')).toBe(false);
+    expect(v).toMatchObject({ leak: true, reason: 'latest-incarnation-leaks' });
+  });
+
   it('does not flag a flat service that is restarted often', () => {
     const s = simulate([{ type: 'noise', pct: 1, corrMinutes: 10 }], 24, 7, {
       restart: { everyHours: 3 },

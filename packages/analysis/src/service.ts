@@ -177,7 +177,15 @@ export function scoreService(
     growingIncarnations: growing.length,
     pooled,
   };
-  if (latest?.leak) return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
+  // One incarnation's rise is no evidence of a leak when another incarnation of the service fell
+  // as plainly within the window: its memory follows the load down as well as up (a daily cycle
+  // cut by restarts every few hours shows one incarnation its ramp and another its downswing).
+  // The trend test of one incarnation assumes a level without the leak; such a service has none,
+  // and its incarnations pooled decide instead (below), where the fall counts against the rise.
+  const anotherShrank = analysed.some((a) => a.score !== latest && a.score.reason === 'shrinking');
+  if (latest?.leak && !anotherShrank) {
+    return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
+  }
   // Many incarnations must grow to their end: a warm-up that levels off in each incarnation is
   // not a leak however often the service restarts, and the most recent must still be growing.
   // Not most of them: a leak that grows only in bursts under load ends an incarnation on a quiet
