@@ -298,19 +298,35 @@ export const DAY_OVER_DAY_BELOW_MS = DAY_MS;
 export const DAY_BEFORE_READ_MS = 4 * 3_600_000;
 
 /**
+ * Growth over a day, compared day over day, is a leak from this many times the minimum rate on
+ * (1.75 × 0.25 %/h: 10.5 % of the process in a day), beside four residual spreads. A leak that
+ * grows in rare bursts can add nothing inside a short window and still that much in a day. At
+ * twice the minimum rate (12 %), 7 of 80 fresh fleets missed leaks that 1.75 finds, with no false
+ * alarm more in any; at 1.5 (9 %), a steady process whose noise of 3 % wanders for an hour at a
+ * time was flagged in 4 of 12 phases of one scenario; at the minimum rate itself (6 %), false
+ * alarms rose on 5 fresh fleets (docs/analysis.md, 8).
+ */
+export const DAY_GROWTH_MIN_RATE_FACTOR = 1.75;
+
+/**
  * Day-over-day growth of the floor: the lowest floor of the observation's last stretch (its
  * last sixth, at least an hour) minus the lowest sample in the same clock hours one day earlier.
  * A daily cycle comes back to the same level a day later, so its ramp shows no such growth; a
  * leak does, whatever phase of a daily cycle it rides on. Null without a day-earlier sample.
  */
-function dayOverDay(f: Floors, dayBefore: readonly MetricBucket[] | undefined): number | null {
+function dayOverDay(
+  f: Floors,
+  dayBefore: readonly MetricBucket[] | undefined,
+  notBeforeMs = Number.NEGATIVE_INFINITY,
+): number | null {
   if (!dayBefore || dayBefore.length === 0) return null;
   const stretchMs = Math.max(3_600_000, (f.lastMs - f.firstMs) / 6);
   const from = f.lastMs - DAY_MS - stretchMs;
   const to = f.lastMs - DAY_MS;
   let before = Number.POSITIVE_INFINITY;
   for (const b of dayBefore) {
-    if (b.n > 0 && b.tStartMs >= from && b.tEndMs <= to) before = Math.min(before, b.min);
+    if (b.n > 0 && b.tStartMs >= from && b.tEndMs <= to && b.tStartMs >= notBeforeMs)
+      before = Math.min(before, b.min);
   }
   let now = Number.POSITIVE_INFINITY;
   for (let i = 0; i < f.xs.length; i++) {
@@ -573,16 +589,23 @@ export function analyseIncarnation(
   // Windows shorter than a day cannot see a daily cycle come back: its morning ramp looks like
   // growth and a leak on its evening downswing like none. When the same hours of the day before
   // are stored, the growth since then decides: the window's growth must also be there a day on
-  // (at least a quarter of it, and beyond the noise), and growth over the day of at least twice
-  // the minimum rate and four residual spreads is a leak even when the window's own trend is
-  // hidden by the cycle.
+  // (at least a quarter of it, and beyond the noise), and growth over the day of at least 1.75
+  // times the minimum rate and four residual spreads is a leak even when the window's own
+  // trend is hidden by the cycle.
   const daily = windowMs < DAY_OVER_DAY_BELOW_MS ? dayOverDay(f, input.dayBefore) : null;
+  // Growth over the day raises a verdict only against a day earlier when the incarnation was past
+  // its young hours: a warm-up or a logarithmic growth rises fastest there, and a process a day
+  // and a few hours old would otherwise be judged on it.
+  const dailyMature =
+    daily === null || startedAt === null
+      ? daily
+      : dayOverDay(f, input.dayBefore, startedAt + opts.youngMs);
   const cycleOnly =
     daily !== null && daily < Math.max(opts.minGrowthSigmas * residualSigma, 0.25 * growth);
   const grewOverDay =
-    daily !== null &&
-    daily >= 4 * residualSigma &&
-    daily >= ((2 * opts.minPctPerHour) / 100) * level * 24;
+    dailyMature !== null &&
+    dailyMature >= 4 * residualSigma &&
+    dailyMature >= ((DAY_GROWTH_MIN_RATE_FACTOR * opts.minPctPerHour) / 100) * level * 24;
   const judgedWhole = (significant && fastEnough && persists && !cycleOnly) || grewOverDay;
   const sinceOnset =
     opts.judgeSinceOnset && !judgedWhole && !cycleOnly
@@ -623,7 +646,7 @@ export function analyseIncarnation(
       : significant && slope > 0
         ? slope
         : grewOverDay
-          ? (daily as number) / 24
+          ? (dailyMature as number) / 24
           : 0;
   const timeToLimitHours = hoursToLimit(f.current, rate, limit);
   // Floors are in time order, so every pair has dx > 0: the pairwise slopes in % of the level.
