@@ -3,17 +3,10 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildLeakReport } from '@fleetpmap/analysis';
-import {
-  claimReportSlot,
-  createTestDb,
-  finishReport,
-  getReport,
-  schema,
-  type TestDb,
-  testDrivers,
-} from '@fleetpmap/db';
+import { claimReportSlot, finishReport, getReport, schema, testDrivers } from '@fleetpmap/db';
+import { useTestDb } from '@fleetpmap/db/use-test-db';
 import { Cron } from 'croner';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CATCH_UP_MS, createReportTick, dueSlot } from './scheduler.ts';
 import { DELIVERY_BACKOFF_MS } from './webhook.ts';
 
@@ -98,17 +91,8 @@ async function receiver() {
 
 for (const driver of testDrivers()) {
   describe(`webhook deliveries per receiver (${driver})`, () => {
-    let handle: TestDb | undefined;
-    beforeAll(async () => {
-      handle = await createTestDb(driver);
-    }, 120_000);
-    afterAll(async () => {
-      await handle?.[Symbol.asyncDispose]();
-    });
-    const db = () => {
-      if (!handle) throw new Error('no database');
-      return handle.db;
-    };
+    const t = useTestDb(driver);
+    const db = () => t.db;
     afterEach(async () => {
       await db().delete(schema.leakReports);
     });
