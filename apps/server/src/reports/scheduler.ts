@@ -116,10 +116,8 @@ export function createReportTick(
     schedule,
     cron: new Cron(schedule.pattern, { paused: true, timezone: schedule.timeZone }),
   }));
-  const webhookFor = (name: string) =>
-    opts.webhooks?.bySchedule?.get(name) ?? opts.webhooks?.fallback;
-  const anyWebhook =
-    opts.webhooks?.fallback !== undefined || (opts.webhooks?.bySchedule?.size ?? 0) > 0;
+  const webhooks = opts.webhooks ?? {};
+  const anyWebhook = webhooks.fallback !== undefined || (webhooks.bySchedule?.size ?? 0) > 0;
   const claimedBy = opts.claimedBy ?? processName();
   const now = opts.nowMs ?? Date.now;
   const timeoutMs = opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS;
@@ -153,7 +151,7 @@ export function createReportTick(
           nowMs,
           slotMs,
           claimedBy,
-          deliver: webhookFor(schedule.name) !== undefined,
+          deliver: webhookFor(webhooks, schedule.name) !== undefined,
           scope: schedule.scope,
         });
         outcome.built.push(claim.id);
@@ -161,10 +159,7 @@ export function createReportTick(
         failures.push(`${schedule.name}: ${(error as Error).message}`);
       }
     }
-    if (anyWebhook) {
-      const webhooks = opts.webhooks ?? {};
-      await deliverDue(db, { webhooks, webhookFor, now, timeoutMs, stop }, outcome);
-    }
+    if (anyWebhook) await deliverDue(db, { webhooks, now, timeoutMs, stop }, outcome);
     if (failures.length > 0) throw new Error(`report builds failed: ${failures.join('; ')}`);
     return outcome;
   };
@@ -172,12 +167,16 @@ export function createReportTick(
 
 interface DeliveryOptions {
   webhooks: ReportWebhooks;
-  webhookFor: (schedule: string) => Webhook | undefined;
   now: () => number;
   /** how long a receiver may take to answer; a claim's lease is this and a margin */
   timeoutMs: number;
   /** the server is shutting down: claim nothing more, cut the sends in flight short */
   stop?: AbortSignal | undefined;
+}
+
+/** A schedule's webhook: its own, else the server's. */
+function webhookFor(webhooks: ReportWebhooks, schedule: string): Webhook | undefined {
+  return webhooks.bySchedule?.get(schedule) ?? webhooks.fallback;
 }
 
 /** Where a webhook's deliveries go: its URL (the receiver) and that URL's origin. */
@@ -256,7 +255,7 @@ async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome
         schedules,
       });
       if (!due) return undefined;
-      const webhook = o.webhookFor(due.schedule);
+      const webhook = webhookFor(o.webhooks, due.schedule);
       const receiver = webhook === undefined ? undefined : receiverOf(webhook);
       if (receiver) {
         sending.add(receiver.url);
