@@ -312,21 +312,26 @@ export const DAY_GROWTH_MIN_RATE_FACTOR = 1.75;
  * Day-over-day growth of the floor: the lowest floor of the observation's last stretch (its
  * last sixth, at least an hour) minus the lowest sample in the same clock hours one day earlier.
  * A daily cycle comes back to the same level a day later, so its ramp shows no such growth; a
- * leak does, whatever phase of a daily cycle it rides on. Null without a day-earlier sample.
+ * leak does, whatever phase of a daily cycle it rides on. `all` counts every day-before sample,
+ * `mature` only those from `matureFromMs` on (past the incarnation's young hours); each is null
+ * without such a sample.
  */
 function dayOverDay(
   f: Floors,
   dayBefore: readonly MetricBucket[] | undefined,
-  notBeforeMs = Number.NEGATIVE_INFINITY,
-): number | null {
-  if (!dayBefore || dayBefore.length === 0) return null;
+  matureFromMs: number,
+): { all: number | null; mature: number | null } {
+  if (!dayBefore || dayBefore.length === 0) return { all: null, mature: null };
   const stretchMs = Math.max(3_600_000, (f.lastMs - f.firstMs) / 6);
   const from = f.lastMs - DAY_MS - stretchMs;
   const to = f.lastMs - DAY_MS;
   let before = Number.POSITIVE_INFINITY;
+  let beforeMature = Number.POSITIVE_INFINITY;
   for (const b of dayBefore) {
-    if (b.n > 0 && b.tStartMs >= from && b.tEndMs <= to && b.tStartMs >= notBeforeMs)
+    if (b.n > 0 && b.tStartMs >= from && b.tEndMs <= to) {
       before = Math.min(before, b.min);
+      if (b.tStartMs >= matureFromMs) beforeMature = Math.min(beforeMature, b.min);
+    }
   }
   let now = Number.POSITIVE_INFINITY;
   for (let i = 0; i < f.xs.length; i++) {
@@ -334,7 +339,9 @@ function dayOverDay(
       now = Math.min(now, f.ys[i] as number);
     }
   }
-  return Number.isFinite(before) && Number.isFinite(now) ? now - before : null;
+  const growth = (then: number) =>
+    Number.isFinite(then) && Number.isFinite(now) ? now - then : null;
+  return { all: growth(before), mature: growth(beforeMature) };
 }
 
 /** Floors the escape check needs: at least three in each outer quarter. */
@@ -592,14 +599,19 @@ export function analyseIncarnation(
   // (at least a quarter of it, and beyond the noise), and growth over the day of at least 1.75
   // times the minimum rate and four residual spreads is a leak even when the window's own
   // trend is hidden by the cycle.
-  const daily = windowMs < DAY_OVER_DAY_BELOW_MS ? dayOverDay(f, input.dayBefore) : null;
   // Growth over the day raises a verdict only against a day earlier when the incarnation was past
   // its young hours: a warm-up or a logarithmic growth rises fastest there, and a process a day
   // and a few hours old would otherwise be judged on it.
-  const dailyMature =
-    daily === null || startedAt === null
-      ? daily
-      : dayOverDay(f, input.dayBefore, startedAt + opts.youngMs);
+  const overDay =
+    windowMs < DAY_OVER_DAY_BELOW_MS
+      ? dayOverDay(
+          f,
+          input.dayBefore,
+          startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.youngMs,
+        )
+      : { all: null, mature: null };
+  const daily = overDay.all;
+  const dailyMature = overDay.mature;
   const cycleOnly =
     daily !== null && daily < Math.max(opts.minGrowthSigmas * residualSigma, 0.25 * growth);
   const grewOverDay =
