@@ -183,6 +183,8 @@ describe.each(testDrivers())('read services on %s', (driver) => {
     });
     const java = hourly.find((p) => p.pid === 812);
     expect(java?.comm).toBe('java');
+    // Its last sighting is its newest aggregated sample, not the last keyframe's (UPTIME in top).
+    expect(java?.lastSeenMs).toBe(start + 119 * MIN);
     expect(java?.buckets).toHaveLength(2);
     // least squares over the merged sums: 10 KiB per minute = 600 KiB/h
     let n = 0;

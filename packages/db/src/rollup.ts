@@ -331,6 +331,11 @@ export async function processAggregates(
         out.set(k, s);
       }
       s.buckets.push({ startMs: r.bucketMs, widthMs, metrics: a.metrics });
+      // The metadata's last sighting is refreshed at keyframes only (up to an hour behind); the
+      // newest aggregated sample says when the process was last seen alive (UPTIME, chaining).
+      for (const m of Object.values(a.metrics)) {
+        if (m) s.lastSeenMs = Math.max(s.lastSeenMs, r.bucketMs + m.lastSec * 1000);
+      }
     }
   }
   return [...out.values()];
