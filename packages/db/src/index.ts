@@ -64,12 +64,18 @@ export {
 export { withoutQueryParams } from './query-errors.ts';
 export { DatabaseUnreachable } from './reachability.ts';
 export {
+  liveReceiverLeases,
+  releaseReceiverLeases,
+  takeReceiverLeases,
+} from './receiver-leases.ts';
+export {
   type ClaimOptions,
   claimDelivery,
   claimReportSlot,
   type DeliveryOutcome,
   type DeliverySchedules,
   deleteReportsBefore,
+  dueDeliverySchedules,
   failReport,
   finishReport,
   getReport,

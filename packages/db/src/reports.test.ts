@@ -4,6 +4,7 @@ import {
   type ClaimOptions,
   claimDelivery,
   claimReportSlot,
+  dueDeliverySchedules,
   failReport,
   finishReport,
   getReport,
@@ -19,6 +20,7 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 const T0 = Date.UTC(2026, 10, 24, 6, 0, 0);
 const MINUTE = 60_000;
+const DAY_MS = 24 * 60 * MINUTE;
 const TOTALS = { hosts: 3, processes: 30, leakingHosts: 1, leakingProcesses: 2, newLeaks: null };
 
 function claim(over: Partial<ClaimOptions>): ClaimOptions {
@@ -233,6 +235,38 @@ describe.each(testDrivers())('leak reports on %s', (driver) => {
     });
     expect(await take({ except: ['team-c'] })).toBe(undefined);
     expect((await take({ except: [] }))?.id).toBe(ids.get('team-c'));
+  });
+
+  it('lists the schedules with a delivery due, by their oldest due one, as a claim takes them', async () => {
+    // before every other test's deliveries, so that only these are due
+    const now = T0 - 100 * MINUTE;
+    const queued: [string, number, number][] = [
+      ['due-a', T0 - DAY_MS, now + 2],
+      ['due-b', T0 - DAY_MS, now + 1],
+      ['due-a', T0 - 2 * DAY_MS, now],
+      ['due-later', T0 - DAY_MS, now + 50],
+    ];
+    for (const [schedule, slotMs, dueMs] of queued) {
+      const c = await claimReportSlot(t.db, claim({ schedule, slotMs, nowMs: dueMs }));
+      if (!c) throw new Error('no claim');
+      await finishReport(t.db, c.id, {
+        claimedBy: 'a:1',
+        generatedAtMs: dueMs,
+        body: { schedule },
+        totals: TOTALS,
+        deliver: true,
+      });
+    }
+    const due = (schedules?: { only: string[] } | { except: string[] }) =>
+      dueDeliverySchedules(t.db, { nowMs: now + 10, ...(schedules ? { schedules } : {}) });
+    expect(await due()).toEqual(['due-a', 'due-b']);
+    expect(await due({ except: ['due-a'] })).toEqual(['due-b']);
+    expect(await due({ only: ['due-b', 'due-later'] })).toEqual(['due-b']);
+    expect(await due({ only: [] })).toEqual([]);
+    const first = await claimDelivery(t.db, { nowMs: now + 10, leaseMs: 100 * MINUTE });
+    expect(first?.schedule).toBe('due-a');
+    // its other report is due later than due-b's
+    expect(await due()).toEqual(['due-b', 'due-a']);
   });
 
   it('deletes reports past their retention in the maintenance step', async () => {

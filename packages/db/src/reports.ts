@@ -264,6 +264,44 @@ export async function previousReport(
  */
 export type DeliverySchedules = { only: readonly string[] } | { except: readonly string[] };
 
+/** The SQL condition that keeps a claim to the schedules `schedules` allows. */
+function ofSchedules(schedules: DeliverySchedules | undefined) {
+  const names = (list: readonly string[]) =>
+    sql.join(
+      list.map((name) => sql`${name}`),
+      sql`, `,
+    );
+  if (schedules !== undefined && 'only' in schedules) {
+    return schedules.only.length === 0
+      ? sql`and false`
+      : sql`and schedule in (${names(schedules.only)})`;
+  }
+  if (schedules !== undefined && schedules.except.length > 0) {
+    return sql`and schedule not in (${names(schedules.except)})`;
+  }
+  return sql``;
+}
+
+/**
+ * The schedules with a delivery due now (of those `schedules` allows), ordered by their oldest due
+ * delivery, in the order `claimDelivery` takes them: the server leases a schedule's receiver
+ * before it claims that schedule's oldest delivery, and tries the receivers in this order.
+ */
+export async function dueDeliverySchedules(
+  db: Db,
+  o: { nowMs: number; schedules?: DeliverySchedules },
+): Promise<string[]> {
+  const rows = await queryRows<{ schedule: string }>(
+    db,
+    sql`select schedule from (
+          select distinct on (schedule) schedule, delivery_next_at_ms, id from leak_reports
+          where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs} ${ofSchedules(o.schedules)}
+          order by schedule, delivery_next_at_ms, id) oldest
+        order by delivery_next_at_ms, id`,
+  );
+  return rows.map((row) => row.schedule);
+}
+
 /**
  * Takes the oldest due delivery for this process (of the schedules `schedules` allows), leasing it
  * for `leaseMs` (its next try moves past the lease, so a replica that dies mid-delivery only
@@ -273,24 +311,15 @@ export async function claimDelivery(
   db: Db,
   o: { nowMs: number; leaseMs: number; schedules?: DeliverySchedules },
 ): Promise<{ id: number; schedule: string; body: unknown; attempts: number } | undefined> {
-  const names = (list: readonly string[]) =>
-    sql.join(
-      list.map((name) => sql`${name}`),
-      sql`, `,
-    );
-  let of = sql``;
-  if (o.schedules !== undefined && 'only' in o.schedules) {
-    if (o.schedules.only.length === 0) return undefined;
-    of = sql`and schedule in (${names(o.schedules.only)})`;
-  } else if (o.schedules !== undefined && o.schedules.except.length > 0) {
-    of = sql`and schedule not in (${names(o.schedules.except)})`;
+  if (o.schedules !== undefined && 'only' in o.schedules && o.schedules.only.length === 0) {
+    return undefined;
   }
   const [row] = await queryRows<{ id: number; schedule: string; body: unknown; attempts: number }>(
     db,
     sql`update leak_reports set delivery_attempts = delivery_attempts + 1,
           delivery_next_at_ms = ${o.nowMs + o.leaseMs}
         where id = (select id from leak_reports
-                    where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs} ${of}
+                    where delivery = 'pending' and delivery_next_at_ms <= ${o.nowMs} ${ofSchedules(o.schedules)}
                     order by delivery_next_at_ms, id limit 1 for update skip locked)
         returning id, schedule, body, delivery_attempts as attempts`,
   );

@@ -8,3 +8,4 @@ export { leakVerdicts, verdictRuns } from './leak-verdicts.ts';
 export { mapEntries } from './map-entries.ts';
 export { rollupState } from './rollup-state.ts';
 export { sampleBlocks } from './sample-blocks.ts';
+export { webhookReceiverLeases } from './webhook-receiver-leases.ts';
