@@ -3,11 +3,20 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildLeakReport } from '@fleetpmap/analysis';
-import { claimReportSlot, finishReport, getReport, schema, testDrivers } from '@fleetpmap/db';
+import {
+  claimReportSlot,
+  createDb,
+  type Db,
+  finishReport,
+  getReport,
+  liveReceiverLeases,
+  schema,
+  testDrivers,
+} from '@fleetpmap/db';
 import { useTestDb } from '@fleetpmap/db/use-test-db';
 import { Cron } from 'croner';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CATCH_UP_MS, createReportTick, dueSlot } from './scheduler.ts';
+import { CATCH_UP_MS, createReportTick, dueSlot, type ReportTickOutcome } from './scheduler.ts';
 import { DELIVERY_BACKOFF_MS } from './webhook.ts';
 
 const MINUTE = 60_000;
@@ -89,6 +98,37 @@ async function receiver() {
   };
 }
 
+/** Stores a finished report of `schedule`, due for delivery at `dueMs`; returns its id. */
+async function queueReport(db: Db, schedule: string, slotMs: number, dueMs: number) {
+  const claim = await claimReportSlot(db, {
+    schedule,
+    slotMs,
+    windowMs: DAY_MS,
+    metric: 'anon',
+    claimedBy: 'x:0',
+    nowMs: dueMs,
+    staleAfterMs: MINUTE,
+    retryAfterMs: MINUTE,
+    maxAttempts: 1,
+  });
+  if (!claim) throw new Error('no claim');
+  const body = buildLeakReport([], {
+    generatedAtMs: dueMs,
+    windowMs: DAY_MS,
+    toMs: slotMs,
+    metric: 'anon',
+  });
+  const totals = { hosts: 0, processes: 0, leakingHosts: 0, leakingProcesses: 0 };
+  await finishReport(db, claim.id, {
+    claimedBy: 'x:0',
+    generatedAtMs: dueMs,
+    body,
+    totals: { ...totals, newLeaks: null },
+    deliver: true,
+  });
+  return claim.id;
+}
+
 for (const driver of testDrivers()) {
   describe(`webhook deliveries per receiver (${driver})`, () => {
     const t = useTestDb(driver);
@@ -97,36 +137,8 @@ for (const driver of testDrivers()) {
       await db().delete(schema.leakReports);
     });
 
-    /** Stores a finished report of `schedule`, due for delivery at `dueMs`; returns its id. */
-    const queue = async (schedule: string, slotMs: number, dueMs: number) => {
-      const claim = await claimReportSlot(db(), {
-        schedule,
-        slotMs,
-        windowMs: DAY_MS,
-        metric: 'anon',
-        claimedBy: 'x:0',
-        nowMs: dueMs,
-        staleAfterMs: MINUTE,
-        retryAfterMs: MINUTE,
-        maxAttempts: 1,
-      });
-      if (!claim) throw new Error('no claim');
-      const body = buildLeakReport([], {
-        generatedAtMs: dueMs,
-        windowMs: DAY_MS,
-        toMs: slotMs,
-        metric: 'anon',
-      });
-      const totals = { hosts: 0, processes: 0, leakingHosts: 0, leakingProcesses: 0 };
-      await finishReport(db(), claim.id, {
-        claimedBy: 'x:0',
-        generatedAtMs: dueMs,
-        body,
-        totals: { ...totals, newLeaks: null },
-        deliver: true,
-      });
-      return claim.id;
-    };
+    const queue = (schedule: string, slotMs: number, dueMs: number) =>
+      queueReport(db(), schedule, slotMs, dueMs);
 
     it('serves a healthy receiver at once while another hangs with four reports queued, and sends those later, in order, each once', async () => {
       const timeoutMs = 3_000;
@@ -267,4 +279,219 @@ for (const driver of testDrivers()) {
       }
     });
   });
+
+  describe(`webhook deliveries across replicas (${driver})`, () => {
+    const t = useTestDb(driver);
+    afterEach(async () => {
+      await t.db.delete(schema.leakReports);
+    });
+
+    /**
+     * Two replicas' views of the test database: on Postgres, two handles with pools of their
+     * own, as two server processes have; PGlite is one process's database, so both share it.
+     */
+    const twoReplicas = async () => {
+      const other =
+        driver === 'postgres' ? await createDb(t.handle.url, { maxConnections: 4 }) : undefined;
+      return {
+        dbs: [t.db, other?.db ?? t.db] as const,
+        close: async () => {
+          await other?.close();
+        },
+      };
+    };
+
+    const merged = (outcomes: ReportTickOutcome[]) => ({
+      delivered: outcomes.flatMap((o) => o.delivered).sort(),
+      failedDeliveries: outcomes.flatMap((o) => o.failedDeliveries).sort(),
+    });
+
+    it('sends a hanging receiver one report at a time over both replicas, and a healthy one its report at once', async () => {
+      const timeoutMs = 3_000;
+      const slow = await receiver();
+      const fast = await receiver();
+      const replicas = await twoReplicas();
+      try {
+        slow.state.hang = true;
+        const dueMs = T0 + 40 * MINUTE;
+        const slowIds: number[] = [];
+        for (const k of [4, 3, 2, 1])
+          slowIds.push(await queueReport(t.db, 'slow-team', T0 - k * DAY_MS, dueMs));
+        const fastId = await queueReport(t.db, 'fast-team', T0, dueMs);
+        let clock = dueMs + 10;
+        const webhooks = {
+          bySchedule: new Map([
+            ['slow-team', { url: slow.state.url }],
+            ['fast-team', { url: fast.state.url }],
+          ]),
+        };
+        const ticks = replicas.dbs.map((replicaDb, n) =>
+          createReportTick(replicaDb, [], {
+            webhooks,
+            claimedBy: `replica-${n}`,
+            nowMs: () => clock,
+            webhookTimeoutMs: timeoutMs,
+          }),
+        );
+        fast.state.since = performance.now();
+        const first = merged(await Promise.all(ticks.map((tick) => tick())));
+        console.log(
+          `two replicas: healthy receiver answered after ${fast.state.firstAtMs?.toFixed(0)} ms; the hanging one had ${slow.state.mostAtOnce} request(s) at once, ${slow.state.arrived.length} in all`,
+        );
+        expect(slow.state.mostAtOnce).toBe(1);
+        expect(slow.state.arrived).toEqual([slowIds[0]]);
+        expect(fast.state.answered).toEqual([fastId]);
+        expect(fast.state.firstAtMs).toBeLessThan(timeoutMs / 3);
+        expect(first).toEqual({ delivered: [fastId], failedDeliveries: [slowIds[0]] });
+        expect(await liveReceiverLeases(t.db, clock)).toEqual(new Map());
+
+        // It answers again: the three still due go out one at a time, oldest first, each once,
+        // whichever replica sends them.
+        slow.state.hang = false;
+        clock += 30_000;
+        const second = merged(await Promise.all(ticks.map((tick) => tick())));
+        expect(second).toEqual({ delivered: slowIds.slice(1).sort(), failedDeliveries: [] });
+        expect(slow.state.answered).toEqual(slowIds.slice(1));
+        expect(slow.state.mostAtOnce).toBe(1);
+        expect(await liveReceiverLeases(t.db, clock)).toEqual(new Map());
+      } finally {
+        slow.close();
+        fast.close();
+        await replicas.close();
+      }
+    });
+
+    it('lets a host that hangs on all its webhooks hold two deliveries over both replicas', async () => {
+      const timeoutMs = 2_000;
+      const slow = await receiver();
+      const fast = await receiver();
+      const replicas = await twoReplicas();
+      try {
+        slow.state.hang = true;
+        const dueMs = T0 + 50 * MINUTE;
+        const teams = ['a', 'b', 'c', 'd'];
+        const slowIds: number[] = [];
+        for (const team of teams) slowIds.push(await queueReport(t.db, team, T0, dueMs));
+        const fastId = await queueReport(t.db, 'fast-team', T0, dueMs);
+        const webhooks = {
+          bySchedule: new Map([
+            ...teams.map((team) => [team, { url: `${slow.state.url}/${team}` }] as const),
+            ['fast-team', { url: fast.state.url }],
+          ]),
+        };
+        const ticks = replicas.dbs.map((replicaDb, n) =>
+          createReportTick(replicaDb, [], {
+            webhooks,
+            claimedBy: `replica-${n}`,
+            nowMs: () => dueMs + 10,
+            webhookTimeoutMs: timeoutMs,
+          }),
+        );
+        fast.state.since = performance.now();
+        const outcome = merged(await Promise.all(ticks.map((tick) => tick())));
+        console.log(
+          `two replicas: healthy receiver answered after ${fast.state.firstAtMs?.toFixed(0)} ms; the hanging host had ${slow.state.mostAtOnce} requests at once`,
+        );
+        expect(slow.state.mostAtOnce).toBe(2);
+        expect(fast.state.firstAtMs).toBeLessThan(timeoutMs / 3);
+        expect(fast.state.arrived).toEqual([fastId]);
+        // each of its webhooks tried once, by one replica or the other
+        expect([...slow.state.arrived].sort()).toEqual([...slowIds].sort());
+        expect(outcome).toEqual({ delivered: [fastId], failedDeliveries: [...slowIds].sort() });
+      } finally {
+        slow.close();
+        fast.close();
+        await replicas.close();
+      }
+    });
+
+    it('leaves a receiver to another replica once the lease of one that died mid-delivery runs out', async () => {
+      const slow = await receiver();
+      const replicas = await twoReplicas();
+      try {
+        slow.state.hang = true;
+        const dueMs = T0 + 60 * MINUTE;
+        const ids: number[] = [];
+        for (const k of [3, 2, 1])
+          ids.push(await queueReport(t.db, 'slow-team', T0 - k * DAY_MS, dueMs));
+        let clock = dueMs + 10;
+        const webhooks = { fallback: { url: slow.state.url } };
+        // The dying replica waits up to a minute for an answer: its lease is that and a margin.
+        const dyingTimeoutMs = 60_000;
+        const dying = mortal(replicas.dbs[0]);
+        const dyingStop = new AbortController();
+        const running = createReportTick(dying.db, [], {
+          webhooks,
+          claimedBy: 'replica-dying',
+          nowMs: () => clock,
+          webhookTimeoutMs: dyingTimeoutMs,
+        })(dyingStop.signal);
+        while (slow.state.arrived.length === 0) await sleep(5);
+        // It is gone: its connection to the receiver closes, and it writes nothing more.
+        dying.die();
+        dyingStop.abort();
+        await expect(running).rejects.toThrow('this replica is gone');
+        // What it left: its receiver's leases, named by hashes, not by the URL.
+        const left = [...(await liveReceiverLeases(t.db, clock))].filter(([, holder]) =>
+          holder.startsWith('replica-dying'),
+        );
+        expect(left.map(([key]) => key.replace(/[0-9a-f]{64}/, '…')).sort()).toEqual([
+          'origin:…#0',
+          'url:…',
+        ]);
+        expect(JSON.stringify(left)).not.toContain('127.0.0.1');
+        while (slow.state.inFlight > 0) await sleep(5);
+        slow.state.hang = false;
+
+        const survivor = createReportTick(replicas.dbs[1], [], {
+          webhooks,
+          claimedBy: 'replica-surviving',
+          nowMs: () => clock,
+          webhookTimeoutMs: 3_000,
+        });
+        // Within the dead replica's lease the receiver is left alone, its other reports too.
+        clock += dyingTimeoutMs;
+        expect(await survivor()).toEqual({ built: [], delivered: [], failedDeliveries: [] });
+        expect(slow.state.arrived).toEqual([ids[0]]);
+        // Past it, the survivor sends all three, one at a time; the one the dead replica was
+        // sending comes last, its own lease having moved it behind the others.
+        clock += 30_000;
+        const after = await survivor();
+        console.log(
+          `a replica died mid-delivery: the survivor sent ${after.delivered.length} report(s) once its lease ran out, ${slow.state.mostAtOnce} at once`,
+        );
+        expect(after).toEqual({
+          built: [],
+          delivered: [ids[1], ids[2], ids[0]],
+          failedDeliveries: [],
+        });
+        expect(slow.state.answered).toEqual([ids[1], ids[2], ids[0]]);
+        expect(slow.state.mostAtOnce).toBe(1);
+      } finally {
+        slow.close();
+        await replicas.close();
+      }
+    });
+  });
+}
+
+/**
+ * `db` as one replica sees it until `die()`; from then on every use of it throws, as for a
+ * server process that is gone: whatever it held in the database stays as it left it.
+ */
+function mortal(db: Db): { db: Db; die(): void } {
+  let dead = false;
+  const view = new Proxy(db, {
+    get(target, key) {
+      if (dead) throw new Error('this replica is gone');
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return {
+    db: view,
+    die: () => {
+      dead = true;
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type LeakReport, type ReportScope, scopeKey } from '@fleetpmap/analysis';
 import { buildAndStoreReport } from '@fleetpmap/api';
@@ -7,8 +7,11 @@ import {
   claimReportSlot,
   type Db,
   type DeliverySchedules,
+  dueDeliverySchedules,
   type Metric,
   recordDelivery,
+  releaseReceiverLeases,
+  takeReceiverLeases,
 } from '@fleetpmap/db';
 import { Cron } from 'croner';
 import {
@@ -39,11 +42,15 @@ const MAX_DELIVERIES_PER_TICK = 20;
  */
 export const DELIVERY_CONCURRENCY = 4;
 /**
- * Deliveries in flight at once to one origin (scheme, host and port), over all its webhook URLs:
- * a host that hangs on every path holds at most half the slots, however many webhooks it serves.
+ * Deliveries in flight at once to one origin (scheme, host and port), over all its webhook URLs
+ * and all server processes on the database: a host that hangs on every path holds at most half of
+ * a process's slots, however many webhooks it serves and however many replicas send to it.
  */
 export const DELIVERY_CONCURRENCY_PER_ORIGIN = 2;
-/** A delivery in flight holds its report this long past its claim: the timeout, and a margin. */
+/**
+ * A delivery in flight holds its report, and its receiver's leases, this long past its claim: the
+ * timeout, and a margin.
+ */
 const DELIVERY_LEASE_MARGIN_MS = 20_000;
 
 /** One schedule of fleet reports: the server's own (`scheduled`), or a team's. */
@@ -159,7 +166,7 @@ export function createReportTick(
         failures.push(`${schedule.name}: ${(error as Error).message}`);
       }
     }
-    if (anyWebhook) await deliverDue(db, { webhooks, now, timeoutMs, stop }, outcome);
+    if (anyWebhook) await deliverDue(db, { webhooks, now, timeoutMs, claimedBy, stop }, outcome);
     if (failures.length > 0) throw new Error(`report builds failed: ${failures.join('; ')}`);
     return outcome;
   };
@@ -170,6 +177,8 @@ interface DeliveryOptions {
   now: () => number;
   /** how long a receiver may take to answer; a claim's lease is this and a margin */
   timeoutMs: number;
+  /** this process, as the holder of its receivers' leases */
+  claimedBy: string;
   /** the server is shutting down: claim nothing more, cut the sends in flight short */
   stop?: AbortSignal | undefined;
 }
@@ -180,7 +189,13 @@ function webhookFor(webhooks: ReportWebhooks, schedule: string): Webhook | undef
 }
 
 /** Where a webhook's deliveries go: its URL (the receiver) and that URL's origin. */
-function receiverOf(hook: Webhook): { url: string; origin: string } {
+interface Receiver {
+  url: string;
+  origin: string;
+}
+
+/** A webhook's receiver; a URL that does not parse is taken as its own origin. */
+function receiverOf(hook: Webhook): Receiver {
   try {
     const url = new URL(hook.url);
     return { url: url.href, origin: url.origin };
@@ -188,6 +203,26 @@ function receiverOf(hook: Webhook): { url: string; origin: string } {
     return { url: hook.url, origin: hook.url };
   }
 }
+
+/**
+ * The keys of a receiver's leases, as `takeReceiverLeases` takes them: its URL's (one delivery in
+ * flight to it), then one of its origin's slots. Hashes, not the URL itself: a webhook URL may
+ * carry its secret token, and the table is read by anyone who reads the database.
+ */
+function leaseKeysOf(receiver: Receiver): string[][] {
+  const hash = (text: string) => createHash('sha256').update(text).digest('hex');
+  const origin = hash(receiver.origin);
+  return [
+    [`url:${hash(receiver.url)}`],
+    Array.from(
+      { length: DELIVERY_CONCURRENCY_PER_ORIGIN },
+      (_, slot) => `origin:${origin}#${slot}`,
+    ),
+  ];
+}
+
+/** Receiver leases this process has taken, to tell them apart (see `releaseReceiverLeases`). */
+let receiverLeasesTaken = 0;
 
 /**
  * The schedules whose deliveries may be claimed when `free` says which webhooks may take one more;
@@ -215,20 +250,28 @@ function claimableSchedules(
  *
  * A receiver is one webhook URL, not one schedule: the schedules without a webhook of their own
  * all post to the server's, and it is one endpoint (for a chat tool, one channel) whether one
- * schedule or five feed it. It has one delivery in flight at a time, in this process: a receiver
- * that hangs holds one slot while the others keep serving the other receivers, and its reports
- * go one after another in the order they are claimed (oldest due first), never racing each other
- * to the reader. A URL rather than its whole origin, because teams' webhooks often share one
- * host (a chat service, a company gateway) where one team's hook can hang or be deleted while the
- * others work; an origin still takes at most `DELIVERY_CONCURRENCY_PER_ORIGIN` slots, for a host
- * that hangs on all its paths. A receiver that gave no answer within the timeout is sent nothing
- * more this tick: its other reports stay due, as they were, for the next tick, so a hanging
- * receiver costs a tick one timeout, not one per report queued for it.
+ * schedule or five feed it. It has one delivery in flight at a time, over all server processes on
+ * the database: a receiver that hangs holds one slot of one process while the others keep serving
+ * the other receivers, and its reports go one after another in the order they are claimed (oldest
+ * due first), never racing each other to the reader. A URL rather than its whole origin, because
+ * teams' webhooks often share one host (a chat service, a company gateway) where one team's hook
+ * can hang or be deleted while the others work; an origin still takes at most
+ * `DELIVERY_CONCURRENCY_PER_ORIGIN` deliveries at once, for a host that hangs on all its paths. A
+ * receiver that gave no answer within the timeout is sent nothing more this tick: its other
+ * reports stay due, as they were, for the next tick, so a hanging receiver costs a tick one
+ * timeout, not one per report queued for it.
+ *
+ * Across processes, the limits are leases in `webhook_receiver_leases`, taken before a delivery
+ * is claimed and given back once it is recorded; a process that dies mid-delivery leaves them to
+ * run out with its claim's lease, so it only delays that receiver. A receiver leased elsewhere is
+ * passed over, and the next one in order of its oldest due delivery is tried, so a receiver
+ * hanging in another replica does not hold up this one's others either.
  *
  * Claims are taken one at a time in this process, so that two workers never both take a report
  * for the same free receiver.
  */
 async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome): Promise<void> {
+  const leaseMs = o.timeoutMs + DELIVERY_LEASE_MARGIN_MS;
   let claims = 0;
   const sending = new Set<string>();
   const sendingPerOrigin = new Map<string, number>();
@@ -241,28 +284,63 @@ async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome
       (sendingPerOrigin.get(origin) ?? 0) < DELIVERY_CONCURRENCY_PER_ORIGIN
     );
   };
-  let claiming: Promise<unknown> = Promise.resolve();
-  /** The next delivery for a free receiver, marked as sending before the next claim is made. */
-  const claimNext = () => {
-    const next = claiming.then(async () => {
-      if (claims >= MAX_DELIVERIES_PER_TICK || o.stop?.aborted) return undefined;
-      const schedules = claimableSchedules(o.webhooks, free);
-      if (schedules === undefined) return undefined;
-      claims++;
-      const due = await claimDelivery(db, {
-        nowMs: o.now(),
-        leaseMs: o.timeoutMs + DELIVERY_LEASE_MARGIN_MS,
-        schedules,
-      });
-      if (!due) return undefined;
-      const webhook = webhookFor(o.webhooks, due.schedule);
+  type Lease = { keys: string[]; holder: string };
+  const release = async (lease: Lease | undefined) => {
+    // One that cannot be given back (the database is gone) runs out by itself.
+    if (lease) await releaseReceiverLeases(db, lease).catch(() => undefined);
+  };
+  /** Leases `receiver` for one delivery; undefined when another process (or delivery) has it. */
+  const lease = async (receiver: Receiver): Promise<Lease | undefined> => {
+    const holder = `${o.claimedBy} #${++receiverLeasesTaken}`;
+    const nowMs = o.now();
+    const keys = await takeReceiverLeases(db, {
+      groups: leaseKeysOf(receiver),
+      holder,
+      nowMs,
+      untilMs: nowMs + leaseMs,
+    });
+    return keys && { keys, holder };
+  };
+  /** The oldest due delivery whose receiver is free here and not leased elsewhere, leased. */
+  const claimForFreeReceiver = async () => {
+    if (claims >= MAX_DELIVERIES_PER_TICK || o.stop?.aborted) return undefined;
+    const schedules = claimableSchedules(o.webhooks, free);
+    if (schedules === undefined) return undefined;
+    const leasedElsewhere = new Set<string>();
+    for (const schedule of await dueDeliverySchedules(db, { nowMs: o.now(), schedules })) {
+      const webhook = webhookFor(o.webhooks, schedule);
       const receiver = webhook === undefined ? undefined : receiverOf(webhook);
+      if (receiver && leasedElsewhere.has(receiver.url)) continue;
+      const held = receiver && (await lease(receiver));
+      if (receiver && !held) {
+        leasedElsewhere.add(receiver.url);
+        continue;
+      }
+      let due: Awaited<ReturnType<typeof claimDelivery>>;
+      try {
+        due = await claimDelivery(db, { nowMs: o.now(), leaseMs, schedules: { only: [schedule] } });
+      } catch (error) {
+        await release(held);
+        throw error;
+      }
+      if (!due) {
+        // Taken since it was listed: the receiver is free again for the next one.
+        await release(held);
+        continue;
+      }
+      claims++;
       if (receiver) {
         sending.add(receiver.url);
         sendingPerOrigin.set(receiver.origin, (sendingPerOrigin.get(receiver.origin) ?? 0) + 1);
       }
-      return { due, webhook, receiver };
-    });
+      return { due, webhook, receiver, held };
+    }
+    return undefined;
+  };
+  let claiming: Promise<unknown> = Promise.resolve();
+  /** The next delivery for a free receiver, marked as sending before the next claim is made. */
+  const claimNext = () => {
+    const next = claiming.then(claimForFreeReceiver);
     claiming = next.catch(() => undefined);
     return next;
   };
@@ -270,12 +348,13 @@ async function deliverDue(db: Db, o: DeliveryOptions, outcome: ReportTickOutcome
     for (;;) {
       const next = await claimNext();
       if (!next) return;
-      const { due, webhook, receiver } = next;
+      const { due, webhook, receiver, held } = next;
       try {
         if (!(await deliverOne(db, due, webhook, o, outcome)) && receiver) {
           noAnswer.add(receiver.url);
         }
       } finally {
+        await release(held);
         if (receiver) {
           sending.delete(receiver.url);
           sendingPerOrigin.set(receiver.origin, (sendingPerOrigin.get(receiver.origin) ?? 1) - 1);
