@@ -62,9 +62,11 @@ describe('the temporary lock file', () => {
 
   it('is not shared by agents of the same pid in other pid namespaces: exactly one gets the lock', async () => {
     namespaces.push('pid:[4026530001]', 'pid:[4026530002]');
+    // The loser waits for the winner's heartbeat to stop, which it never does while it runs.
+    const lock = { heartbeatMs: 20, staleMs: 300 };
     const results = await Promise.allSettled([
-      DiskSpool.open(dir, 1 << 20),
-      DiskSpool.open(dir, 1 << 20),
+      DiskSpool.open(dir, 1 << 20, lock),
+      DiskSpool.open(dir, 1 << 20, lock),
     ]);
     expect(temporary).toHaveLength(2);
     expect(new Set(temporary).size).toBe(2);
@@ -74,11 +76,12 @@ describe('the temporary lock file', () => {
     const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(1);
-    const lock = JSON.parse(await readFile(join(dir, 'lock'), 'utf8'));
+    const winner = JSON.parse(await readFile(join(dir, 'lock'), 'utf8'));
     expect(lost[0]).toBeInstanceOf(SpoolBusyError);
     expect(lost[0]).toMatchObject({
       pid: process.pid,
-      elsewhere: `pid namespace ${lock.pidNs} on this host`,
+      elsewhere: `pid namespace ${winner.pidNs} on this host`,
+      heartbeat: { staleMs: 300, waited: true },
     });
     expect(await readdir(dir)).toEqual(['lock']);
     // The lock in place is the winner's own: it removes it as its own when it lets go.

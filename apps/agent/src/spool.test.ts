@@ -149,7 +149,7 @@ describe('DiskSpool', () => {
     }
   });
 
-  it('names its host and pid namespace, and never takes over a lock of another', async () => {
+  it('names its host and pid namespace, and never takes over an older agent’s lock of another', async () => {
     const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const pidNs = readlinkSync('/proc/self/ns/pid');
     const s = await DiskSpool.open(dir, 1 << 20);
@@ -161,7 +161,8 @@ describe('DiskSpool', () => {
     await s.close();
     const lockPath = join(dir, 'lock');
     const lock = (o: object) => writeFile(lockPath, `${JSON.stringify(o)}\n`);
-    // pid 4194304 is never alive here: judged by pid alone, these would be taken over.
+    // pid 4194304 is never alive here: judged by pid alone, these would be taken over. They
+    // promise no heartbeat (spool-heartbeat.test.ts has the locks that do).
     const dead = { pid: 4_194_304, startTicks: 1 };
     for (const [owner, where] of [
       // A spool on shared storage: another host, another boot.
@@ -177,8 +178,9 @@ describe('DiskSpool', () => {
       expect(busy).toBeInstanceOf(SpoolBusyError);
       expect((busy as Error).message).toBe(
         `spool directory ${dir} is locked by a fleetpmap-agent of ${where} (pid 4194304 there), ` +
-          'which is not taken over automatically: give each agent its own --spool-dir on a local ' +
-          `file system; if that agent is gone, remove ${lockPath}`,
+          'an older version that does not refresh its lock, so whether it still runs cannot be ' +
+          'told from here: give each agent its own --spool-dir on a local file system; if that ' +
+          `agent is gone, remove ${lockPath}`,
       );
       expect(JSON.parse(await readFile(lockPath, 'utf8'))).toEqual(owner);
     }

@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import {
+  type FileHandle,
   link,
   mkdir,
   open,
@@ -13,6 +14,7 @@ import {
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUuid } from './uuid.ts';
 
 /** One stored snapshot: gzip of its JSON, kept under the snapshot's own id. */
@@ -98,6 +100,72 @@ export const REJECTED_KEEP = 16;
 /** The lock file in the spool directory; it names the agent process that uses the directory. */
 export const LOCK_FILE = 'lock';
 
+/**
+ * How often the agent holding a spool directory refreshes its lock file's mtime. The lock says so
+ * (`heartbeatMs`): an agent in another pid namespace or on another host, whose pid cannot be
+ * checked from here, is known to be gone once its heartbeat stops. One `futimes` per 30 s costs
+ * nothing measurable.
+ */
+export const LOCK_HEARTBEAT_MS = 30_000;
+
+/**
+ * How long a lock that promises heartbeats must go without one before it counts as gone: six
+ * heartbeats. A live agent may miss a few, its event loop held up by a long synchronous read, a
+ * swap storm or its VM paused for a live migration, and taking over a live agent's directory would
+ * have two agents deliver and delete each other's files; a restarted container still gets its
+ * directory back within 3 minutes, sooner than Kubernetes' longest restart back-off (5 minutes).
+ * A lock promising a slower heartbeat is given six of its own.
+ */
+export const LOCK_STALE_MS = 6 * LOCK_HEARTBEAT_MS;
+
+/** The stale limit in heartbeats, for a lock that promises a slower one than this agent's. */
+const STALE_HEARTBEATS = LOCK_STALE_MS / LOCK_HEARTBEAT_MS;
+
+/**
+ * A lock promising heartbeats is judged gone by its age on this host's wall clock only once this
+ * many of them were watched not to come (on the monotonic clock): a clock stepped forward makes
+ * every mtime look old, but cannot hide heartbeats that do come.
+ */
+const WATCHED_HEARTBEATS = 3;
+
+/** How often a waiting start reads the lock again, at most. */
+const LOCK_POLL_MS = 1_000;
+
+/** How the spool lock is held and how a lock of another pid namespace or host is waited for. */
+export interface SpoolLockOptions {
+  /** How often the lock's mtime is refreshed while the spool is open (LOCK_HEARTBEAT_MS). */
+  heartbeatMs?: number;
+  /** How long without a heartbeat before another's lock counts as gone, at least (LOCK_STALE_MS). */
+  staleMs?: number;
+  /**
+   * Whether a start waits, up to the stale limit, for another namespace's or host's lock to go
+   * stale or be let go (true). Without waiting it is watched from one try to the next instead.
+   */
+  wait?: boolean;
+  /** Told when a start waits for such a lock, and when it takes one over. */
+  onForeignLock?: (event: ForeignLockEvent) => void;
+  /** Stops a wait: the start rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** A lock of an agent in another pid namespace or on another host, met at start. */
+export interface ForeignLockEvent {
+  kind: 'waiting' | 'taken over';
+  /** The lock file. */
+  lock: string;
+  pid: number;
+  /** Where its agent runs (`pid namespace pid:[4026532290] on this host`, `host h2`). */
+  elsewhere: string;
+  /** How long without a heartbeat before it counts as gone. */
+  staleMs: number;
+}
+
+function spanText(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${Math.round(ms / 1_000)} s`;
+  return `${Math.round(ms / 6_000) / 10} min`;
+}
+
 /** Another live agent process uses the spool directory. */
 export class SpoolBusyError extends Error {
   readonly code = 'ESPOOLBUSY';
@@ -105,21 +173,42 @@ export class SpoolBusyError extends Error {
   readonly pid: number;
   /**
    * Set when the lock is another host's or another pid namespace's (`host h2`, `pid namespace
-   * pid:[4026532290] on this host`): whether that agent still runs cannot be told from here.
+   * pid:[4026532290] on this host`), whose pid cannot be checked from here.
    */
   readonly elsewhere: string | undefined;
-  constructor(dir: string, pid: number, elsewhere?: string) {
+  /**
+   * Set when that lock promises heartbeats: how long it may go without one before it is taken
+   * over, and whether this start waited that long for it. Without it (an older agent's lock),
+   * whether that agent still runs cannot be told from here at all.
+   */
+  readonly heartbeat: { staleMs: number; waited: boolean } | undefined;
+  constructor(
+    dir: string,
+    pid: number,
+    elsewhere?: string,
+    heartbeat?: { staleMs: number; waited: boolean },
+  ) {
     super(
       elsewhere === undefined
         ? `spool directory ${dir} is in use by another fleetpmap-agent (pid ${pid}); ` +
             'give each agent its own --spool-dir'
-        : `spool directory ${dir} is locked by a fleetpmap-agent of ${elsewhere} (pid ${pid} ` +
-            'there), which is not taken over automatically: give each agent its own --spool-dir ' +
-            `on a local file system; if that agent is gone, remove ${join(dir, LOCK_FILE)}`,
+        : heartbeat === undefined
+          ? `spool directory ${dir} is locked by a fleetpmap-agent of ${elsewhere} (pid ${pid} ` +
+            'there), an older version that does not refresh its lock, so whether it still runs ' +
+            'cannot be told from here: give each agent its own --spool-dir on a local file ' +
+            `system; if that agent is gone, remove ${join(dir, LOCK_FILE)}`
+          : `spool directory ${dir} is in use by a fleetpmap-agent of ${elsewhere} (pid ${pid} ` +
+            'there): ' +
+            (heartbeat.waited
+              ? `its lock was refreshed during a wait of ${spanText(heartbeat.staleMs)}`
+              : 'its lock is refreshed') +
+            ` (one not refreshed for ${spanText(heartbeat.staleMs)} is taken over); ` +
+            'give each agent its own --spool-dir',
     );
     this.dir = dir;
     this.pid = pid;
     this.elsewhere = elsewhere;
+    this.heartbeat = heartbeat;
   }
 }
 
@@ -166,12 +255,17 @@ export class DiskSpool implements Spool {
   /**
    * Opens the directory for this process alone. Rejects with SpoolBusyError when another live
    * agent holds it, and with the I/O error when it cannot be written (read-only, no permission):
-   * writing the lock file is the check that it can be.
+   * writing the lock file is the check that it can be. A lock of another pid namespace or host
+   * that promises heartbeats is waited for (see SpoolLock), unless `lock.wait` is false.
    */
-  static async open(dir: string, maxBytes: number): Promise<DiskSpool> {
+  static async open(
+    dir: string,
+    maxBytes: number,
+    lock: SpoolLockOptions = {},
+  ): Promise<DiskSpool> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const spool = new DiskSpool(dir, maxBytes);
-    spool.#lock = await SpoolLock.acquire(dir);
+    spool.#lock = await SpoolLock.acquire(dir, lock);
     try {
       const names = (await readdir(dir)).sort();
       for (const name of names) {
@@ -375,8 +469,9 @@ function fsyncDir(dir: string): void {
 
 /**
  * Who holds a lock: a process is known by its host, its pid namespace, its pid, the boot it runs
- * in and its start time. The nonce tells one acquisition from every other. A lock written by an
- * older agent has no nonce, host or namespace ('' once parsed).
+ * in and its start time. The nonce tells one acquisition from every other. `heartbeatMs` promises
+ * that the lock file's mtime is refreshed that often while its agent runs. A lock written by an
+ * older agent has no nonce, host or namespace ('' once parsed), and promises no heartbeat.
  */
 interface LockOwner {
   pid: number;
@@ -385,6 +480,7 @@ interface LockOwner {
   nonce?: string;
   host?: string;
   pidNs?: string;
+  heartbeatMs?: number;
 }
 
 function readOptional(path: string): string | undefined {
@@ -435,7 +531,7 @@ export function identifySpoolHost(hostName: string): void {
   lockHost = hostName;
 }
 
-function currentOwner(): LockOwner {
+function currentOwner(heartbeatMs?: number): LockOwner {
   return {
     pid: process.pid,
     bootId: readOptional('/proc/sys/kernel/random/boot_id')?.trim() ?? '',
@@ -443,6 +539,7 @@ function currentOwner(): LockOwner {
     nonce: randomUuid(),
     host: lockHost,
     pidNs: pidNamespace(),
+    ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
   };
 }
 
@@ -486,15 +583,154 @@ function parseOwner(text: string | undefined): LockOwner | undefined {
   try {
     const o = JSON.parse(text ?? '') as Partial<LockOwner>;
     if (typeof o.pid !== 'number' || !Number.isSafeInteger(o.pid) || o.pid <= 0) return undefined;
+    const { heartbeatMs } = o;
+    // Anything but a whole positive number of milliseconds is no promise: such a lock is never
+    // judged by its age.
+    const promised =
+      typeof heartbeatMs === 'number' && Number.isSafeInteger(heartbeatMs) && heartbeatMs > 0;
     return {
       pid: o.pid,
       bootId: typeof o.bootId === 'string' ? o.bootId : '',
       startTicks: typeof o.startTicks === 'number' ? o.startTicks : -1,
       host: typeof o.host === 'string' ? o.host : '',
       pidNs: typeof o.pidNs === 'string' ? o.pidNs : '',
+      ...(promised ? { heartbeatMs } : {}),
     };
   } catch {
     return undefined;
+  }
+}
+
+/** A lock or guard file read through one descriptor, so that its text and mtime belong together. */
+interface LockFile {
+  text: string;
+  mtimeMs: number;
+}
+
+function readLockFile(path: string): LockFile | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    // Asked after the open, which has a network file system fetch the attributes afresh
+    // (close-to-open) instead of answering from its cache, where a heartbeat may not show yet.
+    const { mtimeMs } = fstatSync(fd);
+    return { text: readFileSync(fd, 'utf8'), mtimeMs };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What this process has seen of other namespaces' and hosts' lock and guard files, by path: the
+ * text and mtime last read, and since when (on the monotonic clock) they have not changed. Kept
+ * across starts, so that the tries of a deferred spool directory, none of which waits, add up.
+ */
+const watched = new Map<string, LockFile & { sinceMono: number }>();
+
+/** How long `file` at `path` has been seen unchanged: 0 on the first read, or after a heartbeat. */
+function unchangedFor(path: string, file: LockFile): number {
+  const now = performance.now();
+  const seen = watched.get(path);
+  // Another mtime of the same text is a heartbeat, whichever way it moved (a clock stepped back).
+  if (seen?.text === file.text && seen.mtimeMs === file.mtimeMs) return now - seen.sinceMono;
+  watched.set(path, { ...file, sinceMono: now });
+  return 0;
+}
+
+function staleLimit(heartbeatMs: number, staleMs: number): number {
+  return Math.max(staleMs, STALE_HEARTBEATS * heartbeatMs);
+}
+
+/**
+ * Whether the heartbeat of a lock (or guard) that promises one has stopped: it has been watched
+ * not to come for the stale limit, on this process's monotonic clock, which no clock step moves
+ * and which compares nothing with another host's clock. A file whose mtime is older than the
+ * limit by the wall clock (an agent killed long ago) is gone sooner, but only once a few of its
+ * heartbeats were watched not to come: a clock stepped forward makes every mtime look old, and
+ * would otherwise take over a live agent; one stepped back, or another host's clock ahead, makes
+ * the mtime look young, and the watch alone decides.
+ */
+function heartbeatStopped(
+  heartbeatMs: number,
+  path: string,
+  file: LockFile,
+  staleMs: number,
+): boolean {
+  const limit = staleLimit(heartbeatMs, staleMs);
+  const unchangedMs = unchangedFor(path, file);
+  if (unchangedMs >= limit) return true;
+  return (
+    unchangedMs >= Math.min(limit, WATCHED_HEARTBEATS * heartbeatMs) &&
+    Date.now() - file.mtimeMs >= limit
+  );
+}
+
+/**
+ * Whether the agent a lock or guard file names still holds it: judged by its pid on this host
+ * and in this pid namespace, by its heartbeat elsewhere; an older agent elsewhere, which promises
+ * none, cannot be judged and counts as holding it.
+ */
+function stillHolds(
+  owner: LockOwner,
+  path: string,
+  file: LockFile,
+  me: LockOwner,
+  staleMs: number,
+): boolean {
+  if (elsewhere(owner, me) === undefined) return isAlive(owner, me);
+  if (owner.heartbeatMs === undefined) return true;
+  return !heartbeatStopped(owner.heartbeatMs, path, file, staleMs);
+}
+
+/** How often a waiting start reads a lock again: often enough to see the limit pass on time. */
+function pollInterval(limit: number): number {
+  return Math.max(5, Math.min(LOCK_POLL_MS, limit / 20));
+}
+
+/**
+ * Refreshes the mtime of the lock this process holds, through the lock file's own descriptor:
+ * never another agent's lock, should one have replaced it.
+ */
+class Heartbeat {
+  readonly #handle: FileHandle;
+  readonly #timer: NodeJS.Timeout;
+  #beating: Promise<void> | undefined;
+
+  constructor(handle: FileHandle, everyMs: number) {
+    this.#handle = handle;
+    this.#timer = setInterval(() => {
+      void this.beat();
+    }, everyMs);
+    // A process that is done exits: the lock it leaves is taken over once its heartbeat stops.
+    this.#timer.unref();
+  }
+
+  beat(): Promise<void> {
+    // One at a time: a beat that hangs (a network file system) does not pile others up behind.
+    this.#beating ??= (async () => {
+      const now = new Date();
+      try {
+        await this.#handle.utimes(now, now);
+      } catch {
+        // Tried again at the next beat; a lock that misses them all for the stale limit is
+        // taken over like that of an agent that is gone.
+      } finally {
+        this.#beating = undefined;
+      }
+    })();
+    return this.#beating;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#beating;
+    await this.#handle.close().catch(() => {});
   }
 }
 
@@ -538,7 +774,7 @@ const MAX_GUARD_DEPTH = 2;
 const TAKEOVER_WAIT_MS = 5_000;
 
 /** Locks held by this process, by directory: opening a spool again in the same process is allowed. */
-const held = new Map<string, { count: number; text: string }>();
+const held = new Map<string, { count: number; text: string; heartbeat: Heartbeat }>();
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -558,6 +794,15 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * agent got in first. A start that finds the guard held by a live agent waits and reads the lock
  * again; a guard whose holder died is itself taken over the same way (under a guard for the
  * guard's text).
+ *
+ * The pid of a lock written in another pid namespace (another container) or on another host
+ * means nothing here. So the holder refreshes the lock file's mtime every `heartbeatMs`, and says
+ * so in the lock; such a lock whose heartbeat has stopped for the stale limit is gone
+ * (heartbeatStopped), and is taken over as above. A start that finds one still beating waits for
+ * it, up to that limit (a container killed and started again in the same boot meets its own old
+ * lock, which is never refreshed again); one still beating after that is another live agent. An
+ * older agent's lock from elsewhere promises no heartbeat, and its mtime is only its start: it is
+ * never taken over.
  */
 class SpoolLock {
   readonly #dir: string;
@@ -565,63 +810,123 @@ class SpoolLock {
     this.#dir = dir;
   }
 
-  static async acquire(dir: string): Promise<SpoolLock> {
+  static async acquire(dir: string, opts: SpoolLockOptions): Promise<SpoolLock> {
     const path = join(dir, LOCK_FILE);
     const mine = held.get(dir);
     if (mine !== undefined) {
       mine.count++;
       return new SpoolLock(dir);
     }
-    const me = currentOwner();
+    const heartbeatMs = opts.heartbeatMs ?? LOCK_HEARTBEAT_MS;
+    const staleMs = opts.staleMs ?? LOCK_STALE_MS;
+    const wait = opts.wait ?? true;
+    const me = currentOwner(heartbeatMs);
     const text = `${JSON.stringify(me)}\n`;
     const tmp = join(dir, lockTempName());
-    let written = false;
+    /** The lock made whole under a temporary name, open: once in place, its heartbeat's. */
+    let handle: FileHandle | undefined;
     /** Set from the first write on: a write that failed (ENOSPC) may have left the file. */
     let tried = false;
+    let acquired = false;
     /** The lock made whole under a temporary name; written only once it is needed. */
-    const ready = async () => {
-      if (written) return;
+    const ready = async (): Promise<FileHandle> => {
+      if (handle) return handle;
       tried = true;
       await writeFile(tmp, text, { mode: 0o600 });
-      written = true;
-      const fh = await open(tmp, 'r');
-      await fh.sync().finally(() => fh.close());
+      handle = await open(tmp, 'r');
+      await handle.sync();
+      return handle;
     };
-    const deadline = performance.now() + TAKEOVER_WAIT_MS;
+    const started = performance.now();
+    /** The text of the lock from elsewhere this start has said it waits for. */
+    let waitingFor: string | undefined;
+    /** A lock from elsewhere this start removed, said once its own lock is in place. */
+    let removedForeign: ForeignLockEvent | undefined;
+    let guardDeadline: number | undefined;
     try {
       for (;;) {
         // A live owner is named even when the directory cannot be written.
-        const found = readOptional(path);
+        const found = readLockFile(path);
         if (found !== undefined) {
-          const owner = parseOwner(found);
+          // Another agent's lock came into place after this start removed the one before.
+          removedForeign = undefined;
+          const owner = parseOwner(found.text);
           const away = owner && elsewhere(owner, me);
-          if (owner && away) throw new SpoolBusyError(dir, owner.pid, away);
-          if (owner && owner.pid !== me.pid && isAlive(owner, me)) {
+          let foreign: ForeignLockEvent | undefined;
+          if (owner && away) {
+            if (owner.heartbeatMs === undefined) throw new SpoolBusyError(dir, owner.pid, away);
+            const limit = staleLimit(owner.heartbeatMs, staleMs);
+            foreign = {
+              kind: 'waiting',
+              lock: path,
+              pid: owner.pid,
+              elsewhere: away,
+              staleMs: limit,
+            };
+            if (!heartbeatStopped(owner.heartbeatMs, path, found, staleMs)) {
+              if (!wait || performance.now() - started >= limit) {
+                throw new SpoolBusyError(dir, owner.pid, away, { staleMs: limit, waited: wait });
+              }
+              if (waitingFor !== found.text) {
+                waitingFor = found.text;
+                opts.onForeignLock?.(foreign);
+              }
+              await sleep(pollInterval(limit), undefined, { signal: opts.signal });
+              continue;
+            }
+          } else if (owner && owner.pid !== me.pid && isAlive(owner, me)) {
             throw new SpoolBusyError(dir, owner.pid);
           }
           // Left by a process that is gone (or by this one, in an earlier life of the same pid).
           await ready();
-          const taken = await removeUnderGuard(dir, LOCK_FILE, found, tmp, me, 0);
-          if (taken !== 'removed') {
-            // Another live agent is taking this stale lock over: its lock will be there shortly.
-            if (performance.now() > deadline) {
-              throw new SpoolBusyError(dir, taken.pid, elsewhere(taken, me));
-            }
+          const taken = await removeUnderGuard(dir, LOCK_FILE, found.text, tmp, me, staleMs, 0);
+          if (taken === 'removed') {
+            removedForeign = foreign && { ...foreign, kind: 'taken over' };
+            continue;
+          }
+          // Another agent is taking this stale lock over: its lock will be there shortly. A
+          // taker elsewhere holds the guard for milliseconds too, and one that died holding it
+          // is judged by its heartbeat, as a lock is: that may take the stale limit.
+          const takerAway = elsewhere(taken, me);
+          const takerLimit =
+            takerAway !== undefined && taken.heartbeatMs !== undefined
+              ? staleLimit(taken.heartbeatMs, staleMs)
+              : undefined;
+          guardDeadline ??= performance.now() + TAKEOVER_WAIT_MS + (wait ? (takerLimit ?? 0) : 0);
+          if (performance.now() > guardDeadline) {
+            throw new SpoolBusyError(
+              dir,
+              taken.pid,
+              takerAway,
+              takerLimit !== undefined ? { staleMs: takerLimit, waited: wait } : undefined,
+            );
+          }
+          if (takerLimit !== undefined && wait) {
+            await sleep(pollInterval(takerLimit), undefined, { signal: opts.signal });
+          } else {
             await pause(5 + Math.random() * 10);
           }
           continue;
         }
-        await ready();
+        const fh = await ready();
         try {
           await link(tmp, path);
-          held.set(dir, { count: 1, text });
-          return new SpoolLock(dir);
         } catch (err) {
           // Another agent linked its lock first: read whose it is.
           if (errno(err) !== 'EEXIST') throw err;
+          continue;
         }
+        acquired = true;
+        const heartbeat = new Heartbeat(fh, heartbeatMs);
+        held.set(dir, { count: 1, text, heartbeat });
+        watched.delete(path);
+        // Written before any wait for the lock it replaces: its mtime must say now.
+        await heartbeat.beat();
+        if (removedForeign) opts.onForeignLock?.(removedForeign);
+        return new SpoolLock(dir);
       }
     } finally {
+      if (!acquired) await handle?.close().catch(() => {});
       if (tried) await unlink(tmp).catch(() => {});
     }
   }
@@ -636,9 +941,15 @@ class SpoolLock {
     const me = currentOwner();
     const holder = parseOwner(text);
     if (holder && isAlive(holder, me)) return;
-    await removeUnderGuard(this.#dir, name, text, join(this.#dir, LOCK_FILE), me, 1).catch(
-      () => {},
-    );
+    await removeUnderGuard(
+      this.#dir,
+      name,
+      text,
+      join(this.#dir, LOCK_FILE),
+      me,
+      LOCK_STALE_MS,
+      1,
+    ).catch(() => {});
   }
 
   async release(): Promise<void> {
@@ -649,6 +960,7 @@ class SpoolLock {
       return;
     }
     held.delete(this.#dir);
+    await mine.heartbeat.stop();
     const path = join(this.#dir, LOCK_FILE);
     if (readOptional(path) === mine.text) await unlink(path).catch(() => {});
   }
@@ -665,6 +977,7 @@ async function removeUnderGuard(
   text: string,
   tmp: string,
   me: LockOwner,
+  staleMs: number,
   depth: number,
 ): Promise<'removed' | LockOwner> {
   const guardName = takeoverGuardName(name, text);
@@ -676,18 +989,27 @@ async function removeUnderGuard(
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw err;
     }
-    const guardText = readOptional(guard);
+    const guardFile = readLockFile(guard);
     // Released between the two calls: try again.
-    if (guardText === undefined) continue;
-    const holder = parseOwner(guardText);
-    if (holder && isAlive(holder, me)) return holder;
+    if (guardFile === undefined) continue;
+    const holder = parseOwner(guardFile.text);
+    if (holder && stillHolds(holder, guard, guardFile, me, staleMs)) return holder;
     // Its holder died during a takeover (a guard is held for milliseconds).
     if (depth >= MAX_GUARD_DEPTH) return holder ?? me;
-    const freed = await removeUnderGuard(dir, guardName, guardText, tmp, me, depth + 1);
+    const freed = await removeUnderGuard(
+      dir,
+      guardName,
+      guardFile.text,
+      tmp,
+      me,
+      staleMs,
+      depth + 1,
+    );
     if (freed !== 'removed') return freed;
   }
   try {
     if (readOptional(join(dir, name)) === text) await unlink(join(dir, name));
+    watched.delete(join(dir, name));
   } finally {
     await unlink(guard).catch(() => {});
   }
@@ -707,15 +1029,23 @@ export class DeferredDiskSpool implements Spool {
   readonly #maxBytes: number;
   readonly #monoMs: () => number;
   readonly #retryMs: number;
+  readonly #lock: SpoolLockOptions;
   readonly #memory: MemorySpool;
   #disk: DiskSpool | undefined;
   #nextTryMono: number;
 
-  constructor(dir: string, maxBytes: number, opts: { monoMs: () => number; retryMs: number }) {
+  constructor(
+    dir: string,
+    maxBytes: number,
+    opts: { monoMs: () => number; retryMs: number; lock?: SpoolLockOptions },
+  ) {
     this.#dir = dir;
     this.#maxBytes = maxBytes;
     this.#monoMs = opts.monoMs;
     this.#retryMs = opts.retryMs;
+    // A try runs between pushes and must not block them: a lock of another namespace or host is
+    // watched from one try to the next instead of waited for.
+    this.#lock = { ...opts.lock, wait: false };
     this.#memory = new MemorySpool(Math.min(maxBytes, MEMORY_QUEUE_MAX_BYTES));
     // It has just failed: the first try again is one interval later.
     this.#nextTryMono = opts.monoMs() + opts.retryMs;
@@ -763,7 +1093,7 @@ export class DeferredDiskSpool implements Spool {
     this.#nextTryMono = now + this.#retryMs;
     let disk: DiskSpool;
     try {
-      disk = await DiskSpool.open(this.#dir, this.#maxBytes);
+      disk = await DiskSpool.open(this.#dir, this.#maxBytes, this.#lock);
     } catch {
       // Still full, read-only or taken by another agent: the queue stays in memory.
       return undefined;
