@@ -1,8 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -215,6 +215,74 @@ describe('fleetpmap-agent and its spool directory', () => {
     const again = start([...common(spool, server.url), '--once'], TOKEN);
     expect(await again.exited).toBe(0);
     expect(server.received.slice(0, left.length)).toEqual(left);
+    expect(await spooled(spool)).toEqual([]);
+  });
+
+  /**
+   * The lock an agent of another container on this host left (pid namespace `pid:[1]`), its
+   * last heartbeat `ageMs` ago. It promises a heartbeat every second, not every 30: a lock whose
+   * last one is long past is taken over once three are watched not to come.
+   */
+  async function otherContainersLock(spool: string, ageMs: number): Promise<string> {
+    await mkdir(spool, { recursive: true });
+    const lock = join(spool, 'lock');
+    const owner = {
+      pid: 4_194_304,
+      bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      startTicks: 1,
+      nonce: '11111111-1111-4111-8111-111111111111',
+      host: hostname(),
+      pidNs: 'pid:[1]',
+      heartbeatMs: 1_000,
+    };
+    await writeFile(lock, `${JSON.stringify(owner)}\n`);
+    const at = new Date(Date.now() - ageMs);
+    await utimes(lock, at, at);
+    return lock;
+  }
+
+  it('takes over the lock of an agent of another pid namespace whose heartbeat stopped long ago', async () => {
+    const spool = join(dir, 'spool');
+    await otherContainersLock(spool, 3_600_000);
+    const server = await peer({ hold: false });
+    closers.push(server.close);
+    const once = start([...common(spool, server.url), '--once'], TOKEN);
+    running.push(once);
+    expect(await once.exited).toBe(0);
+    expect(server.received).toHaveLength(1);
+    const logs = once.logs();
+    const waiting = logs.find((l) =>
+      /^spool directory locked by a fleetpmap-agent of another/.test(l.msg ?? ''),
+    );
+    expect(waiting).toMatchObject({
+      level: 40,
+      owner: 'pid namespace pid:[1] on this host',
+      pid: 4194304,
+      waitS: 180,
+    });
+    expect(logs.map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(/^took over the spool lock of a fleetpmap-agent of another/),
+    );
+    expect(existsSync(join(spool, 'lock'))).toBe(false);
+  });
+
+  it('stops at once on SIGTERM while it waits for the lock of another pid namespace', async () => {
+    const spool = join(dir, 'spool');
+    const lock = await otherContainersLock(spool, 0);
+    const text = await readFile(lock, 'utf8');
+    const daemon = start(common(spool, await downUrl()), TOKEN);
+    running.push(daemon);
+    await until('the wait for the lock', () =>
+      daemon.logs().some((l) => /^spool directory locked by/.test(l.msg ?? '')),
+    );
+    const t0 = performance.now();
+    daemon.proc.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(daemon.logs().map((l) => l.msg)).toContain(
+      'stopped while waiting for the spool directory',
+    );
+    expect(await readFile(lock, 'utf8')).toBe(text);
     expect(await spooled(spool)).toEqual([]);
   });
 

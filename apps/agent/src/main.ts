@@ -22,6 +22,7 @@ import { Sender } from './sender.ts';
 import {
   DeferredDiskSpool,
   DiskSpool,
+  type ForeignLockEvent,
   identifySpoolHost,
   MEMORY_QUEUE_MAX_BYTES,
   MemorySpool,
@@ -90,14 +91,40 @@ export function agentProgram(): Command {
 /**
  * The spool directory, locked for this process. One that cannot be written (read-only, no
  * permission, not a directory) leaves the queue in memory; one that another agent uses is fatal
- * (SpoolBusyError): two agents would deliver each other's files.
+ * (SpoolBusyError): two agents would deliver each other's files. The lock of an agent in another
+ * pid namespace or on another host is waited for until its heartbeat stops; undefined when the
+ * agent is stopped meanwhile.
  */
-async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
+async function openSpool(
+  cfg: AgentConfig,
+  log: pino.Logger,
+  signal: AbortSignal,
+): Promise<Spool | undefined> {
   identifySpoolHost(cfg.hostName);
   const inMemory = Math.min(cfg.spoolMaxBytes, MEMORY_QUEUE_MAX_BYTES);
+  const onForeignLock = (e: ForeignLockEvent) => {
+    const fields = { dir: cfg.spoolDir, lock: e.lock, owner: e.elsewhere, pid: e.pid };
+    if (e.kind === 'waiting') {
+      log.warn(
+        { ...fields, waitS: e.staleMs / 1000 },
+        'spool directory locked by a fleetpmap-agent of another pid namespace or host; waiting ' +
+          'up to waitS seconds for its lock to be let go, or to go that long unrefreshed (then ' +
+          'its agent is gone and the lock is taken over)',
+      );
+    } else {
+      log.warn(
+        { ...fields, staleS: e.staleMs / 1000 },
+        'took over the spool lock of a fleetpmap-agent of another pid namespace or host: ' +
+          'unrefreshed for staleS seconds, its agent is gone',
+      );
+    }
+  };
   if (cfg.spoolDir) {
     try {
-      const spool = await DiskSpool.open(cfg.spoolDir, cfg.spoolMaxBytes);
+      const spool = await DiskSpool.open(cfg.spoolDir, cfg.spoolMaxBytes, {
+        signal,
+        onForeignLock,
+      });
       if (spool.count > 0) {
         log.info(
           { dir: cfg.spoolDir, count: spool.count, bytes: spool.totalBytes },
@@ -107,6 +134,7 @@ async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
       return spool;
     } catch (err) {
       if (err instanceof SpoolBusyError) throw err;
+      if (signal.aborted) return undefined;
       log.warn(
         { dir: cfg.spoolDir, err: (err as Error).message, maxBytes: inMemory },
         'spool directory unusable; undelivered snapshots are kept in memory (bounded) and the ' +
@@ -118,6 +146,7 @@ async function openSpool(cfg: AgentConfig, log: pino.Logger): Promise<Spool> {
       return new DeferredDiskSpool(cfg.spoolDir, cfg.spoolMaxBytes, {
         monoMs: () => systemClock.monoMs(),
         retryMs: cfg.cheapIntervalMs,
+        lock: { onForeignLock },
       });
     }
   }
@@ -217,7 +246,11 @@ async function runAgent(
       ...(cfg.token !== undefined ? { token: cfg.token } : {}),
       userAgent: `fleetpmap-agent/${version}`,
     });
-    const spool = await openSpool(cfg, log);
+    const spool = await openSpool(cfg, log, stop.signal);
+    if (!spool) {
+      log.info({ dir: cfg.spoolDir }, 'stopped while waiting for the spool directory');
+      return 0;
+    }
     opened(spool);
     sender = new Sender({
       client,
