@@ -7,6 +7,7 @@ import {
   anonProcess,
   expectStoredAsLive,
   hostSnapshots,
+  STEP_MS,
   useHostDb,
   verdictList,
 } from './one-host.ts';
@@ -118,6 +119,66 @@ for (const driver of testDrivers()) {
         leakingProcesses: 0,
       });
       await expectStoredAsLive(db(), nowMs, [HOUR_MS, 6 * HOUR_MS, DAY_MS]);
+    });
+  });
+}
+
+const RESTART_EVERY_HOURS = 3.5;
+
+/**
+ * Seven hours of one host whose agent started then: `steady` ran all along; `restarting` and
+ * `restarting-cache` are restarted every three and a half hours. Every incarnation of
+ * `restarting` grows 4 %/h until its restart; `restarting-cache` fills a cache in 40 minutes and
+ * holds it.
+ */
+function hostWithRestartedServices(endMs: number) {
+  const boot = exampleSnapshot().host.bootTimeMs ?? 0;
+  const firstMs = endMs - 7 * HOUR_MS + STEP_MS;
+  const wobble = (i: number) => 0.004 * Math.sin(i * 1.7) * Math.cos(i * 0.31);
+  return hostSnapshots('young-3', endMs, 7, (i, t) => {
+    const k = Math.floor((t - firstMs) / (RESTART_EVERY_HOURS * HOUR_MS));
+    const startMs = firstMs + k * RESTART_EVERY_HOURS * HOUR_MS;
+    const age = (t - startMs) / HOUR_MS;
+    const incarnation = (pid: number, exe: string, kb: number) => ({
+      ...anonProcess(pid, exe, kb),
+      startTicks: (startMs - boot) / 10,
+    });
+    return [
+      anonProcess(800, 'steady', 300_000 * (1 + wobble(i))),
+      incarnation(900 + k, 'restarting', 200_000 * (1 + 0.04 * age + wobble(i + 7))),
+      incarnation(
+        950 + k,
+        'restarting-cache',
+        200_000 * (1 + 0.3 * Math.min(1, age / 0.67) + wobble(i + 13)),
+      ),
+    ];
+  });
+}
+
+for (const driver of testDrivers()) {
+  describe(`top over windows longer than six hours, with services first seen 7 hours ago and restarted every 3.5 (${driver})`, () => {
+    const nowMs = Math.floor(Date.now() / 60_000) * 60_000;
+    const db = useHostDb(driver, () => hostWithRestartedServices(nowMs - 60_000));
+
+    it('judges them on 5-minute buckets, so a service whose every incarnation grows is a leak', async () => {
+      const services = createQueryServices(db().db, () => nowMs);
+      const top = (windowMs: number) =>
+        services.top({ windowMs, metric: 'anon', limit: 10, all: true });
+      for (const windowMs of [6 * HOUR_MS, 24 * HOUR_MS, 7 * DAY_MS]) {
+        const rows = await top(windowMs);
+        // Hourly buckets would give each incarnation three floors: too few for any verdict (the
+        // service was `too-little-data` in the longer windows, its leak unflagged until it had
+        // six hours in one incarnation).
+        expect(verdictList(rows)).toEqual([
+          'restarting LEAK',
+          'restarting-cache no-significant-trend',
+          'steady no-significant-trend',
+        ]);
+        const leak = rows.find((r) => r.comm === 'restarting');
+        expect(leak).toMatchObject({ pid: 901, incarnations: 2 });
+        expect(leak?.pctPerHour).toBeGreaterThan(2.5);
+      }
+      await expectStoredAsLive(db(), nowMs, [6 * HOUR_MS, 24 * HOUR_MS, 7 * DAY_MS]);
     });
   });
 }

@@ -52,7 +52,7 @@ describe('bench:leaks', () => {
       leakingHosts: 4,
       hosts: 6,
     });
-    // The fleet's data starts with the scenario: for its first 6 hours every process is young, and
+    // The fleet's data starts with the scenario: for its first 12 hours every service is young, and
     // storage serves it 5-minute buckets even in the 12-hour window (hourly buckets would need
     // six hours for a verdict). So both windows confirm the leaks equally early.
     expect(r.robust.detectHours.every((h) => h !== null && h <= 4)).toBe(true);

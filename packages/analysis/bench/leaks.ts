@@ -14,6 +14,7 @@ import {
 } from '../src/score.ts';
 import {
   EARLIER_MIN_LIFE_MS,
+  judgedOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   scoreService,
   wantsEarlierIncarnations,
@@ -108,6 +109,10 @@ export interface ScenarioResult {
   scoreMs: number;
 }
 
+/** The 5-minute buckets complete in [from, to), whatever the span. */
+const fineIn = (list: readonly MetricBucket[], from: number, to: number) =>
+  list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
+
 /** Storage's query resolution (`processAggregates`): 5-minute buckets up to this window, hourly beyond. */
 const FINE_WINDOW_MS = 6 * HOUR;
 
@@ -117,16 +122,24 @@ const FINE_WINDOW_MS = 6 * HOUR;
  * hour in progress holds the 5-minute buckets so far.
  */
 export function inWindow(list: readonly MetricBucket[], from: number, to: number): MetricBucket[] {
-  const fine = list.filter((b) => b.tStartMs >= from && b.tEndMs <= to);
+  const fine = fineIn(list, from, to);
   if (to - from <= FINE_WINDOW_MS) return fine;
   return mergeIntoHours(fine).filter((b) => b.tStartMs >= from);
 }
 
 function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: number): Verdicts {
-  // As storage serves a window over 6 hours: a process first seen in its last 6 hours, with no
-  // earlier incarnation in the window, gets 5-minute buckets (api: judgeYoungOnFineBuckets).
+  // As storage serves a window over 6 hours: a service whose incarnations in the window were all
+  // first seen in its last 12 hours gets 5-minute buckets (api: judgeYoungOnFineBuckets). An
+  // incarnation is first seen at its first bucket: one that ran before the scenario began is
+  // first seen at its start, as an agent started then first sees it.
   const present = h.buckets.filter((b) => b.some((x) => x.tStartMs >= from && x.tEndMs <= to));
-  const young = present.length === 1 && (present[0]?.[0]?.tStartMs ?? 0) >= to - FINE_WINDOW_MS;
+  const young =
+    to - from > FINE_WINDOW_MS &&
+    judgedOnFineBuckets(
+      present.map((b) => b[0]?.tStartMs ?? 0),
+      from,
+      to,
+    );
   // As storage serves a service restarted within a window under a day: its incarnations that
   // ended in the day before the window's end, on their 5-minute buckets (api: scoreWindow).
   const lookbackFrom = to - SERVICE_LOOKBACK_MS;
@@ -147,7 +160,7 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
   }
   const s = scoreService(
     h.buckets.map((b, k) => ({
-      buckets: young ? inWindow(b, Math.max(from, to - FINE_WINDOW_MS), to) : inWindow(b, from, to),
+      buckets: young ? fineIn(b, from, to) : inWindow(b, from, to),
       startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
       limitKb,
       // What storage serves for windows under a day: the same hours a day earlier.

@@ -59,11 +59,13 @@ export {
 export {
   EARLIER_MIN_LIFE_MS,
   type EarlierIncarnations,
+  judgedOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   type ServiceReason,
   type ServiceScore,
   scoreService,
   wantsEarlierIncarnations,
+  YOUNG_SERVICE_MS,
 } from './service.ts';
 export { type RobustLine, repeatedMedianSlope, theilSen } from './theil-sen.ts';
 export { BIDI_CONTROLS, commandText, formatDuration, formatKb } from './units.ts';

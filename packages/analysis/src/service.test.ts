@@ -3,7 +3,12 @@ import type { Component } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
 import { mergeIntoHours } from './buckets.ts';
 import type { IncarnationInput } from './score.ts';
-import { SERVICE_LOOKBACK_MS, scoreService, wantsEarlierIncarnations } from './service.ts';
+import {
+  judgedOnFineBuckets,
+  SERVICE_LOOKBACK_MS,
+  scoreService,
+  wantsEarlierIncarnations,
+} from './service.ts';
 
 const HOUR = 3_600_000;
 
@@ -288,5 +293,27 @@ describe('scoreService', () => {
       leak: false,
       reason: 'too-little-data',
     });
+  });
+});
+
+describe('judgedOnFineBuckets', () => {
+  const H = 3_600_000;
+  const end = 100 * H;
+
+  it('takes a service whose every incarnation was first seen inside the window in its last 12 hours', () => {
+    // A new service restarted twice, in a day's window.
+    expect(judgedOnFineBuckets([end - 11 * H, end - 7 * H, end - 3 * H], end - 24 * H, end)).toBe(
+      true,
+    );
+    // One incarnation seen earlier than that: the service has history, the window's resolution.
+    expect(judgedOnFineBuckets([end - 13 * H, end - 3 * H], end - 24 * H, end)).toBe(false);
+  });
+
+  it('does not take a service whose first incarnation in the window began before it', () => {
+    // An 8-hour window: the incarnation seen 9 hours ago ran before the window, whose start
+    // says nothing of its history.
+    expect(judgedOnFineBuckets([end - 9 * H, end - 4 * H], end - 8 * H, end)).toBe(false);
+    expect(judgedOnFineBuckets([end - 7 * H, end - 4 * H], end - 8 * H, end)).toBe(true);
+    expect(judgedOnFineBuckets([], end - 8 * H, end)).toBe(false);
   });
 });

@@ -3,10 +3,12 @@ import {
   DAY_BEFORE_READ_MS,
   DAY_OVER_DAY_BELOW_MS,
   EARLIER_MIN_LIFE_MS,
+  judgedOnFineBuckets,
   type MetricBucket,
   SERVICE_LOOKBACK_MS,
   scoreService,
   wantsEarlierIncarnations,
+  YOUNG_SERVICE_MS,
 } from '@fleetpmap/analysis';
 import {
   type AggregateBucket,
@@ -166,7 +168,7 @@ export async function scoreWindow(
   }
   const services = [...chainsByCommand.values()].flat();
   if (input.windowMs > FINE_WINDOW_MAX_MS)
-    await judgeYoungOnFineBuckets(db, services, hosts, input.metric, toMs);
+    await judgeYoungOnFineBuckets(db, services, hosts, input.metric, { fromMs, toMs });
   const lookbackFromMs = toMs - SERVICE_LOOKBACK_MS;
   const earlier = await readEarlierIncarnations(db, chainsByCommand, hosts, input, {
     lookbackFromMs,
@@ -226,40 +228,42 @@ export async function scoreWindow(
 }
 
 /**
- * A process first seen in the last six hours (started then, or on a host whose agent started
- * then), with no earlier incarnation in the window, is judged on 5-minute buckets whatever the
- * window, as `top --window 6h` judges it. Hourly buckets would give it six floors only after six
- * hours, and a new process leaking fast would go unflagged by the daily and weekly windows until
- * then. Restarted services keep the window's resolution:
- * their incarnations are judged together, and a short one judged finely on a daily cycle's
- * downswing would decide for the others.
+ * A service whose incarnations in the window were all first seen in its last 12 hours (analysis:
+ * `judgedOnFineBuckets`; a new service, or one on a host whose agent just started) is judged on
+ * its 5-minute buckets whatever the window, as `top --window 6h` judges it. Hourly buckets would
+ * give a new process six floors only after six hours, and a service restarted every few hours
+ * three or four per incarnation, too few for a verdict: a leak flagged in its first hours would go
+ * unflagged by the daily and weekly windows, or be lost again once the service's history passed
+ * six hours. A service with history before that keeps the window's resolution: its incarnations
+ * are judged together, and a short one judged finely on a daily cycle's downswing would decide
+ * for the others.
  */
 async function judgeYoungOnFineBuckets(
   db: Db,
   services: readonly ProcessAggregateSeries[][],
   hosts: readonly DbHost[],
   metric: Metric,
-  toMs: number,
+  window: { fromMs: number; toMs: number },
 ): Promise<void> {
-  const fromMs = toMs - FINE_WINDOW_MAX_MS;
   const young = new Map<string, ProcessAggregateSeries>();
   for (const members of services) {
-    const only = members[0];
-    if (members.length === 1 && only && only.firstSeenMs >= fromMs) {
-      young.set(fleetKey(only), only);
+    const firstSeen = members.map((m) => m.firstSeenMs);
+    if (judgedOnFineBuckets(firstSeen, window.fromMs, window.toMs)) {
+      for (const m of members) young.set(fleetKey(m), m);
     }
   }
   if (young.size === 0) return;
-  // Only the hosts that have a young process are read again: a refresh pass could take these
-  // hours from the 6-hour window's read, but would hold a fleet's worth of 5-minute buckets
+  // Only the hosts that have a young service are read again: a refresh pass could take these
+  // hours from a shorter window's read, but would hold a fleet's worth of 5-minute buckets
   // through the longer windows' scoring to save a read that churn alone makes large.
   const withYoung = new Set([...young.values()].map((s) => s.hostId));
   const recent = await processAggregates(db, {
-    fromMs,
-    toMs,
+    fromMs: Math.max(window.fromMs, window.toMs - YOUNG_SERVICE_MS),
+    toMs: window.toMs,
     resolution: '5m',
     hostNames: hosts.filter((h) => withYoung.has(h.id)).map((h) => h.name),
     metrics: [metric],
+    only: new Set(young.keys()),
   });
   for (const s of recent) {
     const target = young.get(fleetKey(s));
