@@ -58,8 +58,8 @@ export const SERVICE_LOOKBACK_MS = 24 * 3_600_000;
  * incarnation, too few for any verdict, so a leak flagged on its first hours would be lost for
  * hours once its history passed six hours and the window's hourly buckets took over. Measured on
  * bench:leaks (restarted services first seen at the scenario's start): leaks that grew ≥ 2 %/h
- * in their first 2 hours and stay flagged from then on, 41 → 57 of 268 with 12 hours (52 with
- * 9, 56 with 18); no final verdict of the 20 scenarios changed.
+ * in their first 2 hours and stay flagged from then on, 41 → 57 of 268; no final verdict of the
+ * 20 scenarios changed (docs/analysis.md gives the costs: some leaks confirmed later).
  */
 export const YOUNG_SERVICE_MS = 12 * 3_600_000;
 
