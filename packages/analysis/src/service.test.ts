@@ -70,6 +70,38 @@ describe('scoreService', () => {
     expect(v.shown?.timeToLimitHours).toBeLessThan(24 * 30);
   });
 
+  it('asks the newest incarnation to keep growing only once it has shown two hours', () => {
+    // Restarted every 3.5 hours; every incarnation leaked 3 %/h until the newest, which holds
+    // (the leak fixed, or a pause in it). Seeds whose newest incarnation's floors fell.
+    const restart = { restart: { everyHours: 3.5, jitter: 0 }, startedHoursBefore: 0 };
+    const noise: Component = { type: 'noise', pct: 1, corrMinutes: 10 };
+    const service = (hours: number, seed: number) => {
+      const leaking = simulate([{ type: 'linear', pctPerHour: 3 }, noise], hours, seed, restart);
+      const holding = simulate([noise], hours, seed + 100, restart);
+      const newest = holding.incarnations[holding.incarnations.length - 1];
+      if (!newest) throw new Error('no incarnation');
+      return scoreService([...leaking.incarnations.slice(0, -1), newest], leaking);
+    };
+    for (const seed of [1, 6]) {
+      // An hour and a half old (an hour past its startup grace): its fall is no news yet.
+      const young = service(12, seed);
+      expect(young.incarnations.map((i) => i.reason)).toEqual([
+        'leak',
+        'leak',
+        'leak',
+        'no-significant-trend',
+      ]);
+      expect(young.incarnations[3]?.slopeKbPerHour).toBeLessThan(0);
+      expect(young).toMatchObject({ leak: true, reason: 'every-incarnation-grows' });
+    }
+    for (const seed of [1, 3, 4, 6]) {
+      // Three hours old and still not growing: the service no longer leaks.
+      const held = service(13.5, seed);
+      expect(held.incarnations[3]?.slopeKbPerHour).toBeLessThan(0);
+      expect(held).toMatchObject({ leak: false, reason: 'not-leaking' });
+    }
+  });
+
   it('does not flag a service that warms up after each restart and then holds', () => {
     for (const seed of [1, 2, 3]) {
       const s = simulate(warmingUp, 24, seed, {
