@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { systemClock } from './clock.ts';
 import { procfsSource } from './proc-source.ts';
 import { createTrpcPushClient, type PushClient } from './push.ts';
 import { MAX_PENDING, Sender } from './sender.ts';
-import { DeferredDiskSpool, DiskSpool } from './spool.ts';
+import { DeferredDiskSpool, DiskSpool, SpoolBusyError } from './spool.ts';
 import { FakeClock, fixtureProcRoot, tmpfsUnavailable, UNLIMITED_TIERS } from './test-support.ts';
 
 const tiers = UNLIMITED_TIERS;
@@ -261,11 +261,132 @@ describe('the spool on a full disk', () => {
     },
   );
 
+  /** A spool directory on a tmpfs at `mnt` where a previous run left `ns`, then the disk filled. */
+  async function spooledThenFull(ns: number[], leave?: (spoolDir: string) => Promise<void>) {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+    const spoolDir = join(mnt, 'spool');
+    const previous = await DiskSpool.open(spoolDir, 1 << 20);
+    for (const n of ns) await previous.put(snap(n).snapshotId, gzipSync(JSON.stringify(snap(n))));
+    await previous.close();
+    await leave?.(spoolDir);
+    await fill(join(mnt, 'filler'));
+    return spoolDir;
+  }
+
+  /** Opens `dir` and delivers all it holds to a server that takes everything. */
+  async function openAndDeliver(dir: string) {
+    const spool = await DiskSpool.open(dir, 1 << 20);
+    const received: string[] = [];
+    const client: PushClient = {
+      push: async (s) => {
+        received.push(s.snapshotId);
+        return { ok: true, duplicate: false, wireBytes: 1 };
+      },
+    };
+    const { logger } = capture();
+    const sender = new Sender({ client, spool, clock: new FakeClock(), log: logger });
+    expect(existsSync(join(dir, 'lock'))).toBe(true);
+    while ((await sender.step()) === 'sent');
+    return { spool, received };
+  }
+
   itWithTmpfs(
-    'replays the spool left by a previous run once a disk full at start has room, in order, each once',
+    'a start on a disk the spool filled drops the oldest spooled snapshot for its lock, replays the rest',
     async () => {
+      const dir = await spooledThenFull([1, 2, 3, 4, 5]);
+      const { spool, received } = await openAndDeliver(dir);
+      // One spooled file frees more than the lock takes: only the oldest goes.
+      expect(spool.droppedCount).toBe(1);
+      expect(spool.droppedAtOpen).toMatchObject([
+        { snapshotId: snap(1).snapshotId, reason: 'disk full' },
+      ]);
+      expect(received).toEqual(ids(2, 3, 4, 5));
+      expect(await idsIn(dir)).toEqual([]);
+      expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+      expect(await spool.close()).toBe(0);
+      expect(existsSync(join(dir, 'lock'))).toBe(false);
+    },
+  );
+
+  itWithTmpfs(
+    "on a full disk removes a crashed write's temporary file before any snapshot, and takes a dead agent's lock over",
+    async () => {
+      const dir = await spooledThenFull([1, 2, 3], async (spoolDir) => {
+        await writeFile(
+          join(spoolDir, `.tmp-000000000004-${snap(4).snapshotId}.json.gz`),
+          Buffer.alloc(8192, 1),
+        );
+        await writeFile(
+          join(spoolDir, 'lock'),
+          `${JSON.stringify({ pid: 4_194_304, bootId: '', startTicks: 1 })}\n`,
+        );
+      });
+      const { spool, received } = await openAndDeliver(dir);
+      expect(spool.droppedCount).toBe(0);
+      expect(received).toEqual(ids(1, 2, 3));
+      expect(await spool.close()).toBe(0);
+      expect(await readdir(dir)).toEqual([]);
+    },
+  );
+
+  itWithTmpfs(
+    'on a full disk never drops the snapshots of a directory a live agent holds',
+    async () => {
+      const stat = await readFile(`/proc/${process.ppid}/stat`, 'utf8');
+      const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const live = `${JSON.stringify({ pid: process.ppid, bootId: '', startTicks })}\n`;
+      const dir = await spooledThenFull([1, 2], (spoolDir) =>
+        writeFile(join(spoolDir, 'lock'), live),
+      );
+      await expect(DiskSpool.open(dir, 1 << 20)).rejects.toBeInstanceOf(SpoolBusyError);
+      expect(await idsIn(dir)).toEqual(ids(1, 2));
+      expect(await readFile(join(dir, 'lock'), 'utf8')).toBe(live);
+    },
+  );
+
+  itWithTmpfs(
+    'a directory tried again on a full disk is taken up with the oldest spooled snapshot dropped, logged',
+    async () => {
+      const dir = await spooledThenFull([1, 2, 3]);
+      const { logger, lines } = capture();
+      const clock = new FakeClock();
+      const spool = new DeferredDiskSpool(dir, 1 << 20, {
+        monoMs: () => clock.monoMs(),
+        retryMs: 30_000,
+      });
+      const sender = new Sender({ client: downClient, spool, clock, log: logger });
+      await sender.submit(snap(4));
+      clock.advance(30_000);
+      await sender.step();
+      expect(spool.opened).toBe(true);
+      const drop = lines.find((l) => l.msg.startsWith('disk full: dropped the oldest'));
+      expect(drop).toMatchObject({
+        snapshotId: snap(1).snapshotId,
+        reason: 'disk full',
+        spoolDropped: 1,
+      });
+      expect(
+        lines.find((l) => l.msg === 'spool directory usable again; replaying it'),
+      ).toMatchObject({ restored: 2 });
+      // Then snapshot 4, spilled from memory, makes room for itself by the write's rule.
+      expect(
+        lines.filter((l) => l.msg.startsWith('disk full: dropped')).map((l) => l.snapshotId),
+      ).toEqual(ids(1, 2));
+      expect(await idsIn(dir)).toEqual(ids(3, 4));
+      expect(spool.droppedCount).toBe(2);
+      await spool.close();
+    },
+  );
+
+  itWithTmpfs(
+    'replays the spool left by a previous run once a directory read-only at start is writable, in order, each once',
+    async () => {
+      // A full disk no longer keeps a directory with spooled snapshots unusable (they make room for
+      // the lock, above): a read-only mount does.
       const dir = await previousRunOnFullDisk();
-      expect(String(await DiskSpool.open(dir, 1 << 20).catch((e: unknown) => e))).toMatch(/ENOSPC/);
+      await rm(join(mnt, 'filler'));
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      expect(String(await DiskSpool.open(dir, 1 << 20).catch((e: unknown) => e))).toMatch(/EROFS/);
 
       const { logger, msgs } = capture();
       const clock = new FakeClock();
@@ -293,8 +414,8 @@ describe('the spool on a full disk', () => {
       expect(spool.opened).toBe(false);
       expect(await idsIn(dir)).toEqual(ids(1, 2));
 
-      // Room again: the next try takes the directory, the old snapshots first.
-      await rm(join(mnt, 'filler'));
+      // Writable again: the next try takes the directory, the old snapshots first.
+      execFileSync('mount', ['-o', 'remount,rw', mnt]);
       clock.advance(60_000);
       expect(await sender.step()).toBe('backoff');
       expect(spool.opened).toBe(true);

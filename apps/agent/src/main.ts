@@ -125,6 +125,18 @@ async function openSpool(
         signal,
         onForeignLock,
       });
+      // Dropped to make room for the lock on a full disk: told as a write's drops are (Sender).
+      for (const d of spool.droppedAtOpen) {
+        log.warn(
+          {
+            snapshotId: d.snapshotId,
+            bytes: d.bytes,
+            reason: d.reason,
+            spoolDropped: spool.droppedCount,
+          },
+          'disk full: dropped the oldest spooled snapshot to make room',
+        );
+      }
       if (spool.count > 0) {
         log.info(
           { dir: cfg.spoolDir, count: spool.count, bytes: spool.totalBytes },

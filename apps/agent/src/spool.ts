@@ -83,7 +83,7 @@ export interface ReopenResult {
   restored: number;
   /** Snapshots that waited in memory, now behind them. */
   moved: number;
-  /** Dropped while moving them over (the spool's cap, a disk full again). */
+  /** Dropped to make room for the lock, and while moving them over (the spool's cap, a disk full). */
   dropped: DroppedEntry[];
   /** Set when some could not be written after all: they wait in memory, in their place. */
   writeError?: string;
@@ -244,6 +244,7 @@ export class DiskSpool implements Spool {
   #nextSeq = 1;
   #totalBytes = 0;
   #dropped = 0;
+  #droppedAtOpen: DroppedEntry[] = [];
   #lock: SpoolLock | undefined;
 
   private constructor(dir: string, maxBytes: number) {
@@ -256,7 +257,8 @@ export class DiskSpool implements Spool {
    * Opens the directory for this process alone. Rejects with SpoolBusyError when another live
    * agent holds it, and with the I/O error when it cannot be written (read-only, no permission):
    * writing the lock file is the check that it can be. A lock of another pid namespace or host
-   * that promises heartbeats is waited for (see SpoolLock), unless `lock.wait` is false.
+   * that promises heartbeats is waited for (see SpoolLock), unless `lock.wait` is false. On a
+   * full disk the lock is given room like a snapshot is: see #makeRoomForLock.
    */
   static async open(
     dir: string,
@@ -265,7 +267,7 @@ export class DiskSpool implements Spool {
   ): Promise<DiskSpool> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const spool = new DiskSpool(dir, maxBytes);
-    spool.#lock = await SpoolLock.acquire(dir, lock);
+    spool.#lock = await SpoolLock.acquire(dir, lock, () => spool.#makeRoomForLock());
     try {
       const names = (await readdir(dir)).sort();
       for (const name of names) {
@@ -305,6 +307,40 @@ export class DiskSpool implements Spool {
   }
   get memoryCount(): number {
     return this.#inMemory.size;
+  }
+  /** Snapshots of a previous run dropped at open to make room for the lock (counted as dropped). */
+  get droppedAtOpen(): readonly DroppedEntry[] {
+    return this.#droppedAtOpen;
+  }
+
+  /**
+   * Called when the lock cannot be written for a full disk, and only with no live agent's lock in
+   * the way (SpoolLock.acquire). Without room for the lock the directory is never used, so what a
+   * previous run spooled (often what filled the disk) would never be replayed and deleted. Room is
+   * made as for a write: stray temporary files first (removed at open anyway, and a crashed write
+   * may have left a big one), else the oldest spooled snapshot, one per call, so that no more is
+   * dropped than the lock needs. Resolves to false when there is nothing left to remove.
+   */
+  async #makeRoomForLock(): Promise<boolean> {
+    try {
+      const names = (await readdir(this.#dir)).sort();
+      // A live lock temp (this start's own among them) is kept, as at open.
+      const strays = names.filter((n) => n.startsWith('.tmp-') && !isLiveLockTemp(n));
+      for (const name of strays) await rm(join(this.#dir, name), { force: true });
+      if (strays.length > 0) return true;
+      for (const name of names) {
+        const snapshotId = entryPattern.exec(name)?.[2];
+        if (snapshotId === undefined) continue;
+        const { size } = await stat(join(this.#dir, name));
+        await unlink(join(this.#dir, name));
+        this.#dropped++;
+        this.#droppedAtOpen.push({ key: name, snapshotId, bytes: size, reason: 'disk full' });
+        return true;
+      }
+    } catch {
+      // Nothing could be removed after all: the lock's own error stands.
+    }
+    return false;
   }
 
   oldest(): SpoolEntry | undefined {
@@ -810,7 +846,17 @@ class SpoolLock {
     this.#dir = dir;
   }
 
-  static async acquire(dir: string, opts: SpoolLockOptions): Promise<SpoolLock> {
+  /**
+   * `makeRoom` is called when the lock cannot be written for a full disk, and only while no lock
+   * or the one found gone is in place; resolves to whether it freed anything. The lock is then
+   * judged again (a live agent's lock that came meanwhile is never made room for) and written
+   * again.
+   */
+  static async acquire(
+    dir: string,
+    opts: SpoolLockOptions,
+    makeRoom?: () => Promise<boolean>,
+  ): Promise<SpoolLock> {
     const path = join(dir, LOCK_FILE);
     const mine = held.get(dir);
     if (mine !== undefined) {
@@ -843,6 +889,16 @@ class SpoolLock {
     /** A lock from elsewhere this start removed, said once its own lock is in place. */
     let removedForeign: ForeignLockEvent | undefined;
     let guardDeadline: number | undefined;
+    /**
+     * After a write of the lock failed with `err`: whether to go round again, room made (or
+     * another lock in place by now, to be judged first). `judged` is the text of the lock found
+     * gone this round, undefined when there was none.
+     */
+    const madeRoom = async (err: unknown, judged: string | undefined): Promise<boolean> => {
+      if (!makeRoom || !DISK_FULL.has(errno(err) ?? '')) return false;
+      if (readLockFile(path)?.text !== judged) return true;
+      return makeRoom();
+    };
     try {
       for (;;) {
         // A live owner is named even when the directory cannot be written.
@@ -878,8 +934,14 @@ class SpoolLock {
             throw new SpoolBusyError(dir, owner.pid);
           }
           // Left by a process that is gone (or by this one, in an earlier life of the same pid).
-          await ready();
-          const taken = await removeUnderGuard(dir, LOCK_FILE, found.text, tmp, me, staleMs, 0);
+          let taken: 'removed' | LockOwner;
+          try {
+            await ready();
+            taken = await removeUnderGuard(dir, LOCK_FILE, found.text, tmp, me, staleMs, 0);
+          } catch (err) {
+            if (await madeRoom(err, found.text)) continue;
+            throw err;
+          }
           if (taken === 'removed') {
             removedForeign = foreign && { ...foreign, kind: 'taken over' };
             continue;
@@ -908,13 +970,14 @@ class SpoolLock {
           }
           continue;
         }
-        const fh = await ready();
+        let fh: FileHandle;
         try {
+          fh = await ready();
           await link(tmp, path);
         } catch (err) {
           // Another agent linked its lock first: read whose it is.
-          if (errno(err) !== 'EEXIST') throw err;
-          continue;
+          if (errno(err) === 'EEXIST' || (await madeRoom(err, undefined))) continue;
+          throw err;
         }
         acquired = true;
         const heartbeat = new Heartbeat(fh, heartbeatMs);
@@ -1098,7 +1161,12 @@ export class DeferredDiskSpool implements Spool {
       // Still full, read-only or taken by another agent: the queue stays in memory.
       return undefined;
     }
-    const result: ReopenResult = { dir: this.#dir, restored: disk.count, moved: 0, dropped: [] };
+    const result: ReopenResult = {
+      dir: this.#dir,
+      restored: disk.count,
+      moved: 0,
+      dropped: [...disk.droppedAtOpen],
+    };
     // Everything in memory is newer than what the directory holds: it queues behind.
     for (let e = this.#memory.oldest(); e; e = this.#memory.oldest()) {
       const put = await disk.put(e.snapshotId, await this.#memory.read(e));
