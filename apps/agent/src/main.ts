@@ -18,7 +18,7 @@ import {
 import { type EnrollResult, enrollHost } from './enroll.ts';
 import { warnWithoutPtrace } from './privileges.ts';
 import { procfsSource } from './proc-source.ts';
-import { Sender } from './sender.ts';
+import { logSpoolDrops, Sender } from './sender.ts';
 import {
   DeferredDiskSpool,
   DiskSpool,
@@ -125,18 +125,8 @@ async function openSpool(
         signal,
         onForeignLock,
       });
-      // Dropped to make room for the lock on a full disk: told as a write's drops are (Sender).
-      for (const d of spool.droppedAtOpen) {
-        log.warn(
-          {
-            snapshotId: d.snapshotId,
-            bytes: d.bytes,
-            reason: d.reason,
-            spoolDropped: spool.droppedCount,
-          },
-          'disk full: dropped the oldest spooled snapshot to make room',
-        );
-      }
+      // Dropped to make room for the lock on a full disk: told as a write's drops are.
+      logSpoolDrops(log, spool, spool.droppedAtOpen);
       if (spool.count > 0) {
         log.info(
           { dir: cfg.spoolDir, count: spool.count, bytes: spool.totalBytes },

@@ -4,10 +4,33 @@ import type { Snapshot } from '@fleetpmap/protocol';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { PushClient, PushOutcome } from './push.ts';
-import type { PutResult, ReopenResult, Spool, SpoolEntry } from './spool.ts';
+import type { DroppedEntry, PutResult, ReopenResult, Spool, SpoolEntry } from './spool.ts';
 
 const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);
+
+/** Logs the snapshots `spool` dropped to make room, each with why, and its drop count so far. */
+export function logSpoolDrops(
+  log: Logger,
+  spool: Pick<Spool, 'droppedCount'>,
+  dropped: readonly DroppedEntry[],
+): void {
+  for (const d of dropped) {
+    const fields = {
+      snapshotId: d.snapshotId,
+      bytes: d.bytes,
+      reason: d.reason,
+      spoolDropped: spool.droppedCount,
+    };
+    if (d.reason === 'too big') {
+      log.warn(fields, 'snapshot bigger than the whole spool; dropped');
+    } else if (d.reason === 'disk full') {
+      log.warn(fields, 'disk full: dropped the oldest spooled snapshot to make room');
+    } else {
+      log.warn(fields, 'spool full: dropped the oldest snapshot');
+    }
+  }
+}
 
 export interface SenderStats {
   /** Snapshots the server acknowledged (stored or already stored). */
@@ -274,22 +297,7 @@ export class Sender {
   }
 
   #logDrops(result: Pick<PutResult, 'dropped'>): void {
-    const spool = this.#o.spool;
-    for (const d of result.dropped) {
-      const fields = {
-        snapshotId: d.snapshotId,
-        bytes: d.bytes,
-        reason: d.reason,
-        spoolDropped: spool.droppedCount,
-      };
-      if (d.reason === 'too big') {
-        this.#o.log.warn(fields, 'snapshot bigger than the whole spool; dropped');
-      } else if (d.reason === 'disk full') {
-        this.#o.log.warn(fields, 'disk full: dropped the oldest spooled snapshot to make room');
-      } else {
-        this.#o.log.warn(fields, 'spool full: dropped the oldest snapshot');
-      }
-    }
+    logSpoolDrops(this.#o.log, this.#o.spool, result.dropped);
   }
 
   /**

@@ -271,7 +271,7 @@ export class DiskSpool implements Spool {
     try {
       const names = (await readdir(dir)).sort();
       for (const name of names) {
-        if (name.startsWith('.tmp-') && !isLiveLockTemp(name)) {
+        if (isStrayTemp(name)) {
           await rm(join(dir, name), { force: true });
           continue;
         }
@@ -325,7 +325,7 @@ export class DiskSpool implements Spool {
     try {
       const names = (await readdir(this.#dir)).sort();
       // A live lock temp (this start's own among them) is kept, as at open.
-      const strays = names.filter((n) => n.startsWith('.tmp-') && !isLiveLockTemp(n));
+      const strays = names.filter(isStrayTemp);
       for (const name of strays) await rm(join(this.#dir, name), { force: true });
       if (strays.length > 0) return true;
       for (const name of names) {
@@ -794,6 +794,14 @@ function isLiveLockTemp(name: string): boolean {
   } catch (err) {
     return errno(err) === 'EPERM';
   }
+}
+
+/**
+ * A temporary file no one will finish: a snapshot's or a lock's whose writer is gone (a crash, a
+ * write that failed). Removed at open, and first when a full disk leaves no room for the lock.
+ */
+function isStrayTemp(name: string): boolean {
+  return name.startsWith('.tmp-') && !isLiveLockTemp(name);
 }
 
 /** The file that guards the takeover of `name` while it holds `text`: FNV-1a of the text. */
