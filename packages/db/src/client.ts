@@ -4,12 +4,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import type { SQLWrapper } from 'drizzle-orm';
+import { type SQLWrapper, sql } from 'drizzle-orm';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { type Backend, DeadConnections } from './dead-connections.ts';
 import { DatabaseUnreachable, ReachabilityWatch } from './reachability.ts';
@@ -31,7 +31,7 @@ export interface DbHandle {
 export interface CreateDbOptions {
   /** PGlite only: a directory, or `memory://` for a throwaway in-memory database */
   dataDir?: string;
-  /** postgres only: pool size (default 10; at least 2, since `migrate` holds one for its lock) */
+  /** postgres only: pool size (default 10) */
   maxConnections?: number;
   /**
    * postgres only: how long opening a connection may take, up to its first `ReadyForQuery`
@@ -49,9 +49,6 @@ export interface CreateDbOptions {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** Default of `stallMs`. */
 export const DEFAULT_STALL_MS = 2_000;
-
-/** The postgres.js pool in use behind a database handle, for what needs one session (`migrate`). */
-const postgresClients = new WeakMap<Db, () => { sql: postgres.Sql; hold(): () => void }>();
 
 /** The advisory lock key under which migrations run (any fixed number no other lock uses). */
 const MIGRATION_LOCK = 0x66_6c_6d_67; // 'flmg'
@@ -77,8 +74,8 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
     if (!/^postgres(ql)?:\/\//.test(url))
       throw new Error('database URL must start with postgres://');
     const max = opts.maxConnections ?? 10;
-    if (!Number.isSafeInteger(max) || max < 2) {
-      throw new Error(`a Postgres pool needs at least 2 connections, got ${max}`);
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new Error(`a Postgres pool needs at least 1 connection, got ${max}`);
     }
     const connectTimeoutS = (opts.connectTimeoutMs ?? urlConnectTimeoutMs(url)) / 1000;
     const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
@@ -100,6 +97,11 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       // it): a backstop that closes a connection whose peer vanished, after the system's probes
       // (Linux: 9 × 75 s), as long as nothing is left unacknowledged on it
       keep_alive: 60,
+      // Unnamed statements only, whatever the URL says. drizzle already sends its queries so;
+      // this covers the driver's own (its type lookup at connect, the checks' queries). Behind
+      // PgBouncer in transaction mode a statement named on one server connection is unknown on
+      // the next (https://github.com/porsager/postgres#prepared-statements).
+      prepare: false,
     };
     // The pool in use. A pool one of whose connections was found dead (see `DeadConnections`) is
     // replaced by a new one, since postgres.js can neither close one connection from outside nor
@@ -235,10 +237,6 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       watch,
     );
     const db = drizzlePostgres({ client, schema }) as unknown as Db;
-    postgresClients.set(db, () => {
-      const pool = current;
-      return { sql: pool.sql, hold: () => workOn(pool) };
-    });
     const close = async () => {
       closed = true;
       watch.close();
@@ -260,37 +258,47 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
  * Applies the committed migrations (idempotent; safe to run at every start).
  *
  * On Postgres, server replicas started together would otherwise apply them at the same moment,
- * and all but one fail on `CREATE TABLE` or `CREATE SCHEMA` racing in the catalog. A session-level
- * advisory lock, held on one reserved connection while the migrator runs on the pool, makes them
- * take turns: the first applies, the others find nothing left to do.
+ * and all but one fail on `CREATE TABLE` or `CREATE SCHEMA` racing in the catalog. So the whole
+ * of it, drizzle's bookkeeping table included, runs in one transaction that first takes a
+ * transaction-level advisory lock: the first replica applies, the others wait and then find
+ * nothing left to do. Nothing of it outlives the transaction, which is what lets it run behind
+ * PgBouncer in transaction pooling mode: there a session-level lock stays on whichever server
+ * connection ran the statement, and the unlock may go to another (docs/server.md, "Behind
+ * PgBouncer").
+ *
+ * The steps are drizzle's own migrator's (`PgDialect.migrate`, drizzle-orm 0.45), with the same
+ * table, so that a database migrated by either carries on with the other.
  */
 export async function migrate(handle: DbHandle): Promise<void> {
   const config = { migrationsFolder: MIGRATIONS_DIR };
-  if (handle.driver === 'postgres') {
-    const client = postgresClients.get(handle.db);
-    if (!client) throw new Error('migrate: database handle was not made by createDb');
-    // The reserved session is work on its pool: a pool replaced meanwhile (see createDb) is
-    // ended only after the session is released, not with the lock still held on it.
-    const { sql, hold } = client();
-    const done = hold();
-    try {
-      const session = await sql.reserve();
-      try {
-        await session`select pg_advisory_lock(${MIGRATION_LOCK})`;
-        try {
-          await migratePostgres(handle.db as never, config);
-        } finally {
-          await session`select pg_advisory_unlock(${MIGRATION_LOCK})`;
-        }
-      } finally {
-        session.release();
-      }
-    } finally {
-      done();
-    }
-  } else {
+  if (handle.driver !== 'postgres') {
     await migratePglite(handle.db as never, config);
+    return;
   }
+  const migrations = readMigrationFiles(config);
+  await handle.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await tx.execute(sql`create schema if not exists drizzle`);
+    await tx.execute(sql`
+      create table if not exists drizzle.__drizzle_migrations (
+        id serial primary key,
+        hash text not null,
+        created_at bigint
+      )`);
+    const [last] = await queryRows<{ createdAt: number | string | null }>(
+      tx,
+      sql`select created_at as "createdAt" from drizzle.__drizzle_migrations
+          order by created_at desc limit 1`,
+    );
+    for (const migration of migrations) {
+      // drizzle's rule: what is newer than the newest applied migration (the journal's `when`)
+      if (last && Number(last.createdAt) >= migration.folderMillis) continue;
+      for (const statement of migration.sql) await tx.execute(sql.raw(statement));
+      await tx.execute(sql`
+        insert into drizzle.__drizzle_migrations (hash, created_at)
+        values (${migration.hash}, ${migration.folderMillis})`);
+    }
+  });
 }
 
 /** Rows of a raw query on either driver (postgres.js returns an array, PGlite `{rows}`). */

@@ -80,17 +80,17 @@ describe.runIf(adminUrl)('a pool replaced after one of its connections is found 
     };
   }
 
-  it('keeps migrate’s session, and its lock, until migrate is done', {
+  it('keeps migrate’s transaction, and its lock, until migrate is done', {
     timeout: 90_000,
   }, async () => {
     await using t = await setup({ maxConnections: 3 });
-    // another replica migrating: migrate waits for the lock on its reserved connection
+    // another replica migrating: migrate's transaction waits for the lock
     const other = await t.admin.reserve();
     try {
       await other`select pg_advisory_lock(${MIGRATION_LOCK})`;
       const migrating = codeOf(migrate(t.handle));
       const [session] = await t.portsWhere(
-        `wait_event_type = 'Lock' and query like '%pg_advisory_lock%'`,
+        `wait_event_type = 'Lock' and query like '%pg_advisory_xact_lock%'`,
         1,
       );
       // two queries on the two other connections of the pool, whose path goes while they run
@@ -103,8 +103,8 @@ describe.runIf(adminUrl)('a pool replaced after one of its connections is found 
       expect(t.proxy.freezeWhere((c) => sleeping.includes(c.serverSidePort ?? -1))).toBe(2);
       expect(await Promise.all(sleeps)).toEqual(['DATABASE_UNREACHABLE', 'DATABASE_UNREACHABLE']);
       // The pool was replaced: new work runs on new connections, while migrate still waits on
-      // the old pool's session. Before: that pool was ended at once, the session with it, and
-      // migrate failed (CONNECTION_DESTROYED).
+      // the old pool's connection. Before: that pool was ended at once, that connection with it,
+      // and migrate failed (CONNECTION_DESTROYED).
       expect(await outcome(t.handle, 'select 1')).toBe('ok');
       expect(await within(migrating, 1_000)).toBe('still waiting');
       await t.portsWhere(`wait_event_type = 'Lock' and client_port = ${session}`, 1);
