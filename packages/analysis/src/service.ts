@@ -153,8 +153,9 @@ export interface EarlierIncarnations {
  * pooled as the strata of a stratified Mann–Kendall test (Hirsch's seasonal Kendall: S and its
  * corrected variance add up) with the median of the within-incarnation slopes as the pooled
  * slope, so a restart's drop never counts as shrinkage and never hides the growth.
- * `earlier` adds the incarnations that ended before the window to the pooled test alone (see
- * `wantsEarlierIncarnations`).
+ * `earlier` adds the incarnations that ended before the window to the pooled test, and lets one
+ * of them that plainly shrank stop the newest incarnation's rise from deciding alone (see
+ * `wantsEarlierIncarnations`); they are never the verdict's own incarnation.
  */
 export function scoreService(
   incarnations: readonly IncarnationInput[],
@@ -171,8 +172,8 @@ export function scoreService(
     (a) => a.score.reason !== 'no-data' && a.score.reason !== 'starting-up',
   );
   const startingUp = all.filter((a) => a.score.reason === 'starting-up').at(-1)?.score ?? null;
-  // Incarnations that ended before the window are judged over the lookback before it, and only
-  // their trends count, in the pooled test: the window's own verdict stays the window's.
+  // Incarnations that ended before the window are judged over the lookback before it; only their
+  // trends (in the pooled test) and their falls count: the window's own verdict stays the window's.
   const before =
     earlier && earlier.fromMs < options.windowStartMs
       ? earlier.incarnations
@@ -221,7 +222,12 @@ export function scoreService(
   // cut by restarts every few hours shows one incarnation its ramp and another its downswing).
   // The trend test of one incarnation assumes a level without the leak; such a service has none,
   // and its incarnations pooled decide instead (below), where the fall counts against the rise.
-  const anotherShrank = analysed.some((a) => a.score !== latest && a.score.reason === 'shrinking');
+  // The incarnations of the day before a short window count too: a 6-hour window on the morning
+  // ramp holds only rising incarnations of a service whose evening ones fell (measured in
+  // docs/analysis.md: on 48 daily-load services restarted every 3–5 hours, false alarms 11 → 0).
+  const anotherShrank = [...before, ...analysed].some(
+    (a) => a.score !== latest && a.score.reason === 'shrinking',
+  );
   if (latest?.leak && !anotherShrank) {
     return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
   }
