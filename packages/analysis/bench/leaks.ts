@@ -7,8 +7,9 @@ import { parseScenario, type Scenario } from '../sim/scenario.ts';
 import { leastSquaresSlopePerHour, type MetricBucket, mergeIntoHours } from '../src/buckets.ts';
 import { type GroupPivot, pivotByGroup } from '../src/pivot.ts';
 import {
+  comparesDayBefore,
   DAY_BEFORE_READ_MS,
-  DAY_OVER_DAY_BELOW_MS,
+  DAY_BEFORE_SHIFT_MS,
   DEFAULT_SCORE_OPTIONS,
   type IncarnationInput,
 } from '../src/score.ts';
@@ -163,11 +164,10 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
       buckets: young ? fineIn(b, from, to) : inWindow(b, from, to),
       startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
       limitKb,
-      // What storage serves for windows under a day: the same hours a day earlier.
-      dayBefore:
-        to - from < DAY_OVER_DAY_BELOW_MS
-          ? inWindow(b, to - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS, to - DAY_OVER_DAY_BELOW_MS)
-          : [],
+      // What storage serves for windows of up to a day: the same hours a day earlier.
+      dayBefore: comparesDayBefore(to - from)
+        ? inWindow(b, to - DAY_BEFORE_SHIFT_MS - DAY_BEFORE_READ_MS, to - DAY_BEFORE_SHIFT_MS)
+        : [],
     })),
     { windowStartMs: from, windowEndMs: to },
     { fromMs: lookbackFrom, incarnations: earlier },

@@ -44,8 +44,9 @@ export {
 } from './report-render.ts';
 export {
   analyseIncarnation,
+  comparesDayBefore,
   DAY_BEFORE_READ_MS,
-  DAY_OVER_DAY_BELOW_MS,
+  DAY_BEFORE_SHIFT_MS,
   DEFAULT_SCORE_OPTIONS,
   floorPoints,
   type IncarnationAnalysis,

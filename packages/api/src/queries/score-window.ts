@@ -1,7 +1,8 @@
 import {
   byteOrder,
+  comparesDayBefore,
   DAY_BEFORE_READ_MS,
-  DAY_OVER_DAY_BELOW_MS,
+  DAY_BEFORE_SHIFT_MS,
   EARLIER_MIN_LIFE_MS,
   judgedOnFineBuckets,
   type MetricBucket,
@@ -104,7 +105,7 @@ const fleetKey = (s: { hostId: number; bootId: string; pid: number; startTicks: 
   `${s.hostId}/${incarnationKey(s)}`;
 
 /**
- * Day-before reads kept for the length of one refresh pass: every window under a day ending at
+ * Day-before reads kept for the length of one refresh pass: every window of up to a day ending at
  * the same time reads the same hours a day earlier. Keyed by the metric, the hours, the hosts and
  * the rollup watermark, so data rolled up in between is read again.
  */
@@ -131,12 +132,11 @@ export async function scoreWindow(
     hostNames: hosts.map((h) => h.name),
     metrics: [input.metric],
   });
-  // A window under a day is also compared with the same hours of the day before (analysis:
+  // A window of up to a day is also compared with the same hours of the day before (analysis:
   // the day-over-day check), read at 5-minute resolution, per incarnation.
-  const dayBefore =
-    input.windowMs < DAY_OVER_DAY_BELOW_MS
-      ? await readDayBefore(db, input.metric, toMs, hosts, shared)
-      : new Map<string, MetricBucket[]>();
+  const dayBefore = comparesDayBefore(input.windowMs)
+    ? await readDayBefore(db, input.metric, toMs, hosts, shared)
+    : new Map<string, MetricBucket[]>();
   // A restarted service is a new incarnation of the same command: its incarnations are judged
   // together, so growth cut short by restarts still counts. Processes of one command that run at
   // the same time (workers) are not incarnations of each other: each chain holds incarnations
@@ -361,11 +361,11 @@ function readDayBefore(
   hosts: readonly DbHost[],
   shared: { dayBefore: DayBeforeReads; watermarkMs: number } | undefined,
 ): Promise<Map<string, MetricBucket[]>> {
-  const fromMs = toMs - DAY_OVER_DAY_BELOW_MS - DAY_BEFORE_READ_MS;
+  const fromMs = toMs - DAY_BEFORE_SHIFT_MS - DAY_BEFORE_READ_MS;
   const read = async () => {
     const earlier = await processAggregates(db, {
       fromMs,
-      toMs: toMs - DAY_OVER_DAY_BELOW_MS,
+      toMs: toMs - DAY_BEFORE_SHIFT_MS,
       resolution: '5m',
       hostNames: hosts.map((h) => h.name),
       metrics: [metric],

@@ -112,7 +112,7 @@ export async function refreshVerdicts(
   };
   const [before, marksBefore] = await Promise.all([listVerdictRuns(db), rollupMarks(db)]);
   const done: RefreshOutcome[] = [];
-  // The windows under a day all compare their end with the same hours a day earlier: one read.
+  // The windows of up to a day all compare their end with the same hours a day earlier: one read.
   const dayBefore: DayBeforeReads = new Map();
   for (const metric of schedule.metrics) {
     for (const windowMs of schedule.windowsMs) {
