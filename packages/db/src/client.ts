@@ -12,7 +12,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { type Backend, DeadConnections } from './dead-connections.ts';
-import { DatabaseUnreachable, ReachabilityWatch } from './reachability.ts';
+import { DatabaseUnreachable, ReachabilityWatch, responsiveDeadline } from './reachability.ts';
 import * as schema from './schema/index.ts';
 
 export type Schema = typeof schema;
@@ -206,7 +206,7 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
         const backend = place.query ? place.backend() : undefined;
         if (oneServer && typeof backend?.pid === 'number') waitedOn.set(backend, place.pool);
       }
-      let timer: NodeJS.Timeout | undefined;
+      let cancelDeadline: (() => void) | undefined;
       try {
         const dead = await Promise.race([
           waitedOn.size > 0
@@ -216,8 +216,12 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
                 (backend) => waitedOn.get(backend)?.tag ?? '',
               )
             : sql`select 1`.then(() => new Set<Backend>()),
+          // time this process was too busy to read the answer does not count (a big result
+          // decoded in one go would otherwise have the database called unreachable)
           new Promise<never>((_, reject) => {
-            timer = setTimeout(reject, connectTimeoutS * 1000 + 1000, new DatabaseUnreachable());
+            cancelDeadline = responsiveDeadline(connectTimeoutS * 1000 + 1000, () =>
+              reject(new DatabaseUnreachable()),
+            );
           }),
         ]);
         return dead.size > 0 ? retire(dead, waitedOn) : undefined;
@@ -227,7 +231,7 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
         void sql.end({ timeout: 0 }).catch(() => {});
         throw error;
       } finally {
-        clearTimeout(timer);
+        cancelDeadline?.();
       }
     };
     const watch: Watch = new ReachabilityWatch({ stallMs, check });

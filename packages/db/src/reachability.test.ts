@@ -1,9 +1,78 @@
+import { once } from 'node:events';
+import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createDb, type DbHandle, queryRows } from './client.ts';
-import { DatabaseUnreachable, ReachabilityWatch } from './reachability.ts';
+import { DatabaseUnreachable, ReachabilityWatch, responsiveDeadline } from './reachability.ts';
 import { createScratchDb } from './test-db.ts';
 import { createFaultyProxy } from './test-proxy.ts';
+
+/** Keeps the event loop busy, as a long synchronous decode of a big result does. */
+function blockEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy
+  }
+}
+
+describe('responsiveDeadline', () => {
+  it('fires once its time has passed, and not when cancelled', async () => {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => responsiveDeadline(150, resolve));
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(145);
+    expect(took).toBeLessThan(1_000);
+    let fired = false;
+    const cancel = responsiveDeadline(50, () => {
+      fired = true;
+    });
+    cancel();
+    await sleep(200);
+    expect(fired).toBe(false);
+  });
+
+  it('lets an answer that arrived while the event loop was blocked win over the time blocked', async () => {
+    // A socket answer (as a database's) arrives while this process decodes something else for
+    // three times the deadline. A plain timer fires first once the loop is free, since Node runs
+    // due timers before it reads sockets, and the answer waiting unread loses.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = tcpConnect(address.port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = await accepted;
+    try {
+      for (let round = 0; round < 3; round++) {
+        const outcome = await new Promise<string>((resolve) => {
+          const cancel = responsiveDeadline(100, () => resolve('timed out'));
+          client.once('data', () => {
+            cancel();
+            resolve('answered');
+          });
+          peer.write('answer');
+          blockEventLoop(300);
+        });
+        expect(outcome).toBe('answered');
+      }
+      // Time the loop was free still counts: with no answer, the deadline is kept.
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        responsiveDeadline(300, resolve);
+        blockEventLoop(1_000);
+      });
+      const took = performance.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(1_000 + 300 - 2 * 100 - 20);
+      expect(took).toBeLessThan(2_000);
+    } finally {
+      client.destroy();
+      peer.destroy();
+      server.close();
+    }
+  });
+});
 
 describe('ReachabilityWatch', () => {
   it('gives up on waiting work when a check finds the database gone, lets it be when not', async () => {

@@ -28,6 +28,37 @@ export class DatabaseUnreachable extends Error {
   }
 }
 
+/** How often `responsiveDeadline` looks at the clock. */
+const DEADLINE_SLICE_MS = 100;
+
+/**
+ * Calls `onTimeout` once this process has had `ms` of time in which it could have read an answer,
+ * unless cancelled (the returned function). A stretch in which the event loop was blocked (a long
+ * synchronous decode of a big result, a garbage-collection pause) counts for one slice only:
+ * an answer that arrived meanwhile waits unread in its socket, and Node runs due timers before
+ * it reads sockets, so a plain timer fired after the block beats the answer that ended the wait.
+ * Once the time is spent, one more turn of reading sockets comes before `onTimeout` (a
+ * `setImmediate` runs after the loop's poll phase), so an answer already received wins.
+ */
+export function responsiveDeadline(ms: number, onTimeout: () => void): () => void {
+  let spent = 0;
+  let last = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  const tick = () => {
+    const now = performance.now();
+    spent += Math.min(now - last, 2 * DEADLINE_SLICE_MS);
+    last = now;
+    if (spent >= ms) immediate = setImmediate(onTimeout);
+    else timer = setTimeout(tick, Math.min(DEADLINE_SLICE_MS, ms - spent));
+  };
+  timer = setTimeout(tick, Math.min(DEADLINE_SLICE_MS, ms));
+  return () => {
+    clearTimeout(timer);
+    if (immediate) clearImmediate(immediate);
+  };
+}
+
 export interface ReachabilityWatchOptions<P> {
   /** how long queries may wait with no answer from the database before it is checked */
   stallMs: number;
