@@ -14,7 +14,8 @@ import {
   runRemotePmap,
 } from '../../apps/cli/src/remote/remote-pmap.ts';
 import { pmapRenderer } from '../../apps/cli/src/remote/remote-render.ts';
-import { freePort, HOOK_TIMEOUT_MS, skipReason, startSshd, type TestSshd } from './sshd.ts';
+import { freePort } from '../support/free-port.ts';
+import { HOOK_TIMEOUT_MS, skipReason, startSshd, type TestSshd } from './sshd.ts';
 
 const missing = skipReason('SSH pmap output tests');
 

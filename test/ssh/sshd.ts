@@ -11,10 +11,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SshOptions } from '../../apps/cli/src/remote/ssh-settings.ts';
+import { freePort } from '../support/free-port.ts';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -68,17 +68,6 @@ function readLog(file: string): string {
   } catch {
     return '';
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 export interface SshdOptions {
