@@ -329,6 +329,54 @@ describe('the spool on a full disk', () => {
     },
   );
 
+  /** Leaves copies of `ns` set aside in the spool's `rejected/`, 8 KiB each, the oldest first. */
+  const setAside = (ns: number[]) => async (spoolDir: string) => {
+    await mkdir(join(spoolDir, 'rejected'));
+    for (const n of ns) {
+      const name = `${String(n).padStart(12, '0')}-${snap(n).snapshotId}.json.gz`;
+      await writeFile(join(spoolDir, 'rejected', name), Buffer.alloc(8192, 1));
+    }
+  };
+  const setAsideIn = async (spoolDir: string) =>
+    (await readdir(join(spoolDir, 'rejected'))).map((n) => n.slice(13, -'.json.gz'.length));
+
+  itWithTmpfs(
+    'on a full disk removes a copy set aside in rejected/ before any snapshot still to deliver',
+    async () => {
+      // At start, for the lock: the oldest set-aside copy goes, every spooled snapshot is replayed.
+      const dir = await spooledThenFull([1, 2, 3], setAside([7, 8]));
+      const { spool, received } = await openAndDeliver(dir);
+      expect(spool.droppedAtOpen).toMatchObject([
+        { key: expect.stringMatching(/^rejected\//), snapshotId: snap(7).snapshotId },
+      ]);
+      expect(spool.droppedAtOpen[0]?.reason).toBe('set aside, disk full');
+      expect(spool.droppedCount).toBe(0);
+      expect(received).toEqual(ids(1, 2, 3));
+      expect(await setAsideIn(dir)).toEqual(ids(8));
+
+      // For a write: the last set-aside copy goes before the oldest spooled snapshot, logged.
+      const { logger, lines } = capture();
+      const sender = new Sender({ client: downClient, spool, clock: new FakeClock(), log: logger });
+      sender.hold(true);
+      await sender.submit(snap(4));
+      await sender.submit(snap(5));
+      await fill(join(mnt, 'filler-2'));
+      await sender.submit(snap(6));
+      expect(await setAsideIn(dir)).toEqual([]);
+      expect(
+        lines.find((l) => l.msg.startsWith('disk full: removed the oldest snapshot set aside')),
+      ).toMatchObject({ snapshotId: snap(8).snapshotId, reason: 'set aside, disk full' });
+      expect(await idsIn(dir)).toEqual(ids(4, 5, 6));
+      expect(spool.droppedCount).toBe(0);
+      // With no copy left, the oldest spooled snapshot makes room again.
+      await fill(join(mnt, 'filler-3'));
+      await sender.submit(snap(9));
+      expect(spool.droppedCount).toBe(1);
+      expect(await idsIn(dir)).toEqual(ids(5, 6, 9));
+      await spool.close();
+    },
+  );
+
   itWithTmpfs(
     'on a full disk never drops the snapshots of a directory a live agent holds',
     async () => {

@@ -24,6 +24,11 @@ export function logSpoolDrops(
     };
     if (d.reason === 'too big') {
       log.warn(fields, 'snapshot bigger than the whole spool; dropped');
+    } else if (d.reason === 'set aside, disk full') {
+      log.warn(
+        fields,
+        'disk full: removed the oldest snapshot set aside in rejected/ to make room',
+      );
     } else if (d.reason === 'disk full') {
       log.warn(fields, 'disk full: dropped the oldest spooled snapshot to make room');
     } else {

@@ -28,7 +28,16 @@ export interface SpoolEntry {
  * Why an entry left the spool without being delivered: the spool's cap, a disk with no room
  * left, the bound on what is kept in memory, or a snapshot bigger than the whole spool.
  */
-export type DropReason = 'spool full' | 'disk full' | 'memory full' | 'too big';
+/**
+ * Why a spooled snapshot was dropped; `set aside, disk full` is a copy in `rejected/` removed to
+ * make room (the snapshot was given up on already, and is not counted as dropped again).
+ */
+export type DropReason =
+  | 'spool full'
+  | 'disk full'
+  | 'memory full'
+  | 'too big'
+  | 'set aside, disk full';
 
 export interface DroppedEntry extends SpoolEntry {
   readonly reason: DropReason;
@@ -318,8 +327,9 @@ export class DiskSpool implements Spool {
    * the way (SpoolLock.acquire). Without room for the lock the directory is never used, so what a
    * previous run spooled (often what filled the disk) would never be replayed and deleted. Room is
    * made as for a write: stray temporary files first (removed at open anyway, and a crashed write
-   * may have left a big one), else the oldest spooled snapshot, one per call, so that no more is
-   * dropped than the lock needs. Resolves to false when there is nothing left to remove.
+   * may have left a big one), then the copies set aside in `rejected/`, else the oldest spooled
+   * snapshot, one per call, so that no more is dropped than the lock needs. Resolves to false when
+   * there is nothing left to remove.
    */
   async #makeRoomForLock(): Promise<boolean> {
     try {
@@ -328,6 +338,7 @@ export class DiskSpool implements Spool {
       const strays = names.filter(isStrayTemp);
       for (const name of strays) await rm(join(this.#dir, name), { force: true });
       if (strays.length > 0) return true;
+      if (await this.#removeOldestRejected(this.#droppedAtOpen)) return true;
       for (const name of names) {
         const snapshotId = entryPattern.exec(name)?.[2];
         if (snapshotId === undefined) continue;
@@ -395,6 +406,7 @@ export class DiskSpool implements Spool {
         return undefined;
       } catch (err) {
         if (DISK_FULL.has(errno(err) ?? '')) {
+          if (await this.#removeOldestRejected(dropped)) continue;
           // Everything queued is older than the entry being written.
           const victim = this.#entries.find((e) => !this.#inMemory.has(e));
           if (victim) {
@@ -418,6 +430,39 @@ export class DiskSpool implements Spool {
       this.#inMemory.delete(entry);
       this.#memoryBytes -= entry.bytes;
     }
+  }
+
+  /**
+   * On a full disk, a copy set aside in `rejected/` goes before any snapshot still to be
+   * delivered: the server failed on it every time, it is kept only for an operator's look, and it
+   * was counted as rejected then. Removes the oldest and lists it in `removed`; resolves to
+   * whether there was one.
+   */
+  async #removeOldestRejected(removed: DroppedEntry[]): Promise<boolean> {
+    const dir = join(this.#dir, 'rejected');
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => entryPattern.test(n)).sort();
+    } catch {
+      return false;
+    }
+    for (const name of names) {
+      try {
+        const { size } = await stat(join(dir, name));
+        await unlink(join(dir, name));
+        const snapshotId = entryPattern.exec(name)?.[2] ?? '';
+        removed.push({
+          key: `rejected/${name}`,
+          snapshotId,
+          bytes: size,
+          reason: 'set aside, disk full',
+        });
+        return true;
+      } catch {
+        // gone meanwhile, or not removable: the next one
+      }
+    }
+    return false;
   }
 
   async #drop(entry: SpoolEntry, reason: DropReason, dropped: DroppedEntry[]): Promise<void> {
