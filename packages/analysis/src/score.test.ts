@@ -186,11 +186,20 @@ describe('scoreIncarnation', () => {
     ];
     let found = 0;
     let falseAlarms = 0;
+    const rates: number[] = [];
     for (const hours of [36, 48]) {
       for (let phaseHours = 0; phaseHours < 24; phaseHours += 4) {
         for (const seed of [1, 2]) {
           const leaking = [...load(phaseHours), { type: 'linear', pctPerHour: 0.8 } as const];
-          if (scoreHourly(leaking, hours, seed).leak) found++;
+          const v = scoreHourly(leaking, hours, seed);
+          if (v.leak) {
+            found++;
+            // Shown at the day's rate, not the window's slope the cycle tilts (0.3–0.7 %/h
+            // by phase), with a confidence the cycle does not zero.
+            rates.push(v.pctPerHour);
+            expect(v.confidence).toBeGreaterThan(0.2);
+            expect(v.timeToLimitHours).toBeGreaterThan(0);
+          }
           if (scoreHourly(load(phaseHours), hours, seed).leak) falseAlarms++;
         }
         for (const startedHoursBefore of [0, 3, 6]) {
@@ -208,6 +217,7 @@ describe('scoreIncarnation', () => {
     }
     expect(found).toBeGreaterThanOrEqual(22);
     expect(falseAlarms).toBe(0);
+    expect(Math.max(...rates) - Math.min(...rates)).toBeLessThan(0.25);
   });
 
   it('does not take a pause in bursty growth for a plateau once growth has started again', () => {

@@ -719,10 +719,8 @@ export function analyseIncarnation(
     withinDay !== null &&
     withinDay.pValue < opts.alpha &&
     withinDay.growth >= ((DAY_GROWTH_MIN_RATE_FACTOR * opts.minPctPerHour) / 100) * level * 24;
-  const judgedWhole =
-    (significant && fastEnough && persists && !cycleOnly) ||
-    grewOverDay ||
-    grewWithinWindowDayOverDay;
+  const grewInWindow = significant && fastEnough && persists && !cycleOnly;
+  const judgedWhole = grewInWindow || grewOverDay || grewWithinWindowDayOverDay;
   const sinceOnset =
     opts.judgeSinceOnset && !judgedWhole && !cycleOnly
       ? growthSinceOnset(f, level, residualSigma, opts)
@@ -737,13 +735,26 @@ export function analyseIncarnation(
     else reason = 'daily-cycle';
   }
 
-  // A leak whose floors were level before it began inside the window, whichever rule judged it,
-  // is shown, scored and run to its limit at the rate since then: the window's slope is diluted
-  // by the level stretch before it.
-  const began = sinceOnset?.onset ?? (leak ? onsetOfLeak(f) : null);
-  const shownSlope = began?.slopeAfterKbPerHour ?? slope;
+  // A leak seen only day over day grows at that day's rate, whatever the window's slope says (a
+  // daily cycle tilts it either way, down to nothing on a downswing): it is shown, scored and run
+  // to its limit at that rate, and the day's growth is its persistence.
+  const dayRate = grewOverDay
+    ? (dailyMature as number) / 24
+    : grewWithinWindowDayOverDay
+      ? (withinDay?.growth ?? 0) / 24
+      : null;
+  const byDay = dayRate !== null && !grewInWindow;
+  // A leak whose floors were level before it began inside the window, whichever other rule
+  // judged it, is shown, scored and run to its limit at the rate since then: the window's slope
+  // is diluted by the level stretch before it.
+  const began = sinceOnset?.onset ?? (leak && !byDay ? onsetOfLeak(f) : null);
+  const shownSlope = began?.slopeAfterKbPerHour ?? (byDay ? dayRate : slope);
   const shownPct = (shownSlope / level) * 100;
-  const shownGrowth = began ? endFloor - startFloor : growth;
+  const shownGrowth = began
+    ? endFloor - startFloor
+    : byDay
+      ? dayRate * (spanMs / 3_600_000)
+      : growth;
   const snr = residualSigma > 0 ? shownGrowth / (2 * residualSigma) : shownGrowth > 0 ? 10 : 0;
   const evidence = evidenceOf(
     Math.min(p, sinceOnset?.pValue ?? 1, grewWithinWindowDayOverDay ? (withinDay?.pValue ?? 1) : 1),
@@ -752,22 +763,19 @@ export function analyseIncarnation(
   const count = Math.sqrt(clamp01(n / 24));
   const noise = clamp01(snr / (snr + 1));
   // growthSinceOnset checked that the growth goes on in its last third.
-  const persistence = sinceOnset ? 1 : clamp01(recentShare / 0.5);
+  const persistence = sinceOnset || byDay ? 1 : clamp01(recentShare / 0.5);
   const speed = speedOf(shownPct, opts.minPctPerHour);
   const confidence = evidence * coverage * count * noise * persistence * speed;
 
   const limit = input.limitKb ?? null;
-  // A leak seen only day over day grows at that day's rate, whatever the window's slope says.
   const rate =
     began !== null
       ? began.slopeAfterKbPerHour
-      : significant && slope > 0
-        ? slope
-        : grewOverDay
-          ? (dailyMature as number) / 24
-          : grewWithinWindowDayOverDay
-            ? (withinDay?.growth ?? 0) / 24
-            : 0;
+      : byDay
+        ? dayRate
+        : significant && slope > 0
+          ? slope
+          : 0;
   const timeToLimitHours = hoursToLimit(f.current, rate, limit);
   // Floors are in time order, so every pair has dx > 0: the pairwise slopes in % of the level.
   const pctSlopes = slopes.map((v) => (v * 100) / level);
