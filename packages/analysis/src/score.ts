@@ -687,38 +687,27 @@ export function analyseIncarnation(
   // Growth over the day raises a verdict only against a day earlier when the incarnation was past
   // its young hours: a warm-up or a logarithmic growth rises fastest there, and a process a day
   // and a few hours old would otherwise be judged on it.
+  const matureFromMs = startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.youngMs;
+  // The growth over a day that makes a leak, whichever day before it is measured against.
+  const minDayGrowthKb = ((DAY_GROWTH_MIN_RATE_FACTOR * opts.minPctPerHour) / 100) * level * 24;
   const overDay = comparesDayBefore(windowMs)
-    ? dayOverDay(
-        f,
-        input.dayBefore,
-        startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.youngMs,
-      )
+    ? dayOverDay(f, input.dayBefore, matureFromMs)
     : { all: null, mature: null };
   const daily = overDay.all;
   const dailyMature = overDay.mature;
   const cycleOnly =
     daily !== null && daily < Math.max(opts.minGrowthSigmas * residualSigma, 0.25 * growth);
   const grewOverDay =
-    dailyMature !== null &&
-    dailyMature >= 4 * residualSigma &&
-    dailyMature >= ((DAY_GROWTH_MIN_RATE_FACTOR * opts.minPctPerHour) / 100) * level * 24;
+    dailyMature !== null && dailyMature >= 4 * residualSigma && dailyMature >= minDayGrowthKb;
   // A window longer than a day holds its own day before. A leak riding a daily cycle of like
   // size is hidden from the trend test, which reads the cycle as persistence (0.8 %/h on a cycle
   // of ±18 % over 36–48 hours: p 0.1–0.3), and from the escape check, but every floor stands
   // above the one a day earlier. The same growth over the day as the day-before check asks,
   // in floor pairs that are positive more often than chance, is a leak. Measured on 40 fresh
   // fleets: leaks missed 52 → 30, false alarms 60 → 57 (docs/analysis.md).
-  const withinDay =
-    windowMs > DAY_MS
-      ? dayOverDayInWindow(
-          f,
-          startedAt === null ? Number.NEGATIVE_INFINITY : startedAt + opts.youngMs,
-        )
-      : null;
+  const withinDay = windowMs > DAY_MS ? dayOverDayInWindow(f, matureFromMs) : null;
   const grewWithinWindowDayOverDay =
-    withinDay !== null &&
-    withinDay.pValue < opts.alpha &&
-    withinDay.growth >= ((DAY_GROWTH_MIN_RATE_FACTOR * opts.minPctPerHour) / 100) * level * 24;
+    withinDay !== null && withinDay.pValue < opts.alpha && withinDay.growth >= minDayGrowthKb;
   const grewInWindow = significant && fastEnough && persists && !cycleOnly;
   const judgedWhole = grewInWindow || grewOverDay || grewWithinWindowDayOverDay;
   const sinceOnset =
