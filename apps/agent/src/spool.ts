@@ -442,7 +442,7 @@ export class DiskSpool implements Spool {
     const dir = join(this.#dir, 'rejected');
     let names: string[];
     try {
-      names = (await readdir(dir)).filter((n) => entryPattern.test(n)).sort();
+      names = await setAsideIn(dir);
     } catch {
       return false;
     }
@@ -496,7 +496,7 @@ export class DiskSpool implements Spool {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await writeFile(join(dir, name), gzipped, { mode: 0o600 });
-      const kept = (await readdir(dir)).filter((n) => entryPattern.test(n)).sort();
+      const kept = await setAsideIn(dir);
       for (const old of kept.slice(0, Math.max(0, kept.length - REJECTED_KEEP))) {
         await rm(join(dir, old), { force: true });
       }
@@ -513,6 +513,11 @@ export class DiskSpool implements Spool {
     this.#lock = undefined;
     return this.#inMemory.size;
   }
+}
+
+/** The snapshots set aside in the `rejected/` directory `dir`, oldest first. */
+async function setAsideIn(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => entryPattern.test(n)).sort();
 }
 
 /** Writes `dir/key` through a temporary file, removed again when anything fails. */
