@@ -43,12 +43,14 @@ export {
   reportSummary,
 } from './report-render.ts';
 export {
+  type AgeingFit,
   analyseIncarnation,
   comparesDayBefore,
   DAY_BEFORE_READ_MS,
   DAY_BEFORE_SHIFT_MS,
   DEFAULT_SCORE_OPTIONS,
   floorPoints,
+  growthByAge,
   type IncarnationAnalysis,
   type IncarnationInput,
   type IncarnationTrend,
@@ -60,6 +62,7 @@ export {
 export {
   EARLIER_MIN_LIFE_MS,
   type EarlierIncarnations,
+  growsLogarithmically,
   judgedOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   type ServiceReason,

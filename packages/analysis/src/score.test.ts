@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Component, ProcessSpec } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
 import { HOUR_MS, mergeBuckets, mergeIntoHours } from './buckets.ts';
-import { type IncarnationInput, scoreIncarnation } from './score.ts';
+import { growthByAge, type IncarnationInput, scoreIncarnation } from './score.ts';
 
 const HOUR = 3_600_000;
 
@@ -456,3 +456,44 @@ function hourlyFloors(kb: readonly number[]): IncarnationInput['buckets'] {
     sumDtY: 0,
   }));
 }
+
+describe('growthByAge', () => {
+  // Floors every 10 minutes from 30 minutes after the start (the startup grace) to 8 hours.
+  const xs = Array.from({ length: 46 }, (_, i) => i / 6);
+  const firstAge = 0.5;
+  const fit = (f: (ageHours: number) => number) =>
+    growthByAge(
+      xs,
+      xs.map((x) => f(firstAge + x)),
+      firstAge,
+    );
+
+  it('finds no steady rate in growth that follows the logarithm of the age', () => {
+    // An index: 3 % of 100,000 KiB per e-fold of age (log1p(age / 5 min)).
+    const r = fit((a) => 100_000 + 3_000 * Math.log1p(a / (5 / 60)));
+    expect(r).not.toBeNull();
+    expect(Math.abs(r?.ratePerHour ?? 1e9)).toBeLessThan(20);
+    expect(r?.perLogAge).toBeGreaterThan(2_800);
+  });
+
+  it('finds the steady rate of a leak beside a logarithm or after a warm-up', () => {
+    const leak = 2_000; // KiB/h: 2 %/h of 100,000 KiB
+    const besideLog = fit((a) => 100_000 + 3_000 * Math.log1p(a / (5 / 60)) + leak * a);
+    expect(besideLog?.ratePerHour).toBeGreaterThan(0.9 * leak);
+    expect(besideLog?.ratePerHour).toBeLessThan(1.1 * leak);
+    // A cache that fills 40 % in 20 minutes, then a leak: the warm-up's tail is not read as a
+    // logarithm that would hide the leak.
+    const afterWarmUp = fit((a) => 100_000 + 40_000 * (1 - Math.exp(-a / (20 / 60))) + leak * a);
+    expect(afterWarmUp?.ratePerHour).toBeGreaterThan(0.8 * leak);
+  });
+
+  it('does not tell a logarithm from a line over ages that span less than a factor of three', () => {
+    expect(
+      growthByAge(
+        xs,
+        xs.map((x) => 100_000 + 500 * x),
+        4,
+      ),
+    ).toBeNull();
+  });
+});

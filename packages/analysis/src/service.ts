@@ -1,6 +1,7 @@
 import { normalUpperTail } from './normal.ts';
-import { median } from './quantile.ts';
+import { madSigma, median } from './quantile.ts';
 import {
+  type AgeingFit,
   analyseIncarnation,
   DEFAULT_SCORE_OPTIONS,
   evidenceOf,
@@ -14,6 +15,8 @@ import {
 export type ServiceReason =
   | 'latest-incarnation-leaks'
   | 'every-incarnation-grows'
+  /** growth that slows with each incarnation's age, with no steady rate beside it */
+  | 'grows-logarithmically'
   | 'not-leaking'
   | 'too-little-data';
 
@@ -147,6 +150,45 @@ export interface EarlierIncarnations {
 }
 
 /**
+ * Whether a restarted service's growth is the logarithm of each incarnation's age and no leak
+ * beside it: the steady rates of its incarnations (`growthByAge`, score.ts) are, with confidence,
+ * below `minLeakPct`, the slowest rate its verdicts call a leak. An index rebuilt at every start
+ * rises 0.5–1 %/h a few hours in, in every incarnation, and both the newest incarnation's test
+ * and the pooled test call it a leak; its steady rate is 0 ± 0.5 %/h where a leak's is the leak.
+ * The rates are pooled by their median, and its standard error taken from the larger of the
+ * fits' own errors and the spread between incarnations (a bursty leak's rates scatter widely),
+ * over √k; the bound is two standard errors above. The median must also lie within the minimum
+ * below zero: a warm-up still filling past the startup grace falls faster than a logarithm, the
+ * fit reads its tail as one and the leak after it as a steady fall (−1.9 %/h for a cache that
+ * fills 80 % in 20 minutes and leaks 1.5 %/h), and that service was vetoed now and then. Two
+ * incarnations at least.
+ */
+export function growsLogarithmically(fits: readonly AgeingFit[], minLeakPct: number): boolean {
+  if (fits.length < 2) return false;
+  const rates = fits.map((f) => f.ratePct);
+  const spread = Math.max(median(fits.map((f) => f.ratePctSe)), madSigma(rates));
+  const rate = median(rates);
+  const upper = rate + (2 * MEDIAN_SE_FACTOR * spread) / Math.sqrt(fits.length);
+  return upper < minLeakPct && rate > -minLeakPct && median(fits.map((f) => f.perLogAgePct)) > 0;
+}
+
+/** The standard error of a median of k normal values is about this times σ/√k. */
+const MEDIAN_SE_FACTOR = 1.2533;
+
+/** A service that grows logarithmically: not leaking, its newest incarnation shown levelled off. */
+function levelledOff(base: Omit<ServiceScore, 'leak' | 'reason'>): ServiceScore {
+  const shown: LeakScore | null = base.shown && {
+    ...base.shown,
+    leak: false,
+    reason: 'levelled-off',
+    confidence: 0,
+    timeToLimitHours: null,
+    growingSinceMs: null,
+  };
+  return { ...base, shown, leak: false, reason: 'grows-logarithmically' };
+}
+
+/**
  * The per-service pivot over incarnations. A restarted process is a new incarnation; a service
  * restarted (by an OOM kill, a cron job, a deploy) before any single incarnation shows enough
  * growth still leaks when its incarnations, taken together, keep growing. The incarnations are
@@ -228,18 +270,28 @@ export function scoreService(
   const anotherShrank = [...before, ...analysed].some(
     (a) => a.score !== latest && a.score.reason === 'shrinking',
   );
-  if (latest?.leak && !anotherShrank) {
+  // The practical size of one incarnation's verdict (score.ts), over a typical incarnation: at
+  // the minimum rate, a few hours' creep (the tail of every restart's warm-up) is not a leak.
+  const typicalHours = median(pooledIn.map((a) => a.score.spanMs / 3_600_000));
+  // The slowest steady rate this service's verdicts call a leak over its typical incarnation.
+  const minLeakPct = Math.max(
+    opts.minPctPerHour,
+    Math.min(2 * opts.minPctPerHour, opts.minGrowthPct / typicalHours),
+  );
+  const logarithmic = growsLogarithmically(
+    [...before, ...analysed].flatMap((a) => (a.ageing ? [a.ageing] : [])),
+    minLeakPct,
+  );
+  if (latest?.leak && !anotherShrank && !logarithmic) {
     return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
   }
+  if (latest?.leak && logarithmic) return levelledOff(base);
   // Many incarnations must grow to their end: a warm-up that levels off in each incarnation is
   // not a leak however often the service restarts, and the most recent must still be growing.
   // Not most of them: a leak that grows only in bursts under load ends an incarnation on a quiet
   // stretch about as often as not (see GROWING_SHARE).
   const newest =
     pooledIn.findLast((a) => a.score.spanMs >= NEWEST_SHOWN_MS) ?? pooledIn[pooledIn.length - 1];
-  // The practical size of one incarnation's verdict (score.ts), over a typical incarnation: at
-  // the minimum rate, a few hours' creep (the tail of every restart's warm-up) is not a leak.
-  const typicalHours = median(pooledIn.map((a) => a.score.spanMs / 3_600_000));
   if (
     pooled &&
     pooled.pValue < opts.alpha &&
@@ -249,6 +301,7 @@ export function scoreService(
     growing.length >= GROWING_SHARE * pooledIn.length &&
     (newest?.trend?.slopeKbPerHour ?? 0) > 0
   ) {
+    if (logarithmic) return levelledOff(base);
     const shown = base.shown && pooledScore(base.shown, pooled, opts.minPctPerHour);
     return { ...base, shown, leak: true, reason: 'every-incarnation-grows' };
   }
