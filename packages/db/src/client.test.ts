@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exampleSnapshot } from '@fleetpmap/protocol';
 import { describe, expect, it } from 'vitest';
-import { createDb, defaultDataDir, migrate } from './client.ts';
+import { createDb, defaultDataDir, migrate, queryRows } from './client.ts';
 import { ingestSnapshot } from './ingest.ts';
 import { listHosts } from './queries.ts';
 import { createScratchDb } from './test-db.ts';
@@ -67,4 +68,45 @@ describe.runIf(postgresUrl)('migrate on Postgres', () => {
       await Promise.all(replicas.map((r) => r.close()));
     }
   }, 120_000);
+});
+
+describe('a connection lost as it opens', () => {
+  it('fails the query waiting on it and leaves nothing unhandled', async () => {
+    // A server that lets the client in and drops the connection at its first statement: a
+    // database restarting, or a proxy failing over, just after a new connection was ready. The
+    // driver's own catalog query at that point (the array types it fetches by default) rejected
+    // with no one to handle it, and Node ends a process on an unhandled rejection.
+    const server = createServer((socket) => {
+      let ready = false;
+      socket.on('data', () => {
+        if (ready) {
+          socket.destroy();
+          return;
+        }
+        ready = true;
+        // AuthenticationOk, then ReadyForQuery (idle)
+        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]));
+      });
+      socket.on('error', () => {});
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as { port: number };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const handle = await createDb(`postgres://fleetpmap@127.0.0.1:${port}/fleetpmap`, {
+      maxConnections: 1,
+      connectTimeoutMs: 2_000,
+    });
+    try {
+      await expect(queryRows(handle.db, 'select 1')).rejects.toThrow();
+    } finally {
+      await handle.close();
+      server.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
 });

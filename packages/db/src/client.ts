@@ -88,6 +88,10 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
     }
     const options = {
       onnotice: () => {},
+      // No catalog query for array types on every new connection: nothing here reads or binds
+      // Postgres arrays, and postgres.js leaves that query's failure unhandled when the
+      // connection drops right after it opened (a restart, a failover), which ends the process.
+      fetch_types: false,
       // The default (30 s) would let every request wait that long on a host that does not answer.
       connect_timeout: connectTimeoutS,
       // postgres.js waits up to 20 s between attempts after repeated failures; queries that come
@@ -195,7 +199,6 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
         ...options,
         max: 1,
         idle_timeout: 30,
-        fetch_types: false,
         connection: { application_name: `${tagBase} ${handleId}.check` },
       });
       const sql = probe;
