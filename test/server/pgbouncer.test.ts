@@ -30,8 +30,13 @@ function within(work: Promise<unknown>, ms: number): Promise<string> {
 }
 
 // Transaction pooling: a client's statements outside a transaction each go to whichever server
-// connection is free, so nothing the server does may rely on session state.
-describe.skipIf(missing !== null)('the server behind PgBouncer in transaction pooling mode', () => {
+// connection is free, so nothing the server does may rely on session state. Session pooling
+// gives each client connection one server connection for as long as it is open: pool room for
+// every replica's connections is the operator's part (here 4 replicas of 2 and a test's own).
+describe.skipIf(missing !== null).each([
+  { poolMode: 'transaction', poolSize: 6 },
+  { poolMode: 'session', poolSize: 12 },
+] as const)('the server behind PgBouncer in $poolMode pooling mode', ({ poolMode, poolSize }) => {
   let scratch: ScratchDb;
   let bouncer: TestPgBouncer;
   let url: string;
@@ -45,7 +50,7 @@ describe.skipIf(missing !== null)('the server behind PgBouncer in transaction po
 
   beforeAll(async () => {
     scratch = await createScratchDb(adminUrl as string, { prefix: 'fleetpmap_pgbouncer' });
-    bouncer = await startPgBouncer(adminUrl as string, { poolMode: 'transaction', poolSize: 6 });
+    bouncer = await startPgBouncer(adminUrl as string, { poolMode, poolSize });
     url = bouncer.url(new URL(scratch.url).pathname.slice(1));
   });
   afterAll(async () => {
@@ -54,10 +59,11 @@ describe.skipIf(missing !== null)('the server behind PgBouncer in transaction po
   });
 
   // Replicas of one deployment start together against a fresh database, each applying the
-  // migrations. Before, migrate's session-level lock stayed on whichever server connection took
-  // it, where the next replica's statement could take it again, or its unlock went elsewhere: in
-  // six runs of four replicas, every run had replicas failing on the catalog race
-  // (pg_namespace_nspname_index) or still waiting after 5 s, and 2 or 3 locks left held.
+  // migrations. Before, in transaction mode, migrate's session-level lock stayed on whichever
+  // server connection took it, where the next replica's statement could take it again, or its
+  // unlock went elsewhere: in six runs of four replicas, every run had replicas failing on the
+  // catalog race (pg_namespace_nspname_index) or still waiting after 5 s, and 2 or 3 locks left
+  // held.
   it('lets four replicas starting together migrate a fresh database through it', {
     timeout: 90_000,
   }, async () => {
