@@ -92,6 +92,22 @@ describe('mappings', () => {
     expect(Object.keys(back.kb)).toEqual(['Size', 'Brand_New', 'Rss']);
   });
 
+  it('give back a field named __proto__ as the field it was', () => {
+    // As JSON.parse makes them from an agent's push: own properties, not the prototype. Set by
+    // plain assignment on decoding, the name changed the object's prototype and the field was lost.
+    const m = JSON.parse(
+      JSON.stringify(exampleMapping({ kb: { Size: 4 }, extra: {} }))
+        .replace('"kb":{"Size":4}', '"kb":{"Size":4,"__proto__":9}')
+        .replace('"extra":{}', '"extra":{"__proto__":"x","Other":"y"}'),
+    ) as Mapping;
+    expect(Object.keys(m.kb)).toEqual(['Size', '__proto__']);
+    const back = decodeMapping(encodeMapping(m));
+    expect(back).toEqual(m);
+    expect(Object.keys(back.kb)).toEqual(['Size', '__proto__']);
+    expect(Object.keys(back.extra)).toEqual(['__proto__', 'Other']);
+    expect(Object.getPrototypeOf(back.extra)).toBe(Object.prototype);
+  });
+
   it('encode byte for byte as the plain TextEncoder form, for any text, so stored hashes stay valid', () => {
     // The stored format, written the plain way: what every stored mapping and hash was made with.
     const reference = (m: Mapping): Uint8Array => {

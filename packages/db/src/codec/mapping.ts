@@ -73,6 +73,21 @@ export function encodeMapping(m: Mapping): Uint8Array {
   return w.finish();
 }
 
+/**
+ * `record[name] = value` as an own property whatever the name: assigned, `__proto__` would set
+ * the object's prototype and the field would be lost (a stored field name comes from an agent).
+ */
+function setOwn<T>(record: Record<string, T>, name: string, value: T): void {
+  if (name === '__proto__') {
+    Object.defineProperty(record, name, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else record[name] = value;
+}
+
 export function decodeMapping(data: Uint8Array): Mapping {
   const r = new ByteReader(data);
   const flags = r.uint();
@@ -94,14 +109,14 @@ export function decodeMapping(data: Uint8Array): Mapping {
     const idx = r.uint();
     const name = idx === 0 ? r.string() : KB_NAMES[idx - 1];
     if (name === undefined) throw new Error(`unknown kB field index ${idx}`);
-    m.kb[name] = r.uint();
+    setOwn(m.kb, name, r.uint());
   }
   const flagsText = r.string();
   m.vmFlags = flagsText === '' ? [] : flagsText.split(' ');
   const extraCount = r.uint();
   for (let i = 0; i < extraCount; i++) {
     const name = r.string();
-    m.extra[name] = r.string();
+    setOwn(m.extra, name, r.string());
   }
   return m;
 }
