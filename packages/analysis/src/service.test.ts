@@ -334,7 +334,7 @@ describe('scoreService', () => {
     // leak's: all 36 are found either way.
     let falseAlarms = 0;
     let found = 0;
-    let judged = 0;
+    let withoutLeak = 0;
     for (const pct of [1.5, 2.5, 3.5]) {
       for (const tauMinutes of [3, 8]) {
         for (const everyHours of [7, 9, 11]) {
@@ -357,7 +357,7 @@ describe('scoreService', () => {
                 s,
               );
               if (leakPctPerHour === 0) {
-                judged++;
+                withoutLeak++;
                 if (v.leak) falseAlarms++;
                 else if (v.reason === 'grows-logarithmically') {
                   expect(v.shown).toMatchObject({ leak: false, reason: 'levelled-off' });
@@ -369,7 +369,7 @@ describe('scoreService', () => {
         }
       }
     }
-    expect(judged).toBe(36);
+    expect(withoutLeak).toBe(36);
     expect(falseAlarms).toBeLessThanOrEqual(8);
     expect(found).toBe(36);
   });
