@@ -274,28 +274,37 @@ export function growthByAge(
   const u1 = Math.log(ageAt(n - 1));
   if (!(u1 - u0 >= Math.log(AGE_FIT_MIN_SPAN_FACTOR))) return null;
   const cut = u0 + (u1 - u0) / 3;
-  let k = 0;
-  while (k < n && Math.log(ageAt(k)) < cut) k++;
-  const m = n - k;
+  // The floors fitted, from the first past the cut: log-age, age and floor.
+  const us: number[] = [];
+  const ages: number[] = [];
+  const fitted: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = Math.log(ageAt(i));
+    if (u < cut) continue;
+    us.push(u);
+    ages.push(ageAt(i));
+    fitted.push(ys[i] as number);
+  }
+  const m = us.length;
   if (m < 4) return null;
   // Centred regressors: the intercept drops out and two normal equations remain.
   let uMean = 0;
   let aMean = 0;
   let yMean = 0;
-  for (let i = k; i < n; i++) {
-    uMean += Math.log(ageAt(i)) / m;
-    aMean += ageAt(i) / m;
-    yMean += (ys[i] as number) / m;
+  for (let i = 0; i < m; i++) {
+    uMean += (us[i] as number) / m;
+    aMean += (ages[i] as number) / m;
+    yMean += (fitted[i] as number) / m;
   }
   let suu = 0;
   let saa = 0;
   let sua = 0;
   let suy = 0;
   let say = 0;
-  for (let i = k; i < n; i++) {
-    const u = Math.log(ageAt(i)) - uMean;
-    const a = ageAt(i) - aMean;
-    const y = (ys[i] as number) - yMean;
+  for (let i = 0; i < m; i++) {
+    const u = (us[i] as number) - uMean;
+    const a = (ages[i] as number) - aMean;
+    const y = (fitted[i] as number) - yMean;
     suu += u * u;
     saa += a * a;
     sua += u * a;
@@ -307,8 +316,12 @@ export function growthByAge(
   const r = (suu * say - sua * suy) / det;
   const b = (saa * suy - sua * say) / det;
   let rss = 0;
-  for (let i = k; i < n; i++) {
-    const e = (ys[i] as number) - yMean - b * (Math.log(ageAt(i)) - uMean) - r * (ageAt(i) - aMean);
+  for (let i = 0; i < m; i++) {
+    const e =
+      (fitted[i] as number) -
+      yMean -
+      b * ((us[i] as number) - uMean) -
+      r * ((ages[i] as number) - aMean);
     rss += e * e;
   }
   const rateSe = Math.sqrt(((rss / Math.max(1, m - 3)) * suu) / det);
