@@ -267,7 +267,8 @@ export function scoreService(
   // The incarnations of the day before a short window count too: a 6-hour window on the morning
   // ramp holds only rising incarnations of a service whose evening ones fell (measured in
   // docs/analysis.md: on 48 daily-load services restarted every 3–5 hours, false alarms 11 → 0).
-  const anotherShrank = [...before, ...analysed].some(
+  const everyIncarnation = [...before, ...analysed];
+  const anotherShrank = everyIncarnation.some(
     (a) => a.score !== latest && a.score.reason === 'shrinking',
   );
   // The practical size of one incarnation's verdict (score.ts), over a typical incarnation: at
@@ -279,13 +280,13 @@ export function scoreService(
     Math.min(2 * opts.minPctPerHour, opts.minGrowthPct / typicalHours),
   );
   const logarithmic = growsLogarithmically(
-    [...before, ...analysed].flatMap((a) => (a.ageing ? [a.ageing] : [])),
+    everyIncarnation.flatMap((a) => (a.ageing ? [a.ageing] : [])),
     minLeakPct,
   );
-  if (latest?.leak && !anotherShrank && !logarithmic) {
+  if (latest?.leak && logarithmic) return levelledOff(base);
+  if (latest?.leak && !anotherShrank) {
     return { ...base, leak: true, reason: 'latest-incarnation-leaks' };
   }
-  if (latest?.leak && logarithmic) return levelledOff(base);
   // Many incarnations must grow to their end: a warm-up that levels off in each incarnation is
   // not a leak however often the service restarts, and the most recent must still be growing.
   // Not most of them: a leak that grows only in bursts under load ends an incarnation on a quiet
