@@ -27,10 +27,8 @@ export interface SpoolEntry {
 /**
  * Why an entry left the spool without being delivered: the spool's cap, a disk with no room
  * left, the bound on what is kept in memory, or a snapshot bigger than the whole spool.
- */
-/**
- * Why a spooled snapshot was dropped; `set aside, disk full` is a copy in `rejected/` removed to
- * make room (the snapshot was given up on already, and is not counted as dropped again).
+ * `set aside, disk full` is a copy in `rejected/` removed to make room (the snapshot was given up
+ * on already, and is not counted as dropped again).
  */
 export type DropReason =
   | 'spool full'

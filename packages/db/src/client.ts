@@ -102,9 +102,9 @@ export async function createDb(url?: string, opts: CreateDbOptions = {}): Promis
       // (Linux: 9 × 75 s), as long as nothing is left unacknowledged on it
       keep_alive: 60,
       // Unnamed statements only, whatever the URL says. drizzle already sends its queries so;
-      // this covers the driver's own (its type lookup at connect, the checks' queries). Behind
-      // PgBouncer in transaction mode a statement named on one server connection is unknown on
-      // the next (https://github.com/porsager/postgres#prepared-statements).
+      // this covers the driver's own (the checks' queries). Behind PgBouncer in transaction mode
+      // a statement named on one server connection is unknown on the next
+      // (https://github.com/porsager/postgres#prepared-statements).
       prepare: false,
     };
     // The pool in use. A pool one of whose connections was found dead (see `DeadConnections`) is
