@@ -13,6 +13,14 @@ import {
 
 const HOUR = 3_600_000;
 
+/** A linear leak of `pctPerHour`, or nothing at 0: the same service with and without one. */
+const linearLeak = (pctPerHour: number): Component[] =>
+  pctPerHour > 0 ? [{ type: 'linear', pctPerHour }] : [];
+
+/** Incarnations as storage serves a window over 6 hours: hourly buckets. */
+const servedHourly = (incarnations: readonly IncarnationInput[]) =>
+  incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) }));
+
 /** Warms up after every start and then holds: no leak however often it restarts. */
 const warmingUp: Component[] = [
   { type: 'warmup', plateauPct: 40, minutes: 20 },
@@ -187,10 +195,7 @@ describe('scoreService', () => {
       { type: 'noise', pct: 1.3, corrMinutes: 18 },
     ];
     const s = simulate(bursty, 36, 41, { restart: { everyHours: 3 }, startedHoursBefore: 0 });
-    const v = scoreService(
-      s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
-      s,
-    );
+    const v = scoreService(servedHourly(s.incarnations), s);
     expect(v.pooledIncarnations).toBe(7);
     expect(v.growingIncarnations).toBe(3);
     expect(v.pooled?.pValue).toBeLessThan(0.01);
@@ -201,10 +206,7 @@ describe('scoreService', () => {
         restart: { everyHours: 3 },
         startedHoursBefore: 0,
       });
-      const w = scoreService(
-        warm.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
-        warm,
-      );
+      const w = scoreService(servedHourly(warm.incarnations), warm);
       expect(w.leak).toBe(false);
     }
   });
@@ -215,16 +217,13 @@ describe('scoreService', () => {
       [
         { type: 'diurnal', amplitudePct: 15, periodHours: 24, phaseHours },
         { type: 'noise', pct: 0.5, corrMinutes: 10 },
-        ...(leakPctPerHour > 0 ? [{ type: 'linear' as const, pctPerHour: leakPctPerHour }] : []),
+        ...linearLeak(leakPctPerHour),
       ],
       24,
       1,
       { restart: { everyHours, jitter: 0 }, startedHoursBefore: 0 },
     );
-    return scoreService(
-      s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
-      s,
-    );
+    return scoreService(servedHourly(s.incarnations), s);
   }
 
   it('does not let one ramp of a daily load decide when another incarnation fell', () => {
@@ -257,18 +256,13 @@ describe('scoreService', () => {
               [
                 { type: 'diurnal', amplitudePct, periodHours: 24, phaseHours },
                 { type: 'noise', pct: 0.5, corrMinutes: 10 },
-                ...(leakPctPerHour > 0
-                  ? [{ type: 'linear' as const, pctPerHour: leakPctPerHour }]
-                  : []),
+                ...linearLeak(leakPctPerHour),
               ],
               24,
               1,
               { restart: { everyHours, jitter: 0.1 }, startedHoursBefore: 0 },
             );
-            const v = scoreService(
-              s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
-              s,
-            );
+            const v = scoreService(servedHourly(s.incarnations), s);
             if (v.leak && leakPctPerHour === 0) falseAlarms++;
             if (v.leak && leakPctPerHour > 0) found++;
           }
@@ -296,9 +290,7 @@ describe('scoreService', () => {
                 { type: 'diurnal', amplitudePct, periodHours: 24, phaseHours },
                 { type: 'sawtooth', amplitudePct: 10, periodMinutes: 2 },
                 { type: 'noise', pct: 0.5, corrMinutes: 20 },
-                ...(leakPctPerHour > 0
-                  ? [{ type: 'linear' as const, pctPerHour: leakPctPerHour }]
-                  : []),
+                ...linearLeak(leakPctPerHour),
               ],
               30,
               1,
@@ -344,18 +336,13 @@ describe('scoreService', () => {
                 [
                   { type: 'log', pct, tauMinutes },
                   { type: 'noise', pct: 0.5, corrMinutes: 10 },
-                  ...(leakPctPerHour > 0
-                    ? [{ type: 'linear' as const, pctPerHour: leakPctPerHour }]
-                    : []),
+                  ...linearLeak(leakPctPerHour),
                 ],
                 36,
                 seed,
                 { restart: { everyHours, jitter: 0.1 }, startedHoursBefore: 0 },
               );
-              const v = scoreService(
-                s.incarnations.map((i) => ({ ...i, buckets: mergeIntoHours(i.buckets) })),
-                s,
-              );
+              const v = scoreService(servedHourly(s.incarnations), s);
               if (leakPctPerHour === 0) {
                 withoutLeak++;
                 if (v.leak) falseAlarms++;
@@ -389,10 +376,10 @@ describe('scoreService', () => {
       3,
       { restart: { everyHours: 8, jitter: 0 }, startedHoursBefore: 0 },
     );
-    const incarnations = [
+    const incarnations = servedHourly([
       ...flat.incarnations.slice(0, -1),
-      leaking.incarnations[leaking.incarnations.length - 1],
-    ].map((i) => ({ ...(i as IncarnationInput), buckets: mergeIntoHours(i?.buckets ?? []) }));
+      leaking.incarnations[leaking.incarnations.length - 1] as IncarnationInput,
+    ]);
     const v = scoreService(incarnations, flat);
     expect(v.incarnations.some((i) => i.reason === 'shrinking')).toBe(false);
     expect(v).toMatchObject({ leak: true, reason: 'latest-incarnation-leaks' });
