@@ -142,6 +142,9 @@ describe('agent configuration', () => {
     expect(() => resolveConfig({ server: 'ftp://x' }, {})).toThrow(ConfigError);
     expect(() => resolveConfig({ output: '-', hostName: 'a b' }, {})).toThrow(/hostName/);
     expect(() => resolveConfig({ output: '-', label: ['novalue'] }, {})).toThrow(/k=v/);
+    expect(() => resolveConfig({ output: '-', label: ['__proto__=x'] }, {})).toThrow(
+      /invalid labels: __proto__/,
+    );
     expect(() => resolveConfig({ output: '-', cheapInterval: 'soon' }, {})).toThrow(/duration/);
     expect(() => resolveConfig({ output: '-', tokenFile: join(dir, 'missing') }, {})).toThrow(
       /cannot read token file/,
@@ -159,6 +162,10 @@ describe('agent configuration', () => {
     expect(await load({ maxBackoffLevel: 17 })).toThrow(/invalid maxBackoffLevel/);
     expect(await load({ maxBodyBytes: 1000 })).toThrow(/invalid maxBodyBytes/);
     expect(await load({ labels: { '1x': 'a' } })).toThrow(/invalid labels: 1x/);
+    // the server refuses it; an agent started with it would push nothing
+    expect(await load(JSON.parse('{"labels":{"__proto__":"a"}}'))).toThrow(
+      /invalid labels: __proto__/,
+    );
     expect(await load({ logLevel: 'loud' })).toThrow(/invalid logLevel/);
     expect(await load({ server: 'http://' })).toThrow(/invalid server/);
     expect(await load({ cheapIntervalMS: 1000 })).toThrow(/invalid cheapIntervalMS: unknown/);

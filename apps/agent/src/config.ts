@@ -76,7 +76,8 @@ export interface AgentConfig {
 
 /** Host names travel in URLs, logs and SQL keys: keep them to what DNS and shells treat as plain. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const LABEL_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+/** As the protocol's: `__proto__` is refused, since a record keyed by it would drop it. */
+const LABEL_KEY = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /*
  * The checks are written out rather than declared with a schema library: the config is flat and
@@ -259,13 +260,15 @@ function parseIntFlag(name: string, text: string): number {
 
 /** `k=v` pairs; the value may contain `=`. */
 export function parseLabels(pairs: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`--label wants k=v, got ${JSON.stringify(pair)}`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
+  // fromEntries defines own properties, so a key such as `__proto__` reaches the label check
+  // instead of vanishing into the object's prototype.
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new ConfigError(`--label wants k=v, got ${JSON.stringify(pair)}`);
+      return [pair.slice(0, eq), pair.slice(eq + 1)];
+    }),
+  );
 }
 
 /** What was accepted but deserves an operator's attention; logged once the logger exists. */

@@ -157,6 +157,30 @@ describe('the fast snapshot check', () => {
     expect(parseSnapshotFast(proto, { nowMs: NOW })).toEqual(parseSnapshot(proto, { nowMs: NOW }));
   });
 
+  it('refuses a kB field, extra field or label named __proto__ by name rather than drop it', async () => {
+    // JSON.parse keeps such a key as an own property; a record built from it by assignment
+    // would set the prototype instead and the entry would vanish from what is stored.
+    const text = JSON.stringify(richSnapshot());
+    const field = 'a kernel field name, not __proto__';
+    for (const [find, put, path, message] of [
+      ['"Size":132', '"__proto__":5,"Size":132', 'processes[0].mappings[0].kb', field],
+      [
+        '"THPeligible":"0"',
+        '"THPeligible":"0","__proto__":"1"',
+        'processes[0].mappings[0].extra',
+        field,
+      ],
+      ['"labels":{', '"labels":{"__proto__":"prod",', 'host.labels', 'a label key, not __proto__'],
+    ] as const) {
+      expect(text).toContain(find);
+      const input = JSON.parse(text.replace(find, put)) as unknown;
+      const refusal = { ok: false, path: `${path}.__proto__`, message };
+      expect(viaZod(input)).toEqual(refusal);
+      expect(await viaFast(input)).toEqual(refusal);
+      expect(parseSnapshot(input, { nowMs: NOW })).toEqual(refusal);
+    }
+  });
+
   it('is a Standard Schema whose issues are zod issues', async () => {
     const schema = snapshotInputAt(() => NOW)['~standard'];
     const input = richSnapshot();

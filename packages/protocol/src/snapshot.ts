@@ -5,7 +5,8 @@ import { LIMITS, MAX_FUTURE_SKEW_MS, MIN_TAKEN_AT_MS, SNAPSHOT_SCHEMA_ID } from 
 export const PATTERNS = {
   lowerHex: /^[0-9a-f]{1,16}$/,
   base64: /^[A-Za-z0-9+/]*={0,2}$/,
-  fieldName: /^[A-Za-z0-9_]+$/,
+  /** `__proto__` is no kernel field; a record keyed by it would lose it (see `ownKeyedRecord`). */
+  fieldName: /^(?!__proto__$)[A-Za-z0-9_]+$/,
   perms: /^[r-][w-][x-][ps]$/,
   dev: /^[0-9a-f]{2,3}:[0-9a-f]{2,5}$/,
   vmFlag: /^[a-z0-9?]{2}$/,
@@ -23,6 +24,32 @@ const fieldName = z
   .max(LIMITS.fieldNameChars)
   .regex(PATTERNS.fieldName, 'a kernel field name');
 
+const RESERVED_KEY = '__proto__';
+
+/**
+ * A record whose keys the schema `key` names. zod passes over an own `__proto__` key without a
+ * word (assigning it would replace the result's prototype), so such an entry would be accepted
+ * and silently dropped from what is stored. No kernel field or label has that name: it is refused
+ * instead, by `what` it should have been. The check reads the input, so it is a preprocess step;
+ * JSON Schema shows the record itself.
+ */
+function ownKeyedRecord<V extends z.ZodType>(key: z.ZodString, value: V, what: string) {
+  return z.preprocess(
+    (input, ctx) => {
+      if (typeof input === 'object' && input !== null && Object.hasOwn(input, RESERVED_KEY)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${what}, not ${RESERVED_KEY}`,
+          input,
+          path: [RESERVED_KEY],
+        });
+      }
+      return input;
+    },
+    z.record(key, value),
+  );
+}
+
 /** Host names travel in URLs, logs, `host:PID` targets and SQL keys: keep them plain. */
 export const hostNameSchema = z
   .string()
@@ -34,13 +61,15 @@ export const labelKeySchema = z
   .string()
   .min(1)
   .max(LIMITS.labelKeyChars)
-  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'label keys are identifiers');
+  .regex(/^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.-]*$/, 'label keys are identifiers');
 
-const labels = z
-  .record(labelKeySchema, z.string().max(LIMITS.labelValueChars))
-  .refine((r) => Object.keys(r).length <= LIMITS.labelsPerHost, {
-    message: `at most ${LIMITS.labelsPerHost} labels`,
-  });
+const labels = ownKeyedRecord(
+  labelKeySchema,
+  z.string().max(LIMITS.labelValueChars),
+  'a label key',
+).refine((r) => Object.keys(r).length <= LIMITS.labelsPerHost, {
+  message: `at most ${LIMITS.labelsPerHost} labels`,
+});
 
 export const hostSchema = z.strictObject({
   name: hostNameSchema,
@@ -163,17 +192,22 @@ export const mappingSchema = z.strictObject({
    */
   path: z.string().max(LIMITS.pathChars),
   pathBase64: base64.optional(),
-  kb: z.record(fieldName, kb).refine((r) => Object.keys(r).length <= LIMITS.kbFieldsPerMapping, {
-    message: `at most ${LIMITS.kbFieldsPerMapping} kB fields`,
-  }),
+  kb: ownKeyedRecord(fieldName, kb, 'a kernel field name').refine(
+    (r) => Object.keys(r).length <= LIMITS.kbFieldsPerMapping,
+    {
+      message: `at most ${LIMITS.kbFieldsPerMapping} kB fields`,
+    },
+  ),
   vmFlags: z
     .array(z.string().regex(PATTERNS.vmFlag, 'two-letter VmFlags mnemonic'))
     .max(LIMITS.vmFlagsPerMapping),
-  extra: z
-    .record(fieldName, z.string().max(LIMITS.extraValueChars))
-    .refine((r) => Object.keys(r).length <= LIMITS.extraFieldsPerMapping, {
-      message: `at most ${LIMITS.extraFieldsPerMapping} extra fields`,
-    }),
+  extra: ownKeyedRecord(
+    fieldName,
+    z.string().max(LIMITS.extraValueChars),
+    'a kernel field name',
+  ).refine((r) => Object.keys(r).length <= LIMITS.extraFieldsPerMapping, {
+    message: `at most ${LIMITS.extraFieldsPerMapping} extra fields`,
+  }),
 });
 
 export const readErrorSchema = z.strictObject({
