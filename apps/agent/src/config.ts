@@ -9,7 +9,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LIMITS } from '@fleetpmap/protocol';
+import { LIMITS, PATTERNS } from '@fleetpmap/protocol';
 import {
   AGENT_ENVIRONMENT,
   type EnvironmentView,
@@ -74,10 +74,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
 }
 
-/** Host names travel in URLs, logs and SQL keys: keep them to what DNS and shells treat as plain. */
-const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/** As the protocol's: `__proto__` is refused, since a record keyed by it would drop it. */
-const LABEL_KEY = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.-]*$/;
+/** The protocol's own: a name the server would refuse is refused at start. */
+const { hostName: HOST_NAME, labelKey: LABEL_KEY } = PATTERNS;
 
 /*
  * The checks are written out rather than declared with a schema library: the config is flat and

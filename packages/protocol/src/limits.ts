@@ -94,3 +94,21 @@ export type ProtocolErrorCode = keyof typeof PROTOCOL_ERRORS;
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUSES.includes(status);
 }
+
+/**
+ * The text patterns of the snapshot schemas, shared with the fast check of process records
+ * (snapshot-input.ts) and the agent's config check, so all accept alike. Here rather than beside
+ * the schemas so that the agent's bundle, which needs only these, leaves zod out.
+ */
+export const PATTERNS = {
+  lowerHex: /^[0-9a-f]{1,16}$/,
+  base64: /^[A-Za-z0-9+/]*={0,2}$/,
+  /** `__proto__` is no kernel field; a record keyed by it would lose it (`ownKeyedRecord`, snapshot.ts). */
+  fieldName: /^(?!__proto__$)[A-Za-z0-9_]+$/,
+  hostName: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+  /** Identifiers; `__proto__` is refused as for field names. */
+  labelKey: /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.-]*$/,
+  perms: /^[r-][w-][x-][ps]$/,
+  dev: /^[0-9a-f]{2,3}:[0-9a-f]{2,5}$/,
+  vmFlag: /^[a-z0-9?]{2}$/,
+} as const;

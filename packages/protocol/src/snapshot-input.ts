@@ -1,8 +1,7 @@
-import { LIMITS, MAX_FUTURE_SKEW_MS } from './limits.ts';
+import { LIMITS, MAX_FUTURE_SKEW_MS, PATTERNS } from './limits.ts';
 import {
   formatIssuePath,
   mappingSchema,
-  PATTERNS,
   processRecordSchema,
   readErrorSchema,
   regionsSchema,

@@ -1,16 +1,11 @@
 import { z } from 'zod';
-import { LIMITS, MAX_FUTURE_SKEW_MS, MIN_TAKEN_AT_MS, SNAPSHOT_SCHEMA_ID } from './limits.ts';
-
-/** Shared with the fast check of process records (snapshot-input.ts), so both accept alike. */
-export const PATTERNS = {
-  lowerHex: /^[0-9a-f]{1,16}$/,
-  base64: /^[A-Za-z0-9+/]*={0,2}$/,
-  /** `__proto__` is no kernel field; a record keyed by it would lose it (see `ownKeyedRecord`). */
-  fieldName: /^(?!__proto__$)[A-Za-z0-9_]+$/,
-  perms: /^[r-][w-][x-][ps]$/,
-  dev: /^[0-9a-f]{2,3}:[0-9a-f]{2,5}$/,
-  vmFlag: /^[a-z0-9?]{2}$/,
-} as const;
+import {
+  LIMITS,
+  MAX_FUTURE_SKEW_MS,
+  MIN_TAKEN_AT_MS,
+  PATTERNS,
+  SNAPSHOT_SCHEMA_ID,
+} from './limits.ts';
 
 /** Sizes are KiB exactly as the kernel prints them (`kB` in /proc means KiB). */
 const kb = z.int().min(0).max(LIMITS.maxKb);
@@ -55,13 +50,13 @@ export const hostNameSchema = z
   .string()
   .min(1)
   .max(LIMITS.hostNameChars)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only');
+  .regex(PATTERNS.hostName, 'letters, digits, dot, dash and underscore only');
 
 export const labelKeySchema = z
   .string()
   .min(1)
   .max(LIMITS.labelKeyChars)
-  .regex(/^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.-]*$/, 'label keys are identifiers');
+  .regex(PATTERNS.labelKey, 'label keys are identifiers');
 
 const labels = ownKeyedRecord(
   labelKeySchema,
