@@ -90,3 +90,48 @@ for (const driver of testDrivers()) {
     });
   });
 }
+
+/**
+ * 30 hours of one host: `web` and `webidle` follow a daily load of ±20 % that peaks 8 hours
+ * before the end, and are restarted every 4 hours; `web` also leaks 4 %/h in every incarnation.
+ * Over the last 8 hours the load falls about as fast as `web` leaks (up to 5 %/h).
+ */
+function hostWithDailyLoadRestarts(endMs: number) {
+  const webNoise = wanderingNoise(21);
+  const idleNoise = wanderingNoise(23);
+  const hours = 30;
+  return hostSnapshots('restart-2', endMs, hours, (_i, t) => {
+    const sinceStart = hours - (endMs - t) / HOUR_MS;
+    const k = Math.floor(sinceStart / 4);
+    const age = sinceStart - k * 4;
+    const load = 0.2 * Math.cos((2 * Math.PI * (sinceStart - 22)) / 24);
+    return [
+      anonProcess(900 + k, 'web', 400_000 * (1 + 0.04 * age + load + webNoise() / 3)),
+      anonProcess(700 + k, 'webidle', 400_000 * (1 + load + idleNoise() / 3)),
+    ];
+  });
+}
+
+for (const driver of testDrivers()) {
+  describe(`top over 8 hours, with services on a daily load restarted every 4 hours (${driver})`, () => {
+    const nowMs = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 20 * 60_000;
+    const db = useHostDb(driver, () => hostWithDailyLoadRestarts(nowMs - 60_000));
+
+    it("flags the leak whose newest incarnation meets the load's downswing, and only it", async () => {
+      const services = createQueryServices(db().db, () => nowMs);
+      const rows = await services.top({
+        windowMs: 8 * HOUR_MS,
+        metric: 'anon',
+        limit: 10,
+        all: true,
+      });
+      // The window's incarnations pooled on hourly floors with the day's earlier ones on 5-minute
+      // floors left `web` unflagged: its newest incarnation, on the downswing, did not grow.
+      const web = rows.find((r) => r.comm === 'web');
+      expect(web).toMatchObject({ leak: true, reason: 'every-incarnation-grows' });
+      expect(web?.pctPerHour).toBeGreaterThan(2);
+      expect(web?.pctPerHour).toBeLessThan(6);
+      expect(rows.find((r) => r.comm === 'webidle')?.leak).toBe(false);
+    });
+  });
+}

@@ -16,6 +16,7 @@ import {
 import {
   EARLIER_MIN_LIFE_MS,
   judgedOnFineBuckets,
+  pooledOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   scoreService,
   wantsEarlierIncarnations,
@@ -141,6 +142,12 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
       from,
       to,
     );
+  // As storage serves the pooled test of a service restarted within it (api: scoreWindow).
+  const pooledFine = pooledOnFineBuckets(
+    to - from,
+    to - from > FINE_WINDOW_MS && !young,
+    present.length,
+  );
   // As storage serves a service restarted within a window under a day: its incarnations that
   // ended in the day before the window's end, on their 5-minute buckets (api: scoreWindow).
   const lookbackFrom = to - SERVICE_LOOKBACK_MS;
@@ -162,6 +169,7 @@ function robustVerdict(h: InstanceHistory, from: number, to: number, limitKb: nu
   const s = scoreService(
     h.buckets.map((b, k) => ({
       buckets: young ? fineIn(b, from, to) : inWindow(b, from, to),
+      pooledBuckets: pooledFine ? fineIn(b, from, to) : undefined,
       startedAtMs: h.instance.incarnations[k]?.startMs ?? null,
       limitKb,
       // What storage serves for windows of up to a day: the same hours a day earlier.

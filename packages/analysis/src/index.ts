@@ -64,6 +64,7 @@ export {
   type EarlierIncarnations,
   growsLogarithmically,
   judgedOnFineBuckets,
+  pooledOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   type ServiceReason,
   type ServiceScore,

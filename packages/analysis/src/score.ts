@@ -82,6 +82,12 @@ export interface IncarnationInput {
    * 24 h), when stored. They let the verdict tell a daily cycle from a leak (see `dayOverDay`).
    */
   dayBefore?: readonly MetricBucket[];
+  /**
+   * For a service restarted within a window served hourly (`pooledOnFineBuckets`, service.ts):
+   * this incarnation's 5-minute buckets in the window, for the pooled test. Its own verdict
+   * stays on `buckets`.
+   */
+  pooledBuckets?: readonly MetricBucket[];
 }
 
 export type VerdictReason =

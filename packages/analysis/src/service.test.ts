@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Component } from '../sim/scenario.ts';
 import { simulate } from '../sim/single.ts';
-import { mergeIntoHours } from './buckets.ts';
+import { type MetricBucket, mergeIntoHours } from './buckets.ts';
 import type { IncarnationInput } from './score.ts';
 import {
   growsLogarithmically,
   judgedOnFineBuckets,
+  pooledOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   scoreService,
   wantsEarlierIncarnations,
@@ -26,6 +27,34 @@ const warmingUp: Component[] = [
   { type: 'warmup', plateauPct: 40, minutes: 20 },
   { type: 'noise', pct: 0.5, corrMinutes: 10 },
 ];
+
+/**
+ * A simulated service judged over its last `windowHours` with its incarnations that ended in the
+ * day before (as storage serves a window under a day); `served` turns the buckets an incarnation
+ * has in the window into what storage hands over (default: as they are, at 5 minutes).
+ */
+function judgedWithItsDay(
+  s: ReturnType<typeof simulate>,
+  windowHours: number,
+  served: (fine: MetricBucket[]) => Partial<IncarnationInput> = (fine) => ({ buckets: fine }),
+) {
+  const windowStartMs = s.windowEndMs - windowHours * HOUR;
+  const ranIn = (i: IncarnationInput) => i.buckets.some((b) => b.tEndMs > windowStartMs);
+  const fromMs = s.windowEndMs - SERVICE_LOOKBACK_MS;
+  const inWindow = s.incarnations
+    .filter(ranIn)
+    .map((i) => ({ ...i, ...served(i.buckets.filter((b) => b.tStartMs >= windowStartMs)) }));
+  return scoreService(
+    inWindow,
+    { windowStartMs, windowEndMs: s.windowEndMs },
+    {
+      fromMs,
+      incarnations: s.incarnations
+        .filter((i) => !ranIn(i))
+        .map((i) => ({ ...i, buckets: i.buckets.filter((b) => b.tStartMs >= fromMs) })),
+    },
+  );
+}
 
 describe('scoreService', () => {
   it('flags a service whose every incarnation grows until it is restarted', () => {
@@ -296,16 +325,7 @@ describe('scoreService', () => {
               1,
               { restart: { everyHours, jitter: 0.1 }, startedHoursBefore: 0 },
             );
-            const options = { windowStartMs: s.windowEndMs - 6 * HOUR, windowEndMs: s.windowEndMs };
-            const ranIn = (i: IncarnationInput) =>
-              i.buckets.some((b) => b.tEndMs > options.windowStartMs);
-            const fromMs = s.windowEndMs - SERVICE_LOOKBACK_MS;
-            const v = scoreService(s.incarnations.filter(ranIn), options, {
-              fromMs,
-              incarnations: s.incarnations
-                .filter((i) => !ranIn(i))
-                .map((i) => ({ ...i, buckets: i.buckets.filter((b) => b.tStartMs >= fromMs) })),
-            });
+            const v = judgedWithItsDay(s, 6);
             if (v.leak && leakPctPerHour === 0) falseAlarms++;
             if (v.leak && leakPctPerHour > 0) found++;
           }
@@ -314,6 +334,52 @@ describe('scoreService', () => {
     }
     expect(falseAlarms).toBeLessThanOrEqual(1);
     expect(found).toBeGreaterThanOrEqual(42);
+  });
+
+  it('pools a daily-load service restarted within an 8 or 12-hour window on 5-minute floors', () => {
+    // The same web services over the last 8 or 12 hours of a 36-hour history, served hourly as
+    // storage serves such windows, with the day's earlier incarnations at 5 minutes. On hourly
+    // floors the window's incarnations weighed next to nothing in the pooled test: services that
+    // do not leak were flagged on the earlier ones' ramp (8 of 48 over 12 hours), and leaks whose
+    // newest incarnation met the downswing were missed (20 of 96 over both windows).
+    let falseAlarms = 0;
+    let found = 0;
+    for (const windowHours of [8, 12]) {
+      for (const amplitudePct of [10, 18]) {
+        for (const everyHours of [3, 4, 5]) {
+          for (let phaseHours = 0; phaseHours < 24; phaseHours += 3) {
+            for (const leakPctPerHour of [0, 4]) {
+              const s = simulate(
+                [
+                  { type: 'diurnal', amplitudePct, periodHours: 24, phaseHours },
+                  { type: 'sawtooth', amplitudePct: 10, periodMinutes: 2 },
+                  { type: 'noise', pct: 0.5, corrMinutes: 20 },
+                  ...linearLeak(leakPctPerHour),
+                ],
+                36,
+                1,
+                { restart: { everyHours, jitter: 0.1 }, startedHoursBefore: 0 },
+              );
+              const v = judgedWithItsDay(s, windowHours, (fine) => ({
+                buckets: mergeIntoHours(fine),
+                pooledBuckets: fine,
+              }));
+              if (v.leak && leakPctPerHour === 0) falseAlarms++;
+              if (v.leak && leakPctPerHour > 0) found++;
+            }
+          }
+        }
+      }
+    }
+    expect(falseAlarms).toBeLessThanOrEqual(2);
+    expect(found).toBeGreaterThanOrEqual(94);
+  });
+
+  it('does not say a restarted service pools on 5-minute floors unless it is served hourly', () => {
+    expect(pooledOnFineBuckets(8 * HOUR, true, 3)).toBe(true);
+    expect(pooledOnFineBuckets(8 * HOUR, false, 3)).toBe(false);
+    expect(pooledOnFineBuckets(8 * HOUR, true, 1)).toBe(false);
+    expect(pooledOnFineBuckets(24 * HOUR, true, 3)).toBe(false);
   });
 
   it('does not flag an index rebuilt at every restart, and flags one that leaks beside it', () => {

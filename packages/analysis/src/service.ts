@@ -6,7 +6,9 @@ import {
   DEFAULT_SCORE_OPTIONS,
   evidenceOf,
   hoursToLimit,
+  type IncarnationAnalysis,
   type IncarnationInput,
+  type IncarnationTrend,
   type LeakScore,
   type ScoreOptions,
   speedOf,
@@ -87,6 +89,29 @@ export function judgedOnFineBuckets(
  */
 export function wantsEarlierIncarnations(windowMs: number, incarnationsInWindow: number): boolean {
   return windowMs < SERVICE_LOOKBACK_MS && incarnationsInWindow >= 2;
+}
+
+/**
+ * Whether a service judged over a window of `windowMs` on hourly buckets (`servedHourly`: a
+ * window over 6 hours, the service not young) should give the pooled test its incarnations'
+ * 5-minute buckets in the window (`IncarnationInput.pooledBuckets`): when it also takes in the
+ * day's earlier incarnations (`wantsEarlierIncarnations`), which come at 5 minutes. The Mann–
+ * Kendall S of an incarnation grows with the square of its floors, so a 5-hour incarnation on
+ * 10-minute floors outweighed one on hourly floors about thirtyfold: on a daily load, the
+ * window's incarnations on the downswing were all but left out, the earlier ones on the ramp
+ * decided, and the pooled test flagged services that do not leak (p = 3·10⁻⁶ for one whose
+ * window incarnations fell 2–4 %/h). Only their newest incarnation, which had to keep growing,
+ * stopped that, and it stopped as well every leak whose newest incarnation met the downswing.
+ * On floors of one resolution each incarnation weighs by its length, the day's rises and falls
+ * cancel, and the newest incarnation no longer has to grow (see `scoreService`). Measured in
+ * docs/analysis.md ("How the verdict is reached", 7).
+ */
+export function pooledOnFineBuckets(
+  windowMs: number,
+  servedHourly: boolean,
+  incarnationsInWindow: number,
+): boolean {
+  return servedHourly && wantsEarlierIncarnations(windowMs, incarnationsInWindow);
 }
 
 /**
@@ -175,6 +200,14 @@ export function growsLogarithmically(fits: readonly AgeingFit[], minLeakPct: num
 /** The standard error of a median of k normal values is about this times σ/√k. */
 const MEDIAN_SE_FACTOR = 1.2533;
 
+/** An incarnation as the pooled test reads it: its trend and its observed span. */
+interface Stratum {
+  trend: IncarnationTrend | null;
+  spanMs: number;
+}
+
+const stratumOf = (a: IncarnationAnalysis): Stratum => ({ trend: a.trend, spanMs: a.score.spanMs });
+
 /** A service that grows logarithmically: not leaking, its newest incarnation shown levelled off. */
 function levelledOff(base: Omit<ServiceScore, 'leak' | 'reason'>): ServiceScore {
   const shown: LeakScore | null = base.shown && {
@@ -206,7 +239,12 @@ export function scoreService(
 ): ServiceScore {
   const opts = { ...DEFAULT_SCORE_OPTIONS, ...options };
   const all = incarnations
-    .map((inc) => analyseIncarnation(inc, options))
+    .map((inc) => {
+      const a = analyseIncarnation(inc, options);
+      const fine =
+        inc.pooledBuckets && analyseIncarnation({ ...inc, buckets: inc.pooledBuckets }, options);
+      return { ...a, stratum: stratumOf(fine || a) };
+    })
     .sort((a, b) => a.score.firstMs - b.score.firstMs);
   // Only incarnations with floors past their startup take part in any verdict; one still in its
   // startup is only what the ranking shows when no other has anything to show.
@@ -228,10 +266,13 @@ export function scoreService(
           )
           .filter((a) => a.trend !== null)
           .sort((a, b) => a.score.firstMs - b.score.firstMs)
+          .map((a) => ({ ...a, stratum: stratumOf(a) }))
       : [];
   // Pooled: every incarnation with a trend (three floor points or more); judged alone: those
   // long enough for a verdict of their own.
-  const pooledIn = [...before, ...analysed.filter((a) => a.trend !== null)];
+  const pooledIn = [...before, ...analysed]
+    .map((a) => a.stratum)
+    .filter((p): p is Stratum => p.trend !== null);
   const judged = analysed.filter((a) => a.score.reason !== 'too-little-data');
   const growing = pooledIn.filter((a) => a.trend?.persists && (a.trend?.slopeKbPerHour ?? 0) > 0);
   const latest = judged[judged.length - 1]?.score ?? null;
@@ -273,7 +314,7 @@ export function scoreService(
   );
   // The practical size of one incarnation's verdict (score.ts), over a typical incarnation: at
   // the minimum rate, a few hours' creep (the tail of every restart's warm-up) is not a leak.
-  const typicalHours = median(pooledIn.map((a) => a.score.spanMs / 3_600_000));
+  const typicalHours = median(pooledIn.map((a) => a.spanMs / 3_600_000));
   // The slowest steady rate this service's verdicts call a leak over its typical incarnation.
   const minLeakPct = Math.max(
     opts.minPctPerHour,
@@ -291,8 +332,12 @@ export function scoreService(
   // not a leak however often the service restarts, and the most recent must still be growing.
   // Not most of them: a leak that grows only in bursts under load ends an incarnation on a quiet
   // stretch about as often as not (see GROWING_SHARE).
+  // On floors of one resolution the day's incarnations weigh by their length, and a newest one on
+  // a daily load's downswing is outweighed, as it should be, by the others' leak: it no longer
+  // has to keep growing (`pooledOnFineBuckets`).
+  const pooledOnFine = incarnations.some((i) => i.pooledBuckets !== undefined);
   const newest =
-    pooledIn.findLast((a) => a.score.spanMs >= NEWEST_SHOWN_MS) ?? pooledIn[pooledIn.length - 1];
+    pooledIn.findLast((a) => a.spanMs >= NEWEST_SHOWN_MS) ?? pooledIn[pooledIn.length - 1];
   if (
     pooled &&
     pooled.pValue < opts.alpha &&
@@ -300,7 +345,7 @@ export function scoreService(
     (pooled.pctPerHour >= 2 * opts.minPctPerHour ||
       pooled.pctPerHour * typicalHours >= opts.minGrowthPct) &&
     growing.length >= GROWING_SHARE * pooledIn.length &&
-    (newest?.trend?.slopeKbPerHour ?? 0) > 0
+    (pooledOnFine || (newest?.trend?.slopeKbPerHour ?? 0) > 0)
   ) {
     if (logarithmic) return levelledOff(base);
     const shown = base.shown && pooledScore(base.shown, pooled, opts.minPctPerHour);

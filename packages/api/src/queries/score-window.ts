@@ -6,6 +6,7 @@ import {
   EARLIER_MIN_LIFE_MS,
   judgedOnFineBuckets,
   type MetricBucket,
+  pooledOnFineBuckets,
   SERVICE_LOOKBACK_MS,
   scoreService,
   wantsEarlierIncarnations,
@@ -170,10 +171,12 @@ export async function scoreWindow(
   if (input.windowMs > FINE_WINDOW_MAX_MS)
     await judgeYoungOnFineBuckets(db, services, hosts, input.metric, { fromMs, toMs });
   const lookbackFromMs = toMs - SERVICE_LOOKBACK_MS;
-  const earlier = await readEarlierIncarnations(db, chainsByCommand, hosts, input, {
+  const restarted = restartedChains(chainsByCommand, input.windowMs);
+  const earlier = await readEarlierIncarnations(db, chainsByCommand, restarted, hosts, input, {
     lookbackFromMs,
     fromMs,
   });
+  const pooledFine = await readPooledFineBuckets(db, restarted, hosts, input, { fromMs, toMs });
   const rows: ScoredRow[] = [];
   for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
@@ -188,7 +191,11 @@ export async function scoreWindow(
       limitKb: limitKbOf(m.memTotalKb, m.memoryLimitKb),
     });
     const verdict = scoreService(
-      members.map((m) => ({ ...incarnationInput(m), dayBefore: dayBefore.get(fleetKey(m)) ?? [] })),
+      members.map((m) => ({
+        ...incarnationInput(m),
+        dayBefore: dayBefore.get(fleetKey(m)) ?? [],
+        pooledBuckets: pooledFine.get(fleetKey(m)),
+      })),
       { windowStartMs: fromMs, windowEndMs: toMs },
       { fromMs: lookbackFromMs, incarnations: (earlier.get(members) ?? []).map(incarnationInput) },
     );
@@ -271,41 +278,54 @@ async function judgeYoungOnFineBuckets(
   }
 }
 
+/** A command restarted within the window, as one chain of incarnations. */
+interface RestartedChain {
+  chain: ProcessAggregateSeries[];
+  /** Its members with buckets in the window; those listed without any ended before it. */
+  inWindow: ProcessAggregateSeries[];
+  /** The first sighting of the first of them. */
+  startMs: number;
+}
+
 /**
- * For a service restarted within a window under a day (analysis: `wantsEarlierIncarnations`), its
+ * The commands restarted within a window under a day (analysis: `wantsEarlierIncarnations`), by
+ * `commandKey`. A command with several chains in the window (workers running side by side) is
+ * not among them: which chain an earlier incarnation belonged to cannot be told.
+ */
+function restartedChains(
+  chainsByCommand: ReadonlyMap<string, ProcessAggregateSeries[][]>,
+  windowMs: number,
+): Map<string, RestartedChain> {
+  const restarted = new Map<string, RestartedChain>();
+  for (const [key, chains] of chainsByCommand) {
+    const only = chains[0];
+    const inWindow = only?.filter((m) => m.buckets.length > 0) ?? [];
+    if (chains.length === 1 && only && wantsEarlierIncarnations(windowMs, inWindow.length)) {
+      const startMs = Math.min(...inWindow.map((m) => m.firstSeenMs));
+      restarted.set(key, { chain: only, inWindow, startMs });
+    }
+  }
+  return restarted;
+}
+
+/**
+ * For a service restarted within a window under a day (`restartedChains`), its
  * incarnations that ended in the day before the window's end, before the window: the pooled test
  * takes them in, since two or three incarnations of a service restarted every few hours are too
  * few to reach its level on a plain leak. The incarnations' metadata decides which hosts'
  * 5-minute buckets are read: only those where such a service had an earlier incarnation of some
  * length (a one-off restart, a deploy, costs no read), and of those only these incarnations'
- * buckets are kept. A command with several chains in the window (workers running side by side)
- * gets none: which chain an earlier incarnation belonged to cannot be told.
+ * buckets are kept.
  */
 async function readEarlierIncarnations(
   db: Db,
   chainsByCommand: ReadonlyMap<string, ProcessAggregateSeries[][]>,
+  restarted: ReadonlyMap<string, RestartedChain>,
   hosts: readonly DbHost[],
-  input: { windowMs: number; metric: Metric },
+  input: { metric: Metric },
   span: { lookbackFromMs: number; fromMs: number },
 ): Promise<Map<ProcessAggregateSeries[], ProcessAggregateSeries[]>> {
   const out = new Map<ProcessAggregateSeries[], ProcessAggregateSeries[]>();
-  // Each restarted chain with the start of its first member that has buckets in the window:
-  // members listed without any ended before the window and count as earlier ones.
-  const restarted = new Map<string, { chain: ProcessAggregateSeries[]; startMs: number }>();
-  for (const [key, chains] of chainsByCommand) {
-    const only = chains[0];
-    const withBuckets = only?.filter((m) => m.buckets.length > 0) ?? [];
-    if (
-      chains.length === 1 &&
-      only &&
-      wantsEarlierIncarnations(input.windowMs, withBuckets.length)
-    ) {
-      restarted.set(key, {
-        chain: only,
-        startMs: Math.min(...withBuckets.map((m) => m.firstSeenMs)),
-      });
-    }
-  }
   if (restarted.size === 0) return out;
   const inWindow = new Set(
     [...chainsByCommand.values()]
@@ -350,6 +370,46 @@ async function readEarlierIncarnations(
     if (list) list.push(s);
     else out.set(chain, [s]);
   }
+  return out;
+}
+
+/**
+ * For a service restarted within a window served hourly (`restartedChains`, analysis:
+ * `pooledOnFineBuckets`), its incarnations' 5-minute buckets in the
+ * window, by `fleetKey`: the pooled test reads every incarnation at one resolution. Only the
+ * hosts with such a service are read, and of them only these incarnations' buckets are kept. A
+ * young service is already judged on its 5-minute buckets (`judgeYoungOnFineBuckets`).
+ */
+async function readPooledFineBuckets(
+  db: Db,
+  restarted: ReadonlyMap<string, RestartedChain>,
+  hosts: readonly DbHost[],
+  input: { windowMs: number; metric: Metric },
+  window: { fromMs: number; toMs: number },
+): Promise<Map<string, MetricBucket[]>> {
+  const out = new Map<string, MetricBucket[]>();
+  if (input.windowMs <= FINE_WINDOW_MAX_MS) return out;
+  const wanted = new Set<string>();
+  const readHosts = new Set<number>();
+  for (const { chain, inWindow } of restarted.values()) {
+    const firstSeen = chain.map((m) => m.firstSeenMs);
+    const young = judgedOnFineBuckets(firstSeen, window.fromMs, window.toMs);
+    if (!pooledOnFineBuckets(input.windowMs, !young, inWindow.length)) continue;
+    for (const m of inWindow) {
+      wanted.add(fleetKey(m));
+      readHosts.add(m.hostId);
+    }
+  }
+  if (wanted.size === 0) return out;
+  const fine = await processAggregates(db, {
+    fromMs: window.fromMs,
+    toMs: window.toMs,
+    resolution: '5m',
+    hostNames: hosts.filter((h) => readHosts.has(h.id)).map((h) => h.name),
+    metrics: [input.metric],
+    only: wanted,
+  });
+  for (const s of fine) out.set(fleetKey(s), toMetricBuckets(s.buckets, input.metric));
   return out;
 }
 
