@@ -50,14 +50,36 @@ describe('dueSlot', () => {
   });
 });
 
+/**
+ * How late this process may read the end of a request whose sender gave up on it: far below any
+ * timeout these tests use, so a third request sent while two still hang overlaps them for seconds.
+ */
+const CLOSE_SEEN_LATE_MS = 100;
+
 /** A loopback receiver that holds every request while `hang` is set, and answers 204 otherwise. */
 async function receiver() {
   const state = {
     hang: false,
     url: '',
-    /** requests in flight now, and the most ever at once */
+    /** requests in flight now */
     inFlight: 0,
-    mostAtOnce: 0,
+    /**
+     * The most requests in flight at once, each counted from its arrival. One its sender gave up
+     * on (a timeout) ended then, although this process may read its socket's end only after the
+     * sender's next request has arrived over a new connection: such an end seen within
+     * `CLOSE_SEEN_LATE_MS` of another request's arrival does not overlap it.
+     */
+    get mostAtOnce() {
+      let most = 0;
+      for (const { atMs, openBefore } of arrivals) {
+        const overlapping = openBefore.filter((k) => {
+          const droppedAt = droppedBySender.get(k);
+          return droppedAt === undefined || droppedAt - atMs > CLOSE_SEEN_LATE_MS;
+        });
+        most = Math.max(most, overlapping.length + 1);
+      }
+      return most;
+    },
     /** report ids in the order they arrived, and those answered 204 */
     arrived: [] as number[],
     answered: [] as number[],
@@ -66,14 +88,24 @@ async function receiver() {
     since: 0,
   };
   const held: ServerResponse[] = [];
+  /** Requests open now, by arrival number; every arrival with those open before it. */
+  const open = new Set<number>();
+  const arrivals: { atMs: number; openBefore: number[] }[] = [];
+  /** When the requests that ended without an answer were seen to end. */
+  const droppedBySender = new Map<number, number>();
   const server = createServer((req, res) => {
     const id = Number(req.headers['x-fleetpmap-report-id']);
     state.arrived.push(id);
-    state.firstAtMs ??= performance.now() - state.since;
+    const atMs = performance.now();
+    state.firstAtMs ??= atMs - state.since;
     state.inFlight++;
-    state.mostAtOnce = Math.max(state.mostAtOnce, state.inFlight);
+    const k = arrivals.length;
+    arrivals.push({ atMs, openBefore: [...open] });
+    open.add(k);
     res.on('close', () => {
       state.inFlight--;
+      open.delete(k);
+      if (!res.writableEnded) droppedBySender.set(k, performance.now());
     });
     req.resume();
     if (state.hang) {
