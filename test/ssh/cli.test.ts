@@ -2,7 +2,7 @@
 // Covers what happens before any connection (validation), sudo, and several hosts at once.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +136,52 @@ describe.skipIf(missing !== null)('fleetpmap HOST:PID command line', { timeout: 
     writeFileSync(join(sshd.dir, 'authorized_keys'), line, { flag: 'a' });
     return key;
   }
+
+  it('leaves out a process chosen by comm that exits between the listing and the read', async () => {
+    // Two processes under a comm of their own; the host kills one after it was listed.
+    const binary = join(sshd.dir, 'fpvanish');
+    symlinkSync('/bin/sleep', binary);
+    const [survivor, victim] = [spawn(binary, ['600']), spawn(binary, ['600'])];
+    const hook = join(sshd.dir, 'kill-after-listing.sh');
+    writeFileSync(
+      hook,
+      [
+        'case $SSH_ORIGINAL_COMMAND in',
+        '  *" fleetpmap-read list"*) ;;',
+        `  *) kill ${victim.pid}; i=0`,
+        `     while [ -d /proc/${victim.pid} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done;;`,
+        'esac',
+        'eval "$SSH_ORIGINAL_COMMAND"',
+      ].join('\n'),
+    );
+    const key = forcedKey('kill-after-listing', `sh ${hook}`);
+    try {
+      // Run without blocking this process, which has to reap the killed child meanwhile.
+      const child = spawn(
+        nodeBin,
+        [cliBin, '--port', String(sshd.port), '-i', key, '-q', '127.0.0.1:comm=fpvanish'],
+        { env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8', ...env() } },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('latin1');
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('latin1');
+      });
+      const code = await new Promise((resolve) => child.once('close', resolve));
+      expect(victim.exitCode ?? victim.signalCode).toBe('SIGTERM');
+      expect(stderr).toBe('');
+      expect([...stdout.matchAll(/^([0-9]+): {3}/gm)].map((m) => Number(m[1]))).toEqual([
+        survivor.pid,
+      ]);
+      expect(code).toBe(0);
+    } finally {
+      survivor.kill();
+      victim.kill();
+    }
+  });
 
   it("shows a host's stderr with its control characters made visible, sudo's too", () => {
     const home = sshd.clientHome('escape-home');

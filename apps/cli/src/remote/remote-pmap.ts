@@ -6,6 +6,7 @@ import { type ConnectContext, connect, HostError } from './connect.ts';
 import { PassphrasePrompter } from './passphrase.ts';
 import { type ProcSource, snapshotSource } from './proc-source.ts';
 import {
+  exitedDuringRead,
   type ListedProcess,
   parseProcessList,
   parseRemoteOutput,
@@ -225,7 +226,17 @@ export async function readHost(
       throw new HostError('protocol', `too many processes selected (at most ${MAX_PIDS_PER_HOST})`);
     }
     const read = await session.exec(remoteCommand(options.mode, all, options.sudo), limits);
-    return { ok: true, snapshot: checkedOutput(read, options.sudo), pids };
+    const snapshot = checkedOutput(read, options.sudo);
+    // A process chosen by its comm that exited between the listing and the read was never asked
+    // for by number: it is left out, as if it had exited before the listing. A PID the user
+    // named is still reported missing, as pmap does.
+    for (const target of byComm) {
+      pids.set(
+        target,
+        (pids.get(target) ?? []).filter((pid) => !exitedDuringRead(snapshot, pid)),
+      );
+    }
+    return { ok: true, snapshot, pids };
   } catch (error) {
     if (error instanceof HostError) {
       return { ok: false, error, unreadable: error.code === 'protocol' };

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORGED_COMM, spawnCommForger } from './comm-forger.ts';
 import {
+  exitedDuringRead,
   parseProcessList,
   parseRemoteOutput,
   RemoteReadError,
@@ -57,6 +58,32 @@ describe('the remote read script', () => {
     expect(snapshot.files.has('/proc/2147483647/status')).toBe(false);
     const smaps = snapshot.files.get(`/proc/${pid}/smaps`);
     expect(smaps?.ok && smaps.data.toString()).toContain('VmFlags:');
+  });
+
+  it('tells a process that exited before or while it was read from one that is hidden', async () => {
+    const gone = spawn('sleep', ['300'], { stdio: 'ignore' });
+    const gonePid = gone.pid as number;
+    await new Promise((resolve) => gone.once('exit', resolve).kill());
+    const before = parseRemoteOutput(runLikeSshd(remoteCommand('maps', [gonePid, pid], false)));
+    expect(exitedDuringRead(before, gonePid)).toBe(true);
+    expect(exitedDuringRead(before, pid)).toBe(false);
+
+    // /proc/PID was there when tested, then its files were gone: the process exited mid-read.
+    const frame = (path: string, message: string) =>
+      `T ${path}\n\u0000${message === '' ? 0 : 1} ${message.length}\n${message}`;
+    const read = (message: string) =>
+      parseRemoteOutput(
+        Buffer.from(
+          'fleetpmap-read 1\nS 9\nD 77 1\n' +
+            frame('/proc/77/status', '') +
+            frame('/proc/77/maps', `cat: /proc/77/maps: ${message}\n`) +
+            'E\n',
+          'latin1',
+        ),
+      );
+    expect(exitedDuringRead(read('No such file or directory'), 77)).toBe(true);
+    expect(exitedDuringRead(read('No such process'), 77)).toBe(true);
+    expect(exitedDuringRead(read('Permission denied'), 77)).toBe(false);
   });
 
   it('reads a thread ID through its thread group leader', () => {

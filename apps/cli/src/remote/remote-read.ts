@@ -156,6 +156,21 @@ export function parseRemoteOutput(output: Buffer): RemoteProcSnapshot {
   }
 }
 
+/**
+ * Whether a process exited before or while the script read it: /proc/PID was gone, or one of its
+ * files was, or its reading failed for lack of the process (a process that is still there but
+ * hidden reads EACCES instead).
+ */
+export function exitedDuringRead(snapshot: RemoteProcSnapshot, pid: number): boolean {
+  if (snapshot.exists.get(pid) !== true) return true;
+  const prefix = `/proc/${pid}/`;
+  for (const [path, file] of snapshot.files) {
+    if (!path.startsWith(prefix) || file.ok) continue;
+    if (file.errno === 'ENOENT' || file.errno === 'ESRCH') return true;
+  }
+  return false;
+}
+
 /** Decodes `od -An -v -tx1` output: hex byte pairs separated by blanks and newlines. */
 function fromOdHex(text: Buffer): Buffer {
   const digits = text.toString('latin1').replace(/[\s]+/g, '');
