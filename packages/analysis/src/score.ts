@@ -47,6 +47,12 @@ export interface ScoreOptions {
    * significant (`growthSinceOnset`). Off only to measure what it adds.
    */
   judgeSinceOnset?: boolean;
+  /**
+   * A leak verdict is kept while the trend's p-value stays below `weakAlpha` and every other
+   * rule holds, when the same observation cut this long before its end (any of these) was a leak
+   * by the rules alone. Empty: no verdict is kept.
+   */
+  holdLagsMs?: readonly number[];
 }
 
 export const DEFAULT_SCORE_OPTIONS = {
@@ -64,6 +70,7 @@ export const DEFAULT_SCORE_OPTIONS = {
   dominance: 3,
   weakAlpha: 0.05,
   judgeSinceOnset: true,
+  holdLagsMs: [15 * 60_000, 30 * 60_000, 45 * 60_000, 60 * 60_000],
 } as const;
 
 export interface IncarnationInput {
@@ -826,7 +833,30 @@ export function analyseIncarnation(
     opts.judgeSinceOnset && !judgedWhole && !cycleOnly
       ? growthSinceOnset(f, level, residualSigma, opts)
       : null;
-  const leak = judgedWhole || sinceOnset !== null;
+  // A leak seen for an hour or two sits near the 1 % level: the next quarter-hour's noise lifts
+  // its p-value over it and the verdict flickers until more data accumulates. A verdict that the
+  // rules gave within the last hour is kept while the evidence has only weakened (p below
+  // `weakAlpha`) and the growth still persists, is fast enough and is no daily cycle. The
+  // earlier observations are judged by the rules alone, so a verdict is kept at most an hour
+  // past the last one they gave. It needs no state: the same buckets, cut earlier.
+  const held =
+    !judgedWhole &&
+    sinceOnset === null &&
+    !tooLittle &&
+    slope > 0 &&
+    p < opts.weakAlpha &&
+    fastEnough &&
+    persists &&
+    !cycleOnly &&
+    opts.holdLagsMs.some((lagMs) => {
+      const endMs = opts.windowEndMs - lagMs;
+      const earlier = analyseIncarnation(
+        { ...input, buckets: input.buckets.filter((b) => b.tEndMs <= endMs) },
+        { ...options, windowEndMs: endMs, holdLagsMs: [] },
+      );
+      return earlier.score.leak;
+    });
+  const leak = judgedWhole || sinceOnset !== null || held;
   let reason: VerdictReason = 'leak';
   if (!leak) {
     if (slope < 0 && test.pTwoSided < opts.alpha) reason = 'shrinking';
