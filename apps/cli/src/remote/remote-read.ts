@@ -163,13 +163,15 @@ export function parseRemoteOutput(output: Buffer): RemoteProcSnapshot {
  */
 export function exitedDuringRead(snapshot: RemoteProcSnapshot, pid: number): boolean {
   if (snapshot.exists.get(pid) !== true) return true;
-  const prefix = `/proc/${pid}/`;
-  for (const [path, file] of snapshot.files) {
-    if (!path.startsWith(prefix) || file.ok) continue;
-    if (file.errno === 'ENOENT' || file.errno === 'ESRCH') return true;
-  }
-  return false;
+  // Looked up by name: a host's read holds up to thousands of processes' files.
+  return PROCESS_FILES.some((name) => {
+    const file = snapshot.files.get(`/proc/${pid}/${name}`);
+    return file?.ok === false && (file.errno === 'ENOENT' || file.errno === 'ESRCH');
+  });
 }
+
+/** The files the script reads per process (one of the map files, by mode). */
+const PROCESS_FILES = ['status', 'stat', 'cmdline', 'maps', 'smaps'] as const;
 
 /** Decodes `od -An -v -tx1` output: hex byte pairs separated by blanks and newlines. */
 function fromOdHex(text: Buffer): Buffer {
