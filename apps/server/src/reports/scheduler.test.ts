@@ -62,7 +62,9 @@ async function receiver() {
     hang: false,
     url: '',
     /** requests in flight now */
-    inFlight: 0,
+    get inFlight() {
+      return open.size;
+    },
     /**
      * The most requests in flight at once, each counted from its arrival. One its sender gave up
      * on (a timeout) ended then, although this process may read its socket's end only after the
@@ -98,12 +100,10 @@ async function receiver() {
     state.arrived.push(id);
     const atMs = performance.now();
     state.firstAtMs ??= atMs - state.since;
-    state.inFlight++;
     const k = arrivals.length;
     arrivals.push({ atMs, openBefore: [...open] });
     open.add(k);
     res.on('close', () => {
-      state.inFlight--;
       open.delete(k);
       if (!res.writableEnded) droppedBySender.set(k, performance.now());
     });
