@@ -168,15 +168,20 @@ export async function scoreWindow(
     chainsByCommand.set(key, chains);
   }
   const services = [...chainsByCommand.values()].flat();
-  if (input.windowMs > FINE_WINDOW_MAX_MS)
-    await judgeYoungOnFineBuckets(db, services, hosts, input.metric, { fromMs, toMs });
+  const young =
+    input.windowMs > FINE_WINDOW_MAX_MS
+      ? await judgeYoungOnFineBuckets(db, services, hosts, input.metric, { fromMs, toMs })
+      : new Set<ProcessAggregateSeries[]>();
   const lookbackFromMs = toMs - SERVICE_LOOKBACK_MS;
   const restarted = restartedChains(chainsByCommand, input.windowMs);
   const earlier = await readEarlierIncarnations(db, chainsByCommand, restarted, hosts, input, {
     lookbackFromMs,
     fromMs,
   });
-  const pooledFine = await readPooledFineBuckets(db, restarted, hosts, input, { fromMs, toMs });
+  const pooledFine = await readPooledFineBuckets(db, restarted, young, hosts, input, {
+    fromMs,
+    toMs,
+  });
   const rows: ScoredRow[] = [];
   for (const members of services) {
     members.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
@@ -243,7 +248,7 @@ export async function scoreWindow(
  * unflagged by the daily and weekly windows, or be lost again once the service's history passed
  * six hours. A service with history before that keeps the window's resolution: its incarnations
  * are judged together, and a short one judged finely on a daily cycle's downswing would decide
- * for the others.
+ * for the others. Returns the young services.
  */
 async function judgeYoungOnFineBuckets(
   db: Db,
@@ -251,31 +256,32 @@ async function judgeYoungOnFineBuckets(
   hosts: readonly DbHost[],
   metric: Metric,
   window: { fromMs: number; toMs: number },
-): Promise<void> {
+): Promise<Set<ProcessAggregateSeries[]>> {
+  const youngServices = new Set<ProcessAggregateSeries[]>();
   const young = new Map<string, ProcessAggregateSeries>();
   for (const members of services) {
     const firstSeen = members.map((m) => m.firstSeenMs);
     if (judgedOnFineBuckets(firstSeen, window.fromMs, window.toMs)) {
+      youngServices.add(members);
       for (const m of members) young.set(fleetKey(m), m);
     }
   }
-  if (young.size === 0) return;
+  if (young.size === 0) return youngServices;
   // Only the hosts that have a young service are read again: a refresh pass could take these
   // hours from a shorter window's read, but would hold a fleet's worth of 5-minute buckets
   // through the longer windows' scoring to save a read that churn alone makes large.
-  const withYoung = new Set([...young.values()].map((s) => s.hostId));
-  const recent = await processAggregates(db, {
-    fromMs: Math.max(window.fromMs, window.toMs - YOUNG_SERVICE_MS),
-    toMs: window.toMs,
-    resolution: '5m',
-    hostNames: hosts.filter((h) => withYoung.has(h.id)).map((h) => h.name),
-    metrics: [metric],
-    only: new Set(young.keys()),
-  });
+  const recent = await readFineBucketsOf(
+    db,
+    hosts,
+    metric,
+    { fromMs: Math.max(window.fromMs, window.toMs - YOUNG_SERVICE_MS), toMs: window.toMs },
+    [...young.values()],
+  );
   for (const s of recent) {
     const target = young.get(fleetKey(s));
     if (target) target.buckets = s.buckets;
   }
+  return youngServices;
 }
 
 /** A command restarted within the window, as one chain of incarnations. */
@@ -345,24 +351,18 @@ async function readEarlierIncarnations(
     span.lookbackFromMs - KEYFRAME_INTERVAL_MS,
     span.fromMs,
   );
-  const wanted = new Set<string>();
-  const readHosts = new Set<number>();
-  for (const m of known) {
-    // Its life as its stored sightings show it.
-    if (m.lastSeenMs - m.firstSeenMs >= EARLIER_MIN_LIFE_MS && belongs(m)) {
-      wanted.add(fleetKey(m));
-      readHosts.add(m.hostId);
-    }
-  }
-  if (wanted.size === 0) return out;
-  const before = await processAggregates(db, {
-    fromMs: span.lookbackFromMs,
-    toMs: span.fromMs,
-    resolution: '5m',
-    hostNames: hosts.filter((h) => readHosts.has(h.id)).map((h) => h.name),
-    metrics: [input.metric],
-    only: wanted,
-  });
+  // Its life as its stored sightings show it.
+  const wanted = known.filter(
+    (m) => m.lastSeenMs - m.firstSeenMs >= EARLIER_MIN_LIFE_MS && belongs(m),
+  );
+  if (wanted.length === 0) return out;
+  const before = await readFineBucketsOf(
+    db,
+    hosts,
+    input.metric,
+    { fromMs: span.lookbackFromMs, toMs: span.fromMs },
+    wanted,
+  );
   for (const s of before) {
     const chain = belongs(s);
     if (!chain || s.buckets.length === 0) continue;
@@ -383,34 +383,41 @@ async function readEarlierIncarnations(
 async function readPooledFineBuckets(
   db: Db,
   restarted: ReadonlyMap<string, RestartedChain>,
+  young: ReadonlySet<ProcessAggregateSeries[]>,
   hosts: readonly DbHost[],
   input: { windowMs: number; metric: Metric },
   window: { fromMs: number; toMs: number },
 ): Promise<Map<string, MetricBucket[]>> {
   const out = new Map<string, MetricBucket[]>();
   if (input.windowMs <= FINE_WINDOW_MAX_MS) return out;
-  const wanted = new Set<string>();
-  const readHosts = new Set<number>();
-  for (const { chain, inWindow } of restarted.values()) {
-    const firstSeen = chain.map((m) => m.firstSeenMs);
-    const young = judgedOnFineBuckets(firstSeen, window.fromMs, window.toMs);
-    if (!pooledOnFineBuckets(input.windowMs, !young, inWindow.length)) continue;
-    for (const m of inWindow) {
-      wanted.add(fleetKey(m));
-      readHosts.add(m.hostId);
-    }
-  }
-  if (wanted.size === 0) return out;
-  const fine = await processAggregates(db, {
-    fromMs: window.fromMs,
-    toMs: window.toMs,
-    resolution: '5m',
-    hostNames: hosts.filter((h) => readHosts.has(h.id)).map((h) => h.name),
-    metrics: [input.metric],
-    only: wanted,
-  });
+  const wanted = [...restarted.values()]
+    .filter((r) => pooledOnFineBuckets(input.windowMs, !young.has(r.chain), r.inWindow.length))
+    .flatMap((r) => r.inWindow);
+  if (wanted.length === 0) return out;
+  const fine = await readFineBucketsOf(db, hosts, input.metric, window, wanted);
   for (const s of fine) out.set(fleetKey(s), toMetricBuckets(s.buckets, input.metric));
   return out;
+}
+
+/**
+ * The 5-minute buckets over [fromMs, toMs) of these incarnations: only their hosts are read, and
+ * of those hosts' rows only these incarnations' buckets are kept.
+ */
+function readFineBucketsOf(
+  db: Db,
+  hosts: readonly DbHost[],
+  metric: Metric,
+  span: { fromMs: number; toMs: number },
+  incarnations: readonly Parameters<typeof fleetKey>[0][],
+): Promise<ProcessAggregateSeries[]> {
+  const hostIds = new Set(incarnations.map((m) => m.hostId));
+  return processAggregates(db, {
+    ...span,
+    resolution: '5m',
+    hostNames: hosts.filter((h) => hostIds.has(h.id)).map((h) => h.name),
+    metrics: [metric],
+    only: new Set(incarnations.map(fleetKey)),
+  });
 }
 
 /** Each incarnation's buckets from the hours before `toMs` one day earlier, by `fleetKey`. */
